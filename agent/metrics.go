@@ -1,0 +1,138 @@
+package agent
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vipvs/vipvs/agent/config"
+	"github.com/vipvs/vipvs/agent/vrrp"
+)
+
+// namespace prefixes every metric name.
+const namespace = "vipvs"
+
+// states are the values of the state label (keepalived's words).
+var states = []string{"MASTER", "BACKUP", "FAULT", "STOP"}
+
+// metrics are the agent's Prometheus metrics. Labels are bounded: router names
+// and VRIDs come from the config, reasons from a fixed enum; a stranger's
+// address is never a label.
+type metrics struct {
+	state        *prometheus.GaugeVec
+	priority     *prometheus.GaugeVec
+	transitions  *prometheus.CounterVec
+	advertsSent  *prometheus.CounterVec
+	advertsRecv  *prometheus.CounterVec
+	advertsDrop  *prometheus.CounterVec
+	announceSent *prometheus.CounterVec
+	reloads      *prometheus.CounterVec
+	buildInfo    *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	rl := []string{"router", "vrid", "family"}
+	m := &metrics{
+		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: "vrrp", Name: "state",
+			Help: "Current state of each virtual router: 1 for the state it is in, 0 for the others.",
+		}, append(rl, "state")),
+		priority: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: "vrrp", Name: "priority",
+			Help: "Effective VRRP priority of each virtual router.",
+		}, rl),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "vrrp", Name: "transitions_total",
+			Help: "State transitions of each virtual router, by the state entered.",
+		}, append(rl, "state")),
+		advertsSent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "vrrp", Name: "adverts_sent_total",
+			Help: "VRRP advertisements sent (one per destination).",
+		}, rl),
+		advertsRecv: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "vrrp", Name: "adverts_received_total",
+			Help: "VRRP advertisements received that passed every receive check.",
+		}, rl),
+		advertsDrop: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "vrrp", Name: "adverts_dropped_total",
+			Help: "VRRP advertisements dropped by a receive check, by reason.",
+		}, append(rl, "reason")),
+		announceSent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "announce", Name: "sent_total",
+			Help: "Announcements sent for VIPs: gratuitous ARP (garp) or unsolicited neighbour advertisement (na).",
+		}, []string{"router", "kind"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "config", Name: "reloads_total",
+			Help: "Config reloads, by result (applied, unchanged, rejected).",
+		}, []string{"result"}),
+		buildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "build_info",
+			Help: "Always 1; the version label is the agent's build version.",
+		}, []string{"version"}),
+	}
+	for _, c := range []prometheus.Collector{m.state, m.priority, m.transitions, m.advertsSent, m.advertsRecv, m.advertsDrop, m.announceSent, m.reloads, m.buildInfo} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("registering metrics: %w", err)
+		}
+	}
+	m.buildInfo.WithLabelValues(Version).Set(1)
+	return m, nil
+}
+
+func routerLabels(rc config.Router) []string {
+	return []string{rc.Name, fmt.Sprint(rc.VRID), family(rc.IPv6)}
+}
+
+func (m *metrics) setState(rc config.Router, s vrrp.State) {
+	l := routerLabels(rc)
+	for _, st := range states {
+		v := 0.0
+		if st == s.Keepalived() {
+			v = 1
+		}
+		m.state.WithLabelValues(append(l, st)...).Set(v)
+	}
+	m.priority.WithLabelValues(l...).Set(float64(rc.Priority))
+}
+
+func (m *metrics) transition(rc config.Router, t vrrp.Transition) {
+	m.setState(rc, t.To)
+	m.transitions.WithLabelValues(append(routerLabels(rc), t.To.Keepalived())...).Inc()
+}
+
+func (m *metrics) setPriority(rc config.Router, p uint8) {
+	m.priority.WithLabelValues(routerLabels(rc)...).Set(float64(p))
+}
+
+func (m *metrics) advertSent(rc config.Router) {
+	m.advertsSent.WithLabelValues(routerLabels(rc)...).Inc()
+}
+
+func (m *metrics) advertReceived(rc config.Router) {
+	m.advertsRecv.WithLabelValues(routerLabels(rc)...).Inc()
+}
+
+func (m *metrics) advertDropped(rc config.Router, reason string) {
+	m.advertsDrop.WithLabelValues(append(routerLabels(rc), reason)...).Inc()
+}
+
+func (m *metrics) announced(router string, addrs []netip.Addr) {
+	for _, a := range addrs {
+		kind := "garp"
+		if a.Is6() {
+			kind = "na"
+		}
+		m.announceSent.WithLabelValues(router, kind).Inc()
+	}
+}
+
+// forget removes a router's series when it is removed from the config.
+func (m *metrics) forget(rc config.Router) {
+	l := prometheus.Labels{"router": rc.Name}
+	for _, v := range []interface {
+		DeletePartialMatch(prometheus.Labels) int
+	}{m.state, m.priority, m.transitions, m.advertsSent, m.advertsRecv, m.advertsDrop, m.announceSent} {
+		v.DeletePartialMatch(l)
+	}
+}

@@ -1,0 +1,415 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/utils/clock"
+
+	"github.com/vipvs/vipvs/agent/announce"
+	"github.com/vipvs/vipvs/agent/config"
+	"github.com/vipvs/vipvs/agent/status"
+	"github.com/vipvs/vipvs/agent/transport"
+	"github.com/vipvs/vipvs/agent/vip"
+	"github.com/vipvs/vipvs/agent/vrrp"
+	"github.com/vipvs/vipvs/agent/vrrp/packet"
+)
+
+// router is one running virtual router: its socket, its state machine runner
+// and the goroutines that feed it.
+type router struct {
+	cfg    config.Router
+	conn   *transport.Conn
+	runner *vrrp.Runner
+	holder *vipHolder
+	log    logr.Logger
+	m      *metrics
+
+	cancel context.CancelFunc // graceful stop
+	hard   chan struct{}      // closed to cut the hand-over short
+	hardMu sync.Once
+	done   chan struct{} // closed when Run has returned
+
+	mu      sync.Mutex
+	recv    uint64
+	drops   map[string]uint64
+	mismtch bool // an address-mismatch is being logged (log on change)
+}
+
+// startRouter opens the router's socket and starts it.
+func startRouter(parent context.Context, rc config.Router, vips *vip.Manager, ann *announce.Announcer, clk clock.WithTicker, log logr.Logger, m *metrics, obs vrrp.Observer) (*router, error) {
+	log = log.WithValues("router", rc.Name, "vrid", rc.VRID, "interface", rc.Interface, "family", family(rc.IPv6))
+	conn, err := listen(parent, rc, clk, log)
+	if err != nil {
+		return nil, fmt.Errorf("starting router %s: %w", rc.Name, err)
+	}
+	r := &router{
+		cfg:   rc,
+		conn:  conn,
+		log:   log,
+		m:     m,
+		hard:  make(chan struct{}),
+		done:  make(chan struct{}),
+		drops: map[string]uint64{},
+	}
+	r.holder = &vipHolder{
+		ifname:   rc.Interface,
+		vips:     rc.VIPs,
+		mgr:      vips,
+		ann:      ann,
+		schedule: announce.Schedule{Count: rc.Announce.Count, RepeatDelay: rc.Announce.RepeatDelay, Refresh: rc.Announce.RefreshInterval},
+		clk:      clk,
+		log:      log.WithName("vip"),
+		m:        m,
+		router:   rc.Name,
+	}
+	send := &advertSender{conn: conn, cfg: rc, m: m}
+	vcfg := vrrp.Config{
+		Version:        rc.Version,
+		Priority:       rc.Priority,
+		AdvertInterval: rc.AdvertInterval,
+		Preempt:        rc.Preempt,
+		PreemptDelay:   rc.PreemptDelay,
+		Primary:        conn.Source(),
+	}
+	r.runner = vrrp.NewRunner(vcfg, send, r.holder, clk, log.WithName("vrrp"), vrrp.WithObserver(func(t vrrp.Transition, prio uint8) {
+		m.transition(rc, t)
+		if obs != nil {
+			obs(t, prio)
+		}
+	}))
+	m.setState(rc, vrrp.Initialize)
+
+	ctx, cancel := context.WithCancel(parent)
+	r.cancel = cancel
+	recvCtx, stopRecv := context.WithCancel(context.Background())
+	go r.receive(recvCtx)
+	go func() {
+		defer close(r.done)
+		defer stopRecv()
+		defer conn.Close()
+		if err := r.runner.Run(ctx, r.hard); err != nil {
+			log.Error(err, "router stopped with an error")
+		}
+	}()
+	log.Info("router started", "priority", rc.Priority, "source", conn.Source().String(), "multicast", rc.Multicast(), "vips", prefixStrings(rc.VIPs))
+	return r, nil
+}
+
+// sourceWait bounds how long a router waits for its source address: an IPv6
+// link-local address is unusable until duplicate address detection is done
+// (1-2 s after the link comes up with default sysctls).
+const sourceWait = 30 * time.Second
+
+// listen opens the router's socket, waiting for a source address that is
+// missing or still tentative.
+func listen(ctx context.Context, rc config.Router, clk clock.WithTicker, log logr.Logger) (*transport.Conn, error) {
+	opts := transport.Options{
+		Interface: rc.Interface,
+		IPv6:      rc.IPv6,
+		Multicast: rc.Multicast(),
+		Peers:     rc.Peers,
+		Source:    rc.SourceAddr,
+	}
+	deadline := clk.Now().Add(sourceWait)
+	logged := false
+	for {
+		conn, err := transport.Listen(opts)
+		if err == nil {
+			return conn, nil
+		}
+		if !errors.Is(err, transport.ErrTentative) && !errors.Is(err, transport.ErrNoSource) || clk.Now().After(deadline) {
+			return nil, err
+		}
+		if !logged {
+			log.Info("waiting for the source address", "reason", err.Error())
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-clk.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// stop stops the router gracefully and waits; after grace the hand-over is cut
+// short.
+func (r *router) stop(grace time.Duration) {
+	r.cancel()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-r.done:
+	case <-t.C:
+		r.cutShort()
+		<-r.done
+	}
+}
+
+// cutShort ends a graceful hand-over at once: the VIPs are released.
+func (r *router) cutShort() { r.hardMu.Do(func() { close(r.hard) }) }
+
+// receive reads adverts, applies the receive checks and delivers the good
+// ones to the state machine. A bad packet changes nothing but a counter.
+func (r *router) receive(ctx context.Context) {
+	expect := packet.Expect{
+		Version:  r.cfg.Version,
+		VRID:     r.cfg.VRID,
+		Interval: r.cfg.AdvertInterval,
+		Password: r.cfg.AuthPassword,
+		Addrs:    prefixAddrs(r.cfg.VIPs),
+		Owner:    r.cfg.Priority == vrrp.OwnerPriority,
+	}
+	for {
+		p, err := r.conn.Read(ctx)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+				return
+			}
+			r.log.Error(err, "reading adverts")
+			return
+		}
+		adv, reason := packet.Parse(packet.Received{Payload: p.Payload, Src: p.Src, Dst: p.Dst, TTL: p.TTL})
+		if reason == packet.DropNone && adv.VRID != r.cfg.VRID {
+			// Another virtual router's advert: not ours to count.
+			continue
+		}
+		if reason == packet.DropNone {
+			reason = packet.Check(adv, expect)
+		}
+		if reason != packet.DropNone {
+			r.drop(reason, p.Src, adv)
+			continue
+		}
+		r.mu.Lock()
+		r.recv++
+		r.mu.Unlock()
+		r.m.advertReceived(r.cfg)
+		if adv.Priority == packet.PriorityOwner && !packet.SameAddrs(adv.Addrs, expect.Addrs) {
+			r.log.Info("address owner advertises other VIPs than ours", "peer", p.Src.String(), "theirs", addrStrings(adv.Addrs))
+		}
+		r.runner.Deliver(vrrp.AdvertReceived{Src: p.Src, Priority: adv.Priority, Interval: adv.Interval})
+	}
+}
+
+func (r *router) drop(reason packet.DropReason, src netip.Addr, adv packet.Advert) {
+	r.m.advertDropped(r.cfg, reason.String())
+	r.mu.Lock()
+	r.drops[reason.String()]++
+	firstMismatch := reason == packet.DropAddressMismatch && !r.mismtch
+	if reason == packet.DropAddressMismatch {
+		r.mismtch = true
+	}
+	r.mu.Unlock()
+	if firstMismatch {
+		// Another virtual router with our VRID on this link (another cluster):
+		// logged once, counted always, never followed.
+		r.log.Info("advert for our VRID with other VIPs: another virtual router uses this VRID on the link; ignoring it",
+			"peer", src.String(), "theirs", addrStrings(adv.Addrs), "priority", adv.Priority)
+		return
+	}
+	r.log.V(1).Info("advert dropped", "peer", src.String(), "reason", reason.String())
+}
+
+func (r *router) report() status.Router {
+	st := r.runner.Status()
+	r.mu.Lock()
+	drops := make(map[string]uint64, len(r.drops))
+	var dropped uint64
+	for k, v := range r.drops {
+		drops[k] = v
+		dropped += v
+	}
+	for k, v := range r.conn.Dropped() {
+		if v > 0 {
+			drops[k.String()] += v
+			dropped += v
+		}
+	}
+	recv := r.recv
+	r.mu.Unlock()
+	rep := status.Router{
+		Name:               r.cfg.Name,
+		VRID:               r.cfg.VRID,
+		Interface:          r.cfg.Interface,
+		Family:             family(r.cfg.IPv6),
+		State:              st.State.Keepalived(),
+		ProtocolState:      st.State.String(),
+		Priority:           st.Priority,
+		ConfiguredPriority: r.cfg.Priority,
+		Source:             r.conn.Source().String(),
+		VIPs:               prefixStrings(r.cfg.VIPs),
+		Since:              st.Since,
+		LastReason:         st.LastTransition.Reason,
+		Transitions:        st.Transitions,
+		AdvertsSent:        st.AdvertsSent,
+		AdvertsRecv:        recv,
+		AdvertsDropped:     dropped,
+		Drops:              drops,
+	}
+	if st.Master.IsValid() {
+		rep.Master = st.Master.String()
+	}
+	return rep
+}
+
+// advertSender encodes and sends this router's adverts: to the multicast
+// group, or to every unicast peer.
+type advertSender struct {
+	conn *transport.Conn
+	cfg  config.Router
+	m    *metrics
+}
+
+var _ vrrp.Sender = (*advertSender)(nil)
+
+func (s *advertSender) SendAdvert(priority uint8, interval time.Duration) error {
+	adv := packet.Advert{
+		Version:  s.cfg.Version,
+		VRID:     s.cfg.VRID,
+		Priority: priority,
+		Interval: interval,
+		Addrs:    prefixAddrs(s.cfg.VIPs),
+	}
+	if s.cfg.Version == 2 && s.cfg.AuthPassword != "" {
+		adv.AuthType = packet.AuthSimple
+		adv.AuthData = packet.PasswordAuthData(s.cfg.AuthPassword)
+	}
+	dsts := s.cfg.Peers
+	if s.cfg.Multicast() {
+		dsts = []netip.Addr{transport.MulticastGroup(s.cfg.IPv6)}
+	}
+	var errs []error
+	for _, dst := range dsts {
+		b, err := adv.Marshal(s.conn.Source(), dst, packet.ChecksumMode(s.cfg.ChecksumMode))
+		if err != nil {
+			return fmt.Errorf("encoding advert for %s: %w", dst, err)
+		}
+		if err := s.conn.Write(b, dst); err != nil {
+			errs = append(errs, fmt.Errorf("sending advert to %s: %w", dst, err))
+			continue
+		}
+		s.m.advertSent(s.cfg)
+	}
+	return errors.Join(errs...)
+}
+
+// vipHolder adds, announces and removes one router's VIPs.
+type vipHolder struct {
+	ifname   string
+	vips     []netip.Prefix
+	mgr      *vip.Manager
+	ann      *announce.Announcer
+	schedule announce.Schedule
+	clk      clock.WithTicker
+	log      logr.Logger
+	m        *metrics
+	router   string
+
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+var (
+	_ vrrp.VIPHolder  = (*vipHolder)(nil)
+	_ announce.Sender = (*vipHolder)(nil)
+)
+
+func (h *vipHolder) Acquire() error {
+	var errs []error
+	for _, p := range h.vips {
+		if err := h.mgr.Add(h.ifname, p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	h.startAnnouncing()
+	return errors.Join(errs...)
+}
+
+func (h *vipHolder) startAnnouncing() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stopAnnouncingLocked()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	h.cancel, h.done = cancel, done
+	addrs := prefixAddrs(h.vips)
+	ctx = logr.NewContext(ctx, h.log)
+	go func() {
+		defer close(done)
+		h.schedule.Run(ctx, h.clk, h, addrs)
+	}()
+}
+
+// Announce sends one announcement per VIP and counts it; the schedule calls it.
+func (h *vipHolder) Announce(addrs []netip.Addr) error {
+	err := h.ann.Announce(addrs)
+	h.m.announced(h.router, addrs)
+	return err
+}
+
+func (h *vipHolder) stopAnnouncingLocked() {
+	if h.cancel != nil {
+		h.cancel()
+		<-h.done
+		h.cancel, h.done = nil, nil
+	}
+}
+
+func (h *vipHolder) Release() error {
+	h.mu.Lock()
+	h.stopAnnouncingLocked()
+	h.mu.Unlock()
+	var errs []error
+	for _, p := range h.vips {
+		if err := h.mgr.Remove(h.ifname, p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Reannounce starts the announcement schedule again: a burst now, a repeat,
+// the refresh.
+func (h *vipHolder) Reannounce() error {
+	h.startAnnouncing()
+	return nil
+}
+
+func family(ipv6 bool) string {
+	if ipv6 {
+		return "IPv6"
+	}
+	return "IPv4"
+}
+
+func prefixAddrs(ps []netip.Prefix) []netip.Addr {
+	out := make([]netip.Addr, len(ps))
+	for i, p := range ps {
+		out[i] = p.Addr()
+	}
+	return out
+}
+
+func prefixStrings(ps []netip.Prefix) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
+}
+
+func addrStrings(as []netip.Addr) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.String()
+	}
+	return out
+}

@@ -1,0 +1,80 @@
+package status
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Fetch reads the report from an agent. target is a unix socket path (it
+// starts with "/") or an HTTP host:port.
+func Fetch(ctx context.Context, target string) (Report, error) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	url := "http://" + target + "/status"
+	if strings.HasPrefix(target, "/") {
+		client.Transport = &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "unix", target)
+			},
+		}
+		url = "http://agent/status"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return Report{}, fmt.Errorf("status: %w", err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return Report{}, fmt.Errorf("status: reading the agent's status from %s: %w", target, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return Report{}, fmt.Errorf("status: %s answered %s: %s", target, resp.Status, strings.TrimSpace(string(b)))
+	}
+	var r Report
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&r); err != nil {
+		return Report{}, fmt.Errorf("status: decoding the status from %s: %w", target, err)
+	}
+	return r, nil
+}
+
+// WriteTable prints the report as a table: router, VRID, state, priority,
+// master, VIPs.
+func WriteTable(w io.Writer, r Report) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "node %s, config %s, version %s\n", orDash(r.Node), short(r.ConfigHash), r.Version)
+	if r.ConfigError != "" {
+		fmt.Fprintf(&b, "newest config rejected: %s\n", r.ConfigError)
+	}
+	fmt.Fprintf(&b, "%-16s %-4s %-10s %-7s %-9s %-28s %s\n", "ROUTER", "VRID", "INTERFACE", "STATE", "PRIORITY", "MASTER", "VIPS")
+	for _, rt := range r.Routers {
+		prio := fmt.Sprint(rt.Priority)
+		if rt.Priority != rt.ConfiguredPriority {
+			prio = fmt.Sprintf("%d/%d", rt.Priority, rt.ConfiguredPriority)
+		}
+		fmt.Fprintf(&b, "%-16s %-4d %-10s %-7s %-9s %-28s %s\n", rt.Name, rt.VRID, rt.Interface, rt.State, prio, orDash(rt.Master), strings.Join(rt.VIPs, ","))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return orDash(h)
+}

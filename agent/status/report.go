@@ -1,0 +1,53 @@
+package status
+
+import "time"
+
+// Report is the agent's status document (JSON).
+type Report struct {
+	// Node is the node name from the config, if any.
+	Node string `json:"node,omitempty"`
+	// Version is the agent's build version.
+	Version string `json:"version"`
+	// ConfigHash is the sha256 of the config file the agent runs.
+	ConfigHash string `json:"configHash"`
+	// ConfigError is the last rejected config, if the newest file was bad.
+	ConfigError string `json:"configError,omitempty"`
+	// Started is when the agent started.
+	Started time.Time `json:"started"`
+	// Routers holds one entry per virtual router.
+	Routers []Router `json:"routers"`
+}
+
+// Router is the status of one virtual router.
+type Router struct {
+	Name      string `json:"name"`
+	VRID      uint8  `json:"vrid"`
+	Interface string `json:"interface"`
+	// Family is "IPv4" or "IPv6".
+	Family string `json:"family"`
+	// State is the keepalived word: MASTER, BACKUP, FAULT or STOP.
+	State string `json:"state"`
+	// ProtocolState is the RFC 9568 word (Active, Backup, Initialize, ...).
+	ProtocolState string `json:"protocolState"`
+	// Priority is the effective priority; ConfiguredPriority the configured one.
+	Priority           uint8 `json:"priority"`
+	ConfiguredPriority uint8 `json:"configuredPriority"`
+	// Master is the address of the current master as last seen ("" unknown).
+	Master string `json:"master,omitempty"`
+	// Source is the address this router sends from.
+	Source string `json:"source,omitempty"`
+	// VIPs are the router's virtual addresses (prefix form).
+	VIPs []string `json:"vips"`
+	// Since is when the router entered State.
+	Since          time.Time `json:"since"`
+	LastReason     string    `json:"lastReason,omitempty"`
+	Transitions    uint64    `json:"transitions"`
+	AdvertsSent    uint64    `json:"advertsSent"`
+	AdvertsRecv    uint64    `json:"advertsReceived"`
+	AdvertsDropped uint64    `json:"advertsDropped"`
+	// Drops counts dropped adverts by reason.
+	Drops map[string]uint64 `json:"drops,omitempty"`
+}
+
+// Master reports whether the router is master (MASTER).
+func (r Router) IsMaster() bool { return r.State == "MASTER" }

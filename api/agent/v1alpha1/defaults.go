@@ -1,0 +1,77 @@
+package v1alpha1
+
+import (
+	"net/netip"
+	"strings"
+)
+
+// SetDefaults fills in the default of every optional field that is unset,
+// in place, so that the result states explicitly what the agent runs. It
+// never overrides a value that is set, valid or not: validation judges
+// those. A nil c is left alone.
+//
+// checksumMode is defaulted only where it applies: version 3 routers whose
+// first VIP is an IPv4 address.
+func SetDefaults(c *AgentConfig) {
+	if c == nil {
+		return
+	}
+	if c.Status == nil {
+		c.Status = &Status{}
+	}
+	if c.Status.ListenAddress == nil {
+		c.Status.ListenAddress = ptr(DefaultStatusListenAddress)
+	}
+	if c.Status.SocketPath == nil {
+		c.Status.SocketPath = ptr(DefaultStatusSocketPath)
+	}
+	if c.Notify != nil && c.Notify.Timeout == nil {
+		c.Notify.Timeout = &Duration{DefaultNotifyTimeout}
+	}
+	for i := range c.VirtualRouters {
+		setRouterDefaults(&c.VirtualRouters[i])
+	}
+}
+
+func setRouterDefaults(r *VirtualRouter) {
+	if r.Version == nil {
+		r.Version = ptr[int32](DefaultVersion)
+	}
+	if r.Priority == nil {
+		r.Priority = ptr[int32](DefaultPriority)
+	}
+	if r.AdvertInterval == nil {
+		r.AdvertInterval = &Duration{DefaultAdvertInterval}
+	}
+	if r.Preempt == nil {
+		r.Preempt = ptr(true)
+	}
+	if r.PreemptDelay == nil {
+		r.PreemptDelay = &Duration{}
+	}
+	if r.ChecksumMode == "" && *r.Version == 3 && len(r.VIPs) > 0 && isIPv4(r.VIPs[0]) {
+		r.ChecksumMode = ChecksumPseudoHeader
+	}
+	if r.Announce == nil {
+		r.Announce = &Announce{}
+	}
+	a := r.Announce
+	if a.Count == nil {
+		a.Count = ptr[int32](DefaultAnnounceCount)
+	}
+	if a.RepeatDelay == nil {
+		a.RepeatDelay = &Duration{DefaultAnnounceRepeatDelay}
+	}
+	if a.RefreshInterval == nil {
+		a.RefreshInterval = &Duration{}
+	}
+}
+
+// isIPv4 reports whether s is an IPv4 address or prefix.
+func isIPv4(s string) bool {
+	addr, _, _ := strings.Cut(s, "/")
+	a, err := netip.ParseAddr(addr)
+	return err == nil && a.Is4()
+}
+
+func ptr[T any](v T) *T { return &v }

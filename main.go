@@ -1,0 +1,49 @@
+// Command vipvs is the one binary of vipvs: the node agent and its tools.
+// This package only picks the subcommand; the packages named below do the work.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/vipvs/vipvs/agent"
+	"github.com/vipvs/vipvs/agent/status"
+)
+
+const usage = `vipvs — VRRP virtual IPs and IPVS load balancing for Kubernetes nodes.
+
+Usage: vipvs <command> [flags]
+
+Commands:
+  agent     run the node agent (VRRP, VIPs, announcements) from a config file
+  status    print the local agent's virtual routers (state, master, VIPs)
+  version   print the version
+
+Run 'vipvs <command> -h' for the flags of a command.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "agent":
+		return agent.Command(args[1:], stdout, stderr)
+	case "status":
+		return status.Command(args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, agent.Version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "vipvs: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
