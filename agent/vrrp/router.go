@@ -175,6 +175,9 @@ type Router struct {
 	faultReason string
 	// master is the address of the current Active router as last seen.
 	master netip.Addr
+	// successor is the router that became Active while we were Releasing.
+	successor         netip.Addr
+	successorPriority uint8
 }
 
 // New returns a router in Initialize.
@@ -327,8 +330,18 @@ func (r *Router) releaseBound() time.Duration {
 	return masterDownInterval(r.cfg.Version, 1, r.cfg.AdvertInterval) + r.cfg.AdvertInterval
 }
 
+// releaseLinger is how long a Releasing router keeps the VIPs after its
+// successor's first advert: one advertisement interval, at least 100 ms and at
+// most 1 s. The successor announces the VIPs right after that advert; clients
+// that have not processed the announcement yet, and connections being
+// accepted, are still served by us meanwhile.
+func (r *Router) releaseLinger() time.Duration {
+	return min(max(r.cfg.AdvertInterval, 100*time.Millisecond), time.Second)
+}
+
 func (r *Router) release(reason string) []Action {
 	r.deadline = time.Time{}
+	r.successor = netip.Addr{}
 	return []Action{r.to(Initialize, reason), ReleaseVIPs{}, Stopped{}}
 }
 
@@ -345,6 +358,9 @@ func (r *Router) timerFired(now time.Time) []Action {
 		r.deadline = now.Add(r.cfg.AdvertInterval)
 		return []Action{r.advertise()}
 	case Releasing:
+		if r.successor.IsValid() {
+			return r.release(fmt.Sprintf("shutdown: %s is active (priority %d), releasing the VIPs", r.successor, r.successorPriority))
+		}
 		return r.release("shutdown: no other router became active in time, releasing the VIPs")
 	}
 	return nil
@@ -358,10 +374,14 @@ func (r *Router) advert(now time.Time, adv AdvertReceived) []Action {
 		return r.activeAdvert(now, adv)
 	case Releasing:
 		// A router that announces itself with a non-zero priority is the
-		// successor: let go now.
-		if adv.Priority > 0 {
+		// successor. Keep the VIPs a little longer (releaseLinger): its
+		// gratuitous ARP / NA follows its advert, and a client that has not
+		// seen it yet still reaches us.
+		if adv.Priority > 0 && !r.successor.IsValid() {
 			r.master = adv.Src
-			return r.release(fmt.Sprintf("shutdown: %s is active (priority %d), releasing the VIPs", adv.Src, adv.Priority))
+			r.successor = adv.Src
+			r.successorPriority = adv.Priority
+			r.deadline = now.Add(r.releaseLinger())
 		}
 		return nil
 	case Fault:

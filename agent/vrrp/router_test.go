@@ -279,12 +279,38 @@ func TestHandle(t *testing.T) {
 			wantDeadline: ms(4000) + 3996093750*time.Nanosecond + time.Second,
 		},
 		{
-			name: "releasing: the successor's advert releases the VIPs",
+			name: "releasing: the successor's advert starts the linger",
 			cfg:  cfg(),
 			steps: []step{
 				{0, Startup{}}, {down100, TimerFired{}},
 				{ms(4000), Shutdown{}},
 				{ms(4300), AdvertReceived{Src: lower, Priority: 50, Interval: time.Second}},
+			},
+			wantLast:     nil,
+			wantState:    Releasing,
+			wantDeadline: ms(5300),
+		},
+		{
+			name: "releasing: linger capped at 100ms for a 10ms interval",
+			cfg:  cfg(func(c *Config) { c.AdvertInterval = 10 * time.Millisecond }),
+			steps: []step{
+				{0, Startup{}}, {ms(40), TimerFired{}},
+				{ms(4000), Shutdown{}},
+				{ms(4030), AdvertReceived{Src: lower, Priority: 50, Interval: 10 * time.Millisecond}},
+			},
+			wantLast:     nil,
+			wantState:    Releasing,
+			wantDeadline: ms(4130),
+		},
+		{
+			name: "releasing: after the linger the VIPs are released",
+			cfg:  cfg(),
+			steps: []step{
+				{0, Startup{}}, {down100, TimerFired{}},
+				{ms(4000), Shutdown{}},
+				{ms(4300), AdvertReceived{Src: lower, Priority: 50, Interval: time.Second}},
+				{ms(4500), AdvertReceived{Src: upper, Priority: 60, Interval: time.Second}},
+				{ms(5300), TimerFired{}},
 			},
 			wantLast: []Action{
 				Transition{From: Releasing, To: Initialize, Reason: "shutdown: 192.0.2.11 is active (priority 50), releasing the VIPs"},
