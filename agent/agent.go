@@ -21,6 +21,7 @@ import (
 	"github.com/vipvs/vipvs/agent/announce"
 	"github.com/vipvs/vipvs/agent/config"
 	"github.com/vipvs/vipvs/agent/link"
+	"github.com/vipvs/vipvs/agent/notify"
 	"github.com/vipvs/vipvs/agent/status"
 	"github.com/vipvs/vipvs/agent/vip"
 	"github.com/vipvs/vipvs/agent/vrrp"
@@ -52,6 +53,7 @@ type Agent struct {
 	reg     *prometheus.Registry
 	m       *metrics
 	vips    *vip.Manager
+	notify  *notify.Notifier
 	started time.Time
 
 	mu          sync.Mutex
@@ -104,6 +106,15 @@ func Run(ctx context.Context, opts Options) error {
 		announcers: map[string]*announce.Announcer{},
 	}
 	defer a.closeAnnouncers()
+	a.notify = notify.New(notifyCommands(cfg.Notify), log.WithName("notify"), nil)
+	notifyCtx, stopNotify := context.WithCancel(context.Background())
+	notifyDone := make(chan struct{})
+	go func() { a.notify.Run(notifyCtx); close(notifyDone) }()
+	defer func() {
+		// Deliver the STOP notifications of the routers just stopped.
+		stopNotify()
+		<-notifyDone
+	}()
 
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
@@ -252,7 +263,7 @@ func (a *Agent) apply(ctx context.Context, c *config.Config) error {
 			errs = append(errs, err)
 			continue
 		}
-		r, err := startRouter(ctx, rc, a.vips, ann, a.clk, a.log, a.m, nil)
+		r, err := startRouter(ctx, rc, a.vips, ann, a.clk, a.log, a.m, a.observer(rc.Name))
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -269,7 +280,23 @@ func (a *Agent) apply(ctx context.Context, c *config.Config) error {
 	a.routers = next
 	a.cfg = c
 	a.mu.Unlock()
+	a.notify.SetCommands(notifyCommands(c.Notify))
 	return errors.Join(errs...)
+}
+
+// observer returns the transition observer of a router: it queues a notify
+// event when the keepalived state word changes (Active -> Releasing does not).
+func (a *Agent) observer(name string) vrrp.Observer {
+	return func(t vrrp.Transition, prio uint8) {
+		if t.From.Keepalived() == t.To.Keepalived() {
+			return
+		}
+		a.notify.Notify(notify.Event{Router: name, State: t.To.Keepalived(), Priority: prio})
+	}
+}
+
+func notifyCommands(n config.Notify) notify.Commands {
+	return notify.Commands{Command: n.Command, Master: n.Master, Backup: n.Backup, Fault: n.Fault, Stop: n.Stop, Timeout: n.Timeout}
 }
 
 func priorityOnly(a, b config.Router) bool {

@@ -60,6 +60,9 @@ type Notify struct {
 	// nil means no command. The caller appends INSTANCE <name> <STATE>
 	// <priority>.
 	Command []string
+	// Master, Backup, Fault and Stop run, without extra arguments, when a
+	// router enters that state; nil means none.
+	Master, Backup, Fault, Stop []string
 	// Timeout bounds one run; greater than 0 when Command is set.
 	Timeout time.Duration
 }
@@ -282,7 +285,11 @@ func fromV1alpha1(obj *agentv1alpha1.AgentConfig) (*Config, error) {
 		c.StatusSocket = deref(obj.Status.SocketPath)
 	}
 	if obj.Notify != nil {
-		c.Notify.Command = append([]string(nil), obj.Notify.Command...)
+		c.Notify.Command = cloneArgv(obj.Notify.Command)
+		c.Notify.Master = cloneArgv(obj.Notify.Master)
+		c.Notify.Backup = cloneArgv(obj.Notify.Backup)
+		c.Notify.Fault = cloneArgv(obj.Notify.Fault)
+		c.Notify.Stop = cloneArgv(obj.Notify.Stop)
 		c.Notify.Timeout = durationOf(obj.Notify.Timeout)
 	}
 	for i := range obj.VirtualRouters {
@@ -372,9 +379,13 @@ func ToV1alpha1(c *Config) *agentv1alpha1.AgentConfig {
 			SocketPath:    ptr(c.StatusSocket),
 		},
 	}
-	if c.Notify.Command != nil {
+	if c.Notify.Enabled() {
 		obj.Notify = &agentv1alpha1.Notify{
-			Command: append([]string(nil), c.Notify.Command...),
+			Command: cloneArgv(c.Notify.Command),
+			Master:  cloneArgv(c.Notify.Master),
+			Backup:  cloneArgv(c.Notify.Backup),
+			Fault:   cloneArgv(c.Notify.Fault),
+			Stop:    cloneArgv(c.Notify.Stop),
 			Timeout: durationPtr(c.Notify.Timeout),
 		}
 	}
@@ -437,4 +448,17 @@ func durationOf(d *agentv1alpha1.Duration) time.Duration {
 
 func durationPtr(d time.Duration) *agentv1alpha1.Duration {
 	return &agentv1alpha1.Duration{Duration: d}
+}
+
+// Enabled reports whether any notify command is set.
+func (n Notify) Enabled() bool {
+	return len(n.Command)+len(n.Master)+len(n.Backup)+len(n.Fault)+len(n.Stop) > 0
+}
+
+// cloneArgv copies an argv, keeping nil as nil.
+func cloneArgv(a []string) []string {
+	if len(a) == 0 {
+		return nil
+	}
+	return append([]string(nil), a...)
 }

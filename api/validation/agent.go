@@ -160,15 +160,21 @@ func validateNotify(p *field.Path, n *agentv1alpha1.Notify) field.ErrorList {
 		return nil
 	}
 	var errs field.ErrorList
-	cp := p.Child("command")
-	if len(n.Command) == 0 {
-		errs = append(errs, field.Required(cp, "must list the program (an absolute path) and its arguments; omit notify to run no command"))
-	} else if !filepath.IsAbs(n.Command[0]) {
-		errs = append(errs, field.Invalid(cp.Index(0), n.Command[0], "must be the absolute path of the program: the command runs without a shell or a PATH lookup"))
+	if len(n.Command)+len(n.Master)+len(n.Backup)+len(n.Fault)+len(n.Stop) == 0 {
+		errs = append(errs, field.Required(p.Child("command"), "must list the program (an absolute path) and its arguments, or set master, backup, fault or stop; omit notify to run no command"))
 	}
-	for i, arg := range n.Command {
-		if strings.ContainsRune(arg, 0) {
-			errs = append(errs, field.Invalid(cp.Index(i), arg, "must not contain a NUL character"))
+	for _, c := range []struct {
+		name string
+		argv []string
+	}{{"command", n.Command}, {"master", n.Master}, {"backup", n.Backup}, {"fault", n.Fault}, {"stop", n.Stop}} {
+		cp := p.Child(c.name)
+		if len(c.argv) > 0 && !filepath.IsAbs(c.argv[0]) {
+			errs = append(errs, field.Invalid(cp.Index(0), c.argv[0], "must be the absolute path of the program: the command runs without a shell or a PATH lookup"))
+		}
+		for i, arg := range c.argv {
+			if strings.ContainsRune(arg, 0) {
+				errs = append(errs, field.Invalid(cp.Index(i), arg, "must not contain a NUL character"))
+			}
 		}
 	}
 	if n.Timeout != nil {

@@ -109,10 +109,29 @@ type Status struct {
 type Notify struct {
 	// Command is the program and its leading arguments (an argv, no shell).
 	// The program is an absolute path. On each transition the agent appends
-	// keepalived's arguments: INSTANCE <router name> <MASTER|BACKUP|FAULT>
-	// <priority>. Required, at least one element.
-	Command []string `json:"command"`
-	// Timeout bounds one run of the command; a run still going after it is
+	// keepalived's arguments: INSTANCE <router name> <STATE> <priority>,
+	// where STATE is MASTER, BACKUP, FAULT or STOP. Runs are queued
+	// and run one at a time, in order, never holding up VRRP. Optional when
+	// a per-state command is set.
+	// +optional
+	Command []string `json:"command,omitempty"`
+	// Master runs when a router enters MASTER (keepalived's notify_master).
+	// It and Backup, Fault and Stop are argvs with an absolute program path
+	// (no shell), run without extra arguments after Command; the router's
+	// name, state and priority are in the environment as VIPVS_ROUTER,
+	// VIPVS_STATE and VIPVS_PRIORITY.
+	// +optional
+	Master []string `json:"master,omitempty"`
+	// Backup runs when a router enters BACKUP (keepalived's notify_backup).
+	// +optional
+	Backup []string `json:"backup,omitempty"`
+	// Fault runs when a router enters FAULT (keepalived's notify_fault).
+	// +optional
+	Fault []string `json:"fault,omitempty"`
+	// Stop runs when a router stops (keepalived's notify_stop).
+	// +optional
+	Stop []string `json:"stop,omitempty"`
+	// Timeout bounds one run of a command; a run still going after it is
 	// killed. Greater than 0 and at most 1h. Default 10s.
 	// +optional
 	Timeout *Duration `json:"timeout,omitempty"`
