@@ -26,6 +26,7 @@ type metrics struct {
 	advertsSent  *prometheus.CounterVec
 	advertsRecv  *prometheus.CounterVec
 	advertsDrop  *prometheus.CounterVec
+	conflicts    *prometheus.CounterVec
 	announceSent *prometheus.CounterVec
 	reloads      *prometheus.CounterVec
 	buildInfo    *prometheus.GaugeVec
@@ -58,6 +59,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: namespace, Subsystem: "vrrp", Name: "adverts_dropped_total",
 			Help: "VRRP advertisements dropped by a receive check, by reason.",
 		}, append(rl, "reason")),
+		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "vrrp", Name: "conflicts_total",
+			Help: "Adverts for our VRID from a router that disagrees, by kind: address-mismatch, version-mismatch, interval-mismatch, auth-mismatch, second-master.",
+		}, append(rl, "kind")),
 		announceSent: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "announce", Name: "sent_total",
 			Help: "Announcements sent for VIPs: gratuitous ARP (garp) or unsolicited neighbour advertisement (na).",
@@ -71,7 +76,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Always 1; the version label is the agent's build version.",
 		}, []string{"version"}),
 	}
-	for _, c := range []prometheus.Collector{m.state, m.priority, m.transitions, m.advertsSent, m.advertsRecv, m.advertsDrop, m.announceSent, m.reloads, m.buildInfo} {
+	for _, c := range []prometheus.Collector{m.state, m.priority, m.transitions, m.advertsSent, m.advertsRecv, m.advertsDrop, m.conflicts, m.announceSent, m.reloads, m.buildInfo} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering metrics: %w", err)
 		}
@@ -132,7 +137,11 @@ func (m *metrics) forget(rc config.Router) {
 	l := prometheus.Labels{"router": rc.Name}
 	for _, v := range []interface {
 		DeletePartialMatch(prometheus.Labels) int
-	}{m.state, m.priority, m.transitions, m.advertsSent, m.advertsRecv, m.advertsDrop, m.announceSent} {
+	}{m.state, m.priority, m.transitions, m.advertsSent, m.advertsRecv, m.advertsDrop, m.conflicts, m.announceSent} {
 		v.DeletePartialMatch(l)
 	}
+}
+
+func (m *metrics) conflict(rc config.Router, kind string) {
+	m.conflicts.WithLabelValues(append(routerLabels(rc), kind)...).Inc()
 }

@@ -35,10 +35,12 @@ type router struct {
 	hardMu sync.Once
 	done   chan struct{} // closed when Run has returned
 
-	mu      sync.Mutex
-	recv    uint64
-	drops   map[string]uint64
-	mismtch bool // an address-mismatch is being logged (log on change)
+	clk       clock.WithTicker
+	conflicts *conflicts
+
+	mu    sync.Mutex
+	recv  uint64
+	drops map[string]uint64
 }
 
 // startRouter opens the router's socket and starts it.
@@ -56,6 +58,10 @@ func startRouter(parent context.Context, rc config.Router, vips *vip.Manager, an
 		hard:  make(chan struct{}),
 		done:  make(chan struct{}),
 		drops: map[string]uint64{},
+		clk:   clk,
+		// A conflict is current while it is seen at least once per three
+		// Master_Down_Intervals (at the lowest priority).
+		conflicts: newConflicts(log.WithName("conflict"), 3*(4*rc.AdvertInterval), func(kind string) { m.conflict(rc, kind) }),
 	}
 	r.holder = &vipHolder{
 		ifname:   rc.Interface,
@@ -194,6 +200,7 @@ func (r *router) receive(ctx context.Context) {
 		if adv.Priority == packet.PriorityOwner && !packet.SameAddrs(adv.Addrs, expect.Addrs) {
 			r.log.Info("address owner advertises other VIPs than ours", "peer", p.Src.String(), "theirs", addrStrings(adv.Addrs))
 		}
+		r.observe(p.Src, adv)
 		r.runner.Deliver(vrrp.AdvertReceived{Src: p.Src, Priority: adv.Priority, Interval: adv.Interval})
 	}
 }
@@ -202,19 +209,34 @@ func (r *router) drop(reason packet.DropReason, src netip.Addr, adv packet.Adver
 	r.m.advertDropped(r.cfg, reason.String())
 	r.mu.Lock()
 	r.drops[reason.String()]++
-	firstMismatch := reason == packet.DropAddressMismatch && !r.mismtch
-	if reason == packet.DropAddressMismatch {
-		r.mismtch = true
-	}
 	r.mu.Unlock()
-	if firstMismatch {
-		// Another virtual router with our VRID on this link (another cluster):
-		// logged once, counted always, never followed.
-		r.log.Info("advert for our VRID with other VIPs: another virtual router uses this VRID on the link; ignoring it",
-			"peer", src.String(), "theirs", addrStrings(adv.Addrs), "priority", adv.Priority)
-		return
-	}
 	r.log.V(1).Info("advert dropped", "peer", src.String(), "reason", reason.String())
+	// A drop of an advert that carries our VRID (Parse passed it) by a
+	// per-router check is a disagreement with a peer: report it.
+	now := r.clk.Now()
+	switch reason {
+	case packet.DropAddressMismatch:
+		r.conflicts.seen(now, conflictAddresses, src.String(), fmt.Sprintf("it advertises %v, we have %v", addrStrings(adv.Addrs), prefixStrings(r.cfg.VIPs)))
+	case packet.DropVersion:
+		r.conflicts.seen(now, conflictVersion, src.String(), fmt.Sprintf("it speaks VRRPv%d, we speak VRRPv%d", adv.Version, r.cfg.Version))
+	case packet.DropInterval:
+		r.conflicts.seen(now, conflictInterval, src.String(), fmt.Sprintf("it advertises every %v, we every %v", adv.Interval, r.cfg.AdvertInterval))
+	case packet.DropAuth:
+		r.conflicts.seen(now, conflictAuth, src.String(), "its authentication (type or password) differs from ours")
+	}
+}
+
+// observe looks at a valid advert for disagreements that are not drops: a
+// v3 interval other than ours (the RFC has Backups learn it), and a second
+// master while we are master.
+func (r *router) observe(src netip.Addr, adv packet.Advert) {
+	now := r.clk.Now()
+	if r.cfg.Version == 3 && adv.Interval != r.cfg.AdvertInterval {
+		r.conflicts.seen(now, conflictInterval, src.String(), fmt.Sprintf("it advertises every %v, we every %v", adv.Interval, r.cfg.AdvertInterval))
+	}
+	if adv.Priority > 0 && r.runner.Status().State == vrrp.Active {
+		r.conflicts.seen(now, conflictSecondActor, src.String(), fmt.Sprintf("it advertises priority %d while we are master at %d", adv.Priority, r.runner.Status().Priority))
+	}
 }
 
 func (r *router) report() status.Router {
@@ -255,6 +277,9 @@ func (r *router) report() status.Router {
 	}
 	if st.Master.IsValid() {
 		rep.Master = st.Master.String()
+	}
+	for _, c := range r.conflicts.current(r.clk.Now()) {
+		rep.Conflicts = append(rep.Conflicts, status.Conflict{Kind: c.Kind, Peer: c.Peer, Detail: c.Detail, First: c.First, Last: c.Last, Count: c.Count})
 	}
 	return rep
 }

@@ -60,6 +60,9 @@ func WriteTable(w io.Writer, r Report) error {
 			prio = fmt.Sprintf("%d/%d", rt.Priority, rt.ConfiguredPriority)
 		}
 		fmt.Fprintf(&b, "%-16s %-4d %-10s %-7s %-9s %-28s %s\n", rt.Name, rt.VRID, rt.Interface, rt.State, prio, orDash(rt.Master), strings.Join(rt.VIPs, ","))
+		for _, c := range rt.Conflicts {
+			fmt.Fprintf(&b, "  ! %s from %s: %s (seen %d times)\n", c.Kind, c.Peer, c.Detail, c.Count)
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -47,6 +47,24 @@ type Router struct {
 	AdvertsDropped uint64    `json:"advertsDropped"`
 	// Drops counts dropped adverts by reason.
 	Drops map[string]uint64 `json:"drops,omitempty"`
+	// Conflicts are the current disagreements with other routers that use
+	// this VRID (another VIP list, version, interval or password, a second
+	// master). Empty when all agree.
+	Conflicts []Conflict `json:"conflicts,omitempty"`
+}
+
+// Conflict is a disagreement with another router that uses our VRID.
+type Conflict struct {
+	// Kind is address-mismatch, version-mismatch, interval-mismatch,
+	// auth-mismatch or second-master.
+	Kind string `json:"kind"`
+	// Peer is the other router's address.
+	Peer string `json:"peer"`
+	// Detail says what differs.
+	Detail string    `json:"detail"`
+	First  time.Time `json:"first"`
+	Last   time.Time `json:"last"`
+	Count  uint64    `json:"count"`
 }
 
 // Master reports whether the router is master (MASTER).
