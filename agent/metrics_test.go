@@ -1,0 +1,75 @@
+package agent
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/vipvs/vipvs/agent/config"
+	"github.com/vipvs/vipvs/agent/vrrp"
+)
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := newMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := config.Router{Name: "api", VRID: 51, Priority: 150}
+	m.setState(rc, vrrp.Initialize)
+	m.transition(rc, vrrp.Transition{From: vrrp.Initialize, To: vrrp.Backup})
+	m.transition(rc, vrrp.Transition{From: vrrp.Backup, To: vrrp.Active})
+	m.advertDropped(rc, "peer")
+	m.advertDropped(rc, "peer")
+	m.conflict(rc, "address-mismatch")
+	want := `
+# HELP vipvs_vrrp_adverts_dropped_total VRRP advertisements dropped by a receive check, by reason.
+# TYPE vipvs_vrrp_adverts_dropped_total counter
+vipvs_vrrp_adverts_dropped_total{family="IPv4",reason="peer",router="api",vrid="51"} 2
+# HELP vipvs_vrrp_conflicts_total Adverts for our VRID from a router that disagrees, by kind: address-mismatch, version-mismatch, interval-mismatch, auth-mismatch, second-master.
+# TYPE vipvs_vrrp_conflicts_total counter
+vipvs_vrrp_conflicts_total{family="IPv4",kind="address-mismatch",router="api",vrid="51"} 1
+# HELP vipvs_vrrp_state Current state of each virtual router: 1 for the state it is in, 0 for the others.
+# TYPE vipvs_vrrp_state gauge
+vipvs_vrrp_state{family="IPv4",router="api",state="BACKUP",vrid="51"} 0
+vipvs_vrrp_state{family="IPv4",router="api",state="FAULT",vrid="51"} 0
+vipvs_vrrp_state{family="IPv4",router="api",state="MASTER",vrid="51"} 1
+vipvs_vrrp_state{family="IPv4",router="api",state="STOP",vrid="51"} 0
+# HELP vipvs_vrrp_transitions_total State transitions of each virtual router, by the state entered.
+# TYPE vipvs_vrrp_transitions_total counter
+vipvs_vrrp_transitions_total{family="IPv4",router="api",state="BACKUP",vrid="51"} 1
+vipvs_vrrp_transitions_total{family="IPv4",router="api",state="MASTER",vrid="51"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
+		"vipvs_vrrp_adverts_dropped_total", "vipvs_vrrp_conflicts_total", "vipvs_vrrp_state", "vipvs_vrrp_transitions_total"); err != nil {
+		t.Error(err)
+	}
+	m.forget(rc)
+	if n := testutil.CollectAndCount(m.state); n != 0 {
+		t.Errorf("%d state series left after forget, want 0", n)
+	}
+}
+
+func TestPriorityOnly(t *testing.T) {
+	base := config.Router{Name: "api", VRID: 51, Priority: 100}
+	tests := []struct {
+		name string
+		mod  func(*config.Router)
+		want bool
+	}{
+		{"priority changed", func(r *config.Router) { r.Priority = 120 }, true},
+		{"vrid changed too", func(r *config.Router) { r.Priority = 120; r.VRID = 52 }, false},
+		{"to owner", func(r *config.Router) { r.Priority = 255 }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := base
+			tt.mod(&b)
+			if got := priorityOnly(base, b); got != tt.want {
+				t.Errorf("priorityOnly = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
