@@ -58,6 +58,7 @@ type Agent struct {
 
 	mu          sync.Mutex
 	linkUp      map[string]bool // interface -> up, as last seen
+	checks      map[string]*checkRunner
 	cfg         *config.Config
 	routers     map[string]*router
 	announcers  map[string]*announce.Announcer
@@ -103,6 +104,7 @@ func Run(ctx context.Context, opts Options) error {
 		started:    opts.Clock.Now(),
 		routers:    map[string]*router{},
 		linkUp:     map[string]bool{},
+		checks:     map[string]*checkRunner{},
 		announcers: map[string]*announce.Announcer{},
 	}
 	defer a.closeAnnouncers()
@@ -124,6 +126,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}()
 
+	defer a.stopChecks()
 	if err := a.apply(bg, cfg); err != nil {
 		a.stopAll()
 		return err
@@ -204,6 +207,10 @@ func (a *Agent) reload(ctx context.Context, c *config.Config) {
 // (state and VIPs), a priority-only change is applied without a restart,
 // anything else restarts the router.
 func (a *Agent) apply(ctx context.Context, c *config.Config) error {
+	var errs []error
+	if err := a.applyChecks(ctx, c.Checks); err != nil {
+		errs = append(errs, err)
+	}
 	a.mu.Lock()
 	old := a.routers
 	a.mu.Unlock()
@@ -221,11 +228,13 @@ func (a *Agent) apply(ctx context.Context, c *config.Config) error {
 			toStop = append(toStop, r)
 		case reflect.DeepEqual(rc, r.cfg):
 			next[name] = r
-		case priorityOnly(r.cfg, rc):
-			a.log.Info("router priority changed", "router", name, "priority", rc.Priority)
-			r.cfg.Priority = rc.Priority
-			r.runner.Deliver(vrrp.SetPriority{Priority: rc.Priority})
-			a.m.setPriority(rc, rc.Priority)
+		case liveChange(r.cfg, rc):
+			// Priority and track checks change without a restart: the
+			// state and the VIPs stay, recompute delivers the difference.
+			a.log.Info("router priority or track checks changed, applying them live", "router", name, "priority", rc.Priority)
+			a.mu.Lock()
+			r.cfg.Priority, r.cfg.TrackChecks, r.cfg.PreemptAfterChecks = rc.Priority, rc.TrackChecks, rc.PreemptAfterChecks
+			a.mu.Unlock()
 			next[name] = r
 		default:
 			a.log.Info("router changed, restarting it", "router", name)
@@ -239,7 +248,6 @@ func (a *Agent) apply(ctx context.Context, c *config.Config) error {
 		}
 	}
 
-	var errs []error
 	names := make([]string, 0, len(want))
 	for name := range want {
 		if _, ok := next[name]; !ok {
@@ -268,12 +276,6 @@ func (a *Agent) apply(ctx context.Context, c *config.Config) error {
 			errs = append(errs, err)
 			continue
 		}
-		a.mu.Lock()
-		up, known := a.linkUp[rc.Interface]
-		a.mu.Unlock()
-		if known && !up {
-			r.runner.Deliver(vrrp.SetFault{Fault: true, Reason: "interface " + rc.Interface + " is down"})
-		}
 		next[name] = r
 	}
 	a.mu.Lock()
@@ -281,6 +283,7 @@ func (a *Agent) apply(ctx context.Context, c *config.Config) error {
 	a.cfg = c
 	a.mu.Unlock()
 	a.notify.SetCommands(notifyCommands(c.Notify))
+	a.recompute()
 	return errors.Join(errs...)
 }
 
@@ -299,11 +302,14 @@ func notifyCommands(n config.Notify) notify.Commands {
 	return notify.Commands{Command: n.Command, Master: n.Master, Backup: n.Backup, Fault: n.Fault, Stop: n.Stop, Timeout: n.Timeout}
 }
 
-func priorityOnly(a, b config.Router) bool {
+// liveChange reports whether a and b differ only in what a running router
+// can take without a restart: the priority (not to or from 255, the owner's,
+// which changes the receive checks) and the track checks.
+func liveChange(a, b config.Router) bool {
 	if a.Priority == vrrp.OwnerPriority || b.Priority == vrrp.OwnerPriority {
 		return false
 	}
-	a.Priority = b.Priority
+	a.Priority, a.TrackChecks, a.PreemptAfterChecks = b.Priority, b.TrackChecks, b.PreemptAfterChecks
 	return reflect.DeepEqual(a, b)
 }
 
@@ -388,7 +394,7 @@ func (a *Agent) ready() error {
 func (a *Agent) Report() status.Report {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	rep := status.Report{Version: Version, Started: a.started, ConfigError: a.configError}
+	rep := status.Report{Version: Version, Started: a.started, ConfigError: a.configError, Checks: a.checkReports()}
 	if a.cfg != nil {
 		rep.Node = a.cfg.NodeName
 		rep.ConfigHash = a.cfg.Hash
@@ -423,26 +429,16 @@ func (a *Agent) watchLinks(ctx context.Context) {
 		a.mu.Lock()
 		prev, known := a.linkUp[ifname]
 		a.linkUp[ifname] = up
-		var rs []*router
-		for _, r := range a.routers {
-			if r.cfg.Interface == ifname {
-				rs = append(rs, r)
-			}
-		}
 		a.mu.Unlock()
 		if known && prev == up || !known && up {
 			return
 		}
-		reason := "interface " + ifname + " is down"
 		if up {
-			reason = "interface " + ifname + " is up"
 			a.log.Info("interface up", "interface", ifname)
 		} else {
 			a.log.Info("interface down: its routers go to FAULT", "interface", ifname)
 		}
-		for _, r := range rs {
-			r.runner.Deliver(vrrp.SetFault{Fault: !up, Reason: reason})
-		}
+		a.recompute()
 	})
 	if err != nil {
 		a.log.Error(err, "watching the interfaces failed; a router on a down interface will not go to FAULT")

@@ -29,6 +29,8 @@ type metrics struct {
 	conflicts    *prometheus.CounterVec
 	announceSent *prometheus.CounterVec
 	reloads      *prometheus.CounterVec
+	checkUpG     *prometheus.GaugeVec
+	checkProbes  *prometheus.CounterVec
 	buildInfo    *prometheus.GaugeVec
 }
 
@@ -71,12 +73,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: namespace, Subsystem: "config", Name: "reloads_total",
 			Help: "Config reloads, by result (applied, unchanged, rejected).",
 		}, []string{"result"}),
+		checkUpG: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: "check", Name: "up",
+			Help: "1 while a health check of the node is healthy (after rise/fall), 0 otherwise.",
+		}, []string{"check"}),
+		checkProbes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "check", Name: "probes_total",
+			Help: "Probes of each health check, by result (success, failure).",
+		}, []string{"check", "result"}),
 		buildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "build_info",
 			Help: "Always 1; the version label is the agent's build version.",
 		}, []string{"version"}),
 	}
-	for _, c := range []prometheus.Collector{m.state, m.priority, m.transitions, m.advertsSent, m.advertsRecv, m.advertsDrop, m.conflicts, m.announceSent, m.reloads, m.buildInfo} {
+	for _, c := range []prometheus.Collector{m.state, m.priority, m.transitions, m.advertsSent, m.advertsRecv, m.advertsDrop, m.conflicts, m.announceSent, m.reloads, m.checkUpG, m.checkProbes, m.buildInfo} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering metrics: %w", err)
 		}
@@ -144,4 +154,25 @@ func (m *metrics) forget(rc config.Router) {
 
 func (m *metrics) conflict(rc config.Router, kind string) {
 	m.conflicts.WithLabelValues(append(routerLabels(rc), kind)...).Inc()
+}
+
+func (m *metrics) checkUp(name string, healthy bool) {
+	v := 0.0
+	if healthy {
+		v = 1
+	}
+	m.checkUpG.WithLabelValues(name).Set(v)
+}
+
+func (m *metrics) checkResult(name string, ok bool) {
+	result := "failure"
+	if ok {
+		result = "success"
+	}
+	m.checkProbes.WithLabelValues(name, result).Inc()
+}
+
+func (m *metrics) forgetCheck(name string) {
+	m.checkUpG.DeletePartialMatch(prometheus.Labels{"check": name})
+	m.checkProbes.DeletePartialMatch(prometheus.Labels{"check": name})
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -52,7 +53,7 @@ vipvs_vrrp_transitions_total{family="IPv4",router="api",state="MASTER",vrid="51"
 	}
 }
 
-func TestPriorityOnly(t *testing.T) {
+func TestLiveChange(t *testing.T) {
 	base := config.Router{Name: "api", VRID: 51, Priority: 100}
 	tests := []struct {
 		name string
@@ -62,12 +63,14 @@ func TestPriorityOnly(t *testing.T) {
 		{"priority changed", func(r *config.Router) { r.Priority = 120 }, true},
 		{"vrid changed too", func(r *config.Router) { r.Priority = 120; r.VRID = 52 }, false},
 		{"to owner", func(r *config.Router) { r.Priority = 255 }, false},
+		{"track checks", func(r *config.Router) { r.TrackChecks = []config.TrackCheck{{Check: "api", Weight: -50}} }, true},
+		{"vips too", func(r *config.Router) { r.Priority = 120; r.VIPs = []netip.Prefix{netip.MustParsePrefix("192.0.2.1/32")} }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := base
 			tt.mod(&b)
-			if got := priorityOnly(base, b); got != tt.want {
+			if got := liveChange(base, b); got != tt.want {
 				t.Errorf("priorityOnly = %v, want %v", got, tt.want)
 			}
 		})

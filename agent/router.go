@@ -41,6 +41,7 @@ type router struct {
 	mu    sync.Mutex
 	recv  uint64
 	drops map[string]uint64
+	track trackState // last priority, fault and hold delivered by recompute
 }
 
 // startRouter opens the router's socket and starts it.
@@ -277,6 +278,9 @@ func (r *router) report() status.Router {
 	}
 	if st.Master.IsValid() {
 		rep.Master = st.Master.String()
+	}
+	for _, tc := range r.cfg.TrackChecks {
+		rep.TrackChecks = append(rep.TrackChecks, status.TrackCheck{Check: tc.Check, Weight: tc.Weight})
 	}
 	for _, c := range r.conflicts.current(r.clk.Now()) {
 		rep.Conflicts = append(rep.Conflicts, status.Conflict{Kind: c.Kind, Peer: c.Peer, Detail: c.Detail, First: c.First, Last: c.Last, Count: c.Count})

@@ -45,6 +45,9 @@ type Config struct {
 	StatusSocket string
 	// Notify is the command run on each transition.
 	Notify Notify
+	// Checks are the health checks of this node, in file order, with unique
+	// names.
+	Checks []Check
 	// Routers are the virtual routers, in file order: 1 to 64, with unique
 	// names, VRIDs unique per interface and family, and VIPs unique across
 	// all routers.
@@ -132,6 +135,12 @@ type Router struct {
 	VIPs []netip.Prefix
 	// Announce configures the GARP / unsolicited NA bursts.
 	Announce Announce
+	// TrackChecks are the checks that change the priority or put the router
+	// in FAULT; each names an entry of Config.Checks, once.
+	TrackChecks []TrackCheck
+	// PreemptAfterChecks holds preemption until every tracked check has been
+	// healthy since the start; only with TrackChecks.
+	PreemptAfterChecks bool
 }
 
 // MarshalLog implements logr.Marshaler: a logged Config shows the
@@ -292,6 +301,13 @@ func fromV1alpha1(obj *agentv1alpha1.AgentConfig) (*Config, error) {
 		c.Notify.Stop = cloneArgv(obj.Notify.Stop)
 		c.Notify.Timeout = durationOf(obj.Notify.Timeout)
 	}
+	for i := range obj.Checks {
+		ch, err := checkFromV1alpha1(&obj.Checks[i])
+		if err != nil {
+			return nil, fmt.Errorf("checks[%d]: %w", i, err)
+		}
+		c.Checks = append(c.Checks, ch)
+	}
 	for i := range obj.VirtualRouters {
 		r, err := routerFromV1alpha1(&obj.VirtualRouters[i], obj.Interface)
 		if err != nil {
@@ -313,6 +329,11 @@ func routerFromV1alpha1(vr *agentv1alpha1.VirtualRouter, defaultIface string) (R
 		Preempt:        deref(vr.Preempt),
 		PreemptDelay:   durationOf(vr.PreemptDelay),
 		AuthPassword:   vr.AuthPassword,
+
+		PreemptAfterChecks: vr.PreemptAfterChecks,
+	}
+	for _, tc := range vr.TrackChecks {
+		r.TrackChecks = append(r.TrackChecks, TrackCheck{Check: tc.Check, Weight: int(tc.Weight)})
 	}
 	if r.Interface == "" {
 		r.Interface = defaultIface
@@ -389,6 +410,9 @@ func ToV1alpha1(c *Config) *agentv1alpha1.AgentConfig {
 			Timeout: durationPtr(c.Notify.Timeout),
 		}
 	}
+	for _, ch := range c.Checks {
+		obj.Checks = append(obj.Checks, checkToV1alpha1(ch))
+	}
 	for _, r := range c.Routers {
 		vr := agentv1alpha1.VirtualRouter{
 			Name:           r.Name,
@@ -405,6 +429,10 @@ func ToV1alpha1(c *Config) *agentv1alpha1.AgentConfig {
 				RepeatDelay:     durationPtr(r.Announce.RepeatDelay),
 				RefreshInterval: durationPtr(r.Announce.RefreshInterval),
 			},
+		}
+		vr.PreemptAfterChecks = r.PreemptAfterChecks
+		for _, tc := range r.TrackChecks {
+			vr.TrackChecks = append(vr.TrackChecks, agentv1alpha1.TrackCheck{Check: tc.Check, Weight: int32(tc.Weight)})
 		}
 		if r.Version == 3 && !r.IPv6 {
 			vr.ChecksumMode = agentv1alpha1.ChecksumMode(r.ChecksumMode.String())

@@ -19,7 +19,7 @@ import (
 )
 
 // cmpOpts compares Configs: netip values by ==, Hash ignored.
-var cmpOpts = cmp.Options{cmpopts.IgnoreFields(Config{}, "Hash"), cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})}
+var cmpOpts = cmp.Options{cmpopts.IgnoreFields(Config{}, "Hash"), cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{}, netip.AddrPort{})}
 
 func addrs(ss ...string) []netip.Addr {
 	var out []netip.Addr

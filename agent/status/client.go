@@ -64,6 +64,12 @@ func WriteTable(w io.Writer, r Report) error {
 			fmt.Fprintf(&b, "  ! %s from %s: %s (seen %d times)\n", c.Kind, c.Peer, c.Detail, c.Count)
 		}
 	}
+	if len(r.Checks) > 0 {
+		fmt.Fprintf(&b, "\n%-16s %-9s %-7s %s\n", "CHECK", "KIND", "HEALTHY", "LAST ERROR")
+		for _, c := range r.Checks {
+			fmt.Fprintf(&b, "%-16s %-9s %-7v %s\n", c.Name, c.Kind, c.Healthy, orDash(c.LastError))
+		}
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }

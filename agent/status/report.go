@@ -16,6 +16,25 @@ type Report struct {
 	Started time.Time `json:"started"`
 	// Routers holds one entry per virtual router.
 	Routers []Router `json:"routers"`
+	// Checks are the node's health checks.
+	Checks []Check `json:"checks,omitempty"`
+}
+
+// Check is the state of one health check of the node.
+type Check struct {
+	Name string `json:"name"`
+	// Kind is tcp, http, exec or interface.
+	Kind    string `json:"kind"`
+	Healthy bool   `json:"healthy"`
+	// LastError is why the last probe failed ("" if it passed).
+	LastError string    `json:"lastError,omitempty"`
+	LastProbe time.Time `json:"lastProbe,omitempty"`
+}
+
+// TrackCheck is a check tracked by a router, with its weight.
+type TrackCheck struct {
+	Check  string `json:"check"`
+	Weight int    `json:"weight"`
 }
 
 // Router is the status of one virtual router.
@@ -47,6 +66,8 @@ type Router struct {
 	AdvertsDropped uint64    `json:"advertsDropped"`
 	// Drops counts dropped adverts by reason.
 	Drops map[string]uint64 `json:"drops,omitempty"`
+	// TrackChecks are the checks this router tracks.
+	TrackChecks []TrackCheck `json:"trackChecks,omitempty"`
 	// Conflicts are the current disagreements with other routers that use
 	// this VRID (another VIP list, version, interval or password, a second
 	// master). Empty when all agree.

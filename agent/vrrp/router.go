@@ -109,6 +109,11 @@ type AdvertReceived struct {
 // reloaded config). Priority 0 is not allowed; use SetFault.
 type SetPriority struct{ Priority uint8 }
 
+// SetPreemptHold holds preemption (true) or lets it go (false): a node whose
+// track checks have not passed yet since it started follows a master of
+// lower priority instead of taking over (preemptAfterChecks).
+type SetPreemptHold struct{ Hold bool }
+
 // SetFault moves the router into Fault (true) or out of it (false).
 type SetFault struct {
 	Fault  bool
@@ -121,6 +126,7 @@ func (TimerFired) isEvent()     {}
 func (AdvertReceived) isEvent() {}
 func (SetPriority) isEvent()    {}
 func (SetFault) isEvent()       {}
+func (SetPreemptHold) isEvent() {}
 
 // Action is an output of Handle, to be carried out by the caller in order.
 type Action interface{ isAction() }
@@ -171,6 +177,7 @@ type Router struct {
 	// hand-over bound in Releasing. Zero means no timer.
 	deadline     time.Time
 	preemptAfter time.Time
+	preemptHold  bool
 	// stopping remembers a Shutdown received in Fault or Backup.
 	faultReason string
 	// master is the address of the current Active router as last seen.
@@ -253,6 +260,9 @@ func (r *Router) Handle(now time.Time, ev Event) []Action {
 		return r.setPriority(now, ev.Priority)
 	case SetFault:
 		return r.setFault(now, ev)
+	case SetPreemptHold:
+		r.preemptHold = ev.Hold
+		return nil
 	}
 	return nil
 }
@@ -401,7 +411,7 @@ func (r *Router) backupAdvert(now time.Time, adv AdvertReceived) []Action {
 		r.master = netip.Addr{}
 		return nil
 	}
-	preemptAllowed := r.cfg.Preempt && !now.Before(r.preemptAfter)
+	preemptAllowed := r.cfg.Preempt && !r.preemptHold && !now.Before(r.preemptAfter)
 	if !preemptAllowed || adv.Priority >= r.priority {
 		// Follow this Active router: learn its interval (v3), recompute
 		// Master_Down_Interval and restart Master_Down_Timer.

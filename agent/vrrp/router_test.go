@@ -172,6 +172,36 @@ func TestHandle(t *testing.T) {
 			wantDeadline: ms(9000) + down100,
 		},
 		{
+			name: "preempt hold: lower priority followed while held",
+			cfg:  cfg(),
+			steps: []step{
+				{0, SetPreemptHold{Hold: true}}, {0, Startup{}},
+				{ms(2000), AdvertReceived{Src: lower, Priority: 50, Interval: time.Second}},
+			},
+			wantState:    Backup,
+			wantDeadline: ms(2000) + down100,
+		},
+		{
+			name: "preempt hold released: lower priority discarded again",
+			cfg:  cfg(),
+			steps: []step{
+				{0, SetPreemptHold{Hold: true}}, {0, Startup{}},
+				{ms(2000), AdvertReceived{Src: lower, Priority: 50, Interval: time.Second}},
+				{ms(2500), SetPreemptHold{Hold: false}},
+				{ms(3000), AdvertReceived{Src: lower, Priority: 50, Interval: time.Second}},
+			},
+			wantState:    Backup,
+			wantDeadline: ms(2000) + down100,
+		},
+		{
+			name:         "preempt hold: no master at all still means takeover",
+			cfg:          cfg(),
+			steps:        []step{{0, SetPreemptHold{Hold: true}}, {0, Startup{}}, {down100, TimerFired{}}},
+			wantLast:     []Action{Transition{From: Backup, To: Active, Reason: "master down timer expired (3.609375s without a valid advert from a better router)"}, SendAdvert{Priority: 100, Interval: time.Second}, AcquireVIPs{}},
+			wantState:    Active,
+			wantDeadline: down100 + time.Second,
+		},
+		{
 			name:         "6.4.2 backup: priority-0 advert shortens the timer to skew time",
 			cfg:          cfg(),
 			steps:        []step{{0, Startup{}}, {ms(2000), AdvertReceived{Src: upper, Priority: 0, Interval: time.Second}}},

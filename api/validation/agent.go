@@ -108,7 +108,12 @@ func ValidateAgentConfig(c *agentv1alpha1.AgentConfig) field.ErrorList {
 	}
 	errs = append(errs, validateStatus(field.NewPath("status"), c.Status)...)
 	errs = append(errs, validateNotify(field.NewPath("notify"), c.Notify)...)
+	checkNames, cerrs := validateChecks(field.NewPath("checks"), c.Checks)
+	errs = append(errs, cerrs...)
 	errs = append(errs, validateVirtualRouters(field.NewPath("virtualRouters"), c)...)
+	for i := range c.VirtualRouters {
+		errs = append(errs, validateTrackChecks(field.NewPath("virtualRouters").Index(i), &c.VirtualRouters[i], checkNames)...)
+	}
 	return errs
 }
 

@@ -31,6 +31,27 @@ func SetDefaults(c *AgentConfig) {
 	for i := range c.VirtualRouters {
 		setRouterDefaults(&c.VirtualRouters[i])
 	}
+	for i := range c.Checks {
+		setCheckDefaults(&c.Checks[i])
+	}
+}
+
+func setCheckDefaults(c *Check) {
+	if c.Interval == nil {
+		c.Interval = &Duration{DefaultCheckInterval}
+	}
+	if c.Timeout == nil {
+		c.Timeout = &Duration{min(DefaultCheckTimeout, c.Interval.Duration)}
+	}
+	if c.Rise == nil {
+		c.Rise = ptr[int32](DefaultCheckRise)
+	}
+	if c.Fall == nil {
+		c.Fall = ptr[int32](DefaultCheckFall)
+	}
+	if c.HTTP != nil && len(c.HTTP.ExpectStatus) == 0 {
+		c.HTTP.ExpectStatus = []int32{200}
+	}
 }
 
 func setRouterDefaults(r *VirtualRouter) {

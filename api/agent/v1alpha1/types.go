@@ -84,6 +84,10 @@ type AgentConfig struct {
 	// command is run.
 	// +optional
 	Notify *Notify `json:"notify,omitempty"`
+	// Checks are health checks of this node that virtual routers track
+	// (trackChecks): up to 32, with unique names. Optional.
+	// +optional
+	Checks []Check `json:"checks,omitempty"`
 	// VirtualRouters are the VRRP virtual routers the agent runs: 1 to 64.
 	// Required.
 	VirtualRouters []VirtualRouter `json:"virtualRouters"`
@@ -209,6 +213,17 @@ type VirtualRouter struct {
 	// file; multicast, loopback, unspecified and link-local addresses are
 	// not allowed. Required.
 	VIPs []string `json:"vips"`
+	// TrackChecks are the checks (by name, from checks) that change this
+	// router's priority or put it in FAULT while they fail; up to 16,
+	// each check once. Optional.
+	// +optional
+	TrackChecks []TrackCheck `json:"trackChecks,omitempty"`
+	// PreemptAfterChecks keeps this node from preempting until every
+	// tracked check has been healthy since the agent started: a rebooted
+	// master does not take the VIP back before its API server is ready,
+	// whatever the weights. Default false.
+	// +optional
+	PreemptAfterChecks bool `json:"preemptAfterChecks,omitempty"`
 	// Announce configures the gratuitous ARP (IPv4) or unsolicited neighbour
 	// advertisement (IPv6) sent for each VIP when this node becomes master.
 	// Optional: when omitted, the defaults of its fields apply.

@@ -1,0 +1,158 @@
+package validation
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	agentv1alpha1 "github.com/vipvs/vipvs/api/agent/v1alpha1"
+)
+
+const (
+	minCheckInterval = 100 * time.Millisecond
+	maxCheckInterval = time.Hour
+	maxRiseFall      = 100
+	maxWeight        = 254
+)
+
+// validateChecks checks the checks list and returns the set of names.
+func validateChecks(p *field.Path, checks []agentv1alpha1.Check) (map[string]bool, field.ErrorList) {
+	var errs field.ErrorList
+	if n := len(checks); n > agentv1alpha1.MaxChecks {
+		errs = append(errs, field.TooMany(p, n, agentv1alpha1.MaxChecks))
+	}
+	names := map[string]bool{}
+	for i := range checks {
+		c := &checks[i]
+		cp := p.Index(i)
+		switch {
+		case c.Name == "":
+			errs = append(errs, field.Required(cp.Child("name"), "must name the check (a DNS-1123 label), so that trackChecks can refer to it"))
+		case dns1123Label(c.Name) != "":
+			errs = append(errs, field.Invalid(cp.Child("name"), c.Name, dns1123Label(c.Name)))
+		case names[c.Name]:
+			errs = append(errs, field.Duplicate(cp.Child("name"), c.Name))
+		default:
+			names[c.Name] = true
+		}
+		errs = append(errs, validateCheck(cp, c)...)
+	}
+	return names, errs
+}
+
+func validateCheck(p *field.Path, c *agentv1alpha1.Check) field.ErrorList {
+	var errs field.ErrorList
+	var kinds []string
+	if c.TCP != nil {
+		kinds = append(kinds, "tcp")
+		if _, err := netip.ParseAddrPort(c.TCP.Address); err != nil {
+			errs = append(errs, field.Invalid(p.Child("tcp", "address"), c.TCP.Address, `must be "IP:port" (e.g. "127.0.0.1:6443" or "[::1]:6443")`))
+		}
+	}
+	if c.HTTP != nil {
+		kinds = append(kinds, "http")
+		errs = append(errs, validateHTTPCheck(p.Child("http"), c.HTTP)...)
+	}
+	if c.Exec != nil {
+		kinds = append(kinds, "exec")
+		ep := p.Child("exec", "command")
+		if len(c.Exec.Command) == 0 {
+			errs = append(errs, field.Required(ep, "must list the program (an absolute path) and its arguments"))
+		} else if !filepath.IsAbs(c.Exec.Command[0]) {
+			errs = append(errs, field.Invalid(ep.Index(0), c.Exec.Command[0], "must be the absolute path of the program: the command runs without a shell or a PATH lookup"))
+		}
+	}
+	if c.Interface != nil {
+		kinds = append(kinds, "interface")
+		errs = append(errs, validateInterfaceName(p.Child("interface", "name"), c.Interface.Name)...)
+	}
+	switch len(kinds) {
+	case 0:
+		errs = append(errs, field.Required(p, "must set one of tcp, http, exec or interface"))
+	case 1:
+	default:
+		errs = append(errs, field.Invalid(p, strings.Join(kinds, ", "), "must set exactly one of tcp, http, exec or interface"))
+	}
+	if c.Interval != nil {
+		if d := c.Interval.Duration; d < minCheckInterval || d > maxCheckInterval {
+			errs = append(errs, field.Invalid(p.Child("interval"), d.String(), fmt.Sprintf("must be between %v and %v", minCheckInterval, maxCheckInterval)))
+		}
+	}
+	if c.Timeout != nil {
+		d := c.Timeout.Duration
+		switch {
+		case d <= 0:
+			errs = append(errs, field.Invalid(p.Child("timeout"), d.String(), "must be greater than 0"))
+		case c.Interval != nil && d > c.Interval.Duration:
+			errs = append(errs, field.Invalid(p.Child("timeout"), d.String(), fmt.Sprintf("must be at most the interval (%v): probes of one check never overlap", c.Interval.Duration)))
+		}
+	}
+	for _, rf := range []struct {
+		name string
+		v    *int32
+	}{{"rise", c.Rise}, {"fall", c.Fall}} {
+		if rf.v != nil && (*rf.v < 1 || *rf.v > maxRiseFall) {
+			errs = append(errs, field.Invalid(p.Child(rf.name), *rf.v, fmt.Sprintf("must be between 1 and %d", maxRiseFall)))
+		}
+	}
+	return errs
+}
+
+func validateHTTPCheck(p *field.Path, h *agentv1alpha1.HTTPCheck) field.ErrorList {
+	var errs field.ErrorList
+	u, err := url.Parse(h.URL)
+	switch {
+	case h.URL == "":
+		errs = append(errs, field.Required(p.Child("url"), `must be an http:// or https:// URL, e.g. "https://127.0.0.1:6443/readyz"`))
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		errs = append(errs, field.Invalid(p.Child("url"), h.URL, `must be an http:// or https:// URL with a host, e.g. "https://127.0.0.1:6443/readyz"`))
+	}
+	for i, s := range h.ExpectStatus {
+		if s < 100 || s > 599 {
+			errs = append(errs, field.Invalid(p.Child("expectStatus").Index(i), s, "must be an HTTP status code, 100 to 599"))
+		}
+	}
+	if h.CAFile != "" && !filepath.IsAbs(h.CAFile) {
+		errs = append(errs, field.Invalid(p.Child("caFile"), h.CAFile, "must be an absolute path"))
+	}
+	if h.CAFile != "" && h.InsecureSkipVerify {
+		errs = append(errs, field.Invalid(p.Child("insecureSkipVerify"), true, "must not be set together with caFile: either verify the certificate or do not"))
+	}
+	if u != nil && u.Scheme == "http" && (h.CAFile != "" || h.InsecureSkipVerify || h.ServerName != "") {
+		errs = append(errs, field.Invalid(p.Child("url"), h.URL, "caFile, insecureSkipVerify and serverName need an https:// URL"))
+	}
+	return errs
+}
+
+// validateTrackChecks checks a router's trackChecks against the checks.
+func validateTrackChecks(p *field.Path, r *agentv1alpha1.VirtualRouter, names map[string]bool) field.ErrorList {
+	var errs field.ErrorList
+	if n := len(r.TrackChecks); n > agentv1alpha1.MaxTrackChecks {
+		errs = append(errs, field.TooMany(p.Child("trackChecks"), n, agentv1alpha1.MaxTrackChecks))
+	}
+	seen := map[string]bool{}
+	for i, tc := range r.TrackChecks {
+		tp := p.Child("trackChecks").Index(i)
+		switch {
+		case tc.Check == "":
+			errs = append(errs, field.Required(tp.Child("check"), "must name an entry of checks"))
+		case !names[tc.Check]:
+			errs = append(errs, field.NotFound(tp.Child("check"), tc.Check))
+		case seen[tc.Check]:
+			errs = append(errs, field.Duplicate(tp.Child("check"), tc.Check))
+		}
+		seen[tc.Check] = true
+		if tc.Weight < -maxWeight || tc.Weight > maxWeight {
+			errs = append(errs, field.Invalid(tp.Child("weight"), tc.Weight, "must be between -254 and 254 (0: FAULT while the check fails)"))
+		}
+	}
+	if r.PreemptAfterChecks && len(r.TrackChecks) == 0 {
+		errs = append(errs, field.Invalid(p.Child("preemptAfterChecks"), true, "needs trackChecks: there is no check to wait for"))
+	}
+	return errs
+}
