@@ -64,7 +64,10 @@ func TestLiveChange(t *testing.T) {
 		{"vrid changed too", func(r *config.Router) { r.Priority = 120; r.VRID = 52 }, false},
 		{"to owner", func(r *config.Router) { r.Priority = 255 }, false},
 		{"track checks", func(r *config.Router) { r.TrackChecks = []config.TrackCheck{{Check: "api", Weight: -50}} }, true},
-		{"vips too", func(r *config.Router) { r.Priority = 120; r.VIPs = []netip.Prefix{netip.MustParsePrefix("192.0.2.1/32")} }, false},
+		{"vips too", func(r *config.Router) {
+			r.Priority = 120
+			r.VIPs = []netip.Prefix{netip.MustParsePrefix("192.0.2.1/32")}
+		}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
