@@ -6,6 +6,7 @@ BIN       := bin/vipvs
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/vipvs/vipvs/agent.Version=$(VERSION)
 FUZZTIME  ?= 10s
+BENCH_REPS ?= 5
 # Packages whose tests need root and network namespaces; they skip without root.
 E2E_PKGS  := ./test/...
 
@@ -48,7 +49,7 @@ demo: deps build
 	$(GO) run ./test/demo -vipvs $(BIN)
 
 bench: deps build
-	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout 60m ./test/bench/
+	$(GO) run ./test/bench -vipvs $(BIN) -reps $(BENCH_REPS) -out BENCHMARKS.md
 
 clean:
 	rm -rf bin

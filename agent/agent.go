@@ -43,6 +43,8 @@ type Options struct {
 	// HardStop, when closed, cuts a graceful hand-over short (a second
 	// SIGTERM).
 	HardStop <-chan struct{}
+	// Pprof serves /debug/pprof/ on the status server and socket.
+	Pprof bool
 }
 
 // Agent is a running agent.
@@ -132,6 +134,9 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	srv := status.NewServer(a.Report, a.ready, reg, log.WithName("status"))
+	if opts.Pprof {
+		srv.EnablePprof()
+	}
 	if cfg.StatusListen != "" {
 		go func() {
 			if err := srv.ListenAndServe(bg, cfg.StatusListen); err != nil {

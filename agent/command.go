@@ -45,6 +45,7 @@ func Command(args []string, stdout, stderr io.Writer) int {
 	configPath := fs.String("config", DefaultConfigPath, "path of the agent config file (agent.vipvs.io/v1alpha1 AgentConfig)")
 	verbosity := fs.Int("v", 0, "log verbosity: 0 transitions, VIP changes and config changes; 1 also every advert and drop")
 	format := fs.String("log-format", "text", "log format: text or json")
+	pprof := fs.Bool("debug-pprof", false, "serve Go's profiler under /debug/pprof/ on the status address and socket")
 	check := fs.Bool("check", false, "only validate the config file, print the result and exit (0 valid, 1 invalid)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, agentUsage)
@@ -97,7 +98,7 @@ func Command(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}()
-	if err := Run(ctx, Options{ConfigPath: *configPath, Log: log, Reload: reload, HardStop: hard}); err != nil {
+	if err := Run(ctx, Options{ConfigPath: *configPath, Log: log, Reload: reload, HardStop: hard, Pprof: *pprof}); err != nil {
 		log.Error(err, "agent failed")
 		return 1
 	}

@@ -132,10 +132,10 @@ func (a *Agent) applyChecks(ctx context.Context, checks []config.Check) error {
 func (a *Agent) startCheck(ctx context.Context, c config.Check) (*checkRunner, error) {
 	checker, err := newChecker(c)
 	if err != nil {
-		return nil, fmt.Errorf("check %s: %w", c.Name, err)
+		return nil, err // the check package's errors name the check's target
 	}
 	cr := &checkRunner{cfg: c, done: make(chan struct{})}
-	log := a.log.WithName("check").WithValues("check", c.Name)
+	log := a.log.WithName("check")
 	r, err := check.NewRunner(check.Spec{
 		Name:     c.Name,
 		Checker:  checker,
@@ -158,7 +158,7 @@ func (a *Agent) startCheck(ctx context.Context, c config.Check) (*checkRunner, e
 		a.recompute()
 	})
 	if err != nil {
-		return nil, fmt.Errorf("check %s: %w", c.Name, err)
+		return nil, err // names the check already
 	}
 	cr.runner = r
 	a.m.checkUp(c.Name, false)

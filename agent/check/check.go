@@ -2,6 +2,7 @@ package check
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net"
@@ -41,6 +42,12 @@ func (e timeoutError) Timeout() bool { return true }
 // "dial tcp 192.0.2.11:6443", "fork/exec /path").
 func reason(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	if d, ok := ctx.Deadline(); ok && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(d) {
+		// A socket deadline taken from ctx fired a moment before ctx's own
+		// timer: the cause is the same.
+		<-ctx.Done()
 		return context.Cause(ctx)
 	}
 	for {

@@ -185,6 +185,12 @@ func (c *HTTP) Check(ctx context.Context) error {
 	// Read a little so that a small answer is consumed whole, then hang up.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxHTTPBody))
 	_ = resp.Body.Close()
+	if ctx.Err() != nil {
+		// The transport may hand over a response that raced with the
+		// timeout (even one the cancellation provoked): too late counts
+		// as failed.
+		return fmt.Errorf("check: GET %s: %w", c.shown, context.Cause(ctx))
+	}
 	if !slices.Contains(c.expect, resp.StatusCode) {
 		return fmt.Errorf("check: GET %s: status %d (want %s)", c.shown, resp.StatusCode, statusList(c.expect))
 	}

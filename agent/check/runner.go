@@ -22,7 +22,11 @@ type Spec struct {
 	// Interval is the time from the start of one probe to the start of the
 	// next.
 	Interval time.Duration
-	// Timeout bounds each probe: 0 < Timeout <= Interval.
+	// Timeout bounds each probe: 0 < Timeout <= Interval. The probe's
+	// context is canceled by a timer on the injected clock (its cause says
+	// "timed out after <Timeout>" and is a context.DeadlineExceeded); it
+	// carries no deadline. A probe that succeeds after Timeout counts as
+	// failed.
 	Timeout time.Duration
 	// Rise is how many consecutive successes make a failed check healthy,
 	// Fall how many consecutive failures make a healthy one failed (>= 1).
@@ -192,14 +196,19 @@ func (r *Runner) probe(ctx context.Context) {
 	}()
 
 	err := r.check(pctx)
+	took := r.clk.Since(start)
 	if ctx.Err() != nil {
 		return // shutting down: says nothing about the target
+	}
+	if err == nil && (pctx.Err() != nil || took >= r.spec.Timeout) {
+		// The checker ignored its context and succeeded too late.
+		err = fmt.Errorf("check: %s: %w", r.spec.Checker, timeoutError{r.spec.Timeout})
 	}
 	res := Result{
 		Name:     r.spec.Name,
 		OK:       err == nil,
 		Err:      err,
-		Duration: r.clk.Since(start),
+		Duration: took,
 		At:       start,
 	}
 	res.Healthy, res.Changed = r.tracker.Observe(res.OK)

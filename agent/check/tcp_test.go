@@ -93,3 +93,53 @@ func TestTCPString(t *testing.T) {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 }
+
+// TestTCPTimeout points the checker at a listener whose accept queue is full
+// (listen backlog 0, never accepting), so the kernel drops the SYN and the
+// connect hangs until the probe's context ends it.
+func TestTCPTimeout(t *testing.T) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := netip.AddrPortFrom(netip.AddrFrom4(sa.(*syscall.SockaddrInet4).Addr), uint16(sa.(*syscall.SockaddrInet4).Port))
+
+	// Fill the accept queue until a connect no longer completes.
+	full := false
+	for range 8 {
+		c, err := net.DialTimeout("tcp", addr.String(), 200*time.Millisecond)
+		if err != nil {
+			full = true
+			break
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	if !full {
+		t.Skip("the kernel kept accepting connections on a listener with backlog 0")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = TCP{Address: addr}.Check(ctx)
+	if want := "check: connecting to " + addr.String() + ": context deadline exceeded"; err == nil || err.Error() != want {
+		t.Fatalf("Check() = %v, want %q", err, want)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("errors.Is(%v, context.DeadlineExceeded) = false", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Check() took %s, want about the 200ms timeout", d)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"time"
@@ -26,7 +27,12 @@ type Server struct {
 	gatherer prometheus.Gatherer
 	ready    func() error
 	log      logr.Logger
+	pprof    bool
 }
+
+// EnablePprof serves net/http/pprof's handlers under /debug/pprof/ (off by
+// default: profiles show the process's internals).
+func (s *Server) EnablePprof() { s.pprof = true }
 
 // NewServer returns a server. ready says whether the agent is ready (nil) or
 // why not; gatherer may be nil (then /metrics is not served).
@@ -50,6 +56,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/status", s.serveStatus)
 	if s.gatherer != nil {
 		mux.Handle("/metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}))
+	}
+	if s.pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	return mux
 }
