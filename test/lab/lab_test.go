@@ -67,7 +67,7 @@ func leftovers(t *testing.T, name string) []string {
 }
 
 const (
-	probeEvery   = 5 * time.Millisecond
+	probeEvery = 5 * time.Millisecond
 	// probeTimeout is generous: under software emulation (the IPVS VM) a
 	// handshake can take tens of milliseconds.
 	probeTimeout = 500 * time.Millisecond
