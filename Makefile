@@ -17,8 +17,14 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
 
+## deps: the Debian packages (iproute2, nftables, keepalived, qemu, the cloud
+## kernel with IPVS, busybox, etcd) and the kube-apiserver build, each only
+## when missing. Without root, missing packages are reported and the tests
+## that need them skip.
 deps:
 	@hack/install-deps.sh
+	@hack/vm-deps.sh || [ "$$(id -u)" -ne 0 ]
+	@hack/envtest-deps.sh >/dev/null || [ "$$(id -u)" -ne 0 ]
 
 ## test: every test: lint, unit tests (with -race), a short fuzz run, the
 ## end-to-end tests in network namespaces (root) and the demo.
@@ -27,8 +33,10 @@ test: deps lint unit fuzz e2e
 unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/)
 
+## e2e: the namespace labs (VRRP, keepalived interop), the IPVS VM and the
+## envtest API server; one package at a time, they share the machine.
 e2e: build
-	$(GO) test -count=1 -timeout 20m -p 1 $(E2E_PKGS)
+	$(GO) test -count=1 -timeout 40m -p 1 $(E2E_PKGS)
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzAdvertDecode$$' -fuzztime=$(FUZZTIME) ./agent/vrrp/packet/
@@ -45,10 +53,12 @@ fmt:
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
 ## demo: three nodes and a client in network namespaces; the master fails.
-demo: deps build
+demo: build
+	@hack/install-deps.sh
 	$(GO) run ./test/demo -vipvs $(BIN)
 
-bench: deps build
+bench: build
+	@hack/install-deps.sh
 	$(GO) run ./test/bench -vipvs $(BIN) -reps $(BENCH_REPS) -out BENCHMARKS.md
 
 clean:
