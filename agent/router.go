@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/utils/clock"
 
 	"github.com/vipvs/vipvs/agent/announce"
@@ -29,6 +30,7 @@ type router struct {
 	holder *vipHolder
 	log    logr.Logger
 	m      *metrics
+	rm     routerMetrics
 
 	cancel context.CancelFunc // graceful stop
 	hard   chan struct{}      // closed to cut the hand-over short
@@ -56,6 +58,7 @@ func startRouter(parent context.Context, rc config.Router, vips *vip.Manager, an
 		conn:  conn,
 		log:   log,
 		m:     m,
+		rm:    m.forRouter(rc),
 		hard:  make(chan struct{}),
 		done:  make(chan struct{}),
 		drops: map[string]uint64{},
@@ -75,7 +78,7 @@ func startRouter(parent context.Context, rc config.Router, vips *vip.Manager, an
 		m:        m,
 		router:   rc.Name,
 	}
-	send := &advertSender{conn: conn, cfg: rc, m: m}
+	send := newAdvertSender(conn, rc, r.rm.sent)
 	vcfg := vrrp.Config{
 		Version:        rc.Version,
 		Priority:       rc.Priority,
@@ -197,12 +200,12 @@ func (r *router) receive(ctx context.Context) {
 		r.mu.Lock()
 		r.recv++
 		r.mu.Unlock()
-		r.m.advertReceived(r.cfg)
+		r.rm.recv.Inc()
 		if adv.Priority == packet.PriorityOwner && !packet.SameAddrs(adv.Addrs, expect.Addrs) {
 			r.log.Info("address owner advertises other VIPs than ours", "peer", p.Src.String(), "theirs", addrStrings(adv.Addrs))
 		}
 		r.observe(p.Src, adv)
-		r.runner.Deliver(vrrp.AdvertReceived{Src: p.Src, Priority: adv.Priority, Interval: adv.Interval})
+		r.runner.HandleAdvert(vrrp.AdvertReceived{Src: p.Src, Priority: adv.Priority, Interval: adv.Interval})
 	}
 }
 
@@ -235,7 +238,7 @@ func (r *router) observe(src netip.Addr, adv packet.Advert) {
 	if r.cfg.Version == 3 && adv.Interval != r.cfg.AdvertInterval {
 		r.conflicts.seen(now, conflictInterval, src.String(), fmt.Sprintf("it advertises every %v, we every %v", adv.Interval, r.cfg.AdvertInterval))
 	}
-	if adv.Priority > 0 && r.runner.Status().State == vrrp.Active {
+	if adv.Priority > 0 && r.runner.State() == vrrp.Active {
 		r.conflicts.seen(now, conflictSecondActor, src.String(), fmt.Sprintf("it advertises priority %d while we are master at %d", adv.Priority, r.runner.Status().Priority))
 	}
 }
@@ -289,34 +292,44 @@ func (r *router) report() status.Router {
 }
 
 // advertSender encodes and sends this router's adverts: to the multicast
-// group, or to every unicast peer.
+// group, or to every unicast peer. Everything but the priority and the
+// interval is fixed, so it is computed once.
 type advertSender struct {
 	conn *transport.Conn
 	cfg  config.Router
-	m    *metrics
+	sent prometheus.Counter
+	adv  packet.Advert
+	dsts []netip.Addr
+	mode packet.ChecksumMode
 }
 
 var _ vrrp.Sender = (*advertSender)(nil)
 
+func newAdvertSender(conn *transport.Conn, rc config.Router, sent prometheus.Counter) *advertSender {
+	s := &advertSender{
+		conn: conn,
+		cfg:  rc,
+		sent: sent,
+		adv:  packet.Advert{Version: rc.Version, VRID: rc.VRID, Addrs: prefixAddrs(rc.VIPs)},
+		dsts: rc.Peers,
+		mode: packet.ChecksumMode(rc.ChecksumMode),
+	}
+	if rc.Version == 2 && rc.AuthPassword != "" {
+		s.adv.AuthType = packet.AuthSimple
+		s.adv.AuthData = packet.PasswordAuthData(rc.AuthPassword)
+	}
+	if rc.Multicast() {
+		s.dsts = []netip.Addr{transport.MulticastGroup(rc.IPv6)}
+	}
+	return s
+}
+
 func (s *advertSender) SendAdvert(priority uint8, interval time.Duration) error {
-	adv := packet.Advert{
-		Version:  s.cfg.Version,
-		VRID:     s.cfg.VRID,
-		Priority: priority,
-		Interval: interval,
-		Addrs:    prefixAddrs(s.cfg.VIPs),
-	}
-	if s.cfg.Version == 2 && s.cfg.AuthPassword != "" {
-		adv.AuthType = packet.AuthSimple
-		adv.AuthData = packet.PasswordAuthData(s.cfg.AuthPassword)
-	}
-	dsts := s.cfg.Peers
-	if s.cfg.Multicast() {
-		dsts = []netip.Addr{transport.MulticastGroup(s.cfg.IPv6)}
-	}
+	adv := s.adv
+	adv.Priority, adv.Interval = priority, interval
 	var errs []error
-	for _, dst := range dsts {
-		b, err := adv.Marshal(s.conn.Source(), dst, packet.ChecksumMode(s.cfg.ChecksumMode))
+	for _, dst := range s.dsts {
+		b, err := adv.Marshal(s.conn.Source(), dst, s.mode)
 		if err != nil {
 			return fmt.Errorf("encoding advert for %s: %w", dst, err)
 		}
@@ -324,7 +337,7 @@ func (s *advertSender) SendAdvert(priority uint8, interval time.Duration) error 
 			errs = append(errs, fmt.Errorf("sending advert to %s: %w", dst, err))
 			continue
 		}
-		s.m.advertSent(s.cfg)
+		s.sent.Inc()
 	}
 	return errors.Join(errs...)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -45,20 +46,36 @@ type Status struct {
 	Stalls         uint64
 }
 
+// Clock is what a Runner needs of a clock (k8s.io/utils/clock's RealClock,
+// or FakeClock in tests).
+type Clock = clock.Clock
+
 // Runner drives one Router: it owns its timer, feeds it events and carries out
 // its actions. Create it with NewRunner and start it with Run.
+//
+// Adverts are handled synchronously by HandleAdvert, on the goroutine that
+// read them: at 10 ms intervals a hand-off to another goroutine per packet
+// costs more CPU than the packet itself. Every event is handled under one
+// mutex, so the Router sees them one at a time; the timer is re-armed after
+// every event, and Run's goroutine waits for it.
 type Runner struct {
-	router *Router
 	cfg    Config
-	clk    clock.Clock
+	clk    Clock
 	send   Sender
 	vips   VIPHolder
 	log    logr.Logger
 	events chan Event
 	obs    Observer
 
-	mu     sync.Mutex
-	status Status
+	mu       sync.Mutex // guards everything below, and the Router
+	router   *Router
+	timer    clock.Timer
+	armed    time.Time // the deadline the timer was armed for
+	started  bool
+	finished bool
+	stopped  chan struct{} // closed when the router has stopped
+	status   Status
+	state    atomic.Int32 // State, readable without the mutex
 }
 
 // RunnerOption configures a Runner.
@@ -69,17 +86,16 @@ func WithObserver(o Observer) RunnerOption { return func(r *Runner) { r.obs = o 
 
 // NewRunner returns a runner for a router with cfg. log should carry the
 // router's name and VRID already.
-func NewRunner(cfg Config, send Sender, vips VIPHolder, clk clock.Clock, log logr.Logger, opts ...RunnerOption) *Runner {
+func NewRunner(cfg Config, send Sender, vips VIPHolder, clk Clock, log logr.Logger, opts ...RunnerOption) *Runner {
 	r := &Runner{
-		router: New(cfg),
-		cfg:    cfg,
-		clk:    clk,
-		send:   send,
-		vips:   vips,
-		log:    log,
-		// Large enough for a burst of adverts at 10 ms from several peers
-		// while an action (a netlink call) is in progress.
-		events: make(chan Event, 256),
+		router:  New(cfg),
+		cfg:     cfg,
+		clk:     clk,
+		send:    send,
+		vips:    vips,
+		log:     log,
+		events:  make(chan Event, 64),
+		stopped: make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(r)
@@ -88,8 +104,12 @@ func NewRunner(cfg Config, send Sender, vips VIPHolder, clk clock.Clock, log log
 	return r
 }
 
-// Deliver queues an event (a validated advert, a priority change, a fault).
-// It never blocks: when the queue is full the event is dropped and counted.
+// State returns the current state; cheaper than Status.
+func (r *Runner) State() State { return State(r.state.Load()) }
+
+// Deliver queues a control event (a priority change, a fault, a preemption
+// hold) for the runner's goroutine. It never blocks: when the queue is full
+// the event is dropped and counted.
 func (r *Runner) Deliver(ev Event) {
 	select {
 	case r.events <- ev:
@@ -98,6 +118,15 @@ func (r *Runner) Deliver(ev Event) {
 		r.status.EventsDropped++
 		r.mu.Unlock()
 	}
+}
+
+// HandleAdvert handles a validated advert now, on the caller's goroutine.
+// Before Run has started the router, or after it stopped, it does nothing.
+func (r *Runner) HandleAdvert(adv AdvertReceived) {
+	if r.log.V(1).Enabled() {
+		r.log.V(1).Info("advert received", "peer", adv.Src.String(), "priority", adv.Priority, "interval", adv.Interval.String())
+	}
+	r.handle(adv)
 }
 
 // Status returns a snapshot of the router.
@@ -111,50 +140,48 @@ func (r *Runner) Status() Status {
 // gracefully: an Active router advertises priority 0 and keeps its VIPs until
 // another router is Active (bounded by the Master_Down_Interval of the lowest
 // priority), then releases them. Run returns when the router is stopped.
-// Cancel hardStop to give up the hand-over early; the VIPs are released then.
+// Close hardStop to give up the hand-over early; the VIPs are released then.
 func (r *Runner) Run(ctx context.Context, hardStop <-chan struct{}) error {
-	if r.step(Startup{}) {
-		return nil
-	}
-	timer := r.clk.NewTimer(time.Hour)
-	defer timer.Stop()
+	r.mu.Lock()
+	r.started = true
+	r.timer = r.clk.NewTimer(time.Hour)
+	r.timer.Stop()
+	r.mu.Unlock()
+	r.handle(Startup{})
 	shutdown := ctx.Done()
 	for {
-		deadline := r.router.Deadline()
-		if !timer.Stop() {
-			select {
-			case <-timer.C():
-			default:
-			}
-		}
-		if deadline.IsZero() {
-			timer.Reset(time.Hour)
-		} else {
-			timer.Reset(deadline.Sub(r.clk.Now()))
-		}
 		select {
+		case <-r.stopped:
+			return nil
 		case <-shutdown:
 			shutdown = nil
-			if r.step(Shutdown{}) {
-				return nil
-			}
+			r.handle(Shutdown{})
 		case <-hardStop:
 			r.log.Info("hand-over cut short, releasing the VIPs")
+			r.mu.Lock()
+			r.finish()
+			r.mu.Unlock()
 			if err := r.vips.Release(); err != nil {
 				r.log.Error(err, "releasing the VIPs")
 			}
 			return nil
 		case ev := <-r.events:
-			if r.step(ev) {
-				return nil
-			}
-		case <-timer.C():
-			r.checkStall(deadline)
-			if r.step(TimerFired{}) {
-				return nil
-			}
+			r.handle(ev)
+		case <-r.timer.C():
+			r.fire()
 		}
 	}
+}
+
+// fire handles the timer.
+func (r *Runner) fire() {
+	r.mu.Lock()
+	armed := r.armed
+	// The timer is spent: whatever the router decides, arm it again.
+	r.armed = time.Time{}
+	r.mu.Unlock()
+	r.checkStall(armed)
+	r.handle(TimerFired{})
 }
 
 // checkStall notices a timer that fired much later than asked: a paused or
@@ -170,31 +197,65 @@ func (r *Runner) checkStall(deadline time.Time) {
 	r.mu.Lock()
 	r.status.Stalls++
 	r.mu.Unlock()
-	r.log.Info("timer fired late: the process was paused or starved", "late", late.String(), "state", r.router.State().String())
+	r.log.Info("timer fired late: the process was paused or starved", "late", late.String(), "state", r.State().String())
 }
 
-// step handles one event and carries out the actions; it reports whether the
-// router has stopped.
-func (r *Runner) step(ev Event) bool {
-	now := r.clk.Now()
-	if adv, ok := ev.(AdvertReceived); ok && r.log.V(1).Enabled() {
-		r.log.V(1).Info("advert received", "peer", adv.Src.String(), "priority", adv.Priority, "interval", adv.Interval.String())
+// finish stops the timer and marks the runner finished. r.mu is held.
+func (r *Runner) finish() {
+	if r.finished {
+		return
 	}
+	r.finished = true
+	r.timer.Stop()
+	close(r.stopped)
+}
+
+// arm sets the timer to the router's deadline. r.mu is held.
+//
+// A deadline that moved later leaves the timer alone: it fires early, the
+// router ignores a TimerFired before its deadline, and fire arms it again.
+// A Backup at 10 ms adverts pushes its deadline back on every advert, and
+// re-arming a timer each time costs a wake-up of the runtime's poller; this
+// way the timer is touched once per Master_Down_Interval instead.
+//
+// Timer.Reset is safe from any goroutine, and since Go 1.23 a stopped or
+// reset timer delivers no stale tick; a fake clock's may, which fire
+// tolerates in the same way.
+func (r *Runner) arm(now time.Time) {
+	deadline := r.router.Deadline()
+	switch {
+	case deadline.Equal(r.armed):
+		return
+	case deadline.IsZero():
+		r.armed = deadline
+		r.timer.Stop()
+	case !r.armed.IsZero() && deadline.After(r.armed):
+		// Fires early; fire re-arms.
+	default:
+		r.armed = deadline
+		r.timer.Stop()
+		r.timer.Reset(deadline.Sub(now))
+	}
+}
+
+// handle handles one event and carries out the actions, under the mutex.
+func (r *Runner) handle(ev Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.started || r.finished {
+		return
+	}
+	now := r.clk.Now()
 	actions := r.router.Handle(now, ev)
 	stopped := false
 	var transitions []Transition
 	for _, a := range actions {
 		switch a := a.(type) {
 		case SendAdvert:
-			r.mu.Lock()
 			r.status.AdvertsSent++
-			r.mu.Unlock()
 			if err := r.send.SendAdvert(a.Priority, a.Interval); err != nil {
-				r.mu.Lock()
 				r.status.SendErrors++
-				first := r.status.SendErrors == 1
-				r.mu.Unlock()
-				if first || r.log.V(1).Enabled() {
+				if r.status.SendErrors == 1 || r.log.V(1).Enabled() {
 					r.log.Error(err, "sending advert", "priority", a.Priority)
 				}
 			}
@@ -220,8 +281,8 @@ func (r *Runner) step(ev Event) bool {
 			panic(fmt.Sprintf("vrrp: unknown action %T", a))
 		}
 	}
+	r.state.Store(int32(r.router.State()))
 	master, _ := r.router.Master()
-	r.mu.Lock()
 	r.status.State = r.router.State()
 	r.status.Priority = r.router.Priority()
 	r.status.Master = master
@@ -230,11 +291,14 @@ func (r *Runner) step(ev Event) bool {
 		r.status.LastTransition = t
 		r.status.Since = now
 	}
-	r.mu.Unlock()
 	if r.obs != nil {
 		for _, t := range transitions {
 			r.obs(t, r.router.Priority())
 		}
 	}
-	return stopped
+	if stopped {
+		r.finish()
+		return
+	}
+	r.arm(now)
 }

@@ -83,7 +83,7 @@ func TestRunnerTakeoverAndGracefulStop(t *testing.T) {
 	if rec.has("release") {
 		t.Fatal("VIPs released before a successor was seen")
 	}
-	r.Deliver(AdvertReceived{Src: lower, Priority: 50, Interval: time.Second})
+	r.HandleAdvert(AdvertReceived{Src: lower, Priority: 50, Interval: time.Second})
 	// The VIPs stay for the linger (one interval) after the successor's
 	// advert; step the fake clock through it.
 	for i := 0; i < 20 && !rec.has("release"); i++ {
