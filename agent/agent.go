@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -234,11 +235,17 @@ func (a *Agent) apply(ctx context.Context, c *config.Config) error {
 		case reflect.DeepEqual(rc, r.cfg):
 			next[name] = r
 		case liveChange(r.cfg, rc):
-			// Priority and track checks change without a restart: the
-			// state and the VIPs stay, recompute delivers the difference.
-			a.log.Info("router priority or track checks changed, applying them live", "router", name, "priority", rc.Priority)
+			// Priority, track checks and unicast peers change without a
+			// restart: the state and the VIPs stay, recompute delivers the
+			// difference.
+			a.log.Info("router priority, track checks or peers changed, applying them live", "router", name, "priority", rc.Priority, "peers", len(rc.Peers))
+			if !slices.Equal(r.cfg.Peers, rc.Peers) {
+				if err := r.setPeers(rc.Peers); err != nil {
+					errs = append(errs, fmt.Errorf("router %s: %w", name, err))
+				}
+			}
 			a.mu.Lock()
-			r.cfg.Priority, r.cfg.TrackChecks, r.cfg.PreemptAfterChecks = rc.Priority, rc.TrackChecks, rc.PreemptAfterChecks
+			r.cfg.Priority, r.cfg.TrackChecks, r.cfg.PreemptAfterChecks, r.cfg.Peers = rc.Priority, rc.TrackChecks, rc.PreemptAfterChecks, rc.Peers
 			a.mu.Unlock()
 			next[name] = r
 		default:
@@ -309,12 +316,16 @@ func notifyCommands(n config.Notify) notify.Commands {
 
 // liveChange reports whether a and b differ only in what a running router
 // can take without a restart: the priority (not to or from 255, the owner's,
-// which changes the receive checks) and the track checks.
+// which changes the receive checks), the track checks, and the unicast peer
+// list (not between unicast and multicast, which changes the socket).
 func liveChange(a, b config.Router) bool {
 	if a.Priority == vrrp.OwnerPriority || b.Priority == vrrp.OwnerPriority {
 		return false
 	}
-	a.Priority, a.TrackChecks, a.PreemptAfterChecks = b.Priority, b.TrackChecks, b.PreemptAfterChecks
+	if a.Multicast() != b.Multicast() {
+		return false
+	}
+	a.Priority, a.TrackChecks, a.PreemptAfterChecks, a.Peers = b.Priority, b.TrackChecks, b.PreemptAfterChecks, b.Peers
 	return reflect.DeepEqual(a, b)
 }
 

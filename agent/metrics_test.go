@@ -54,7 +54,7 @@ vipvs_vrrp_transitions_total{family="IPv4",router="api",state="MASTER",vrid="51"
 }
 
 func TestLiveChange(t *testing.T) {
-	base := config.Router{Name: "api", VRID: 51, Priority: 100}
+	base := config.Router{Name: "api", VRID: 51, Priority: 100, Peers: []netip.Addr{netip.MustParseAddr("192.0.2.12")}}
 	tests := []struct {
 		name string
 		mod  func(*config.Router)
@@ -64,6 +64,8 @@ func TestLiveChange(t *testing.T) {
 		{"vrid changed too", func(r *config.Router) { r.Priority = 120; r.VRID = 52 }, false},
 		{"to owner", func(r *config.Router) { r.Priority = 255 }, false},
 		{"track checks", func(r *config.Router) { r.TrackChecks = []config.TrackCheck{{Check: "api", Weight: -50}} }, true},
+		{"unicast peers", func(r *config.Router) { r.Peers = []netip.Addr{netip.MustParseAddr("192.0.2.14")} }, true},
+		{"unicast to multicast", func(r *config.Router) { r.Peers = nil }, false},
 		{"vips too", func(r *config.Router) {
 			r.Priority = 120
 			r.VIPs = []netip.Prefix{netip.MustParsePrefix("192.0.2.1/32")}

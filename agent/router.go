@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -27,6 +28,7 @@ type router struct {
 	cfg    config.Router
 	conn   *transport.Conn
 	runner *vrrp.Runner
+	send   *advertSender
 	holder *vipHolder
 	log    logr.Logger
 	m      *metrics
@@ -79,6 +81,7 @@ func startRouter(parent context.Context, rc config.Router, vips *vip.Manager, an
 		router:   rc.Name,
 	}
 	send := newAdvertSender(conn, rc, r.rm.sent)
+	r.send = send
 	vcfg := vrrp.Config{
 		Version:        rc.Version,
 		Priority:       rc.Priority,
@@ -299,7 +302,7 @@ type advertSender struct {
 	cfg  config.Router
 	sent prometheus.Counter
 	adv  packet.Advert
-	dsts []netip.Addr
+	dsts atomic.Pointer[[]netip.Addr] // replaced by a live peer change
 	mode packet.ChecksumMode
 }
 
@@ -311,24 +314,31 @@ func newAdvertSender(conn *transport.Conn, rc config.Router, sent prometheus.Cou
 		cfg:  rc,
 		sent: sent,
 		adv:  packet.Advert{Version: rc.Version, VRID: rc.VRID, Addrs: prefixAddrs(rc.VIPs)},
-		dsts: rc.Peers,
 		mode: packet.ChecksumMode(rc.ChecksumMode),
 	}
+	dsts := rc.Peers
 	if rc.Version == 2 && rc.AuthPassword != "" {
 		s.adv.AuthType = packet.AuthSimple
 		s.adv.AuthData = packet.PasswordAuthData(rc.AuthPassword)
 	}
 	if rc.Multicast() {
-		s.dsts = []netip.Addr{transport.MulticastGroup(rc.IPv6)}
+		dsts = []netip.Addr{transport.MulticastGroup(rc.IPv6)}
 	}
+	s.dsts.Store(&dsts)
 	return s
+}
+
+// setPeers changes the unicast peers the adverts go to.
+func (s *advertSender) setPeers(peers []netip.Addr) {
+	dsts := append([]netip.Addr(nil), peers...)
+	s.dsts.Store(&dsts)
 }
 
 func (s *advertSender) SendAdvert(priority uint8, interval time.Duration) error {
 	adv := s.adv
 	adv.Priority, adv.Interval = priority, interval
 	var errs []error
-	for _, dst := range s.dsts {
+	for _, dst := range *s.dsts.Load() {
 		b, err := adv.Marshal(s.conn.Source(), dst, s.mode)
 		if err != nil {
 			return fmt.Errorf("encoding advert for %s: %w", dst, err)
@@ -454,4 +464,14 @@ func addrStrings(as []netip.Addr) []string {
 		out[i] = a.String()
 	}
 	return out
+}
+
+// setPeers applies a new unicast peer list to the running router: the
+// socket's filter and the adverts' destinations. The state and VIPs stay.
+func (r *router) setPeers(peers []netip.Addr) error {
+	if err := r.conn.SetPeers(peers); err != nil {
+		return err
+	}
+	r.send.setPeers(peers)
+	return nil
 }

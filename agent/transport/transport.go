@@ -110,7 +110,7 @@ type Conn struct {
 	ifIndex int
 	ipv6    bool
 	source  netip.Addr
-	peers   map[netip.Addr]struct{}
+	peers   atomic.Pointer[map[netip.Addr]struct{}]
 	// own are the addresses of the interface when the Conn was opened, and
 	// the source: packets from them are our own.
 	own map[netip.Addr]struct{}
@@ -145,13 +145,9 @@ func listen(opts Options) (*Conn, error) {
 	if opts.Interface == "" {
 		return nil, errors.New("no interface given")
 	}
-	peers := make(map[netip.Addr]struct{}, len(opts.Peers))
-	for _, p := range opts.Peers {
-		p = p.WithZone("").Unmap()
-		if !p.IsValid() || p.Is6() != opts.IPv6 {
-			return nil, fmt.Errorf("peer %s is not an %s address", p, familyName(opts.IPv6))
-		}
-		peers[p] = struct{}{}
+	peers, err := peerSet(opts.Peers, opts.IPv6)
+	if err != nil {
+		return nil, err
 	}
 	ifi, err := net.InterfaceByName(opts.Interface)
 	if err != nil {
@@ -174,16 +170,17 @@ func listen(opts Options) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Conn{
+	c := &Conn{
 		ifName:  ifi.Name,
 		ifIndex: ifi.Index,
 		ipv6:    opts.IPv6,
 		source:  source,
-		peers:   peers,
 		own:     own,
 		rc:      rc,
 		buf:     make([]byte, readBufferSize),
-	}, nil
+	}
+	c.peers.Store(&peers)
+	return c, nil
 }
 
 // Source returns the address the Conn sends from, which the VRRPv3 checksum
@@ -231,8 +228,8 @@ func (c *Conn) Read(ctx context.Context) (Packet, error) {
 			c.drops[DropSelf].Add(1)
 			continue
 		}
-		if len(c.peers) > 0 {
-			if _, ok := c.peers[src]; !ok {
+		if peers := *c.peers.Load(); len(peers) > 0 {
+			if _, ok := peers[src]; !ok {
 				c.drops[DropNotPeer].Add(1)
 				continue
 			}
@@ -288,4 +285,28 @@ func (c *Conn) Close() error {
 		}
 	})
 	return c.closeErr
+}
+
+func peerSet(list []netip.Addr, ipv6 bool) (map[netip.Addr]struct{}, error) {
+	peers := make(map[netip.Addr]struct{}, len(list))
+	for _, p := range list {
+		p = p.WithZone("").Unmap()
+		if !p.IsValid() || p.Is6() != ipv6 {
+			return nil, fmt.Errorf("peer %s is not an %s address", p, familyName(ipv6))
+		}
+		peers[p] = struct{}{}
+	}
+	return peers, nil
+}
+
+// SetPeers replaces the peer filter (see Options.Peers) while the Conn runs:
+// a reloaded config with another peer list needs no new socket. An empty
+// list turns the filter off.
+func (c *Conn) SetPeers(list []netip.Addr) error {
+	peers, err := peerSet(list, c.ipv6)
+	if err != nil {
+		return fmt.Errorf("transport: setting peers on %s: %w", c.ifName, err)
+	}
+	c.peers.Store(&peers)
+	return nil
 }
