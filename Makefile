@@ -10,7 +10,7 @@ BENCH_REPS ?= 5
 # Packages whose tests need root and network namespaces; they skip without root.
 E2E_PKGS  := ./test/...
 
-.PHONY: all build deps test unit e2e fuzz lint vet fmt demo bench clean
+.PHONY: all build deps test unit e2e fuzz lint vet fmt generate verify-generated demo bench clean
 
 all: build
 
@@ -43,7 +43,16 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzReceiveChecks$$' -fuzztime=$(FUZZTIME) ./agent/vrrp/packet/
 	$(GO) test -run='^$$' -fuzz='^FuzzAgentConfig$$' -fuzztime=$(FUZZTIME) ./agent/config/
 
-lint: vet fmt
+lint: vet fmt verify-generated
+
+## generate: deepcopy code and the CRD from the API types (controller-gen).
+generate:
+	$(GO) generate ./api/...
+
+## verify-generated: fail when the generated files differ from the types.
+verify-generated: generate
+	@git diff --exit-code -- api/v1alpha1/zz_generated.deepcopy.go manifests/crd || \
+	  { echo "generated files are out of date: run 'make generate' and commit them"; exit 1; }
 
 vet:
 	$(GO) vet ./...

@@ -1,0 +1,36 @@
+// Package v1alpha1 holds the LoadBalancerConfig API, group vipvs.io,
+// version v1alpha1: the cluster-level description of a set of virtual IPs
+// (VRRP) and the IPVS virtual services behind them, from which the operator
+// and `vipvs render` write one agent configuration
+// (agent.vipvs.io/v1alpha1 AgentConfig) per selected node.
+//
+// The types are the API's manual: each field's comment becomes its
+// `kubectl explain` text. The CRD (manifests/crd) and zz_generated.deepcopy.go
+// are generated from the markers by controller-gen; run `go generate
+// ./api/...` after changing a type. The CEL rules in the markers have a Go
+// twin in package github.com/vipvs/vipvs/api/validation
+// (ValidateLoadBalancerConfig), which `vipvs render` runs without an API
+// server; SetDefaults applies the same defaults as the CRD's schema.
+//
+// +kubebuilder:object:generate=true
+// +groupName=vipvs.io
+package v1alpha1
+
+//go:generate go run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0 object crd paths=./... output:crd:artifacts:config=../../manifests/crd
+
+import (
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/scheme"
+)
+
+var (
+	// GroupVersion is the group and version of the LoadBalancerConfig API.
+	GroupVersion = schema.GroupVersion{Group: "vipvs.io", Version: "v1alpha1"}
+
+	// SchemeBuilder registers the API's types (LoadBalancerConfig and its
+	// list) with a runtime.Scheme.
+	SchemeBuilder = (&scheme.Builder{GroupVersion: GroupVersion}).Register(&LoadBalancerConfig{}, &LoadBalancerConfigList{})
+
+	// AddToScheme adds the API's types to a runtime.Scheme.
+	AddToScheme = SchemeBuilder.AddToScheme
+)
