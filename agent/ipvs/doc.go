@@ -1,0 +1,19 @@
+// Package ipvs programs the kernel's IPVS table declaratively: the agent
+// states the virtual services it wants (Service, Real), Diff computes the
+// minimal operations between that and the kernel's table (a pure function,
+// golden-tested), and a Programmer over github.com/moby/ipvs reads the table
+// and applies a Plan. A Reconciler ties them together, once (Reconcile) or
+// on a timer and on demand (Run, Trigger), so that a service deleted by
+// someone else (kube-proxy in IPVS mode deletes services it does not know)
+// comes back.
+//
+// Ownership: the agent adds, updates and deletes only services it owns,
+// that is those in its desired state and those it desired earlier (so that
+// a service removed from the configuration is deleted). Services of others,
+// kube-proxy's or a human's, are never touched, even on the same VIP.
+//
+// The IPVS table is per network namespace; New opens a handle in the
+// caller's, NewAt in another. Where the kernel has no IPVS, New returns
+// ErrNoIPVS: moby/ipvs itself would open a handle whose calls silently do
+// nothing.
+package ipvs

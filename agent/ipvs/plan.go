@@ -1,0 +1,201 @@
+package ipvs
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// OpKind is the kind of an IPVS operation.
+type OpKind uint8
+
+// Operation kinds, in the order Diff emits them for one service.
+const (
+	AddService OpKind = iota + 1
+	UpdateService
+	DelService
+	AddReal
+	UpdateReal
+	DelReal
+)
+
+// String returns "add-service", "update-real", ...
+func (k OpKind) String() string {
+	switch k {
+	case AddService:
+		return "add-service"
+	case UpdateService:
+		return "update-service"
+	case DelService:
+		return "del-service"
+	case AddReal:
+		return "add-real"
+	case UpdateReal:
+		return "update-real"
+	case DelReal:
+		return "del-real"
+	}
+	return fmt.Sprintf("op-%d", uint8(k))
+}
+
+// Op is one IPVS operation.
+type Op struct {
+	Kind OpKind
+	// Service is the service to add, update (its new attributes) or
+	// delete, or the service of a real server operation; its Reals are
+	// always nil.
+	Service Service
+	// Real is the real server of AddReal, UpdateReal (its new weight and
+	// method) and DelReal, with Port and Forward filled in.
+	Real Real
+}
+
+// String formats the operation for logs and golden files.
+func (o Op) String() string {
+	s := o.Service
+	switch o.Kind {
+	case AddService, UpdateService:
+		return fmt.Sprintf("%s %s scheduler=%s persistence=%s flags=%#x", o.Kind, s.Key(), s.Scheduler, s.Persistence, uint32(s.Flags))
+	case DelService:
+		return fmt.Sprintf("%s %s", o.Kind, s.Key())
+	case AddReal, UpdateReal:
+		return fmt.Sprintf("%s %s %s weight=%d forward=%s", o.Kind, s.Key(), o.Real.key(), o.Real.Weight, o.Real.Forward)
+	case DelReal:
+		return fmt.Sprintf("%s %s %s", o.Kind, s.Key(), o.Real.key())
+	}
+	return fmt.Sprintf("%s %s", o.Kind, s.Key())
+}
+
+// Plan is an ordered list of operations that turns the kernel's table into
+// the desired one.
+type Plan struct {
+	Ops []Op
+}
+
+// Empty reports whether the plan does nothing.
+func (p Plan) Empty() bool { return len(p.Ops) == 0 }
+
+// Counts returns how many operations of each kind the plan holds.
+func (p Plan) Counts() map[OpKind]int {
+	c := map[OpKind]int{}
+	for _, o := range p.Ops {
+		c[o.Kind]++
+	}
+	return c
+}
+
+// String formats the plan one operation a line.
+func (p Plan) String() string {
+	var b strings.Builder
+	for _, o := range p.Ops {
+		b.WriteString(o.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// Diff returns the minimal operations that turn actual (the kernel's table)
+// into desired. It is pure and deterministic: services in order of
+// protocol, VIP and port, each with its real servers in order of address
+// and port.
+//
+//   - A desired service missing from actual is added with all its reals.
+//   - A service in both is updated when its scheduler, persistence or flags
+//     differ; its reals are added, updated (weight or forwarding method) and
+//     deleted to match: the agent owns a desired service entirely.
+//   - A service only in actual is deleted only if owned reports true for
+//     it (nil owns nothing): services of others are never touched.
+//
+// Services and reals are compared with defaults filled in (scheduler wlc,
+// NAT, the real's port the service's). When desired holds a key twice, the
+// first wins; Service.Validate reports such mistakes.
+func Diff(desired, actual []Service, owned func(Service) bool) Plan {
+	want, have := index(desired), index(actual)
+	keys := make([]Service, 0, len(want)+len(have))
+	for _, s := range want {
+		keys = append(keys, s)
+	}
+	for k, s := range have {
+		if _, ok := want[k]; !ok {
+			keys = append(keys, s)
+		}
+	}
+	slices.SortFunc(keys, compareServices)
+
+	var p Plan
+	for _, k := range keys {
+		w, inWant := want[k.Key()]
+		h, inHave := have[k.Key()]
+		switch {
+		case inWant && !inHave:
+			p.Ops = append(p.Ops, Op{Kind: AddService, Service: bare(w)})
+			for _, r := range w.Reals {
+				p.Ops = append(p.Ops, Op{Kind: AddReal, Service: bare(w), Real: r})
+			}
+		case !inWant && inHave:
+			if owned != nil && owned(h) {
+				p.Ops = append(p.Ops, Op{Kind: DelService, Service: bare(h)})
+			}
+		default:
+			if !attrsEqual(w, h) {
+				p.Ops = append(p.Ops, Op{Kind: UpdateService, Service: bare(w)})
+			}
+			p.Ops = diffReals(p.Ops, bare(w), w.Reals, h.Reals)
+		}
+	}
+	return p
+}
+
+// diffReals appends the operations that turn the sorted reals have into the
+// sorted reals want, merging the two lists in order.
+func diffReals(ops []Op, s Service, want, have []Real) []Op {
+	i, j := 0, 0
+	for i < len(want) || j < len(have) {
+		var c int
+		switch {
+		case i == len(want):
+			c = 1
+		case j == len(have):
+			c = -1
+		default:
+			c = want[i].key().Compare(have[j].key())
+		}
+		switch {
+		case c < 0:
+			ops = append(ops, Op{Kind: AddReal, Service: s, Real: want[i]})
+			i++
+		case c > 0:
+			ops = append(ops, Op{Kind: DelReal, Service: s, Real: have[j]})
+			j++
+		default:
+			if want[i].Weight != have[j].Weight || want[i].Forward != have[j].Forward {
+				ops = append(ops, Op{Kind: UpdateReal, Service: s, Real: want[i]})
+			}
+			i++
+			j++
+		}
+	}
+	return ops
+}
+
+// index normalises services and maps them by key; the first of a key wins.
+func index(ss []Service) map[string]Service {
+	m := make(map[string]Service, len(ss))
+	for _, s := range ss {
+		k := s.Key()
+		if _, dup := m[k]; !dup {
+			m[k] = s.normal()
+		}
+	}
+	return m
+}
+
+// bare returns s without its reals.
+func bare(s Service) Service {
+	s.Reals = nil
+	return s
+}
+
+func sortReals(rs []Real) {
+	slices.SortFunc(rs, func(a, b Real) int { return a.key().Compare(b.key()) })
+}
