@@ -209,10 +209,15 @@ func (b *bench) runScenario(impl string, sc scenario) (map[string]float64, error
 	if err := e.waitHolder(l.Node(1), 15*time.Second); err != nil {
 		return nil, err
 	}
+	wireStart := time.Now()
 	if e.wire, err = listenWire(l.Client(1)); err != nil {
 		return nil, err
 	}
 	defer e.wire.close()
+	// The master's adverts are on the wire before any fault.
+	if _, err := e.wire.firstAdvert(l.Node(1).IPv4, 1, wireStart, 10*time.Second); err != nil {
+		return nil, err
+	}
 	if e.prober, err = l.Client(1).Probe(netip.AddrPortFrom(vip.Addr(), servicePort), probeEvery, probeWait); err != nil {
 		return nil, err
 	}
