@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -19,6 +18,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"k8s.io/utils/clock"
+
+	nslab "github.com/vipvs/vipvs/test/lab"
 )
 
 // The tests named TestKernel* and BenchmarkReconcile need the kernel's IPVS:
@@ -41,39 +42,8 @@ func requireIPVS(tb testing.TB) {
 // it and returns a path to it; the namespace goes away at cleanup.
 func newNS(tb testing.TB) (string, netns.NsHandle) {
 	tb.Helper()
-	type result struct {
-		ns  netns.NsHandle
-		err error
-	}
-	c := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			c <- result{err: err}
-			return
-		}
-		defer orig.Close()
-		ns, err := netns.New()
-		if err != nil {
-			runtime.UnlockOSThread()
-			c <- result{err: err}
-			return
-		}
-		if err := netns.Set(orig); err != nil {
-			c <- result{ns, err}
-			return // still locked: the runtime destroys the thread
-		}
-		runtime.UnlockOSThread()
-		c <- result{ns: ns}
-	}()
-	r := <-c
-	if r.err != nil {
-		tb.Fatalf("creating network namespace: %v", r.err)
-	}
-	tb.Cleanup(func() { r.ns.Close() })
-	return fmt.Sprintf("/proc/self/fd/%d", int(r.ns)), r.ns
+	ns := nslab.NewNetNS(tb)
+	return fmt.Sprintf("/proc/self/fd/%d", int(ns)), ns
 }
 
 // lab is one namespace with a Programmer, a Reconciler and a raw moby/ipvs

@@ -40,6 +40,30 @@ func Build(dir string) (string, error) {
 	return out, nil
 }
 
+// BinaryForTests returns the vipvs binary for a test package's TestMain: the
+// one named by VIPVS_BIN, or, as root, one built into a temporary directory
+// (cleanup removes it). Without root it returns "" (the tests skip).
+func BinaryForTests(prefix string) (bin string, cleanup func(), err error) {
+	cleanup = func() {}
+	if b := os.Getenv("VIPVS_BIN"); b != "" {
+		return b, cleanup, nil
+	}
+	if os.Geteuid() != 0 {
+		return "", cleanup, nil
+	}
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", cleanup, err
+	}
+	cleanup = func() { os.RemoveAll(dir) }
+	bin, err = Build(dir)
+	if err != nil {
+		cleanup()
+		return "", func() {}, err
+	}
+	return bin, cleanup, nil
+}
+
 func moduleRoot() (string, error) {
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {

@@ -28,22 +28,13 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	if bin := os.Getenv("VIPVS_BIN"); bin != "" {
-		vipvsBin = bin
-	} else if os.Geteuid() == 0 {
-		dir, err := os.MkdirTemp("", "vipvs-interop-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		bin, err := agentlab.Build(dir)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		vipvsBin = bin
+	bin, cleanup, err := agentlab.BinaryForTests("vipvs-interop-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
+	defer cleanup()
+	vipvsBin = bin
 	return m.Run()
 }
 

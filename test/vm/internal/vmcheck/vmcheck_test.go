@@ -2,7 +2,6 @@ package vmcheck
 
 import (
 	"os"
-	"runtime"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"github.com/vipvs/vipvs/test/lab"
 	"github.com/vipvs/vipvs/test/vm"
 )
 
@@ -22,42 +22,10 @@ func requireVM(t *testing.T) {
 }
 
 // newNS creates a network namespace without moving the test's thread into
-// it, and closes it at cleanup (the last reference: the kernel removes it).
+// it, and closes it at cleanup.
 func newNS(t *testing.T) netns.NsHandle {
 	t.Helper()
-	type result struct {
-		ns  netns.NsHandle
-		err error
-	}
-	c := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			c <- result{err: err}
-			return
-		}
-		defer orig.Close()
-		ns, err := netns.New()
-		if err != nil {
-			runtime.UnlockOSThread()
-			c <- result{err: err}
-			return
-		}
-		if err := netns.Set(orig); err != nil {
-			c <- result{ns, err}
-			return // still locked: the runtime destroys the thread
-		}
-		runtime.UnlockOSThread()
-		c <- result{ns: ns}
-	}()
-	r := <-c
-	if r.err != nil {
-		t.Fatalf("creating network namespace: %v", r.err)
-	}
-	t.Cleanup(func() { r.ns.Close() })
-	return r.ns
+	return lab.NewNetNS(t)
 }
 
 func TestModulesLoaded(t *testing.T) {
