@@ -3,12 +3,10 @@ package announce
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"runtime"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,9 +16,9 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
-)
 
-var nsSeq atomic.Int32
+	"github.com/vipvs/vipvs/test/lab"
+)
 
 // inNS runs f on a thread locked into ns.
 func inNS(t *testing.T, ns netns.NsHandle, f func()) {
@@ -45,31 +43,11 @@ func inNS(t *testing.T, ns netns.NsHandle, f func()) {
 	f()
 }
 
-// newNS creates a named network namespace, deleted when the test ends.
+// newNS creates a network namespace (removed when the test ends) and a
+// netlink handle in it.
 func newNS(t *testing.T) (netns.NsHandle, *netlink.Handle) {
 	t.Helper()
-	name := fmt.Sprintf("annt%d-%d", os.Getpid()%100000, nsSeq.Add(1))
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	ns, nerr := netns.NewNamed(name)
-	if err := netns.Set(orig); err != nil {
-		t.Fatalf("restoring namespace: %v", err)
-	}
-	orig.Close()
-	runtime.UnlockOSThread()
-	if nerr != nil {
-		t.Fatalf("creating namespace %s: %v", name, nerr)
-	}
-	t.Cleanup(func() {
-		ns.Close()
-		if err := netns.DeleteNamed(name); err != nil {
-			t.Errorf("deleting namespace %s: %v", name, err)
-		}
-	})
+	ns := lab.NewNetNS(t)
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
 		t.Fatal(err)

@@ -2,10 +2,8 @@ package vip
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -17,18 +15,9 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 	clocktesting "k8s.io/utils/clock/testing"
+
+	nslab "github.com/vipvs/vipvs/test/lab"
 )
-
-var nsSeq atomic.Int32
-
-// requireRoot skips the test unless it runs as root: it creates network
-// namespaces and changes addresses.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: needs root to create network namespaces (run the tests as root)")
-	}
-}
 
 // lab is one fresh network namespace holding a veth pair (vip0, vip1), both
 // up, removed with everything in it when the test ends.
@@ -39,36 +28,11 @@ type lab struct {
 
 func newLab(t *testing.T) *lab {
 	t.Helper()
-	requireRoot(t)
-	name := fmt.Sprintf("vipt%d-%d", os.Getpid()%100000, nsSeq.Add(1))
-	ns := func() netns.NsHandle {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			t.Fatalf("getting current namespace: %v", err)
-		}
-		defer orig.Close()
-		ns, err := netns.NewNamed(name) // switches this thread into ns
-		if serr := netns.Set(orig); serr != nil {
-			// Leave the thread locked: it dies with the goroutine.
-			t.Fatalf("restoring namespace: %v", serr)
-		}
-		runtime.UnlockOSThread()
-		if err != nil {
-			t.Fatalf("creating namespace %s: %v", name, err)
-		}
-		return ns
-	}()
-	t.Cleanup(func() {
-		ns.Close()
-		if err := netns.DeleteNamed(name); err != nil {
-			t.Errorf("deleting namespace %s: %v", name, err)
-		}
-	})
+	nslab.RequireRoot(t)
+	ns := nslab.NewNetNS(t)
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
-		t.Fatalf("netlink handle in %s: %v", name, err)
+		t.Fatalf("netlink handle in the test namespace: %v", err)
 	}
 	t.Cleanup(h.Close)
 	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "vip0"}, PeerName: "vip1"}
