@@ -108,6 +108,7 @@ func ValidateAgentConfig(c *agentv1alpha1.AgentConfig) field.ErrorList {
 	}
 	errs = append(errs, validateStatus(field.NewPath("status"), c.Status)...)
 	errs = append(errs, validateNotify(field.NewPath("notify"), c.Notify)...)
+	errs = append(errs, validateIPVS(field.NewPath("ipvs"), c.IPVS)...)
 	checkNames, cerrs := validateChecks(field.NewPath("checks"), c.Checks)
 	errs = append(errs, cerrs...)
 	errs = append(errs, validateVirtualRouters(field.NewPath("virtualRouters"), c)...)
@@ -421,6 +422,7 @@ func validateVirtualRouter(p *field.Path, r *agentv1alpha1.VirtualRouter, defaul
 	}
 
 	errs = append(errs, validateAnnounce(p.Child("announce"), r.Announce)...)
+	errs = append(errs, validateVirtualServices(p.Child("virtualServices"), r.VirtualServices, info.family)...)
 	return info, errs
 }
 

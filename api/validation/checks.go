@@ -78,24 +78,32 @@ func validateCheck(p *field.Path, c *agentv1alpha1.Check) field.ErrorList {
 	default:
 		errs = append(errs, field.Invalid(p, strings.Join(kinds, ", "), "must set exactly one of tcp, http, exec or interface"))
 	}
-	if c.Interval != nil {
-		if d := c.Interval.Duration; d < minCheckInterval || d > maxCheckInterval {
+	errs = append(errs, validateProbeTiming(p, c.Interval, c.Timeout, c.Rise, c.Fall)...)
+	return errs
+}
+
+// validateProbeTiming checks the interval, timeout, rise and fall of a
+// check, each optional.
+func validateProbeTiming(p *field.Path, interval, timeout *agentv1alpha1.Duration, rise, fall *int32) field.ErrorList {
+	var errs field.ErrorList
+	if interval != nil {
+		if d := interval.Duration; d < minCheckInterval || d > maxCheckInterval {
 			errs = append(errs, field.Invalid(p.Child("interval"), d.String(), fmt.Sprintf("must be between %v and %v", minCheckInterval, maxCheckInterval)))
 		}
 	}
-	if c.Timeout != nil {
-		d := c.Timeout.Duration
+	if timeout != nil {
+		d := timeout.Duration
 		switch {
 		case d <= 0:
 			errs = append(errs, field.Invalid(p.Child("timeout"), d.String(), "must be greater than 0"))
-		case c.Interval != nil && d > c.Interval.Duration:
-			errs = append(errs, field.Invalid(p.Child("timeout"), d.String(), fmt.Sprintf("must be at most the interval (%v): probes of one check never overlap", c.Interval.Duration)))
+		case interval != nil && d > interval.Duration:
+			errs = append(errs, field.Invalid(p.Child("timeout"), d.String(), fmt.Sprintf("must be at most the interval (%v): probes of one check never overlap", interval.Duration)))
 		}
 	}
 	for _, rf := range []struct {
 		name string
 		v    *int32
-	}{{"rise", c.Rise}, {"fall", c.Fall}} {
+	}{{"rise", rise}, {"fall", fall}} {
 		if rf.v != nil && (*rf.v < 1 || *rf.v > maxRiseFall) {
 			errs = append(errs, field.Invalid(p.Child(rf.name), *rf.v, fmt.Sprintf("must be between 1 and %d", maxRiseFall)))
 		}

@@ -28,8 +28,20 @@ func SetDefaults(c *AgentConfig) {
 	if c.Notify != nil && c.Notify.Timeout == nil {
 		c.Notify.Timeout = &Duration{DefaultNotifyTimeout}
 	}
+	if c.IPVS == nil {
+		c.IPVS = &IPVS{}
+	}
+	if c.IPVS.ResyncInterval == nil {
+		c.IPVS.ResyncInterval = &Duration{DefaultIPVSResyncInterval}
+	}
+	if c.IPVS.CheckConcurrency == nil {
+		c.IPVS.CheckConcurrency = ptr[int32](DefaultRealServerCheckConcurrency)
+	}
 	for i := range c.VirtualRouters {
 		setRouterDefaults(&c.VirtualRouters[i])
+		for j := range c.VirtualRouters[i].VirtualServices {
+			setServiceDefaults(&c.VirtualRouters[i].VirtualServices[j])
+		}
 	}
 	for i := range c.Checks {
 		setCheckDefaults(&c.Checks[i])
@@ -85,6 +97,54 @@ func setRouterDefaults(r *VirtualRouter) {
 	}
 	if a.RefreshInterval == nil {
 		a.RefreshInterval = &Duration{}
+	}
+}
+
+func setServiceDefaults(s *VirtualService) {
+	if s.Protocol == "" {
+		s.Protocol = ProtocolTCP
+	}
+	if s.Scheduler == "" {
+		s.Scheduler = DefaultScheduler
+	}
+	if s.Forwarding == "" {
+		s.Forwarding = ForwardingNAT
+	}
+	for i := range s.RealServers {
+		r := &s.RealServers[i]
+		if r.Port == nil {
+			r.Port = ptr(s.Port)
+		}
+		if r.Weight == nil {
+			r.Weight = ptr[int32](DefaultRealServerWeight)
+		}
+	}
+	hc := s.HealthCheck
+	if hc == nil {
+		return
+	}
+	if hc.Interval == nil {
+		hc.Interval = &Duration{DefaultCheckInterval}
+	}
+	if hc.Timeout == nil {
+		hc.Timeout = &Duration{min(DefaultCheckTimeout, hc.Interval.Duration)}
+	}
+	if hc.Rise == nil {
+		hc.Rise = ptr[int32](DefaultCheckRise)
+	}
+	if hc.Fall == nil {
+		hc.Fall = ptr[int32](DefaultCheckFall)
+	}
+	if h := hc.HTTP; h != nil {
+		if h.Scheme == "" {
+			h.Scheme = "http"
+		}
+		if h.Path == "" {
+			h.Path = "/"
+		}
+		if len(h.ExpectStatus) == 0 {
+			h.ExpectStatus = []int32{200}
+		}
 	}
 }
 

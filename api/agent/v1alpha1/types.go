@@ -88,6 +88,11 @@ type AgentConfig struct {
 	// (trackChecks): up to 32, with unique names. Optional.
 	// +optional
 	Checks []Check `json:"checks,omitempty"`
+	// IPVS configures the programming of virtual services (see
+	// virtualRouters[].virtualServices). Optional: the defaults of its
+	// fields apply.
+	// +optional
+	IPVS *IPVS `json:"ipvs,omitempty"`
 	// VirtualRouters are the VRRP virtual routers the agent runs: 1 to 64.
 	// Required.
 	VirtualRouters []VirtualRouter `json:"virtualRouters"`
@@ -229,6 +234,12 @@ type VirtualRouter struct {
 	// Optional: when omitted, the defaults of its fields apply.
 	// +optional
 	Announce *Announce `json:"announce,omitempty"`
+	// VirtualServices are the IPVS virtual services offered on each of the
+	// router's VIPs, balanced over their real servers: up to 64, unique by
+	// protocol and port. Optional: without them the router only moves its
+	// VIPs.
+	// +optional
+	VirtualServices []VirtualService `json:"virtualServices,omitempty"`
 }
 
 // Announce configures the gratuitous ARP or unsolicited neighbour

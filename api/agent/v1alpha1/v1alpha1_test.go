@@ -24,6 +24,7 @@ func TestSetDefaults(t *testing.T) {
 			want: &AgentConfig{
 				Status: &Status{ListenAddress: ptr("127.0.0.1:9444"), SocketPath: ptr("/run/vipvs/agent.sock")},
 				Notify: &Notify{Command: []string{"/bin/true"}, Timeout: &Duration{10 * time.Second}},
+				IPVS:   &IPVS{ResyncInterval: &Duration{10 * time.Second}, CheckConcurrency: ptr[int32](16)},
 				VirtualRouters: []VirtualRouter{{
 					Name: "api", VRID: 51, VIPs: []string{"192.0.2.100/24"},
 					Version: ptr[int32](3), Priority: ptr[int32](100), AdvertInterval: &Duration{time.Second},
@@ -43,6 +44,7 @@ func TestSetDefaults(t *testing.T) {
 			},
 			want: &AgentConfig{
 				Status: &Status{ListenAddress: ptr(""), SocketPath: ptr("")},
+				IPVS:   &IPVS{ResyncInterval: &Duration{10 * time.Second}, CheckConcurrency: ptr[int32](16)},
 				VirtualRouters: []VirtualRouter{
 					{
 						Name: "v6", VIPs: []string{"2001:db8::1"},
@@ -60,6 +62,43 @@ func TestSetDefaults(t *testing.T) {
 			},
 		},
 	}
+	tests = append(tests, struct {
+		name string
+		in   *AgentConfig
+		want *AgentConfig
+	}{
+		name: "virtual services: protocol, scheduler, forwarding, real servers, health check",
+		in: &AgentConfig{
+			IPVS: &IPVS{ResyncInterval: &Duration{time.Minute}},
+			VirtualRouters: []VirtualRouter{{Name: "api", VIPs: []string{"2001:db8::1"}, VirtualServices: []VirtualService{{
+				Name: "api", Port: 6443,
+				RealServers: []RealServer{{Address: "2001:db8::11"}, {Address: "2001:db8::12", Port: ptr[int32](8443), Weight: ptr[int32](0)}},
+				HealthCheck: &RealServerCheck{HTTP: &RealServerHTTPCheck{Scheme: "https"}, Interval: &Duration{500 * time.Millisecond}},
+			}}}},
+		},
+		want: &AgentConfig{
+			Status: &Status{ListenAddress: ptr("127.0.0.1:9444"), SocketPath: ptr("/run/vipvs/agent.sock")},
+			IPVS:   &IPVS{ResyncInterval: &Duration{time.Minute}, CheckConcurrency: ptr[int32](16)},
+			VirtualRouters: []VirtualRouter{{
+				Name: "api", VIPs: []string{"2001:db8::1"},
+				Version: ptr[int32](3), Priority: ptr[int32](100), AdvertInterval: &Duration{time.Second},
+				Preempt: ptr(true), PreemptDelay: &Duration{},
+				Announce: &Announce{Count: ptr[int32](5), RepeatDelay: &Duration{time.Second}, RefreshInterval: &Duration{}},
+				VirtualServices: []VirtualService{{
+					Name: "api", Port: 6443, Protocol: ProtocolTCP, Scheduler: "wlc", Forwarding: ForwardingNAT,
+					RealServers: []RealServer{
+						{Address: "2001:db8::11", Port: ptr[int32](6443), Weight: ptr[int32](1)},
+						{Address: "2001:db8::12", Port: ptr[int32](8443), Weight: ptr[int32](0)},
+					},
+					HealthCheck: &RealServerCheck{
+						HTTP:     &RealServerHTTPCheck{Scheme: "https", Path: "/", ExpectStatus: []int32{200}},
+						Interval: &Duration{500 * time.Millisecond}, Timeout: &Duration{500 * time.Millisecond},
+						Rise: ptr[int32](2), Fall: ptr[int32](3),
+					},
+				}},
+			}},
+		},
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			SetDefaults(tt.in)
