@@ -40,6 +40,9 @@ func SetDefaults(c *LoadBalancerConfig) {
 	if v.PreemptDelay == nil {
 		v.PreemptDelay = mustDuration(DefaultPreemptDelay)
 	}
+	if s.AgentStatusPort == 0 {
+		s.AgentStatusPort = DefaultAgentStatusPort
+	}
 	if s.Mode == "" {
 		s.Mode = ModeActiveStandby
 	}

@@ -33,6 +33,8 @@ const (
 const (
 	// DefaultVRRPVersion is the default of spec.vrrp.version.
 	DefaultVRRPVersion int32 = 3
+	// DefaultAgentStatusPort is the default of spec.agentStatusPort.
+	DefaultAgentStatusPort int32 = 9444
 	// DefaultAdvertInterval is the default of spec.vrrp.advertInterval.
 	DefaultAdvertInterval = "1s"
 	// DefaultPreemptDelay is the default of spec.vrrp.preemptDelay.
@@ -182,6 +184,17 @@ type LoadBalancerConfigSpec struct {
 	// the weights. Needs trackChecks. Default false.
 	// +optional
 	PreemptAfterChecks bool `json:"preemptAfterChecks,omitempty"`
+
+	// agentStatusPort is the port, on the node's 127.0.0.1, of the agent's
+	// HTTP endpoint (/healthz for the static pod's liveness probe, /readyz,
+	// /metrics, /status), 1024 to 65535. Each LoadBalancerConfig runs its
+	// own agent on a node, so two LoadBalancerConfigs that select a common
+	// node need different ports. Default 9444.
+	// +optional
+	// +kubebuilder:default=9444
+	// +kubebuilder:validation:Minimum=1024
+	// +kubebuilder:validation:Maximum=65535
+	AgentStatusPort int32 `json:"agentStatusPort,omitempty"`
 }
 
 // VirtualIP is one virtual IP address and the VRRP virtual router that
