@@ -213,6 +213,10 @@ func (a *Agent) reload(ctx context.Context, c *config.Config) {
 // (state and VIPs), a priority-only change is applied without a restart,
 // anything else restarts the router.
 func (a *Agent) apply(ctx context.Context, c *config.Config) error {
+	c, err := pickInterfaces(c)
+	if err != nil {
+		return err
+	}
 	var errs []error
 	if err := a.applyChecks(ctx, c.Checks); err != nil {
 		errs = append(errs, err)

@@ -52,6 +52,12 @@ type Config struct {
 	// names, VRIDs unique per interface and family, and VIPs unique across
 	// all routers.
 	Routers []Router
+	// IPVS configures the programming of Services.
+	IPVS IPVS
+	// Services are the IPVS virtual services of all routers, router by
+	// router in file order. They are kept apart from Routers so that a
+	// change of services never restarts a router.
+	Services []VirtualService
 	// Hash is the hex SHA-256 of the file's bytes, identifying this
 	// version of the configuration (log key configHash).
 	Hash string
@@ -308,12 +314,21 @@ func fromV1alpha1(obj *agentv1alpha1.AgentConfig) (*Config, error) {
 		}
 		c.Checks = append(c.Checks, ch)
 	}
+	if obj.IPVS != nil {
+		c.IPVS.ResyncInterval = durationOf(obj.IPVS.ResyncInterval)
+		c.IPVS.CheckConcurrency = int(deref(obj.IPVS.CheckConcurrency))
+	}
 	for i := range obj.VirtualRouters {
 		r, err := routerFromV1alpha1(&obj.VirtualRouters[i], obj.Interface)
 		if err != nil {
 			return nil, fmt.Errorf("virtualRouters[%d]: %w", i, err)
 		}
 		c.Routers = append(c.Routers, r)
+		svcs, err := servicesFromV1alpha1(&obj.VirtualRouters[i])
+		if err != nil {
+			return nil, fmt.Errorf("virtualRouters[%d]: %w", i, err)
+		}
+		c.Services = append(c.Services, svcs...)
 	}
 	return c, nil
 }
@@ -413,6 +428,12 @@ func ToV1alpha1(c *Config) *agentv1alpha1.AgentConfig {
 	for _, ch := range c.Checks {
 		obj.Checks = append(obj.Checks, checkToV1alpha1(ch))
 	}
+	if c.IPVS != (IPVS{}) {
+		obj.IPVS = &agentv1alpha1.IPVS{
+			ResyncInterval:   durationPtr(c.IPVS.ResyncInterval),
+			CheckConcurrency: ptr(int32(c.IPVS.CheckConcurrency)),
+		}
+	}
 	for _, r := range c.Routers {
 		vr := agentv1alpha1.VirtualRouter{
 			Name:           r.Name,
@@ -446,6 +467,7 @@ func ToV1alpha1(c *Config) *agentv1alpha1.AgentConfig {
 		for _, p := range r.VIPs {
 			vr.VIPs = append(vr.VIPs, p.String())
 		}
+		vr.VirtualServices = servicesToV1alpha1(c.Services, r.Name)
 		obj.VirtualRouters = append(obj.VirtualRouters, vr)
 	}
 	return obj

@@ -37,6 +37,8 @@ func prefixes(ss ...string) []netip.Prefix {
 	return out
 }
 
+func defaultIPVS() IPVS { return IPVS{ResyncInterval: 10 * time.Second, CheckConcurrency: 16} }
+
 func defaultAnnounce() Announce { return Announce{Count: 5, RepeatDelay: time.Second} }
 
 func TestParseTestdata(t *testing.T) {
@@ -50,6 +52,7 @@ func TestParseTestdata(t *testing.T) {
 			file: "agent.yaml",
 			want: &Config{
 				NodeName:     "master-0",
+				IPVS:         defaultIPVS(),
 				StatusListen: "127.0.0.1:9444",
 				StatusSocket: "/run/vipvs/agent.sock",
 				Notify:       Notify{Command: []string{"/usr/local/bin/notify.sh"}, Timeout: 10 * time.Second},
@@ -65,6 +68,7 @@ func TestParseTestdata(t *testing.T) {
 			file: "unicast.yaml",
 			want: &Config{
 				NodeName:     "master-1",
+				IPVS:         defaultIPVS(),
 				StatusListen: "127.0.0.1:9444",
 				StatusSocket: "/run/vipvs/agent.sock",
 				Routers: []Router{
@@ -94,6 +98,7 @@ func TestParseTestdata(t *testing.T) {
 			file: "ipv6.yaml",
 			want: &Config{
 				NodeName:     "master-2",
+				IPVS:         defaultIPVS(),
 				StatusListen: "[::1]:9444",
 				Routers: []Router{{
 					Name: "api-v6", VRID: 61, Interface: "eth0", Version: 3, IPv6: true, Priority: 255,
@@ -104,6 +109,55 @@ func TestParseTestdata(t *testing.T) {
 			},
 		},
 	}
+	tests = append(tests, struct {
+		name string
+		file string
+		want *Config
+	}{
+		name: "virtual services",
+		file: "services.yaml",
+		want: &Config{
+			NodeName:     "master-0",
+			StatusListen: "127.0.0.1:9444",
+			StatusSocket: "/run/vipvs/agent.sock",
+			IPVS:         IPVS{ResyncInterval: 30 * time.Second, CheckConcurrency: 16},
+			Routers: []Router{
+				{
+					Name: "api", VRID: 51, Interface: "eth0", Version: 3, Priority: 100,
+					AdvertInterval: time.Second, Preempt: true, VIPs: prefixes("192.0.2.100/24"), Announce: defaultAnnounce(),
+				},
+				{
+					Name: "ingress", VRID: 52, Interface: "eth0", Version: 3, Priority: 100,
+					AdvertInterval: time.Second, Preempt: true, VIPs: prefixes("192.0.2.101/24"), Announce: defaultAnnounce(),
+				},
+			},
+			Services: []VirtualService{
+				{
+					Router: "api", Name: "api", Port: 6443, Protocol: "TCP", Scheduler: "rr", Forwarding: "NAT",
+					RealServers: []RealServer{
+						{Addr: netip.MustParseAddrPort("192.0.2.11:6443"), Weight: 1},
+						{Addr: netip.MustParseAddrPort("192.0.2.12:6443"), Weight: 1},
+						{Addr: netip.MustParseAddrPort("192.0.2.13:6443"), Weight: 2},
+					},
+					HealthCheck: &RealServerCheck{
+						HTTP:     &RealServerHTTPCheck{HTTPS: true, Path: "/readyz", ExpectStatus: []int{200}, InsecureSkipVerify: true},
+						Interval: time.Second, Timeout: 500 * time.Millisecond, Rise: 2, Fall: 2,
+					},
+				},
+				{
+					Router: "ingress", Name: "http", Port: 80, Protocol: "TCP", Scheduler: "wlc", Forwarding: "DR",
+					Persistence: time.Minute,
+					RealServers: []RealServer{{Addr: netip.MustParseAddrPort("192.0.2.21:80"), Weight: 1}},
+					HealthCheck: &RealServerCheck{TCP: true, Interval: 2 * time.Second, Timeout: time.Second, Rise: 2, Fall: 3},
+				},
+				{
+					Router: "ingress", Name: "dns", Port: 53, Protocol: "UDP", Scheduler: "wlc", Forwarding: "NAT",
+					RealServers: []RealServer{{Addr: netip.MustParseAddrPort("192.0.2.21:5353"), Weight: 1}},
+					HealthCheck: &RealServerCheck{Exec: []string{"/usr/bin/dig", "+short"}, Interval: 2 * time.Second, Timeout: time.Second, Rise: 2, Fall: 3},
+				},
+			},
+		},
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join("testdata", tt.file)

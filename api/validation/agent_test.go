@@ -48,6 +48,7 @@ func TestValidateAgentConfigGood(t *testing.T) {
 	}{
 		{name: "minimal", modify: func(*agentv1alpha1.AgentConfig) {}},
 		{name: "minimal with defaults", modify: agentv1alpha1.SetDefaults},
+		{name: "no interface: the one whose subnet holds the VIP", modify: func(c *agentv1alpha1.AgentConfig) { c.Interface = "" }},
 		{name: "dual stack with defaults", modify: func(c *agentv1alpha1.AgentConfig) {
 			c.VirtualRouters = append(c.VirtualRouters, router2())
 			agentv1alpha1.SetDefaults(c)
@@ -147,8 +148,14 @@ func TestValidateAgentConfigBad(t *testing.T) {
 			want: []string{`interface: Invalid value: "eth 0"`}},
 		{name: "interface dotdot", modify: func(c *agentv1alpha1.AgentConfig) { c.Interface = ".." },
 			want: []string{`interface: Invalid value: ".."`}},
-		{name: "no interface anywhere", modify: func(c *agentv1alpha1.AgentConfig) { c.Interface = "" },
-			want: []string{`virtualRouters[0].interface: Required value: the router must name its interface, or the top-level interface must be set`}},
+		{name: "no interface anywhere and a host VIP", modify: func(c *agentv1alpha1.AgentConfig) {
+			c.Interface = ""
+			c.VirtualRouters[0].VIPs = []string{"192.0.2.100"}
+		}, want: []string{`virtualRouters[0].interface: Required value: the router must name its interface, or the top-level interface must be set, or its first VIP must carry the prefix length of its subnet (e.g. 192.0.2.100/24)`}},
+		{name: "two routers picking their interface with one VRID", modify: func(c *agentv1alpha1.AgentConfig) {
+			c.Interface = ""
+			c.VirtualRouters = append(c.VirtualRouters, agentv1alpha1.VirtualRouter{Name: "ingress", VRID: 51, VIPs: []string{"192.0.2.101/24"}})
+		}, want: []string{`virtualRouters[1].vrid: Duplicate value: 51: already the VRID of virtualRouters[0] on interface (the interface whose subnet holds the VIP) (IPv4)`}},
 		{name: "listen address without port", modify: func(c *agentv1alpha1.AgentConfig) {
 			c.Status = &agentv1alpha1.Status{ListenAddress: ptr("127.0.0.1")}
 		}, want: []string{`status.listenAddress: Invalid value: "127.0.0.1": must be host:port`}},
