@@ -20,6 +20,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/vipvs/vipvs/agent/announce"
+	"github.com/vipvs/vipvs/agent/balancer"
 	"github.com/vipvs/vipvs/agent/config"
 	"github.com/vipvs/vipvs/agent/link"
 	"github.com/vipvs/vipvs/agent/notify"
@@ -57,6 +58,7 @@ type Agent struct {
 	m       *metrics
 	vips    *vip.Manager
 	notify  *notify.Notifier
+	bal     *balancer.Balancer
 	started time.Time
 
 	mu          sync.Mutex
@@ -111,6 +113,17 @@ func Run(ctx context.Context, opts Options) error {
 		announcers: map[string]*announce.Announcer{},
 	}
 	defer a.closeAnnouncers()
+	a.bal, err = balancer.New(balancer.Options{
+		Log:           log.WithName("ipvs"),
+		Clock:         opts.Clock,
+		Registerer:    reg,
+		OpenTable:     openIPVS,
+		OpenSNAT:      openSNAT,
+		PrepareKernel: prepareKernel,
+	})
+	if err != nil {
+		return err
+	}
 	a.notify = notify.New(notifyCommands(cfg.Notify), log.WithName("notify"), nil)
 	notifyCtx, stopNotify := context.WithCancel(context.Background())
 	notifyDone := make(chan struct{})
@@ -126,6 +139,21 @@ func Run(ctx context.Context, opts Options) error {
 	go func() {
 		if err := vips.Run(bg); err != nil && bg.Err() == nil {
 			log.Error(err, "watching VIPs stopped; a VIP deleted by something else will not be put back")
+		}
+	}()
+
+	balCtx, stopBal := context.WithCancel(bg)
+	balDone := make(chan struct{})
+	go func() { a.bal.Run(balCtx); close(balDone) }()
+	defer func() {
+		// After the VIPs were handed over: stop the real-server checks and
+		// remove the virtual services and the source NAT.
+		stopBal()
+		<-balDone
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := a.bal.Shutdown(sctx); err != nil {
+			log.Error(err, "removing the virtual services failed")
 		}
 	}()
 
@@ -300,13 +328,16 @@ func (a *Agent) apply(ctx context.Context, c *config.Config) error {
 	a.mu.Unlock()
 	a.notify.SetCommands(notifyCommands(c.Notify))
 	a.recompute()
+	a.bal.Update(c)
 	return errors.Join(errs...)
 }
 
-// observer returns the transition observer of a router: it queues a notify
+// observer returns the transition observer of a router: it tells the
+// balancer whether the node holds the router's VIPs, and queues a notify
 // event when the keepalived state word changes (Active -> Releasing does not).
 func (a *Agent) observer(name string) vrrp.Observer {
 	return func(t vrrp.Transition, prio uint8) {
+		a.bal.SetMaster(name, t.To == vrrp.Active || t.To == vrrp.Releasing)
 		if t.From.Keepalived() == t.To.Keepalived() {
 			return
 		}
@@ -414,7 +445,7 @@ func (a *Agent) ready() error {
 func (a *Agent) Report() status.Report {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	rep := status.Report{Version: Version, Started: a.started, ConfigError: a.configError, Checks: a.checkReports()}
+	rep := status.Report{Version: Version, Started: a.started, ConfigError: a.configError, Checks: a.checkReports(), IPVS: a.bal.Status()}
 	if a.cfg != nil {
 		rep.Node = a.cfg.NodeName
 		rep.ConfigHash = a.cfg.Hash

@@ -70,6 +70,22 @@ func WriteTable(w io.Writer, r Report) error {
 			fmt.Fprintf(&b, "%-16s %-9s %-7v %s\n", c.Name, c.Kind, c.Healthy, orDash(c.LastError))
 		}
 	}
+	if ip := r.IPVS; ip != nil {
+		fmt.Fprintf(&b, "\nIPVS %s, %d services", ip.State, ip.Services)
+		if ip.Reason != "" {
+			fmt.Fprintf(&b, ": %s", ip.Reason)
+		}
+		if ip.LastError != "" {
+			fmt.Fprintf(&b, "; last error: %s", ip.LastError)
+		}
+		b.WriteString("\n")
+		if len(ip.RealServers) > 0 {
+			fmt.Fprintf(&b, "%-16s %-16s %-28s %-7s %-7s %s\n", "ROUTER", "SERVICE", "REAL SERVER", "WEIGHT", "HEALTHY", "LAST ERROR")
+			for _, rs := range ip.RealServers {
+				fmt.Fprintf(&b, "%-16s %-16s %-28s %-7d %-7v %s\n", rs.Router, rs.Service, rs.Address, rs.Weight, rs.Healthy, orDash(rs.LastError))
+			}
+		}
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }

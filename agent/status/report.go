@@ -18,6 +18,53 @@ type Report struct {
 	Routers []Router `json:"routers"`
 	// Checks are the node's health checks.
 	Checks []Check `json:"checks,omitempty"`
+	// IPVS is the state of the load balancing; nil when the config has no
+	// virtual services.
+	IPVS *IPVS `json:"ipvs,omitempty"`
+}
+
+// IPVS states.
+const (
+	// IPVSActive: the virtual services are programmed.
+	IPVSActive = "active"
+	// IPVSUnavailable: the kernel has no IPVS (or it cannot be used); the
+	// VIPs still move but connections are not balanced. Reason says why.
+	IPVSUnavailable = "unavailable"
+	// IPVSFailing: IPVS is there but the last reconcile failed; LastError
+	// says why.
+	IPVSFailing = "failing"
+)
+
+// IPVS is the state of the agent's IPVS load balancing.
+type IPVS struct {
+	// State is active, unavailable or failing.
+	State string `json:"state"`
+	// Reason says why IPVS is unavailable, and what to do.
+	Reason string `json:"reason,omitempty"`
+	// Services is the number of IPVS virtual services the agent programs
+	// (one per service and VIP).
+	Services int `json:"services"`
+	// LastReconcile is when the kernel's table was last reconciled;
+	// LastError is that reconcile's error, if any.
+	LastReconcile time.Time `json:"lastReconcile,omitempty"`
+	LastError     string    `json:"lastError,omitempty"`
+	// RealServers are the real servers of every service, with their health.
+	RealServers []RealServer `json:"realServers,omitempty"`
+}
+
+// RealServer is the state of one real server of one virtual service.
+type RealServer struct {
+	Router  string `json:"router"`
+	Service string `json:"service"`
+	// Address is "ip:port".
+	Address string `json:"address"`
+	// Weight is the weight programmed now: the configured one while
+	// healthy, 0 while drained.
+	Weight int `json:"weight"`
+	// Healthy is the health check's verdict (true without a check).
+	Healthy bool `json:"healthy"`
+	// LastError is why the last probe failed ("" if it passed).
+	LastError string `json:"lastError,omitempty"`
 }
 
 // Check is the state of one health check of the node.

@@ -87,6 +87,12 @@ type Router struct {
 	VIPs       []netip.Prefix
 	// PreemptDelay, if set, is the preempt delay of every node.
 	PreemptDelay time.Duration
+	// Services are the router's IPVS virtual services, the same on every
+	// node.
+	Services []v1alpha1.VirtualService
+	// PickInterface leaves the interface out of the config: the agent
+	// takes the one whose subnet holds the first VIP.
+	PickInterface bool
 }
 
 // Agent is one node's agent.
@@ -140,7 +146,6 @@ func (c *Cluster) Config(i int, routers ...Router) *v1alpha1.AgentConfig {
 		APIVersion: v1alpha1.GroupVersion,
 		Kind:       v1alpha1.Kind,
 		NodeName:   n.Name,
-		Interface:  n.IfName,
 		Status:     &v1alpha1.Status{ListenAddress: &listen, SocketPath: &socket},
 	}
 	for _, r := range routers {
@@ -179,6 +184,10 @@ func (c *Cluster) Config(i int, routers ...Router) *v1alpha1.AgentConfig {
 		}
 		for _, v := range r.VIPs {
 			vr.VIPs = append(vr.VIPs, v.String())
+		}
+		vr.VirtualServices = r.Services
+		if !r.PickInterface {
+			vr.Interface = n.IfName
 		}
 		cfg.VirtualRouters = append(cfg.VirtualRouters, vr)
 	}

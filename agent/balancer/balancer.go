@@ -1,0 +1,623 @@
+// Package balancer turns the agent's virtual services into the kernel's IPVS
+// table and keeps it there: it health-checks every real server, drains the
+// failing ones (weight 0, so existing connections may finish), reconciles the
+// table declaratively (package ipvs) at once on every change and again on a
+// timer, and installs the source NAT (package snat) that NAT forwarding needs.
+//
+// # Backups keep the services programmed
+//
+// Every node programs the NAT services of every router, master or backup.
+// A service on a VIP that a node does not hold receives nothing from the
+// network (the VIP's traffic goes to the master), so it is harmless there,
+// and it buys two things: a takeover needs no IPVS programming at all (for
+// 1000 services that is seconds saved on the critical path), and a client on
+// a backup that connects to the VIP is balanced locally over the healthy real
+// servers (the hairpin case). Real-server health checks run on every node
+// too, so that a new master starts with the right weights.
+//
+// DR and Tunnel services are the exception: they are programmed only while
+// the router is master (or handing over). A real server of a DR service holds
+// the VIP itself (on lo); when the directors are also real servers, a backup
+// director with the service programmed would take the packets the master
+// forwarded to it and balance them again, bouncing them between directors.
+//
+// # No IPVS
+//
+// When the kernel has no IPVS the balancer says so (log, Status, the metric
+// vipvs_ipvs_available 0) and tries again every resync interval; the agent
+// keeps moving its VIPs regardless.
+package balancer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/utils/clock"
+
+	"github.com/vipvs/vipvs/agent/check"
+	"github.com/vipvs/vipvs/agent/config"
+	"github.com/vipvs/vipvs/agent/ipvs"
+	"github.com/vipvs/vipvs/agent/status"
+	agentv1alpha1 "github.com/vipvs/vipvs/api/agent/v1alpha1"
+)
+
+// Table is the kernel's IPVS table; *ipvs.Programmer implements it.
+type Table interface {
+	ipvs.Table
+	Close() error
+}
+
+// SourceNAT installs the source NAT of NAT services; *snat.Manager
+// implements it.
+type SourceNAT interface {
+	// Sync makes the rules match targets (idempotent).
+	Sync(targets []SNATTarget) error
+	// Delete removes every rule.
+	Delete() error
+}
+
+// SNATTarget is a NAT virtual service whose forwarded connections are
+// source-NATed to the director.
+type SNATTarget struct {
+	VIP      netip.Addr
+	Port     uint16
+	Protocol ipvs.Protocol
+}
+
+// Options configure a Balancer.
+type Options struct {
+	// Log receives the balancer's logs.
+	Log logr.Logger
+	// Clock drives the checks and the resync timer; nil means the real one.
+	Clock clock.WithTicker
+	// Registerer receives the balancer's metrics; nil means none.
+	Registerer prometheus.Registerer
+	// OpenTable opens the IPVS table. It is called when the first
+	// services are configured and, while it fails, again every resync
+	// interval. An error wrapping ipvs.ErrNoIPVS means the kernel has no
+	// IPVS.
+	OpenTable func() (Table, error)
+	// OpenSNAT opens the source NAT, once, with the table; nil means no
+	// source NAT (NAT services then need real servers that route back
+	// through the director).
+	OpenSNAT func() (SourceNAT, error)
+	// PrepareKernel, if not nil, is called before each reconcile with
+	// whether NAT services exist in each family, to set the sysctls they
+	// need (net.ipv4.vs.conntrack, forwarding).
+	PrepareKernel func(ipv4NAT, ipv6NAT bool) error
+}
+
+// Balancer programs the virtual services of one agent. Its methods are safe
+// for concurrent use.
+type Balancer struct {
+	opts Options
+	log  logr.Logger
+	clk  clock.WithTicker
+	m    *metrics
+
+	trigger chan struct{}
+
+	mu       sync.Mutex
+	ctx      context.Context // Run's, for the check runners; nil before Run
+	services []config.VirtualService
+	vips     map[string][]netip.Prefix // router -> VIPs
+	master   map[string]bool           // router -> master or handing over
+	resync   time.Duration
+	sem      chan struct{} // bounds concurrent probes
+	reals    map[realKey]*realCheck
+	st       status.IPVS
+	table    Table
+	snat     SourceNAT
+	rec      *ipvs.Reconciler
+	snatLast []SNATTarget
+}
+
+// realKey identifies one real server of one service.
+type realKey struct {
+	router, service string
+	addr            netip.AddrPort
+}
+
+// realCheck is the health check of one real server.
+type realCheck struct {
+	spec   config.RealServerCheck
+	runner *check.Runner
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New returns a Balancer; Run starts it.
+func New(opts Options) (*Balancer, error) {
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.OpenTable == nil {
+		return nil, errors.New("balancer: Options.OpenTable is required")
+	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return &Balancer{
+		opts:    opts,
+		log:     opts.Log,
+		clk:     opts.Clock,
+		m:       m,
+		trigger: make(chan struct{}, 1),
+		vips:    map[string][]netip.Prefix{},
+		master:  map[string]bool{},
+		resync:  agentv1alpha1.DefaultIPVSResyncInterval,
+		sem:     make(chan struct{}, agentv1alpha1.DefaultRealServerCheckConcurrency),
+		reals:   map[realKey]*realCheck{},
+	}, nil
+}
+
+// Update sets the services to program, the routers' VIPs and the IPVS
+// settings from c. Unchanged real-server checks keep running with their
+// state; new ones start healthy (keepalived's default: a real server gets
+// traffic until its check says otherwise). It never blocks on IPVS.
+func (b *Balancer) Update(c *config.Config) {
+	b.mu.Lock()
+	b.services = c.Services
+	b.vips = map[string][]netip.Prefix{}
+	for _, r := range c.Routers {
+		b.vips[r.Name] = r.VIPs
+	}
+	if c.IPVS.ResyncInterval > 0 {
+		b.resync = c.IPVS.ResyncInterval
+	}
+	if n := c.IPVS.CheckConcurrency; n > 0 && n != cap(b.sem) {
+		// Probes in flight finish on the old semaphore.
+		b.sem = make(chan struct{}, n)
+	}
+	if b.ctx != nil {
+		b.syncChecksLocked()
+	}
+	b.mu.Unlock()
+	b.Trigger()
+}
+
+// SetMaster tells the balancer whether this node is master of router (or
+// handing its VIPs over), which decides whether its DR and Tunnel services
+// are programmed.
+func (b *Balancer) SetMaster(router string, master bool) {
+	b.mu.Lock()
+	changed := b.master[router] != master
+	b.master[router] = master
+	hasDirect := false
+	for _, s := range b.services {
+		hasDirect = hasDirect || (s.Router == router && s.Forwarding != agentv1alpha1.ForwardingNAT)
+	}
+	b.mu.Unlock()
+	if changed && hasDirect {
+		b.Trigger()
+	}
+}
+
+// Trigger asks for a reconcile now; it never blocks.
+func (b *Balancer) Trigger() {
+	select {
+	case b.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Run runs the health checks and reconciles the table until ctx is done.
+// It then stops the checks and returns; the table keeps its services until
+// Shutdown.
+func (b *Balancer) Run(ctx context.Context) {
+	b.mu.Lock()
+	b.ctx = ctx
+	b.syncChecksLocked()
+	b.mu.Unlock()
+	defer b.stopChecks()
+
+	for {
+		b.mu.Lock()
+		idle := len(b.services) == 0 && b.rec == nil
+		every := b.resync
+		b.mu.Unlock()
+		if !idle {
+			b.reconcile(ctx)
+		}
+		t := b.clk.NewTimer(every)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+		case <-b.trigger:
+			t.Stop()
+		}
+	}
+}
+
+// reconcile opens the table if needed and makes it match the desired
+// services.
+func (b *Balancer) reconcile(ctx context.Context) {
+	if !b.open() {
+		return
+	}
+	desired, v4NAT, v6NAT := b.desired()
+	if b.opts.PrepareKernel != nil {
+		if err := b.opts.PrepareKernel(v4NAT, v6NAT); err != nil {
+			b.log.Error(err, "preparing the kernel for IPVS NAT failed; NAT services may not forward")
+		}
+	}
+	b.mu.Lock()
+	rec := b.rec
+	b.mu.Unlock()
+	start := b.clk.Now()
+	plan, err := rec.Reconcile(ctx, desired)
+	took := b.clk.Since(start)
+	if ctx.Err() != nil {
+		return
+	}
+	if serr := b.syncSNAT(desired); serr != nil {
+		err = errors.Join(err, serr)
+	}
+	b.m.observe(plan, took, err)
+	b.m.services.Set(float64(len(desired)))
+
+	b.mu.Lock()
+	prev := b.st.LastError
+	b.st.Services = len(desired)
+	b.st.LastReconcile = b.clk.Now()
+	b.st.LastError = ""
+	b.st.State = status.IPVSActive
+	if err != nil {
+		b.st.LastError = err.Error()
+		b.st.State = status.IPVSFailing
+	}
+	b.mu.Unlock()
+	switch {
+	case err != nil && err.Error() != prev:
+		b.log.Error(err, "IPVS reconcile failed; retrying on the next change or resync")
+	case err == nil && prev != "":
+		b.log.Info("IPVS reconcile succeeds again")
+	}
+}
+
+// open opens the table (and the source NAT) when it is not open yet, and
+// reports whether it is.
+func (b *Balancer) open() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.rec != nil {
+		return true
+	}
+	t, err := b.opts.OpenTable()
+	if err != nil {
+		reason := fmt.Sprintf("cannot balance: %v", err)
+		if errors.Is(err, ipvs.ErrNoIPVS) {
+			reason = "cannot balance: the kernel has no IPVS (module ip_vs is not loaded and cannot be loaded from the agent's container: load it on the node, e.g. `modprobe ip_vs` and list it in /etc/modules-load.d/); the VIPs are still managed, connections to them are served by the master alone"
+		}
+		if b.st.State != status.IPVSUnavailable || b.st.Reason != reason {
+			b.log.Error(err, "IPVS is unavailable: the virtual services are not programmed, the VIPs still move", "retryEvery", b.resync)
+		}
+		b.st.State, b.st.Reason = status.IPVSUnavailable, reason
+		b.m.available.Set(0)
+		return false
+	}
+	if b.opts.OpenSNAT != nil {
+		s, err := b.opts.OpenSNAT()
+		if err != nil {
+			b.log.Error(err, "source NAT is unavailable: NAT real servers must route their replies through the director, and hairpin clients are not served")
+		} else {
+			b.snat = s
+		}
+	}
+	b.table = t
+	b.rec = ipvs.NewReconciler(t, b.clk, b.log)
+	b.st.State, b.st.Reason = status.IPVSActive, ""
+	b.m.available.Set(1)
+	b.log.Info("IPVS table opened")
+	return true
+}
+
+// desired computes the IPVS services: each virtual service on each VIP of
+// its router, real servers drained while their check fails, DR and Tunnel
+// services only while master. It also reports which families have NAT
+// services.
+func (b *Balancer) desired() (out []ipvs.Service, v4NAT, v6NAT bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	active, drained := 0, 0
+	for _, s := range b.services {
+		nat := s.Forwarding == agentv1alpha1.ForwardingNAT
+		if !nat && !b.master[s.Router] {
+			continue
+		}
+		var reals []ipvs.Real
+		for _, r := range s.RealServers {
+			w := r.Weight
+			if rc := b.reals[realKey{s.Router, s.Name, r.Addr}]; rc != nil && !rc.runner.Healthy() {
+				w = 0
+			}
+			if w > 0 {
+				active++
+			} else {
+				drained++
+			}
+			reals = append(reals, ipvs.Real{Addr: r.Addr.Addr(), Port: r.Addr.Port(), Weight: w})
+		}
+		for _, vip := range b.vips[s.Router] {
+			if nat {
+				if vip.Addr().Is4() {
+					v4NAT = true
+				} else {
+					v6NAT = true
+				}
+			}
+			out = append(out, ipvs.Service{
+				VIP:         vip.Addr(),
+				Port:        s.Port,
+				Protocol:    protocol(s.Protocol),
+				Scheduler:   s.Scheduler,
+				Persistence: s.Persistence,
+				Forward:     forward(s.Forwarding),
+				Reals:       reals,
+			})
+		}
+	}
+	b.m.reals.WithLabelValues("active").Set(float64(active))
+	b.m.reals.WithLabelValues("drained").Set(float64(drained))
+	return out, v4NAT, v6NAT
+}
+
+// syncSNAT makes the source NAT cover the NAT services of desired.
+func (b *Balancer) syncSNAT(desired []ipvs.Service) error {
+	b.mu.Lock()
+	s := b.snat
+	b.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	var targets []SNATTarget
+	for _, d := range desired {
+		if d.Forward == ipvs.NAT || d.Forward == ipvs.ForwardDefault {
+			targets = append(targets, SNATTarget{VIP: d.VIP, Port: d.Port, Protocol: d.Protocol})
+		}
+	}
+	if err := s.Sync(targets); err != nil {
+		return fmt.Errorf("installing the source NAT rules: %w", err)
+	}
+	return nil
+}
+
+// Shutdown deletes the services the balancer programmed and the source
+// NAT, after the VIPs were handed over; the agent calls it when it stops.
+func (b *Balancer) Shutdown(ctx context.Context) error {
+	b.mu.Lock()
+	rec, t, s := b.rec, b.table, b.snat
+	b.rec, b.table, b.snat = nil, nil, nil
+	b.mu.Unlock()
+	if rec == nil {
+		return nil
+	}
+	var errs []error
+	plan, err := rec.Reconcile(ctx, nil)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("deleting the virtual services: %w", err))
+	}
+	if c := plan.Counts()[ipvs.DelService]; c > 0 {
+		b.log.Info("virtual services deleted", "services", c)
+	}
+	if s != nil {
+		if err := s.Delete(); err != nil {
+			errs = append(errs, fmt.Errorf("deleting the source NAT rules: %w", err))
+		}
+	}
+	if err := t.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Status returns the balancer's state for the status report, or nil when
+// no service is configured and the table was never opened.
+func (b *Balancer) Status() *status.IPVS {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.services) == 0 && b.rec == nil && b.st.State == "" {
+		return nil
+	}
+	st := b.st
+	if st.State == "" {
+		st.State = status.IPVSActive
+	}
+	st.RealServers = nil
+	for _, s := range b.services {
+		for _, r := range s.RealServers {
+			rs := status.RealServer{Router: s.Router, Service: s.Name, Address: r.Addr.String(), Weight: r.Weight, Healthy: true}
+			if rc := b.reals[realKey{s.Router, s.Name, r.Addr}]; rc != nil {
+				rs.Healthy = rc.runner.Healthy()
+				if last := rc.runner.Last(); last.Err != nil {
+					rs.LastError = last.Err.Error()
+				}
+			}
+			if !rs.Healthy {
+				rs.Weight = 0
+			}
+			st.RealServers = append(st.RealServers, rs)
+		}
+	}
+	return &st
+}
+
+// syncChecksLocked makes the running real-server checks match the
+// services: unchanged ones keep running, changed and new ones start,
+// removed ones stop. b.mu is held.
+func (b *Balancer) syncChecksLocked() {
+	want := map[realKey]config.RealServerCheck{}
+	for _, s := range b.services {
+		if s.HealthCheck == nil {
+			continue
+		}
+		for _, r := range s.RealServers {
+			want[realKey{s.Router, s.Name, r.Addr}] = *s.HealthCheck
+		}
+	}
+	for k, rc := range b.reals {
+		if spec, ok := want[k]; ok && reflect.DeepEqual(spec, rc.spec) {
+			continue
+		}
+		rc.cancel()
+		delete(b.reals, k)
+		b.m.forgetReal(k)
+	}
+	keys := make([]realKey, 0, len(want))
+	for k := range want {
+		if b.reals[k] == nil {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool { return keyString(keys[i]) < keyString(keys[j]) })
+	for _, k := range keys {
+		rc, err := b.startCheck(k, want[k])
+		if err != nil {
+			b.log.Error(err, "real-server check not started; the real server stays in service", "router", k.router, "service", k.service, "real", k.addr)
+			continue
+		}
+		b.reals[k] = rc
+	}
+}
+
+func keyString(k realKey) string { return k.router + "/" + k.service + "/" + k.addr.String() }
+
+// startCheck starts the check of one real server. b.mu is held.
+func (b *Balancer) startCheck(k realKey, spec config.RealServerCheck) (*realCheck, error) {
+	checker, err := newChecker(k.addr, spec)
+	if err != nil {
+		return nil, err
+	}
+	name := keyString(k)
+	log := b.log.WithName("real").WithValues("router", k.router, "service", k.service, "real", k.addr.String())
+	up := b.m.up.WithLabelValues(k.router, k.service, k.addr.String())
+	up.Set(1)
+	r, err := check.NewRunner(check.Spec{
+		Name:             name,
+		Checker:          limited{checker, b.sem},
+		Interval:         spec.Interval,
+		Timeout:          spec.Timeout,
+		Rise:             spec.Rise,
+		Fall:             spec.Fall,
+		InitiallyHealthy: true,
+		Jitter:           true,
+	}, b.clk, log, nil, func(healthy bool, res check.Result) {
+		if healthy {
+			up.Set(1)
+			log.Info("real server healthy again, restoring its weight")
+		} else {
+			up.Set(0)
+			log.Info("real server failed its check, draining it (weight 0)", "error", errString(res.Err))
+		}
+		b.Trigger()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("real-server check of %s: %w", name, err)
+	}
+	ctx, cancel := context.WithCancel(b.ctx)
+	rc := &realCheck{spec: spec, runner: r, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(rc.done)
+		r.Run(ctx)
+	}()
+	return rc, nil
+}
+
+// stopChecks stops every real-server check and waits for them.
+func (b *Balancer) stopChecks() {
+	b.mu.Lock()
+	reals := b.reals
+	b.reals = map[realKey]*realCheck{}
+	b.ctx = nil
+	b.mu.Unlock()
+	for _, rc := range reals {
+		rc.cancel()
+	}
+	for _, rc := range reals {
+		<-rc.done
+	}
+}
+
+// newChecker builds the probe of real server addr.
+func newChecker(addr netip.AddrPort, spec config.RealServerCheck) (check.Checker, error) {
+	switch {
+	case spec.TCP:
+		port := addr.Port()
+		if spec.TCPPort != 0 {
+			port = spec.TCPPort
+		}
+		return check.TCP{Address: netip.AddrPortFrom(addr.Addr(), port)}, nil
+	case spec.HTTP != nil:
+		return check.NewHTTP(check.HTTPOptions{
+			URL:                spec.HTTP.URL(addr),
+			ExpectStatus:       spec.HTTP.ExpectStatus,
+			CAFile:             spec.HTTP.CAFile,
+			InsecureSkipVerify: spec.HTTP.InsecureSkipVerify,
+			ServerName:         spec.HTTP.ServerName,
+		})
+	case len(spec.Exec) > 0:
+		env := append(os.Environ(),
+			"VIPVS_REAL_ADDRESS="+addr.Addr().String(),
+			"VIPVS_REAL_PORT="+strconv.Itoa(int(addr.Port())))
+		return check.Exec{Argv: spec.Exec, Env: env}, nil
+	}
+	return nil, errors.New("the health check has no kind")
+}
+
+// limited bounds the number of probes in flight with a semaphore. Waiting
+// for a slot counts against the probe's timeout: a node too busy to probe
+// in time cannot vouch for a real server.
+type limited struct {
+	check.Checker
+	sem chan struct{}
+}
+
+func (l limited) Check(ctx context.Context) error {
+	select {
+	case l.sem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("no probe slot free within the timeout (ipvs.checkConcurrency %d): %w", cap(l.sem), context.Cause(ctx))
+	}
+	defer func() { <-l.sem }()
+	return l.Checker.Check(ctx)
+}
+
+func protocol(p agentv1alpha1.Protocol) ipvs.Protocol {
+	switch p {
+	case agentv1alpha1.ProtocolUDP:
+		return ipvs.UDP
+	case agentv1alpha1.ProtocolSCTP:
+		return ipvs.SCTP
+	}
+	return ipvs.TCP
+}
+
+func forward(f agentv1alpha1.Forwarding) ipvs.Forward {
+	switch f {
+	case agentv1alpha1.ForwardingDR:
+		return ipvs.DR
+	case agentv1alpha1.ForwardingTunnel:
+		return ipvs.Tunnel
+	}
+	return ipvs.NAT
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

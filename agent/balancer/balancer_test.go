@@ -1,0 +1,313 @@
+package balancer
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/vipvs/vipvs/agent/config"
+	"github.com/vipvs/vipvs/agent/ipvs"
+	"github.com/vipvs/vipvs/agent/status"
+)
+
+// memTable is an in-memory IPVS table for the unit tests; the kernel's is
+// exercised by the VM tests (test/ipvse2e).
+type memTable struct {
+	mu       sync.Mutex
+	services map[string]ipvs.Service
+	closed   bool
+}
+
+func newMemTable() *memTable { return &memTable{services: map[string]ipvs.Service{}} }
+
+func (m *memTable) Services(context.Context) ([]ipvs.Service, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []ipvs.Service
+	for _, s := range m.services {
+		s.Reals = slices.Clone(s.Reals)
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func (m *memTable) Apply(_ context.Context, p ipvs.Plan) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, op := range p.Ops {
+		k := op.Service.Key()
+		s := m.services[k]
+		switch op.Kind {
+		case ipvs.AddService, ipvs.UpdateService:
+			op.Service.Reals = s.Reals
+			m.services[k] = op.Service
+		case ipvs.DelService:
+			delete(m.services, k)
+		case ipvs.AddReal, ipvs.UpdateReal, ipvs.DelReal:
+			s.Reals = slices.DeleteFunc(s.Reals, func(r ipvs.Real) bool { return r.Addr == op.Real.Addr && r.Port == op.Real.Port })
+			if op.Kind != ipvs.DelReal {
+				s.Reals = append(s.Reals, op.Real)
+			}
+			m.services[k] = s
+		}
+	}
+	return nil
+}
+
+func (m *memTable) Close() error { m.closed = true; return nil }
+
+// weights returns "vip:port/real=weight" for every real, sorted.
+func (m *memTable) weights() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, s := range m.services {
+		for _, r := range s.Reals {
+			out = append(out, fmt.Sprintf("%s:%d/%s:%d=%d", s.VIP, s.Port, r.Addr, r.Port, r.Weight))
+		}
+		if len(s.Reals) == 0 {
+			out = append(out, fmt.Sprintf("%s:%d/-", s.VIP, s.Port))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+type memSNAT struct {
+	mu      sync.Mutex
+	targets []SNATTarget
+	deleted bool
+}
+
+func (s *memSNAT) Sync(t []SNATTarget) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.targets = slices.Clone(t)
+	return nil
+}
+
+func (s *memSNAT) Delete() error { s.mu.Lock(); s.deleted = true; s.mu.Unlock(); return nil }
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func testConfig(services ...config.VirtualService) *config.Config {
+	return &config.Config{
+		IPVS: config.IPVS{ResyncInterval: time.Hour, CheckConcurrency: 4},
+		Routers: []config.Router{
+			{Name: "api", VIPs: []netip.Prefix{netip.MustParsePrefix("192.0.2.100/24"), netip.MustParsePrefix("192.0.2.101/24")}},
+			{Name: "ingress", VIPs: []netip.Prefix{netip.MustParsePrefix("2001:db8::100/64")}},
+		},
+		Services: services,
+	}
+}
+
+func start(t *testing.T, table Table, snat SourceNAT, reg prometheus.Registerer) *Balancer {
+	t.Helper()
+	b, err := New(Options{
+		Log:        testr.New(t),
+		Registerer: reg,
+		OpenTable:  func() (Table, error) { return table, nil },
+		OpenSNAT:   func() (SourceNAT, error) { return snat, nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { b.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return b
+}
+
+func TestDesiredServices(t *testing.T) {
+	table, snat := newMemTable(), &memSNAT{}
+	b := start(t, table, snat, nil)
+	b.Update(testConfig(
+		config.VirtualService{Router: "api", Name: "api", Port: 6443, Protocol: "TCP", Scheduler: "rr", Forwarding: "NAT",
+			RealServers: []config.RealServer{
+				{Addr: netip.MustParseAddrPort("192.0.2.11:6443"), Weight: 1},
+				{Addr: netip.MustParseAddrPort("192.0.2.12:8443"), Weight: 0},
+			}},
+		config.VirtualService{Router: "ingress", Name: "http", Port: 80, Protocol: "TCP", Scheduler: "wlc", Forwarding: "DR",
+			RealServers: []config.RealServer{{Addr: netip.MustParseAddrPort("[2001:db8::21]:80"), Weight: 2}}},
+	))
+	want := []string{
+		"192.0.2.100:6443/192.0.2.11:6443=1", "192.0.2.100:6443/192.0.2.12:8443=0",
+		"192.0.2.101:6443/192.0.2.11:6443=1", "192.0.2.101:6443/192.0.2.12:8443=0",
+	}
+	waitFor(t, "the NAT service on both VIPs", 5*time.Second, func() bool { return slices.Equal(table.weights(), want) })
+
+	// The DR service appears only while this node is master of ingress.
+	b.SetMaster("ingress", true)
+	withDR := append(slices.Clone(want), "2001:db8::100:80/2001:db8::21:80=2")
+	slices.Sort(withDR)
+	waitFor(t, "the DR service while master", 5*time.Second, func() bool { return slices.Equal(table.weights(), withDR) })
+	b.SetMaster("ingress", false)
+	waitFor(t, "no DR service as backup", 5*time.Second, func() bool { return slices.Equal(table.weights(), want) })
+
+	snat.mu.Lock()
+	got := fmt.Sprint(snat.targets)
+	snat.mu.Unlock()
+	if wantT := "[{192.0.2.100 6443 tcp} {192.0.2.101 6443 tcp}]"; got != wantT {
+		t.Errorf("SNAT targets = %s, want %s", got, wantT)
+	}
+	st := b.Status()
+	if st == nil || st.State != status.IPVSActive || st.Services != 2 || len(st.RealServers) != 3 {
+		t.Errorf("Status() = %+v, want active with 2 services and 3 real servers", st)
+	}
+
+	if err := b.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := table.weights(); len(got) != 0 || !table.closed || !snat.deleted {
+		t.Errorf("after Shutdown: table %v closed %v, SNAT deleted %v; want empty, closed, deleted", got, table.closed, snat.deleted)
+	}
+}
+
+// TestRealServerDrainAndRestore runs a TCP check against real listeners:
+// a real server that stops accepting is drained (weight 0) and gets its
+// weight back when it accepts again.
+func TestRealServerDrainAndRestore(t *testing.T) {
+	lnA, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lnA.Close()
+	lnB, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrA := netip.MustParseAddrPort(lnA.Addr().String())
+	addrB := netip.MustParseAddrPort(lnB.Addr().String())
+
+	reg := prometheus.NewRegistry()
+	table := newMemTable()
+	b := start(t, table, nil, reg)
+	svc := config.VirtualService{Router: "api", Name: "api", Port: 6443, Protocol: "TCP", Scheduler: "rr", Forwarding: "NAT",
+		RealServers: []config.RealServer{{Addr: addrA, Weight: 3}, {Addr: addrB, Weight: 5}},
+		HealthCheck: &config.RealServerCheck{TCP: true, Interval: 100 * time.Millisecond, Timeout: 100 * time.Millisecond, Rise: 2, Fall: 2}}
+	b.Update(testConfig(svc))
+	weight := func(a netip.AddrPort) string {
+		for _, w := range table.weights() {
+			if strings.HasPrefix(w, "192.0.2.100:6443/"+a.String()+"=") {
+				return strings.TrimPrefix(w, "192.0.2.100:6443/"+a.String()+"=")
+			}
+		}
+		return "missing"
+	}
+	waitFor(t, "both real servers in service", 5*time.Second, func() bool { return weight(addrA) == "3" && weight(addrB) == "5" })
+
+	lnB.Close()
+	closed := time.Now()
+	waitFor(t, "B drained", 5*time.Second, func() bool { return weight(addrB) == "0" })
+	t.Logf("drained %v after the listener closed (fall 2 x interval 100ms + timeout 100ms = 300ms)", time.Since(closed).Round(time.Millisecond))
+	if weight(addrA) != "3" {
+		t.Errorf("A's weight = %s, want 3 (untouched)", weight(addrA))
+	}
+	if got := testutil.ToFloat64(b.m.up.WithLabelValues("api", "api", addrB.String())); got != 0 {
+		t.Errorf("vipvs_real_server_up for B = %v, want 0", got)
+	}
+	st := b.Status()
+	var sawB bool
+	for _, rs := range st.RealServers {
+		if rs.Address == addrB.String() {
+			sawB = true
+			if rs.Healthy || rs.Weight != 0 || !strings.Contains(rs.LastError, "refused") {
+				t.Errorf("status of B = %+v, want unhealthy, weight 0, connection refused", rs)
+			}
+		}
+	}
+	if !sawB {
+		t.Errorf("status has no entry for B: %+v", st.RealServers)
+	}
+
+	lnB2, err := net.Listen("tcp", addrB.String())
+	if err != nil {
+		t.Skipf("cannot listen on %s again: %v", addrB, err)
+	}
+	defer lnB2.Close()
+	waitFor(t, "B restored", 5*time.Second, func() bool { return weight(addrB) == "5" })
+}
+
+func TestNoIPVS(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	var opens int
+	var mu sync.Mutex
+	b, err := New(Options{
+		Log:        testr.New(t),
+		Registerer: reg,
+		OpenTable: func() (Table, error) {
+			mu.Lock()
+			opens++
+			mu.Unlock()
+			return nil, fmt.Errorf("opening: %w", ipvs.ErrNoIPVS)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Status() != nil {
+		t.Errorf("Status() before any service = %+v, want nil", b.Status())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go b.Run(ctx)
+	c := testConfig(config.VirtualService{Router: "api", Name: "api", Port: 6443, Protocol: "TCP", Scheduler: "rr", Forwarding: "NAT",
+		RealServers: []config.RealServer{{Addr: netip.MustParseAddrPort("192.0.2.11:6443"), Weight: 1}}})
+	c.IPVS.ResyncInterval = 50 * time.Millisecond
+	b.Update(c)
+	waitFor(t, "two attempts to open IPVS", 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return opens >= 2 })
+	st := b.Status()
+	if st == nil || st.State != status.IPVSUnavailable || !strings.Contains(st.Reason, "the kernel has no IPVS") {
+		t.Fatalf("Status() = %+v, want unavailable because the kernel has no IPVS", st)
+	}
+	if got := testutil.ToFloat64(b.m.available); got != 0 {
+		t.Errorf("vipvs_ipvs_available = %v, want 0", got)
+	}
+	if err := b.Shutdown(context.Background()); err != nil {
+		t.Errorf("Shutdown() without a table = %v, want nil", err)
+	}
+}
+
+func TestLimitedWaitsForASlot(t *testing.T) {
+	sem := make(chan struct{}, 1)
+	sem <- struct{}{} // the only slot is taken
+	l := limited{Checker: okChecker{}, sem: sem}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	err := l.Check(ctx)
+	if err == nil || !strings.Contains(err.Error(), "no probe slot free") {
+		t.Fatalf("Check() with no free slot = %v, want a 'no probe slot free' error", err)
+	}
+	<-sem
+	if err := l.Check(context.Background()); err != nil {
+		t.Fatalf("Check() with a free slot = %v", err)
+	}
+	if len(sem) != 0 {
+		t.Errorf("slot not released")
+	}
+}
+
+type okChecker struct{}
+
+func (okChecker) Check(context.Context) error { return nil }
+func (okChecker) String() string              { return "ok" }
