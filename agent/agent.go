@@ -118,7 +118,7 @@ func Run(ctx context.Context, opts Options) error {
 		Clock:         opts.Clock,
 		Registerer:    reg,
 		OpenTable:     openIPVS,
-		OpenSNAT:      openSNAT,
+		OpenSNAT:      snatOpener(log.WithName("snat")),
 		PrepareKernel: prepareKernel,
 	})
 	if err != nil {

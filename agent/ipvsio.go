@@ -1,14 +1,11 @@
 package agent
 
 import (
-	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
+	"github.com/go-logr/logr"
 
 	"github.com/vipvs/vipvs/agent/balancer"
 	"github.com/vipvs/vipvs/agent/ipvs"
+	"github.com/vipvs/vipvs/agent/snat"
 )
 
 // openIPVS opens the IPVS table of the agent's network namespace.
@@ -20,40 +17,44 @@ func openIPVS() (balancer.Table, error) {
 	return p, nil
 }
 
-// openSNAT opens the source NAT of NAT services; set once package snat
-// exists.
-var openSNAT func() (balancer.SourceNAT, error)
-
-// prepareKernel sets the sysctls NAT services need: IPVS must keep
-// conntrack entries (net.ipv4.vs.conntrack) for the source NAT to apply to
-// forwarded connections, and the replies the source NAT brings back to the
-// director are forwarded to the client.
-func prepareKernel(ipv4NAT, ipv6NAT bool) error {
-	var errs []error
-	if ipv4NAT || ipv6NAT {
-		errs = append(errs, writeSysctl("net/ipv4/vs/conntrack", "1"))
+// snatOpener returns the balancer's OpenSNAT: the nftables source NAT of
+// the agent's network namespace (table inet vipvs).
+func snatOpener(log logr.Logger) func() (balancer.SourceNAT, error) {
+	return func() (balancer.SourceNAT, error) {
+		m, err := snat.New(snat.WithLogger(log))
+		if err != nil {
+			return nil, err
+		}
+		return sourceNAT{m}, nil
 	}
-	if ipv4NAT {
-		errs = append(errs, writeSysctl("net/ipv4/ip_forward", "1"))
-	}
-	if ipv6NAT {
-		errs = append(errs, writeSysctl("net/ipv6/conf/all/forwarding", "1"))
-	}
-	return errors.Join(errs...)
 }
 
-// writeSysctl sets /proc/sys/<name> when it differs.
-func writeSysctl(name, value string) error {
-	p := filepath.Join("/proc/sys", name)
-	cur, err := os.ReadFile(p)
-	if err != nil {
-		return fmt.Errorf("reading sysctl %s: %w", strings.ReplaceAll(name, "/", "."), err)
+// sourceNAT adapts a snat.Manager to the balancer.
+type sourceNAT struct{ m *snat.Manager }
+
+func (s sourceNAT) Sync(targets []balancer.SNATTarget) error {
+	out := make([]snat.Target, len(targets))
+	for i, t := range targets {
+		out[i] = snat.Target{VIP: t.VIP, Port: t.Port, Protocol: uint8(t.Protocol)}
 	}
-	if strings.TrimSpace(string(cur)) == value {
+	return s.m.Sync(out)
+}
+
+func (s sourceNAT) Delete() error { return s.m.Delete() }
+
+// prepareKernel sets the sysctls NAT services need (see
+// snat.EnableConntrack): IPVS keeps conntrack entries for the source NAT to
+// match, and the director forwards the replies it brings back.
+func prepareKernel(ipv4NAT, ipv6NAT bool) error {
+	var fams []snat.Family
+	if ipv4NAT {
+		fams = append(fams, snat.IPv4)
+	}
+	if ipv6NAT {
+		fams = append(fams, snat.IPv6)
+	}
+	if len(fams) == 0 {
 		return nil
 	}
-	if err := os.WriteFile(p, []byte(value), 0o644); err != nil {
-		return fmt.Errorf("setting sysctl %s=%s: %w", strings.ReplaceAll(name, "/", "."), value, err)
-	}
-	return nil
+	return snat.EnableConntrack(fams...)
 }

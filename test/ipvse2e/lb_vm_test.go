@@ -1,0 +1,73 @@
+package ipvse2e
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vipvs/vipvs/test/agentlab"
+	"github.com/vipvs/vipvs/test/vm"
+)
+
+const lbPkg = "github.com/vipvs/vipvs/test/ipvse2e/lb"
+
+// lbTests are the tests of test/ipvse2e/lb; each must PASS in the VM.
+var lbTests = []string{
+	"TestNATBalancing",
+	"TestDirectRouting",
+	"TestTunnel",
+}
+
+// TestLoadBalancingInVM boots the VM with the vipvs binary and the test
+// binary of test/ipvse2e/lb: three directors running the agent, three real
+// servers and a client in namespaces, with the kernel's IPVS.
+func TestLoadBalancingInVM(t *testing.T) {
+	vm.RequireDeps(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	testBin := filepath.Join(dir, "lb.test")
+	if err := vm.BuildTestBinary(ctx, lbPkg, testBin); err != nil {
+		t.Fatal(err)
+	}
+	vipvs, err := agentlab.Build(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var console strings.Builder
+	res, err := vm.Run(context.Background(), vm.Options{
+		Binaries: []vm.Binary{{
+			Path: testBin,
+			Args: []string{"-test.v", "-test.count=1", "-test.run", "^(" + strings.Join(lbTests, "|") + ")$"},
+			Env:  []string{"VIPVS_BIN=/opt/vipvs/vipvs"},
+		}},
+		Files:     []vm.File{{Src: vipvs, Dst: "/opt/vipvs/vipvs", Mode: 0o755}},
+		Stdout:    &console,
+		Timeout:   8 * time.Minute,
+		MemoryMiB: 1536,
+	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("console:\n%s", console.String())
+		}
+	})
+	t.Logf("accel=%s boot=%s total=%s", res.Accel, res.Boot.Round(time.Millisecond), res.Total.Round(time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitStatus != 0 {
+		t.Errorf("exit status %d, want 0", res.ExitStatus)
+	}
+	for _, name := range lbTests {
+		if !strings.Contains(console.String(), "--- PASS: "+name+" (") {
+			t.Errorf("console lacks a PASS line for %s", name)
+		}
+	}
+	for _, l := range strings.Split(console.String(), "\n") {
+		if strings.Contains(l, "lb_test.go") || strings.Contains(l, "--- ") {
+			t.Log(strings.TrimSpace(l))
+		}
+	}
+}
