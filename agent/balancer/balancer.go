@@ -106,6 +106,9 @@ type Balancer struct {
 	m    *metrics
 
 	trigger chan struct{}
+	// prepareErr is the last error of PrepareKernel, logged when it changes;
+	// only Run's goroutine uses it.
+	prepareErr string
 
 	mu       sync.Mutex
 	ctx      context.Context // Run's, for the check runners; nil before Run
@@ -250,8 +253,14 @@ func (b *Balancer) reconcile(ctx context.Context) {
 	}
 	desired, v4NAT, v6NAT := b.desired()
 	if b.opts.PrepareKernel != nil {
-		if err := b.opts.PrepareKernel(v4NAT, v6NAT); err != nil {
-			b.log.Error(err, "preparing the kernel for IPVS NAT failed; NAT services may not forward")
+		err := b.opts.PrepareKernel(v4NAT, v6NAT)
+		if msg := errString(err); msg != b.prepareErr {
+			if err != nil {
+				b.log.Error(err, "preparing the kernel for IPVS NAT failed; NAT services may not forward until the sysctls are set")
+			} else if b.prepareErr != "" {
+				b.log.Info("kernel prepared for IPVS NAT")
+			}
+			b.prepareErr = msg
 		}
 	}
 	b.mu.Lock()
