@@ -2,12 +2,15 @@ package agent
 
 import (
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/vipvs/vipvs/agent/balancer"
 	"github.com/vipvs/vipvs/agent/config"
 	"github.com/vipvs/vipvs/agent/vrrp"
 )
@@ -79,5 +82,38 @@ func TestLiveChange(t *testing.T) {
 				t.Errorf("priorityOnly = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestMetricsDocumented checks that the README's metrics reference lists
+// every metric the agent and its balancer register.
+func TestMetricsDocumented(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	if _, err := newMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := balancer.New(balancer.Options{Registerer: reg, OpenTable: openIPVS}); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	ch := make(chan *prometheus.Desc, 64)
+	go func() { reg.Describe(ch); close(ch) }()
+	for d := range ch {
+		s := d.String()
+		_, rest, _ := strings.Cut(s, `fqName: "`)
+		name, _, _ := strings.Cut(rest, `"`)
+		names = append(names, name)
+	}
+	if len(names) < 10 {
+		t.Fatalf("only %d metrics described: %v", len(names), names)
+	}
+	for _, n := range names {
+		if !strings.Contains(string(readme), "| `"+n+"` |") {
+			t.Errorf("metric %s is not in the README's metrics table", n)
+		}
 	}
 }
