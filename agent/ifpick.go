@@ -59,19 +59,23 @@ type ifaceAddr struct {
 	prefix netip.Prefix
 }
 
-// pickInterface returns the index of the interface with an address in the
-// subnet of vip (vip's own prefix length), other than vip itself; of
-// several, the one with the lowest index.
+// pickInterface returns the index of the interface whose subnet holds vip:
+// one with an address (other than vip itself) whose prefix contains vip,
+// or, for a VIP given with the prefix length of its subnet, an address in
+// that subnet. Of several, the one with the lowest index.
 func pickInterface(vip netip.Prefix, own []ifaceAddr) (int, error) {
 	subnet := vip.Masked()
 	var idx []int
 	for _, a := range own {
-		if a.prefix.Addr() != vip.Addr() && subnet.Contains(a.prefix.Addr()) {
+		if a.prefix.Addr() == vip.Addr() || a.prefix.Addr().IsLoopback() {
+			continue
+		}
+		if a.prefix.Contains(vip.Addr()) || subnet.Contains(a.prefix.Addr()) {
 			idx = append(idx, a.index)
 		}
 	}
 	if len(idx) == 0 {
-		return 0, fmt.Errorf("no interface has an address in %s, the subnet of VIP %s: set the router's interface, or give the VIP the prefix length of the node's subnet", subnet, vip.Addr())
+		return 0, fmt.Errorf("no interface has an address in the subnet of VIP %s (%s): set the router's interface", vip.Addr(), subnet)
 	}
 	sort.Ints(idx)
 	return idx[0], nil

@@ -24,8 +24,11 @@ func TestPickInterface(t *testing.T) {
 		{vip: "198.51.100.100/24", want: 4},
 		{vip: "2001:db8::100/64", want: 4},
 		{vip: "198.51.100.100/16", want: 4},
-		{vip: "203.0.113.100/24", wantErr: "no interface has an address in 203.0.113.0/24, the subnet of VIP 203.0.113.100"},
-		{vip: "2001:db8:1::100/64", wantErr: "no interface has an address in 2001:db8:1::/64"},
+		{vip: "192.0.2.100/32", want: 2},
+		{vip: "2001:db8::100/128", want: 4},
+		{vip: "127.0.0.100/32", wantErr: "no interface has an address in the subnet of VIP 127.0.0.100"},
+		{vip: "203.0.113.100/24", wantErr: "no interface has an address in the subnet of VIP 203.0.113.100 (203.0.113.0/24)"},
+		{vip: "2001:db8:1::100/64", wantErr: "no interface has an address in the subnet of VIP 2001:db8:1::100 (2001:db8:1::/64)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.vip, func(t *testing.T) {

@@ -286,9 +286,9 @@ func validateVirtualRouter(p *field.Path, r *agentv1alpha1.VirtualRouter, defaul
 	case defaultIface != "":
 		info.iface = defaultIface
 	default:
-		// The agent picks the interface whose subnet holds the VIPs, which
-		// needs a prefix length; routers without an interface share the key
-		// autoInterface for the VRID uniqueness check.
+		// The agent picks the interface whose subnet holds the first VIP;
+		// routers without an interface share the key autoInterface for the
+		// VRID uniqueness check.
 		info.iface = autoInterface
 	}
 
@@ -320,12 +320,6 @@ func validateVirtualRouter(p *field.Path, r *agentv1alpha1.VirtualRouter, defaul
 			info.family, firstVIP = f, vp.Index(j)
 		} else if f != info.family {
 			errs = append(errs, field.Invalid(vp.Index(j), s, fmt.Sprintf("must be %s like %s: a virtual router carries addresses of one family (use one router per family for dual stack)", info.family, firstVIP)))
-		}
-	}
-
-	if info.iface == autoInterface && len(r.VIPs) > 0 {
-		if pfx, msg := parseVIP(r.VIPs[0]); msg == "" && pfx.Bits() == pfx.Addr().BitLen() {
-			errs = append(errs, field.Required(p.Child("interface"), fmt.Sprintf("the router must name its interface, or the top-level interface must be set, or its first VIP must carry the prefix length of its subnet (e.g. %s/24) so that the agent can pick the interface whose subnet holds it", pfx.Addr())))
 		}
 	}
 

@@ -49,6 +49,10 @@ func TestValidateAgentConfigGood(t *testing.T) {
 		{name: "minimal", modify: func(*agentv1alpha1.AgentConfig) {}},
 		{name: "minimal with defaults", modify: agentv1alpha1.SetDefaults},
 		{name: "no interface: the one whose subnet holds the VIP", modify: func(c *agentv1alpha1.AgentConfig) { c.Interface = "" }},
+		{name: "no interface and a host VIP", modify: func(c *agentv1alpha1.AgentConfig) {
+			c.Interface = ""
+			c.VirtualRouters[0].VIPs = []string{"192.0.2.100"}
+		}},
 		{name: "dual stack with defaults", modify: func(c *agentv1alpha1.AgentConfig) {
 			c.VirtualRouters = append(c.VirtualRouters, router2())
 			agentv1alpha1.SetDefaults(c)
@@ -148,10 +152,6 @@ func TestValidateAgentConfigBad(t *testing.T) {
 			want: []string{`interface: Invalid value: "eth 0"`}},
 		{name: "interface dotdot", modify: func(c *agentv1alpha1.AgentConfig) { c.Interface = ".." },
 			want: []string{`interface: Invalid value: ".."`}},
-		{name: "no interface anywhere and a host VIP", modify: func(c *agentv1alpha1.AgentConfig) {
-			c.Interface = ""
-			c.VirtualRouters[0].VIPs = []string{"192.0.2.100"}
-		}, want: []string{`virtualRouters[0].interface: Required value: the router must name its interface, or the top-level interface must be set, or its first VIP must carry the prefix length of its subnet (e.g. 192.0.2.100/24)`}},
 		{name: "two routers picking their interface with one VRID", modify: func(c *agentv1alpha1.AgentConfig) {
 			c.Interface = ""
 			c.VirtualRouters = append(c.VirtualRouters, agentv1alpha1.VirtualRouter{Name: "ingress", VRID: 51, VIPs: []string{"192.0.2.101/24"}})
