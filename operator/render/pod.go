@@ -93,6 +93,12 @@ func staticPod(c *v1alpha1.LoadBalancerConfig, image string) ([]byte, error) {
 						Drop: []corev1.Capability{"ALL"},
 					},
 					ReadOnlyRootFilesystem: ptr(true),
+					// The image's default user is 65532 (the operator and the
+					// companion run as it); the agent runs as root so that
+					// the capabilities above are effective: Kubernetes does
+					// not raise a non-root container's ambient capabilities.
+					RunAsUser:    ptr[int64](0),
+					RunAsNonRoot: ptr(false),
 				},
 				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
 					corev1.ResourceCPU:    resource.MustParse(cpuRequest),

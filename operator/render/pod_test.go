@@ -47,6 +47,8 @@ spec:
         add: [NET_ADMIN, NET_RAW]
         drop: [ALL]
       readOnlyRootFilesystem: true
+      runAsUser: 0
+      runAsNonRoot: false
     resources:
       requests:
         cpu: 10m
