@@ -9,6 +9,10 @@ import (
 
 	"github.com/vipvs/vipvs/agent"
 	"github.com/vipvs/vipvs/agent/status"
+	"github.com/vipvs/vipvs/operator"
+	"github.com/vipvs/vipvs/operator/importer"
+	"github.com/vipvs/vipvs/operator/node"
+	"github.com/vipvs/vipvs/operator/rendercmd"
 )
 
 const usage = `vipvs — VRRP virtual IPs and IPVS load balancing for Kubernetes nodes.
@@ -17,7 +21,11 @@ Usage: vipvs <command> [flags]
 
 Commands:
   agent     run the node agent (VRRP, VIPs, announcements) from a config file
+  operator  run the operator: render LoadBalancerConfigs, publish them to the nodes, report status
+  node      run the node companion: write this node's files on the host, report its agents' status
   status    print the local agent's virtual routers (state, master, VIPs)
+  render    render the agents' configs and static pods for day 0 (before the operator runs)
+  import    translate keepalived.conf files into LoadBalancerConfig YAML, reporting what has no equivalent
   version   print the version
 
 Run 'vipvs <command> -h' for the flags of a command.
@@ -37,6 +45,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return agent.Command(args[1:], stdout, stderr)
 	case "status":
 		return status.Command(args[1:], stdout, stderr)
+	case "operator":
+		return operator.Command(args[1:], stdout, stderr)
+	case "node":
+		return node.Command(args[1:], stdout, stderr)
+	case "render":
+		return rendercmd.Command(args[1:], stdout, stderr)
+	case "import":
+		return importer.Command(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, agent.Version)
 		return 0

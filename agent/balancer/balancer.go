@@ -579,8 +579,8 @@ func newChecker(addr netip.AddrPort, spec config.RealServerCheck) (check.Checker
 		})
 	case len(spec.Exec) > 0:
 		env := append(os.Environ(),
-			"VIPVS_REAL_ADDRESS="+addr.Addr().String(),
-			"VIPVS_REAL_PORT="+strconv.Itoa(int(addr.Port())))
+			"VIPVS_BACKEND_ADDRESS="+addr.Addr().String(),
+			"VIPVS_BACKEND_PORT="+strconv.Itoa(int(addr.Port())))
 		return check.Exec{Argv: spec.Exec, Env: env}, nil
 	}
 	return nil, errors.New("the health check has no kind")

@@ -901,6 +901,18 @@ type NodeStatus struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	Name string `json:"name"`
+	// addresses are the node's InternalIP addresses (IPv4 and/or IPv6, in
+	// the node's order) that the operator rendered it with. The operator
+	// remembers them here: a member whose Node object disappears from the
+	// API stays a peer of the other nodes, with these addresses, until it
+	// is named in the LoadBalancerConfig's vipvs.io/forget-nodes
+	// annotation. Empty while a selected node has no InternalIP yet (it is
+	// not rendered).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=45
+	Addresses []string `json:"addresses,omitempty"`
 	// renderedConfigHash is the hash (sha256, hex) of the agent
 	// configuration the operator rendered for the node.
 	// +optional
@@ -933,7 +945,8 @@ type VIPStatus struct {
 	// +kubebuilder:validation:MaxLength=45
 	Address string `json:"address,omitempty"`
 	// masterNode is the node whose agent reports being master of the
-	// virtual IP; empty when none does.
+	// virtual IP; empty when none does. When several do (split brain),
+	// their names joined by "+", e.g. "master-0+master-1".
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	MasterNode string `json:"masterNode,omitempty"`
@@ -976,4 +989,27 @@ const (
 	// ReasonMultipleMasters: more than one node reports being master of a
 	// virtual IP (split brain).
 	ReasonMultipleMasters = "MultipleMasters"
+	// ReasonConflict: the spec collides with another LoadBalancerConfig
+	// (a virtual IP address, a VRID in one address family on one
+	// interface, or spec.agentStatusPort on a common node) that already
+	// runs, or, when neither runs yet, that was created earlier. This spec
+	// is not rendered; the nodes keep what they ran before.
+	ReasonConflict = "Conflict"
+	// ReasonNodeMissing: a member node's Node object is gone from the API.
+	// It stays a peer of the other nodes until it is named in the
+	// vipvs.io/forget-nodes annotation (or comes back and no longer
+	// matches spec.nodeSelector).
+	ReasonNodeMissing = "NodeMissing"
+	// ReasonConfigRejected: a node's agent rejected the rendered
+	// configuration and keeps running its previous one.
+	ReasonConfigRejected = "ConfigRejected"
+)
+
+// Annotations of a LoadBalancerConfig read by the operator.
+const (
+	// AnnotationForgetNodes lists, comma-separated, member nodes that are
+	// gone for good: a member whose Node object is gone from the API stays
+	// a peer of the other nodes (the operator never shrinks a peer list
+	// because a Node vanished) until it is named here.
+	AnnotationForgetNodes = "vipvs.io/forget-nodes"
 )

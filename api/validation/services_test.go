@@ -26,7 +26,7 @@ func withServices() *agentv1alpha1.AgentConfig {
 			Name: "dns", Port: 53, Protocol: agentv1alpha1.ProtocolUDP, Forwarding: agentv1alpha1.ForwardingDR,
 			Persistence: dur(30 * time.Second),
 			RealServers: []agentv1alpha1.RealServer{{Address: "192.0.2.11", Port: ptr[int32](53)}},
-			HealthCheck: &agentv1alpha1.RealServerCheck{Exec: &agentv1alpha1.ExecCheck{Command: []string{"/usr/bin/dig", "@$VIPVS_REAL_ADDRESS"}}},
+			HealthCheck: &agentv1alpha1.RealServerCheck{Exec: &agentv1alpha1.ExecCheck{Command: []string{"/usr/bin/dig", "@$VIPVS_BACKEND_ADDRESS"}}},
 		},
 		{
 			Name: "http", Port: 80, Forwarding: agentv1alpha1.ForwardingTunnel, Scheduler: "mh",

@@ -133,7 +133,7 @@ type RealServerCheck struct {
 	HTTP *RealServerHTTPCheck `json:"http,omitempty"`
 	// Exec is healthy when a command exits with status 0 (keepalived's
 	// MISC_CHECK). The command gets the real server in its environment as
-	// VIPVS_REAL_ADDRESS and VIPVS_REAL_PORT.
+	// VIPVS_BACKEND_ADDRESS and VIPVS_BACKEND_PORT.
 	// +optional
 	Exec *ExecCheck `json:"exec,omitempty"`
 	// Interval between two probes of one real server, 100ms to 1h.

@@ -1,0 +1,158 @@
+package operator
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+)
+
+// LeaderElectionID is the name of the Lease the operator replicas elect a
+// leader with, in their namespace.
+const LeaderElectionID = "vipvs-operator.vipvs.io"
+
+const operatorUsage = `Usage: vipvs operator [flags]
+
+Runs the vipvs operator (a Deployment of the vipvs image). For each
+LoadBalancerConfig (vipvs.io/v1alpha1, cluster-scoped) it:
+
+  - selects the member nodes with spec.nodeSelector, and remembers them with
+    their InternalIP addresses in status.nodes: a node whose Node object
+    disappears from the API stays a peer of the others until it is named in
+    the annotation vipvs.io/forget-nodes (e.g. kubectl annotate lbc api
+    vipvs.io/forget-nodes=master-2); a node that no longer matches the
+    selector leaves at once;
+  - refuses a LoadBalancerConfig that shares a virtual IP address, a VRID
+    (one family, one interface) or, on a common node, its agentStatusPort
+    with one that already runs (or, if neither runs yet, with one created
+    before it): condition Degraded, reason Conflict;
+  - renders each member's agent config and the agent's static pod (the
+    renderer of 'vipvs render') and publishes them as a ConfigMap per node,
+    vipvs-<lbc>-<node>, in --namespace, for the node companion ('vipvs node')
+    to write on the host;
+  - reports status from the companions' reports: conditions Ready,
+    Progressing and Degraded, per node the rendered and the running
+    configuration hash, per virtual IP its master (kubectl get lbc shows
+    them), and events;
+  - on deletion, deletes the ConfigMaps (the companions then remove the
+    agents), then releases its finalizer.
+
+Needs: LoadBalancerConfigs (and their status and finalizers); get, list and
+watch on nodes and secrets (secret values are read only when referenced,
+never cached); configmaps in --namespace; events; leases for --leader-elect.
+
+Flags:
+`
+
+// Command runs `vipvs operator` with args (without the subcommand name)
+// and returns the process exit code.
+func Command(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("vipvs operator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	namespace := fs.String("namespace", DefaultNamespace, "namespace of the nodes' ConfigMaps (and of the leader election Lease)")
+	image := fs.String("image", os.Getenv("VIPVS_IMAGE"), "agent image of the rendered static pods (default $VIPVS_IMAGE; the operator's Deployment sets it to its own image)")
+	metricsAddr := fs.String("metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint (\"0\" disables)")
+	probeAddr := fs.String("health-probe-bind-address", ":8081", "address of /healthz and /readyz (\"0\" disables)")
+	leaderElect := fs.Bool("leader-elect", false, "elect a leader among the operator's replicas (Lease "+LeaderElectionID+" in --namespace); only the leader reconciles")
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, the in-cluster config, or ~/.kube/config)")
+	verbosity := fs.Int("v", 0, "log verbosity: 0 publications and problems; 1 also each reconcile")
+	format := fs.String("log-format", "text", "log format: text or json")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, operatorUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "vipvs operator: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return 2
+	}
+	if *image == "" {
+		fmt.Fprintln(stderr, "vipvs operator: --image is required (or set $VIPVS_IMAGE): the agent image of the static pods, e.g. quay.io/vipvs/vipvs:v0.1.0")
+		return 2
+	}
+	log, err := newLogger(stderr, *format, *verbosity)
+	if err != nil {
+		fmt.Fprintf(stderr, "vipvs operator: %v\n", err)
+		return 2
+	}
+	ctrl.SetLogger(log)
+	cfg, err := restConfig(*kubeconfig)
+	if err != nil {
+		fmt.Fprintf(stderr, "vipvs operator: %v\n", err)
+		return 1
+	}
+	scheme, err := NewScheme()
+	if err != nil {
+		log.Error(err, "cannot build the scheme")
+		return 1
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        scheme,
+		Logger:                        log,
+		Cache:                         CacheOptions(*namespace),
+		Metrics:                       metricsserver.Options{BindAddress: *metricsAddr},
+		HealthProbeBindAddress:        *probeAddr,
+		LeaderElection:                *leaderElect,
+		LeaderElectionID:              LeaderElectionID,
+		LeaderElectionNamespace:       *namespace,
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		log.Error(err, "cannot create the manager")
+		return 1
+	}
+	if err := Setup(mgr, Options{Namespace: *namespace, Image: *image}); err != nil {
+		log.Error(err, "cannot set up the controller")
+		return 1
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		log.Error(err, "cannot add the health check")
+		return 1
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		log.Error(err, "cannot add the readiness check")
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	log.Info("operator starting", "namespace", *namespace, "image", *image, "leaderElect", *leaderElect)
+	if err := mgr.Start(ctx); err != nil {
+		log.Error(err, "operator failed")
+		return 1
+	}
+	return 0
+}
+
+// restConfig loads the client configuration from path, or from the usual
+// places when path is empty.
+func restConfig(path string) (*rest.Config, error) {
+	if path == "" {
+		cfg, err := config.GetConfig()
+		if err != nil {
+			return nil, fmt.Errorf("loading the kubeconfig: %w", err)
+		}
+		return cfg, nil
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, fmt.Errorf("loading the kubeconfig %s: %w", path, err)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,40 @@
+// Package operator is `vipvs operator`: a controller-runtime manager that
+// reconciles the cluster-scoped LoadBalancerConfig (api/v1alpha1).
+//
+// For each LoadBalancerConfig, a reconcile runs these phases; a phase that
+// fails records a problem and stops, and the status is written in every
+// case:
+//
+//  1. members (members.go): the Nodes that match spec.nodeSelector, with
+//     their InternalIP addresses, plus the members remembered in
+//     status.nodes whose Node object is gone from the API. A peer list never
+//     shrinks because a Node vanished: such a member stays, rendered with
+//     its remembered addresses, until it is named in the
+//     vipvs.io/forget-nodes annotation. A member whose Node exists but no
+//     longer matches leaves at once (event NodeLeft).
+//  2. validation: api/validation.ValidateLoadBalancerConfig, and against
+//     the other LoadBalancerConfigs (validate.go): no shared virtual IP
+//     address, no shared VRID in one family on one interface, no shared
+//     agentStatusPort on a common node. Of two conflicting objects, the one
+//     whose current spec does not run yet (a new one, or one just edited
+//     into the conflict) is refused (Degraded, reason Conflict), so that no
+//     change takes the VIPs of a working object; otherwise the later
+//     created.
+//  3. secrets: spec.vrrp.passwordSecretRef and the caSecretRefs of HTTPS
+//     health checks, read from the API server (never cached).
+//  4. render: operator/render.Render, the renderer `vipvs render` uses.
+//  5. publish (publish.go): one ConfigMap per member node,
+//     vipvs-<lbc>-<node> in the operator's namespace, in the format of
+//     package operator/node, created or updated only when it changed; the
+//     ConfigMaps of nodes that left are deleted.
+//  6. status (status.go): from the companions' reports on the ConfigMaps,
+//     per node the rendered and running configuration hashes, per virtual
+//     IP its master, and the conditions Ready, Progressing and Degraded.
+//
+// While a spec cannot be rendered or published, the ConfigMaps published
+// before stay as they are: the agents keep running their configuration.
+//
+// A finalizer (Finalizer) makes deletion remove the ConfigMaps first, so
+// that the node companions take the agents away; the ConfigMaps also have
+// the LoadBalancerConfig as owner, for the garbage collector.
+package operator

@@ -1,0 +1,107 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/testr"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	agentv1alpha1 "github.com/vipvs/vipvs/api/agent/v1alpha1"
+	"github.com/vipvs/vipvs/operator/render"
+	"github.com/vipvs/vipvs/test/agentlab"
+	"github.com/vipvs/vipvs/test/lab"
+)
+
+// TestCompanionReadsRealAgent runs the companion against a real agent: the
+// companion writes the agent's config below a temporary host root, the
+// agent (the vipvs binary, in a network namespace of its own) runs it, and
+// the companion reads the agent's status over its unix socket and reports
+// the hash of the file it wrote and the router's state. Needs root.
+func TestCompanionReadsRealAgent(t *testing.T) {
+	lab.RequireRoot(t)
+	bin, cleanup, err := agentlab.BinaryForTests("vipvs-node-test")
+	if err != nil {
+		t.Fatalf("building vipvs: %v", err)
+	}
+	t.Cleanup(cleanup)
+	if bin == "" {
+		t.Skip("no vipvs binary (set VIPVS_BIN, or run as root to build one)")
+	}
+	l := lab.NewT(t, lab.Options{Nodes: 1})
+	n := l.Node(1)
+
+	const lbc = "api"
+	root := t.TempDir()
+	socket := filepath.Join(root, render.SocketPath(lbc))
+	listen := "127.0.0.1:9444"
+	prio := int32(100)
+	interval := agentv1alpha1.Duration{Duration: 100 * time.Millisecond}
+	cfg := &agentv1alpha1.AgentConfig{
+		APIVersion: agentv1alpha1.GroupVersion,
+		Kind:       agentv1alpha1.Kind,
+		NodeName:   n.Name,
+		Interface:  n.IfName,
+		// The agent runs outside a container here: its socket's path on the
+		// host is below the test's host root.
+		Status: &agentv1alpha1.Status{ListenAddress: &listen, SocketPath: &socket},
+		VirtualRouters: []agentv1alpha1.VirtualRouter{{
+			Name: lbc, VRID: 51, Priority: &prio, AdvertInterval: &interval,
+			VIPs: []string{l.VIPv4(1).String() + "/32"},
+		}},
+	}
+	data, err := agentv1alpha1.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	hash := hex.EncodeToString(sum[:])
+	configPath := render.AgentConfigPath(lbc, n.Name)
+	cm := testConfigMap(t, "vipvs-api-"+n.Name, lbc, n.Name, []File{
+		{Path: render.StaticPodPath(lbc), Data: []byte("kind: Pod\n"), Mode: 0o644},
+		{Path: configPath, Data: data, Mode: 0o644},
+	})
+	c, cl, w := newTestCompanion(t, nil, cm)
+	w.Root = root
+	c.opts.NodeName, c.opts.HostRoot, c.opts.Status = n.Name, root, AgentSocket{}
+	ctx := logr.NewContext(context.Background(), testr.New(t))
+	sync := func() map[string]string {
+		t.Helper()
+		if _, err := c.Reconcile(ctx, reconcile.Request{}); err != nil {
+			t.Fatal(err)
+		}
+		return annotations(t, cl, cm.Name)
+	}
+
+	// The files are written before the agent runs; the companion says the
+	// agent does not answer.
+	if got := sync(); !strings.Contains(got[AnnotationAgentError], "the agent does not run: there is no socket /run/vipvs/api.sock") ||
+		got[AnnotationRunningConfigHash] != "" || got[AnnotationAgentStatus] != "" {
+		t.Errorf("before the agent runs: annotations %v, want only an agent error naming the socket", got)
+	}
+	p, err := n.Start("vipvs", []string{bin, "agent", "--config", filepath.Join(root, configPath)}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Kill() })
+
+	want := AgentStatus{Routers: []RouterStatus{{Name: lbc, State: StateMaster, Master: n.IPv4.String()}}}.Encode()
+	var got map[string]string
+	err = lab.WaitFor(15*time.Second, "the companion to report the agent as master of the config it wrote", func() (bool, error) {
+		if p.Exited() {
+			return false, fmt.Errorf("the agent exited:\n%s", p.LogTail(20))
+		}
+		got = sync()
+		return got[AnnotationRunningConfigHash] == hash && got[AnnotationAgentStatus] == want && got[AnnotationAgentError] == "", nil
+	})
+	if err != nil {
+		t.Fatalf("%v; last annotations %v, want running hash %s and status %s\nagent log:\n%s", err, got, hash, want, p.LogTail(20))
+	}
+}

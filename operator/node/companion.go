@@ -1,0 +1,357 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/vipvs/vipvs/agent/status"
+	"github.com/vipvs/vipvs/api/v1alpha1"
+	"github.com/vipvs/vipvs/operator/render"
+)
+
+// DefaultStatusInterval is how often the companion reads its agents'
+// status when nothing else happens.
+const DefaultStatusInterval = 10 * time.Second
+
+// statusTimeout bounds one read of an agent's status.
+const statusTimeout = 3 * time.Second
+
+// StatusSource reads the status of the agent of one LoadBalancerConfig on
+// this node. AgentSocket is the real one.
+type StatusSource interface {
+	// Fetch returns the report of the agent of LoadBalancerConfig lbc,
+	// whose unix socket is socketPath (below the host root).
+	Fetch(ctx context.Context, lbc, socketPath string) (status.Report, error)
+}
+
+// AgentSocket reads an agent's status over its unix socket
+// (agent/status.Fetch).
+type AgentSocket struct{}
+
+var _ StatusSource = AgentSocket{}
+
+// Fetch implements StatusSource.
+func (AgentSocket) Fetch(ctx context.Context, _, socketPath string) (status.Report, error) {
+	return status.Fetch(ctx, socketPath)
+}
+
+// Options configure a companion.
+type Options struct {
+	// NodeName is this node's name. Required.
+	NodeName string
+	// Namespace is where the operator publishes the ConfigMaps. Required.
+	Namespace string
+	// Writer writes the files on the host. Required.
+	Writer *Writer
+	// HostRoot is the directory that stands for the host's "/", where the
+	// agents' sockets are found. Default: Writer.Root.
+	HostRoot string
+	// Status reads the agents' status. Default: AgentSocket.
+	Status StatusSource
+	// StatusInterval is how often the agents' status is read.
+	// Default: DefaultStatusInterval.
+	StatusInterval time.Duration
+}
+
+// Companion is the node companion's reconciler. Whatever happens to any of
+// its node's ConfigMaps, it brings the whole node in line (there are only a
+// few ConfigMaps per node, one per LoadBalancerConfig): it writes the files
+// of every ConfigMap, removes those of ConfigMaps that are gone, reads every
+// agent's status and patches the ConfigMaps' annotations where they differ.
+type Companion struct {
+	client client.Client
+	opts   Options
+}
+
+// CacheOptions restricts a manager's cache to what a companion needs: the
+// ConfigMaps of one node in the operator's namespace.
+func CacheOptions(namespace, nodeName string) cache.Options {
+	return cache.Options{
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.ConfigMap{}: {
+				Namespaces: map[string]cache.Config{namespace: {}},
+				Label:      labels.SelectorFromSet(labels.Set{LabelNode: LabelValue(nodeName)}),
+			},
+		},
+		DefaultTransform: cache.TransformStripManagedFields(),
+	}
+}
+
+// Setup creates a companion and adds it to mgr, whose cache must be
+// restricted with CacheOptions(opts.Namespace, opts.NodeName).
+func Setup(mgr manager.Manager, opts Options) error {
+	c, err := New(mgr.GetClient(), opts)
+	if err != nil {
+		return err
+	}
+	return c.SetupWithManager(mgr)
+}
+
+// New returns a companion that reads and patches ConfigMaps with cl.
+func New(cl client.Client, opts Options) (*Companion, error) {
+	if opts.NodeName == "" || opts.Namespace == "" || opts.Writer == nil {
+		return nil, errors.New("node companion: the node name, the namespace and a writer are required")
+	}
+	if opts.HostRoot == "" {
+		opts.HostRoot = opts.Writer.Root
+	}
+	if opts.Status == nil {
+		opts.Status = AgentSocket{}
+	}
+	if opts.StatusInterval <= 0 {
+		opts.StatusInterval = DefaultStatusInterval
+	}
+	return &Companion{client: cl, opts: opts}, nil
+}
+
+// SetupWithManager registers the companion's controller with mgr: it
+// watches the node's ConfigMaps (changes of what the operator writes, not
+// of the companion's own annotations) and runs once at start, so that the
+// files of ConfigMaps deleted while it was down are removed too.
+func (c *Companion) SetupWithManager(mgr manager.Manager) error {
+	toNode := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: c.opts.NodeName}}}
+	})
+	start := make(chan event.GenericEvent, 1)
+	start <- event.GenericEvent{Object: &corev1.ConfigMap{}}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("vipvs-node").
+		Watches(&corev1.ConfigMap{}, toNode, builder.WithPredicates(operatorChanges())).
+		WatchesRawSource(source.Channel(start, toNode)).
+		Complete(c)
+}
+
+// operatorChanges passes the events of a ConfigMap except updates that
+// change nothing the operator writes (the companion's own patches).
+func operatorChanges() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		o, ok1 := e.ObjectOld.(*corev1.ConfigMap)
+		n, ok2 := e.ObjectNew.(*corev1.ConfigMap)
+		if !ok1 || !ok2 {
+			return true
+		}
+		return !reflect.DeepEqual(o.Data, n.Data) || !reflect.DeepEqual(o.BinaryData, n.BinaryData) ||
+			o.Annotations[AnnotationFiles] != n.Annotations[AnnotationFiles] ||
+			o.Annotations[AnnotationConfigHash] != n.Annotations[AnnotationConfigHash] ||
+			!o.DeletionTimestamp.Equal(n.DeletionTimestamp) ||
+			!reflect.DeepEqual(o.OwnerReferences, n.OwnerReferences)
+	}}
+}
+
+// Reconcile brings the node in line with its ConfigMaps; the request's name
+// is the node's, whatever changed. It runs again after the status interval.
+func (c *Companion) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	log := logr.FromContextOrDiscard(ctx).WithValues("node", c.opts.NodeName)
+	var list corev1.ConfigMapList
+	if err := c.client.List(ctx, &list, client.InNamespace(c.opts.Namespace),
+		client.MatchingLabels{LabelNode: LabelValue(c.opts.NodeName)}); err != nil {
+		return reconcile.Result{}, fmt.Errorf("listing the node's configmaps: %w", err)
+	}
+	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
+
+	var errs []error
+	live := map[string]bool{}
+	for i := range list.Items {
+		cm := &list.Items[i]
+		if cm.DeletionTimestamp != nil {
+			continue // removed below, like a ConfigMap that is gone
+		}
+		live[cm.Name] = true
+		if err := c.sync(ctx, log, cm); err != nil {
+			errs = append(errs, err)
+		}
+	}
+
+	sets, err := c.opts.Writer.Sets()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, set := range sets {
+		if live[set] {
+			continue
+		}
+		removed, err := c.opts.Writer.Remove(set)
+		if len(removed) > 0 {
+			log.Info("files removed: their configmap is gone", "configMap", set, "files", removed)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("removing the files of configmap %s: %w", set, err))
+		}
+	}
+	return reconcile.Result{RequeueAfter: c.opts.StatusInterval}, errors.Join(errs...)
+}
+
+// sync writes one ConfigMap's files, reads its agent's status and patches
+// the ConfigMap's annotations. A problem with the files or the agent is
+// reported in the annotations; the error returned is for what should be
+// retried soon.
+func (c *Companion) sync(ctx context.Context, log logr.Logger, cm *corev1.ConfigMap) error {
+	lbc := lbcName(cm)
+	log = log.WithValues("configMap", cm.Name, "loadBalancerConfig", lbc)
+	var problems []string
+	var retry error
+
+	files, err := c.files(cm, lbc)
+	if err == nil {
+		var changed []string
+		changed, err = c.opts.Writer.Apply(cm.Name, files)
+		if len(changed) > 0 {
+			log.Info("files written", "files", changed, "configHash", cm.Annotations[AnnotationConfigHash])
+		}
+		if err != nil {
+			retry = fmt.Errorf("configmap %s: %w", cm.Name, err)
+		}
+	}
+	if err != nil {
+		log.Error(err, "cannot write the files")
+		problems = append(problems, "writing the files: "+err.Error())
+	}
+
+	want := map[string]string{}
+	if lbc != "" {
+		sctx, cancel := context.WithTimeout(ctx, statusTimeout)
+		rep, err := c.opts.Status.Fetch(sctx, lbc, filepath.Join(c.opts.HostRoot, render.SocketPath(lbc)))
+		cancel()
+		if err != nil {
+			log.V(1).Info("agent status unavailable", "err", err.Error())
+			problems = append(problems, agentProblem(lbc, err))
+		} else {
+			want[AnnotationRunningConfigHash] = rep.ConfigHash
+			want[AnnotationAgentStatus] = AgentStatusFromReport(rep).Encode()
+		}
+	}
+	if len(problems) > 0 {
+		want[AnnotationAgentError] = truncate(strings.Join(problems, "; "), 4096)
+	}
+	if err := c.patchAnnotations(ctx, cm, want); err != nil {
+		return errors.Join(retry, err)
+	}
+	return retry
+}
+
+// files decodes a ConfigMap's files, checks that each belongs to the
+// LoadBalancerConfig (its directory under /etc/vipvs, or its static pod)
+// and puts the static pod last: it is written after the agent's config
+// (kubelet does not start an agent without one), and removed first
+// (kubelet stops the agent before its config goes).
+func (c *Companion) files(cm *corev1.ConfigMap, lbc string) ([]File, error) {
+	if lbc == "" {
+		return nil, fmt.Errorf("configmap %s names no LoadBalancerConfig (no owner reference, no %s label)", cm.Name, LabelLoadBalancerConfig)
+	}
+	files, err := DecodeFiles(cm)
+	if err != nil {
+		return nil, err
+	}
+	pod := render.StaticPodPath(lbc)
+	dir := path.Dir(path.Dir(render.AgentConfigPath(lbc, c.opts.NodeName))) + "/"
+	var out, last []File
+	for _, f := range files {
+		switch {
+		case f.Path == pod:
+			last = append(last, f)
+		case strings.HasPrefix(f.Path, dir):
+			out = append(out, f)
+		default:
+			return nil, fmt.Errorf("configmap %s: file %s is neither below %s nor the static pod %s: refused", cm.Name, f.Path, dir, pod)
+		}
+	}
+	return append(out, last...), nil
+}
+
+// lbcName is the name of the LoadBalancerConfig that owns a ConfigMap:
+// from its owner reference, or from its label when that holds the full
+// name.
+func lbcName(cm *corev1.ConfigMap) string {
+	for _, o := range cm.OwnerReferences {
+		if o.Kind == "LoadBalancerConfig" && strings.HasPrefix(o.APIVersion, v1alpha1.GroupVersion.Group+"/") {
+			return o.Name
+		}
+	}
+	if v := cm.Labels[LabelLoadBalancerConfig]; v != "" && len(v) < maxLabelValue {
+		return v
+	}
+	return ""
+}
+
+// patchAnnotations sets the companion's annotations of cm to want (an
+// absent key is removed), with a merge patch that touches nothing else, and
+// only when they differ.
+func (c *Companion) patchAnnotations(ctx context.Context, cm *corev1.ConfigMap, want map[string]string) error {
+	patch := map[string]any{}
+	for _, k := range []string{AnnotationRunningConfigHash, AnnotationAgentStatus, AnnotationAgentError} {
+		v, ok := want[k]
+		cur, has := cm.Annotations[k]
+		switch {
+		case ok && (!has || cur != v):
+			patch[k] = v
+		case !ok && has:
+			patch[k] = nil
+		}
+	}
+	if len(patch) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": patch}})
+	if err != nil {
+		return fmt.Errorf("encoding the annotations of configmap %s: %w", cm.Name, err)
+	}
+	if err := c.client.Patch(ctx, cm, client.RawPatch(types.MergePatchType, b)); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil // deleted meanwhile: the next run removes its files
+		}
+		return fmt.Errorf("patching the annotations of configmap %s: %w", cm.Name, err)
+	}
+	return nil
+}
+
+// agentProblem says why an agent's status could not be read, in the
+// words of the host (not of the companion's mount).
+func agentProblem(lbc string, err error) string {
+	sock := render.SocketPath(lbc)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Sprintf("the agent does not run: there is no socket %s (kubelet runs the agent from the static pod %s)", sock, render.StaticPodPath(lbc))
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("the agent does not run: nothing listens on %s", sock)
+	}
+	return "the agent does not answer: " + err.Error()
+}
+
+// truncate shortens s to at most n bytes, on a rune boundary, marking the
+// cut with "...".
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - 3
+	for cut > 0 && s[cut]&0xC0 == 0x80 {
+		cut--
+	}
+	return s[:cut] + "..."
+}

@@ -1,0 +1,612 @@
+package operator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/vipvs/vipvs/api/v1alpha1"
+	"github.com/vipvs/vipvs/api/validation"
+	"github.com/vipvs/vipvs/operator/node"
+	"github.com/vipvs/vipvs/operator/render"
+)
+
+// Finalizer is the finalizer the operator puts on every LoadBalancerConfig:
+// it deletes the published ConfigMaps (so that the node companions remove
+// the agents) before it lets the object go.
+const Finalizer = "vipvs.io/configmaps"
+
+// requeueDelay is when a reconcile that lost a race with a companion's
+// patch runs again, should no event come first.
+const requeueDelay = time.Second
+
+// DefaultNamespace is the operator's namespace unless told otherwise: where
+// it publishes the nodes' ConfigMaps.
+const DefaultNamespace = "vipvs-system"
+
+// Event reasons, besides the v1alpha1.Reason* constants used for warnings.
+const (
+	EventRendered      = "Rendered"
+	EventPublished     = "Published"
+	EventNodeJoined    = "NodeJoined"
+	EventNodeLeft      = "NodeLeft"
+	EventNodeForgotten = "NodeForgotten"
+	EventNodeMissing   = "NodeMissing"
+	EventReady         = "Ready"
+	EventCleanedUp     = "CleanedUp"
+)
+
+// EventRecorder records events about a LoadBalancerConfig: the method of
+// k8s.io/client-go/tools/events.EventRecorder that the operator uses (the
+// manager's GetEventRecorder returns one).
+type EventRecorder interface {
+	Eventf(regarding runtime.Object, related runtime.Object, eventtype, reason, action, note string, args ...interface{})
+}
+
+// Options configure the reconciler.
+type Options struct {
+	// Namespace is where the nodes' ConfigMaps are published. Default
+	// DefaultNamespace.
+	Namespace string
+	// Image is the agent image of the static pods. Required.
+	Image string
+	// Clock gives the conditions' transition times. Default: the real
+	// clock.
+	Clock clock.PassiveClock
+}
+
+// Reconciler reconciles LoadBalancerConfigs: it selects each one's member
+// nodes, validates it against the others, renders each node's files,
+// publishes them as ConfigMaps for the node companions, and reports the
+// status the companions read back from the agents.
+type Reconciler struct {
+	client client.Client
+	// reader reads what the cache does not hold (Secrets) and what must be
+	// fresh (the ConfigMaps left at deletion).
+	reader   client.Reader
+	scheme   *runtime.Scheme
+	recorder EventRecorder
+	opts     Options
+}
+
+// NewScheme returns a scheme with the Kubernetes types and the
+// LoadBalancerConfig API.
+func NewScheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return nil, fmt.Errorf("building the scheme: %w", err)
+	}
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		return nil, fmt.Errorf("building the scheme: %w", err)
+	}
+	return s, nil
+}
+
+// CacheOptions restricts a manager's cache to what the operator needs: the
+// published ConfigMaps of namespace (label vipvs.io/load-balancer-config),
+// Nodes without their image lists, and no managed fields.
+func CacheOptions(namespace string) cache.Options {
+	hasLBC, _ := labels.NewRequirement(node.LabelLoadBalancerConfig, selection.Exists, nil)
+	return cache.Options{
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.ConfigMap{}: {
+				Namespaces: map[string]cache.Config{namespace: {}},
+				Label:      labels.NewSelector().Add(*hasLBC),
+			},
+			&corev1.Node{}: {Transform: stripNode},
+		},
+		DefaultTransform: cache.TransformStripManagedFields(),
+	}
+}
+
+// stripNode drops from a cached Node what the operator never reads.
+func stripNode(obj any) (any, error) {
+	if n, ok := obj.(*corev1.Node); ok {
+		n.ManagedFields = nil
+		n.Status.Images = nil
+	}
+	return obj, nil
+}
+
+// Setup creates the reconciler with mgr's client, API reader, scheme and
+// event recorder, and registers it with mgr, whose cache should be
+// restricted with CacheOptions(opts.Namespace).
+func Setup(mgr manager.Manager, opts Options) error {
+	r, err := NewReconciler(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetScheme(), mgr.GetEventRecorder("vipvs-operator"), opts)
+	if err != nil {
+		return err
+	}
+	return r.SetupWithManager(mgr)
+}
+
+// NewReconciler returns a reconciler.
+func NewReconciler(c client.Client, reader client.Reader, s *runtime.Scheme, rec EventRecorder, opts Options) (*Reconciler, error) {
+	if opts.Image == "" {
+		return nil, errors.New("operator: the agent image is required")
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = DefaultNamespace
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	return &Reconciler{client: c, reader: reader, scheme: s, recorder: rec, opts: opts}, nil
+}
+
+// SetupWithManager registers the controller: LoadBalancerConfigs (any
+// change of one may resolve or cause a conflict with the others), the
+// Nodes they select, their ConfigMaps (the companions' reports) and the
+// Secrets they reference (metadata only: the values are read when
+// rendering, never cached).
+func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("loadbalancerconfig").
+		For(&v1alpha1.LoadBalancerConfig{}).
+		Watches(&v1alpha1.LoadBalancerConfig{}, handler.EnqueueRequestsFromMapFunc(r.allOthers),
+			builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.Funcs{
+				UpdateFunc: func(event.UpdateEvent) bool { return false },
+			}))).
+		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.forNode), builder.WithPredicates(nodeChanges())).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(forConfigMap)).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.forSecret)).
+		Complete(r)
+}
+
+// +kubebuilder:rbac:groups=vipvs.io,resources=loadbalancerconfigs,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=vipvs.io,resources=loadbalancerconfigs/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=vipvs.io,resources=loadbalancerconfigs/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",namespace=vipvs-system,resources=configmaps,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=vipvs-system,resources=leases,verbs=get;list;watch;create;update;patch;delete
+
+// Reconcile brings one LoadBalancerConfig's ConfigMaps and status in line
+// with its spec, the Nodes and the companions' reports.
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	log := logr.FromContextOrDiscard(ctx).WithValues("loadBalancerConfig", req.Name)
+	ctx = logr.NewContext(ctx, log)
+	var lbc v1alpha1.LoadBalancerConfig
+	if err := r.client.Get(ctx, req.NamespacedName, &lbc); err != nil {
+		if apierrors.IsNotFound(err) {
+			return reconcile.Result{}, nil
+		}
+		return reconcile.Result{}, fmt.Errorf("getting LoadBalancerConfig %s: %w", req.Name, err)
+	}
+	if lbc.DeletionTimestamp != nil {
+		return reconcile.Result{}, r.finalize(ctx, &lbc)
+	}
+	if !controllerutil.ContainsFinalizer(&lbc, Finalizer) {
+		orig := lbc.DeepCopy()
+		controllerutil.AddFinalizer(&lbc, Finalizer)
+		if err := r.client.Patch(ctx, &lbc, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+			return reconcile.Result{}, fmt.Errorf("adding the finalizer to LoadBalancerConfig %s: %w", lbc.Name, err)
+		}
+	}
+
+	obs, err := r.observe(ctx, &lbc)
+	serr := r.writeStatus(ctx, &lbc, obs)
+	log.V(1).Info("reconciled", "generation", lbc.Generation, "members", len(obs.members), "problem", obs.problem != nil)
+	var res reconcile.Result
+	if obs.requeue {
+		res.RequeueAfter = requeueDelay
+	}
+	return res, errors.Join(err, serr)
+}
+
+// observe runs the phases of a reconcile: select the members, validate,
+// resolve the secrets, render, publish. A phase that fails records a
+// problem and stops; what the status needs is in the result either way.
+// The error is for what should be retried (API errors).
+func (r *Reconciler) observe(ctx context.Context, lbc *v1alpha1.LoadBalancerConfig) (observed, error) {
+	log := logr.FromContextOrDiscard(ctx)
+	var nodes corev1.NodeList
+	if err := r.client.List(ctx, &nodes); err != nil {
+		return observed{}, fmt.Errorf("listing nodes: %w", err)
+	}
+	cms, err := r.configMaps(ctx, lbc.Name)
+	if err != nil {
+		return observed{}, err
+	}
+	prev := observed{members: previousMembers(lbc, nodes.Items), configMaps: byNode(cms)}
+	fail := func(reason, msg string) (observed, error) {
+		prev.problem = &problem{reason: reason, message: msg}
+		r.warnOnChange(lbc, reason, msg)
+		return prev, nil
+	}
+
+	ms, err := selectMembers(lbc, nodes.Items)
+	if err != nil {
+		return fail(v1alpha1.ReasonInvalidSpec, err.Error())
+	}
+	if n := len(ms.members); n > v1alpha1.MaxNodes {
+		return fail(v1alpha1.ReasonInvalidSpec, field.Invalid(field.NewPath("spec", "nodeSelector"), metav1.FormatLabelSelector(&lbc.Spec.NodeSelector),
+			fmt.Sprintf("selects %d nodes: at most %d nodes can share virtual IPs", n, v1alpha1.MaxNodes)).Error())
+	}
+	if errs := validation.ValidateLoadBalancerConfig(lbc); len(errs) > 0 {
+		return fail(v1alpha1.ReasonInvalidSpec, errs.ToAggregate().Error())
+	}
+	var all v1alpha1.LoadBalancerConfigList
+	if err := r.client.List(ctx, &all); err != nil {
+		return prev, fmt.Errorf("listing LoadBalancerConfigs: %w", err)
+	}
+	names := make([]string, 0, len(ms.members))
+	for _, m := range ms.members {
+		names = append(names, m.name)
+	}
+	if errs := conflicts(lbc, all.Items, names, nodes.Items); len(errs) > 0 {
+		return fail(v1alpha1.ReasonConflict, errs.ToAggregate().Error())
+	}
+
+	nodesToRender := ms.rendered()
+	if len(nodesToRender) == 0 {
+		// Every node left on purpose (a missing Node stays a member): take
+		// the agents away.
+		out, res, err := r.publish(ctx, lbc, nil)
+		if err != nil {
+			return prev, err
+		}
+		r.committed(lbc, ms, res)
+		msg := render.ErrNoNodes.Error() + fmt.Sprintf(": no Node matches %s with an InternalIP address", metav1.FormatLabelSelector(&lbc.Spec.NodeSelector))
+		r.warnOnChange(lbc, v1alpha1.ReasonNoNodesSelected, msg)
+		return observed{members: ms.members, configMaps: byNode(out), problem: &problem{v1alpha1.ReasonNoNodesSelected, msg}}, nil
+	}
+
+	password, secrets, errs, err := r.secrets(ctx, lbc)
+	if err != nil {
+		return prev, err
+	}
+	if len(errs) > 0 {
+		return fail(v1alpha1.ReasonInvalidSpec, errs.ToAggregate().Error())
+	}
+
+	rendered, err := render.Render(render.Input{Config: lbc, Nodes: nodesToRender, Image: r.opts.Image, Password: password, Secrets: secrets})
+	if err != nil {
+		return fail(v1alpha1.ReasonRenderFailed, err.Error())
+	}
+	want := make([]*corev1.ConfigMap, 0, len(rendered.Nodes))
+	for _, nf := range rendered.Nodes {
+		cm, err := r.desiredConfigMap(lbc, nf)
+		if err != nil {
+			return fail(v1alpha1.ReasonRenderFailed, err.Error())
+		}
+		want = append(want, cm)
+	}
+	out, res, err := r.publish(ctx, lbc, want)
+	if apierrors.IsConflict(err) {
+		// A companion patched a ConfigMap since the cache read it: its
+		// event queues another reconcile, which retries with the new one.
+		log.V(1).Info("configmap changed meanwhile: publishing again", "err", err.Error())
+		prev.requeue = true
+		return prev, nil
+	}
+	if err != nil {
+		prev.problem = &problem{v1alpha1.ReasonDeliveryFailed, "publishing the nodes' ConfigMaps: " + err.Error()}
+		r.warnOnChange(lbc, v1alpha1.ReasonDeliveryFailed, prev.problem.message)
+		return prev, err
+	}
+	if lbc.Generation != lbc.Status.ObservedGeneration || findCondition(lbc.Status.Conditions, v1alpha1.ConditionDegraded) == nil {
+		r.recorder.Eventf(lbc, nil, corev1.EventTypeNormal, EventRendered, "Render", "rendered generation %d for %d nodes", lbc.Generation, len(rendered.Nodes))
+	}
+	r.committed(lbc, ms, res)
+	if res.changed() {
+		log.Info("configmaps published", "created", res.created, "updated", res.updated, "deleted", res.deleted)
+	}
+	return observed{members: ms.members, configMaps: byNode(out)}, nil
+}
+
+// committed emits the events of a published membership.
+func (r *Reconciler) committed(lbc *v1alpha1.LoadBalancerConfig, ms membership, res publishResult) {
+	log := func(reason, msg string, nodes []string) {
+		for _, n := range nodes {
+			r.recorder.Eventf(lbc, nil, corev1.EventTypeNormal, reason, "Select", msg, n)
+		}
+	}
+	log(EventNodeJoined, "node %s joined: it matches spec.nodeSelector", ms.joined)
+	log(EventNodeLeft, "node %s left: it no longer matches spec.nodeSelector; its agent is removed and the other nodes drop it from their peers", ms.left)
+	log(EventNodeForgotten, "node %s, gone from the API, was forgotten as the "+v1alpha1.AnnotationForgetNodes+" annotation asks; the other nodes drop it from their peers", ms.forgotten)
+	for _, n := range ms.missing {
+		if !wasMissing(lbc, n) {
+			r.recorder.Eventf(lbc, nil, corev1.EventTypeWarning, EventNodeMissing, "Select",
+				"the Node object of %s is gone from the API: it stays a peer of the other nodes until it is named in the %s annotation", n, v1alpha1.AnnotationForgetNodes)
+		}
+	}
+	if res.changed() {
+		r.recorder.Eventf(lbc, nil, corev1.EventTypeNormal, EventPublished, "Publish",
+			"published the nodes' files: %d ConfigMaps created, %d updated, %d deleted", len(res.created), len(res.updated), len(res.deleted))
+	}
+}
+
+// wasMissing reports whether the previous status already said that node's
+// Node object is gone.
+func wasMissing(lbc *v1alpha1.LoadBalancerConfig, name string) bool {
+	for _, ns := range lbc.Status.Nodes {
+		if ns.Name == name {
+			return strings.Contains(ns.Message, "gone from the API")
+		}
+	}
+	return false
+}
+
+// warnOnChange emits a warning event unless the Degraded condition already
+// says the same.
+func (r *Reconciler) warnOnChange(lbc *v1alpha1.LoadBalancerConfig, reason, msg string) {
+	if c := findCondition(lbc.Status.Conditions, v1alpha1.ConditionDegraded); c != nil && c.Reason == reason &&
+		strings.HasPrefix(c.Message, truncate(msg, maxConditionMessage)) && c.ObservedGeneration == lbc.Generation {
+		return
+	}
+	r.recorder.Eventf(lbc, nil, corev1.EventTypeWarning, reason, "Reconcile", "%s", truncate(msg, 1024))
+}
+
+// previousMembers are the members status.nodes remembers, with their Node
+// objects: what the status lists while a new spec cannot be published.
+func previousMembers(lbc *v1alpha1.LoadBalancerConfig, nodes []corev1.Node) []member {
+	byName := map[string]*corev1.Node{}
+	for i := range nodes {
+		byName[nodes[i].Name] = &nodes[i]
+	}
+	out := make([]member, 0, len(lbc.Status.Nodes))
+	for _, ns := range lbc.Status.Nodes {
+		m := member{name: ns.Name, addrs: parseAddrs(ns.Addresses), node: byName[ns.Name]}
+		if m.node == nil && !m.pending() {
+			m.message = "the Node object is gone from the API: the node stays a peer of the others"
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// byNode indexes ConfigMaps by the node they are for.
+func byNode(cms map[string]*corev1.ConfigMap) map[string]*corev1.ConfigMap {
+	out := make(map[string]*corev1.ConfigMap, len(cms))
+	for _, cm := range cms {
+		n := cm.Annotations[annotationNodeName]
+		if n == "" {
+			n = cm.Labels[node.LabelNode]
+		}
+		out[n] = cm
+	}
+	return out
+}
+
+// secrets resolves the Secrets spec references: the VRRP password and the
+// CA bundles of HTTPS health checks. A missing Secret or key is a problem
+// of the spec (field errors); an API error is returned as err.
+func (r *Reconciler) secrets(ctx context.Context, lbc *v1alpha1.LoadBalancerConfig) (string, map[string][]byte, field.ErrorList, error) {
+	var errs field.ErrorList
+	var password string
+	get := func(p *field.Path, ref v1alpha1.SecretKeyReference) ([]byte, bool, error) {
+		var s corev1.Secret
+		err := r.reader.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, &s)
+		if apierrors.IsNotFound(err) {
+			errs = append(errs, field.NotFound(p, fmt.Sprintf("Secret %s/%s", ref.Namespace, ref.Name)))
+			return nil, false, nil
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("reading Secret %s/%s: %w", ref.Namespace, ref.Name, err)
+		}
+		v, ok := s.Data[ref.Key]
+		if !ok {
+			errs = append(errs, field.Invalid(p.Child("key"), ref.Key, fmt.Sprintf("Secret %s/%s has no key %q", ref.Namespace, ref.Name, ref.Key)))
+			return nil, false, nil
+		}
+		return v, true, nil
+	}
+	if v := lbc.Spec.VRRP; v != nil && v.PasswordSecretRef != nil {
+		b, ok, err := get(field.NewPath("spec", "vrrp", "passwordSecretRef"), *v.PasswordSecretRef)
+		if err != nil {
+			return "", nil, nil, err
+		}
+		if ok {
+			// A file made with an editor, or `kubectl create secret
+			// --from-file`, often ends with a newline that is no part of the
+			// password.
+			password = strings.TrimRight(string(b), "\r\n")
+		}
+	}
+	secrets := map[string][]byte{}
+	for i, s := range lbc.Spec.Services {
+		if s.HealthCheck == nil || s.HealthCheck.HTTP == nil || s.HealthCheck.HTTP.CASecretRef == nil {
+			continue
+		}
+		ref := *s.HealthCheck.HTTP.CASecretRef
+		b, ok, err := get(field.NewPath("spec", "services").Index(i).Child("healthCheck", "http", "caSecretRef"), ref)
+		if err != nil {
+			return "", nil, nil, err
+		}
+		if ok {
+			secrets[render.SecretKey(ref)] = b
+		}
+	}
+	return password, secrets, errs, nil
+}
+
+// writeStatus computes the status from obs and patches it when it changed,
+// with an event when the LoadBalancerConfig becomes Ready.
+func (r *Reconciler) writeStatus(ctx context.Context, lbc *v1alpha1.LoadBalancerConfig, obs observed) error {
+	st := computeStatus(lbc, obs, metav1.NewTime(r.opts.Clock.Now()))
+	if equality.Semantic.DeepEqual(lbc.Status, st) {
+		return nil
+	}
+	orig := lbc.DeepCopy()
+	wasReady := findCondition(lbc.Status.Conditions, v1alpha1.ConditionReady)
+	lbc.Status = st
+	if err := r.client.Status().Patch(ctx, lbc, client.MergeFrom(orig)); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("writing the status of LoadBalancerConfig %s: %w", lbc.Name, err)
+	}
+	if c := findCondition(st.Conditions, v1alpha1.ConditionReady); c != nil && c.Status == metav1.ConditionTrue &&
+		(wasReady == nil || wasReady.Status != metav1.ConditionTrue) {
+		r.recorder.Eventf(lbc, nil, corev1.EventTypeNormal, EventReady, "Reconcile", "%s", c.Message)
+	}
+	return nil
+}
+
+// finalize deletes the ConfigMaps of a LoadBalancerConfig being deleted,
+// checks with the API server (not the cache) that none is left, and then
+// removes the finalizer.
+func (r *Reconciler) finalize(ctx context.Context, lbc *v1alpha1.LoadBalancerConfig) error {
+	if !controllerutil.ContainsFinalizer(lbc, Finalizer) {
+		return nil
+	}
+	log := logr.FromContextOrDiscard(ctx)
+	var list corev1.ConfigMapList
+	if err := r.reader.List(ctx, &list, client.InNamespace(r.opts.Namespace),
+		client.MatchingLabels{node.LabelLoadBalancerConfig: node.LabelValue(lbc.Name)}); err != nil {
+		return fmt.Errorf("listing the configmaps of LoadBalancerConfig %s: %w", lbc.Name, err)
+	}
+	var deleted []string
+	for i := range list.Items {
+		cm := &list.Items[i]
+		if err := r.client.Delete(ctx, cm); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting configmap %s/%s: %w", cm.Namespace, cm.Name, err)
+		}
+		deleted = append(deleted, cm.Name)
+	}
+	sort.Strings(deleted)
+	if len(deleted) > 0 {
+		log.Info("configmaps deleted with their LoadBalancerConfig", "configMaps", deleted)
+		r.recorder.Eventf(lbc, nil, corev1.EventTypeNormal, EventCleanedUp, "Delete",
+			"deleted the ConfigMaps of %d nodes: their companions remove the agents", len(deleted))
+	}
+	orig := lbc.DeepCopy()
+	controllerutil.RemoveFinalizer(lbc, Finalizer)
+	if err := r.client.Patch(ctx, lbc, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("removing the finalizer of LoadBalancerConfig %s: %w", lbc.Name, err)
+	}
+	return nil
+}
+
+// allOthers maps a LoadBalancerConfig to every other one: a spec change or
+// a deletion may cause or resolve a conflict with them.
+func (r *Reconciler) allOthers(ctx context.Context, obj client.Object) []reconcile.Request {
+	var list v1alpha1.LoadBalancerConfigList
+	if err := r.client.List(ctx, &list); err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "cannot list LoadBalancerConfigs")
+		return nil
+	}
+	var out []reconcile.Request
+	for _, c := range list.Items {
+		if c.Name != obj.GetName() {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: c.Name}})
+		}
+	}
+	return out
+}
+
+// forNode maps a Node to the LoadBalancerConfigs that select it or have it
+// as a member.
+func (r *Reconciler) forNode(ctx context.Context, obj client.Object) []reconcile.Request {
+	n, ok := obj.(*corev1.Node)
+	if !ok {
+		return nil
+	}
+	var list v1alpha1.LoadBalancerConfigList
+	if err := r.client.List(ctx, &list); err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "cannot list LoadBalancerConfigs")
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range list.Items {
+		if selects(&list.Items[i], n) {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: list.Items[i].Name}})
+		}
+	}
+	return out
+}
+
+// nodeChanges passes the Node events that can change a membership or a
+// status: creation, deletion, and changes of labels, addresses or
+// readiness (not the kubelet's heartbeats).
+func nodeChanges() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		o, ok1 := e.ObjectOld.(*corev1.Node)
+		n, ok2 := e.ObjectNew.(*corev1.Node)
+		if !ok1 || !ok2 {
+			return true
+		}
+		return !reflect.DeepEqual(o.Labels, n.Labels) || !reflect.DeepEqual(o.Status.Addresses, n.Status.Addresses) ||
+			readiness(o) != readiness(n) || !o.DeletionTimestamp.Equal(n.DeletionTimestamp)
+	}}
+}
+
+func readiness(n *corev1.Node) corev1.ConditionStatus {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status
+		}
+	}
+	return ""
+}
+
+// forConfigMap maps a published ConfigMap to its LoadBalancerConfig.
+func forConfigMap(_ context.Context, obj client.Object) []reconcile.Request {
+	for _, o := range obj.GetOwnerReferences() {
+		if o.Kind == "LoadBalancerConfig" && strings.HasPrefix(o.APIVersion, v1alpha1.GroupVersion.Group+"/") {
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: o.Name}}}
+		}
+	}
+	return nil
+}
+
+// forSecret maps a Secret to the LoadBalancerConfigs that reference it.
+func (r *Reconciler) forSecret(ctx context.Context, obj client.Object) []reconcile.Request {
+	var list v1alpha1.LoadBalancerConfigList
+	if err := r.client.List(ctx, &list); err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "cannot list LoadBalancerConfigs")
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range list.Items {
+		if references(&list.Items[i], obj.GetNamespace(), obj.GetName()) {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: list.Items[i].Name}})
+		}
+	}
+	return out
+}
+
+// references reports whether lbc references Secret namespace/name.
+func references(lbc *v1alpha1.LoadBalancerConfig, namespace, name string) bool {
+	is := func(ref *v1alpha1.SecretKeyReference) bool {
+		return ref != nil && ref.Namespace == namespace && ref.Name == name
+	}
+	if v := lbc.Spec.VRRP; v != nil && is(v.PasswordSecretRef) {
+		return true
+	}
+	for _, s := range lbc.Spec.Services {
+		if s.HealthCheck != nil && s.HealthCheck.HTTP != nil && is(s.HealthCheck.HTTP.CASecretRef) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,318 @@
+package operator
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/vipvs/vipvs/api/v1alpha1"
+	"github.com/vipvs/vipvs/operator/node"
+)
+
+// Limits of status texts (the CRD's and metav1.Condition's).
+const (
+	maxNodeMessage      = 1024
+	maxConditionMessage = 32768
+	maxMasterNode       = 253
+	maxMasters          = 8192
+)
+
+// problem is why a LoadBalancerConfig was not rendered or delivered.
+type problem struct {
+	// reason is a v1alpha1.Reason* constant.
+	reason string
+	// message says what is wrong, naming the field, and what to do.
+	message string
+}
+
+// observed is what a reconcile saw and did: the input of computeStatus.
+type observed struct {
+	// members are the nodes status.nodes lists: the new members once
+	// published, otherwise the previous ones.
+	members []member
+	// problem is what kept the spec from being rendered and published.
+	problem *problem
+	// configMaps are the published ConfigMaps by node name.
+	configMaps map[string]*corev1.ConfigMap
+	// requeue asks for another reconcile soon (a write lost a race).
+	requeue bool
+}
+
+// report is what a node's ConfigMap says of the node.
+type report struct {
+	rendered, running string
+	// agent is the agent's short status; nil when the companion could not
+	// read it, or when the node's report may be stale.
+	agent *node.AgentStatus
+	// agentError is the companion's error annotation.
+	agentError string
+}
+
+func readReport(m *member, cm *corev1.ConfigMap) (report, string) {
+	if cm == nil {
+		return report{}, ""
+	}
+	r := report{
+		rendered:   cm.Annotations[node.AnnotationConfigHash],
+		running:    cm.Annotations[node.AnnotationRunningConfigHash],
+		agentError: cm.Annotations[node.AnnotationAgentError],
+	}
+	raw, ok := cm.Annotations[node.AnnotationAgentStatus]
+	if !ok {
+		return r, ""
+	}
+	a, err := node.ParseAgentStatus(raw)
+	if err != nil {
+		return r, err.Error()
+	}
+	if m.reporting() {
+		r.agent = &a
+	}
+	return r, ""
+}
+
+// computeStatus computes the status of lbc from what the reconcile
+// observed: status.nodes from the members and their ConfigMaps' reports,
+// status.vips and status.masters from the agents' reports, and the
+// conditions (old ones keep their transition time while their status does
+// not change).
+func computeStatus(lbc *v1alpha1.LoadBalancerConfig, obs observed, now metav1.Time) v1alpha1.LoadBalancerConfigStatus {
+	st := v1alpha1.LoadBalancerConfigStatus{
+		ObservedGeneration: lbc.Generation,
+		Conditions:         append([]metav1.Condition(nil), lbc.Status.Conditions...),
+	}
+	var (
+		active                           int // members that should run an agent
+		rolling, down, rejected, missing []string
+		undelivered                      []string
+		downMsg, rejectedMsg, undelivMsg string
+		agents                           = map[string]*node.AgentStatus{}
+	)
+	for i := range obs.members {
+		m := &obs.members[i]
+		ns := v1alpha1.NodeStatus{Name: m.name, Addresses: addrStrings(m.addrs)}
+		var msgs []string
+		if m.message != "" {
+			msgs = append(msgs, m.message)
+		}
+		cm := obs.configMaps[m.name]
+		r, parseErr := readReport(m, cm)
+		ns.RenderedConfigHash, ns.RunningConfigHash = r.rendered, r.running
+		switch {
+		case m.pending():
+		case m.missing():
+			missing = append(missing, m.name)
+		case cm == nil:
+			active++
+			rolling = append(rolling, m.name)
+			msgs = append(msgs, "its files are not published yet")
+		case !m.reporting():
+			active++
+			down = append(down, m.name)
+			msgs = append(msgs, "the Node is not Ready: its agent's last report may be stale")
+			downMsg = firstMsg(downMsg, "the Node is not Ready")
+		case r.agent != nil:
+			active++
+			ns.Running = true
+			agents[m.name] = r.agent
+			if r.agent.ConfigError != "" {
+				rejected = append(rejected, m.name)
+				msgs = append(msgs, "the agent rejected its newest configuration and runs the previous one: "+r.agent.ConfigError)
+				rejectedMsg = firstMsg(rejectedMsg, r.agent.ConfigError)
+			} else if r.running != r.rendered {
+				rolling = append(rolling, m.name)
+				msgs = append(msgs, "the agent does not run the rendered configuration yet")
+			}
+			if r.agentError != "" {
+				undelivered = append(undelivered, m.name)
+				msgs = append(msgs, r.agentError)
+				undelivMsg = firstMsg(undelivMsg, r.agentError)
+			}
+		case r.agentError != "":
+			active++
+			down = append(down, m.name)
+			msgs = append(msgs, r.agentError)
+			downMsg = firstMsg(downMsg, r.agentError)
+		default:
+			active++
+			rolling = append(rolling, m.name)
+			if parseErr != "" {
+				msgs = append(msgs, parseErr)
+			} else {
+				msgs = append(msgs, "waiting for the node companion's first report")
+			}
+		}
+		ns.Message = truncate(strings.Join(msgs, "; "), maxNodeMessage)
+		st.Nodes = append(st.Nodes, ns)
+	}
+
+	var masters []string
+	var noMaster, split []string
+	for _, v := range lbc.Spec.VirtualIPs {
+		var ms []string
+		for name, a := range agents {
+			for _, rt := range a.Routers {
+				if rt.Name == v.Name && rt.State == node.StateMaster {
+					ms = append(ms, name)
+				}
+			}
+		}
+		sort.Strings(ms)
+		vs := v1alpha1.VIPStatus{Name: v.Name, Address: v.Address, MasterNode: truncate(strings.Join(ms, "+"), maxMasterNode)}
+		st.VIPs = append(st.VIPs, vs)
+		shown := vs.MasterNode
+		switch len(ms) {
+		case 0:
+			shown = "-"
+			noMaster = append(noMaster, fmt.Sprintf("%s (%s)", v.Name, v.Address))
+		case 1:
+		default:
+			split = append(split, fmt.Sprintf("%s (%s): %s", v.Name, v.Address, strings.Join(ms, ", ")))
+		}
+		masters = append(masters, v.Address+"="+shown)
+	}
+	st.Masters = truncate(strings.Join(masters, ","), maxMasters)
+
+	// Degraded: everything that needs attention, the most important first.
+	type finding struct{ reason, message string }
+	var degraded []finding
+	if p := obs.problem; p != nil {
+		degraded = append(degraded, finding{p.reason, p.message})
+	}
+	if len(undelivered) > 0 {
+		degraded = append(degraded, finding{v1alpha1.ReasonDeliveryFailed,
+			"the node companion cannot write the files on " + onNodes(undelivered, undelivMsg)})
+	}
+	if len(down) > 0 {
+		degraded = append(degraded, finding{v1alpha1.ReasonAgentNotRunning,
+			"the agent does not run or does not answer on " + onNodes(down, downMsg)})
+	}
+	if len(rejected) > 0 {
+		degraded = append(degraded, finding{v1alpha1.ReasonConfigRejected,
+			"the agent rejected the rendered configuration on " + onNodes(rejected, rejectedMsg)})
+	}
+	if len(missing) > 0 {
+		degraded = append(degraded, finding{v1alpha1.ReasonNodeMissing, fmt.Sprintf(
+			"the Node object of %s is gone from the API: it stays a peer of the other nodes until it is named in the %s annotation (or comes back and no longer matches spec.nodeSelector)",
+			nodeList(missing), v1alpha1.AnnotationForgetNodes)})
+	}
+	if len(split) > 0 {
+		degraded = append(degraded, finding{v1alpha1.ReasonMultipleMasters,
+			"more than one node is master (split brain) of " + strings.Join(split, "; ")})
+	}
+	if len(noMaster) > 0 && len(rolling) == 0 && active > 0 {
+		degraded = append(degraded, finding{v1alpha1.ReasonNoMaster,
+			"no node is master of " + strings.Join(noMaster, ", ")})
+	}
+
+	gen := lbc.Generation
+	if len(degraded) > 0 {
+		msgs := make([]string, len(degraded))
+		for i, d := range degraded {
+			msgs[i] = d.message
+		}
+		setCondition(&st.Conditions, metav1.Condition{Type: v1alpha1.ConditionDegraded, Status: metav1.ConditionTrue,
+			Reason: degraded[0].reason, Message: truncate(strings.Join(msgs, "; "), maxConditionMessage), ObservedGeneration: gen}, now)
+	} else {
+		setCondition(&st.Conditions, metav1.Condition{Type: v1alpha1.ConditionDegraded, Status: metav1.ConditionFalse,
+			Reason: v1alpha1.ReasonAsExpected, Message: "nothing needs attention", ObservedGeneration: gen}, now)
+	}
+
+	rollingMsg := ""
+	if len(rolling) > 0 {
+		rollingMsg = fmt.Sprintf("%d of %d nodes run their rendered configuration; waiting for %s",
+			active-len(rolling), active, nodeList(rolling))
+		setCondition(&st.Conditions, metav1.Condition{Type: v1alpha1.ConditionProgressing, Status: metav1.ConditionTrue,
+			Reason: v1alpha1.ReasonRollingOut, Message: truncate(rollingMsg, maxConditionMessage), ObservedGeneration: gen}, now)
+	} else {
+		setCondition(&st.Conditions, metav1.Condition{Type: v1alpha1.ConditionProgressing, Status: metav1.ConditionFalse,
+			Reason: v1alpha1.ReasonAsExpected, Message: "no configuration is being rolled out", ObservedGeneration: gen}, now)
+	}
+
+	ready := metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonAsExpected,
+		Message: "every virtual IP has a master and every node runs its rendered configuration", ObservedGeneration: gen}
+	switch {
+	case obs.problem != nil:
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, obs.problem.reason, obs.problem.message
+	case len(rolling) > 0:
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, v1alpha1.ReasonRollingOut, rollingMsg
+	case len(degraded) > 0:
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, degraded[0].reason, degraded[0].message
+	case len(noMaster) > 0:
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, v1alpha1.ReasonNoMaster, "no node is master of "+strings.Join(noMaster, ", ")
+	}
+	ready.Message = truncate(ready.Message, maxConditionMessage)
+	setCondition(&st.Conditions, ready, now)
+	return st
+}
+
+// firstMsg keeps the first node's message for a condition.
+func firstMsg(cur, msg string) string {
+	if cur != "" {
+		return cur
+	}
+	return msg
+}
+
+// onNodes says where something happens and, for the first node, what:
+// "node a: msg", "nodes a, b (a: msg)".
+func onNodes(names []string, msg string) string {
+	if len(names) == 1 {
+		return fmt.Sprintf("node %s: %s", names[0], msg)
+	}
+	return fmt.Sprintf("nodes %s (%s: %s)", strings.Join(names, ", "), names[0], msg)
+}
+
+// nodeList names nodes for a message: "node a", "nodes a, b".
+func nodeList(names []string) string {
+	if len(names) == 1 {
+		return "node " + names[0]
+	}
+	return "nodes " + strings.Join(names, ", ")
+}
+
+// setCondition sets c in conds, keeping the transition time of a condition
+// of the same type and status.
+func setCondition(conds *[]metav1.Condition, c metav1.Condition, now metav1.Time) {
+	c.LastTransitionTime = now
+	for i := range *conds {
+		old := &(*conds)[i]
+		if old.Type != c.Type {
+			continue
+		}
+		if old.Status == c.Status {
+			c.LastTransitionTime = old.LastTransitionTime
+		}
+		*old = c
+		return
+	}
+	*conds = append(*conds, c)
+}
+
+// findCondition returns the condition of type t, or nil.
+func findCondition(conds []metav1.Condition, t string) *metav1.Condition {
+	for i := range conds {
+		if conds[i].Type == t {
+			return &conds[i]
+		}
+	}
+	return nil
+}
+
+// truncate shortens s to at most n bytes, on a rune boundary, marking the
+// cut with "...".
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - 3
+	for cut > 0 && !runeStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
+func runeStart(b byte) bool { return b&0xC0 != 0x80 }

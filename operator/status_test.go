@@ -1,0 +1,223 @@
+package operator
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/vipvs/vipvs/api/v1alpha1"
+	"github.com/vipvs/vipvs/operator/node"
+)
+
+// nodeState is a member and what its ConfigMap says.
+type nodeState struct {
+	name     string
+	missing  bool
+	notReady bool
+	// rendered and running are the hashes; state is the agent's router
+	// state ("" = no agent status); agentErr the companion's error.
+	rendered, running, state, agentErr, configErr string
+}
+
+func observe(states ...nodeState) observed {
+	obs := observed{configMaps: map[string]*corev1.ConfigMap{}}
+	for _, s := range states {
+		m := member{name: s.name, addrs: addrs("192.0.2.1")}
+		if !s.missing {
+			n := testNode(s.name, true, "192.0.2.1")
+			if s.notReady {
+				n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionUnknown}}
+			}
+			m.node = &n
+		}
+		obs.members = append(obs.members, m)
+		ann := map[string]string{node.AnnotationConfigHash: s.rendered}
+		if s.running != "" {
+			ann[node.AnnotationRunningConfigHash] = s.running
+		}
+		if s.state != "" {
+			ann[node.AnnotationAgentStatus] = node.AgentStatus{ConfigError: s.configErr, Routers: []node.RouterStatus{{Name: "api", State: s.state}}}.Encode()
+		}
+		if s.agentErr != "" {
+			ann[node.AnnotationAgentError] = s.agentErr
+		}
+		obs.configMaps[s.name] = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Annotations: ann}}
+	}
+	return obs
+}
+
+func condition(st v1alpha1.LoadBalancerConfigStatus, t string) metav1.Condition {
+	if c := findCondition(st.Conditions, t); c != nil {
+		return *c
+	}
+	return metav1.Condition{}
+}
+
+func TestComputeStatus(t *testing.T) {
+	type conds struct{ Ready, Progressing, Degraded string } // "True/Reason"
+	for _, tt := range []struct {
+		name    string
+		obs     observed
+		want    conds
+		masters string
+		// messages are substrings of the conditions' messages.
+		messages []string
+		running  []bool
+	}{
+		{
+			name:    "ready",
+			obs:     observe(nodeState{name: "m0", rendered: "h", running: "h", state: "MASTER"}, nodeState{name: "m1", rendered: "h", running: "h", state: "BACKUP"}),
+			want:    conds{"True/AsExpected", "False/AsExpected", "False/AsExpected"},
+			masters: "192.0.2.10=m0",
+			running: []bool{true, true},
+		},
+		{
+			name:     "rolling out",
+			obs:      observe(nodeState{name: "m0", rendered: "new", running: "new", state: "MASTER"}, nodeState{name: "m1", rendered: "new", running: "old", state: "BACKUP"}),
+			want:     conds{"False/RollingOut", "True/RollingOut", "False/AsExpected"},
+			masters:  "192.0.2.10=m0",
+			messages: []string{"1 of 2 nodes run their rendered configuration; waiting for node m1"},
+			running:  []bool{true, true},
+		},
+		{
+			name:     "no report yet",
+			obs:      observe(nodeState{name: "m0", rendered: "h"}),
+			want:     conds{"False/RollingOut", "True/RollingOut", "False/AsExpected"},
+			masters:  "192.0.2.10=-",
+			running:  []bool{false},
+			messages: []string{"waiting for node m0"},
+		},
+		{
+			name:     "agent down",
+			obs:      observe(nodeState{name: "m0", rendered: "h", running: "h", state: "MASTER"}, nodeState{name: "m1", rendered: "h", agentErr: "the agent does not answer: connection refused"}),
+			want:     conds{"False/AgentNotRunning", "False/AsExpected", "True/AgentNotRunning"},
+			masters:  "192.0.2.10=m0",
+			running:  []bool{true, false},
+			messages: []string{"node m1: the agent does not answer: connection refused"},
+		},
+		{
+			name:     "split brain",
+			obs:      observe(nodeState{name: "m0", rendered: "h", running: "h", state: "MASTER"}, nodeState{name: "m1", rendered: "h", running: "h", state: "MASTER"}),
+			want:     conds{"False/MultipleMasters", "False/AsExpected", "True/MultipleMasters"},
+			masters:  "192.0.2.10=m0+m1",
+			messages: []string{"api (192.0.2.10): m0, m1"},
+		},
+		{
+			name:     "no master",
+			obs:      observe(nodeState{name: "m0", rendered: "h", running: "h", state: "BACKUP"}),
+			want:     conds{"False/NoMaster", "False/AsExpected", "True/NoMaster"},
+			masters:  "192.0.2.10=-",
+			messages: []string{"no node is master of api (192.0.2.10)"},
+		},
+		{
+			name: "missing node: its stale claim does not count",
+			obs: observe(nodeState{name: "m0", rendered: "h", running: "h", state: "MASTER"},
+				nodeState{name: "m1", missing: true, rendered: "h", running: "h", state: "MASTER"}),
+			want:     conds{"False/NodeMissing", "False/AsExpected", "True/NodeMissing"},
+			masters:  "192.0.2.10=m0",
+			running:  []bool{true, false},
+			messages: []string{"the Node object of node m1 is gone from the API", v1alpha1.AnnotationForgetNodes},
+		},
+		{
+			name: "a NotReady node's report is stale",
+			obs: observe(nodeState{name: "m0", rendered: "h", running: "h", state: "BACKUP"},
+				nodeState{name: "m1", notReady: true, rendered: "h", running: "h", state: "MASTER"}),
+			want:     conds{"False/AgentNotRunning", "False/AsExpected", "True/AgentNotRunning"},
+			masters:  "192.0.2.10=-",
+			running:  []bool{true, false},
+			messages: []string{"node m1: the Node is not Ready", "no node is master"},
+		},
+		{
+			name:     "config rejected",
+			obs:      observe(nodeState{name: "m0", rendered: "new", running: "old", state: "MASTER", configErr: "virtualRouters[0].interface: no such interface"}),
+			want:     conds{"False/ConfigRejected", "False/AsExpected", "True/ConfigRejected"},
+			masters:  "192.0.2.10=m0",
+			running:  []bool{true},
+			messages: []string{"no such interface"},
+		},
+		{
+			name: "conflict: nothing rendered, the old config runs",
+			obs: func() observed {
+				o := observe(nodeState{name: "m0", rendered: "h", running: "h", state: "MASTER"})
+				o.problem = &problem{v1alpha1.ReasonConflict, "loadBalancerConfig[cp].spec.virtualIPs[0].vrid: Invalid value: 51: vrid is already used"}
+				return o
+			}(),
+			want:     conds{"False/Conflict", "False/AsExpected", "True/Conflict"},
+			masters:  "192.0.2.10=m0",
+			messages: []string{"spec.virtualIPs[0].vrid"},
+			running:  []bool{true},
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			lbc := testLBC("cp")
+			lbc.Generation = 7
+			st := computeStatus(lbc, tt.obs, metav1.Unix(2000, 0))
+			got := conds{}
+			for _, c := range []struct {
+				t string
+				p *string
+			}{{v1alpha1.ConditionReady, &got.Ready}, {v1alpha1.ConditionProgressing, &got.Progressing}, {v1alpha1.ConditionDegraded, &got.Degraded}} {
+				cond := condition(st, c.t)
+				*c.p = string(cond.Status) + "/" + cond.Reason
+				if cond.ObservedGeneration != 7 {
+					t.Errorf("%s observedGeneration = %d, want 7", c.t, cond.ObservedGeneration)
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("conditions (-want +got):\n%s", diff)
+			}
+			if st.ObservedGeneration != 7 {
+				t.Errorf("observedGeneration = %d", st.ObservedGeneration)
+			}
+			if st.Masters != tt.masters {
+				t.Errorf("masters = %q, want %q", st.Masters, tt.masters)
+			}
+			var all string
+			for _, c := range st.Conditions {
+				all += c.Message + "\n"
+			}
+			for _, m := range tt.messages {
+				if !strings.Contains(all, m) {
+					t.Errorf("no condition message contains %q:\n%s", m, all)
+				}
+			}
+			if tt.running != nil {
+				var running []bool
+				for _, n := range st.Nodes {
+					running = append(running, n.Running)
+				}
+				if diff := cmp.Diff(tt.running, running); diff != "" {
+					t.Errorf("nodes running (-want +got):\n%s", diff)
+				}
+			}
+		})
+	}
+}
+
+func TestComputeStatusKeepsTransitionTimes(t *testing.T) {
+	lbc := testLBC("cp")
+	obs := observe(nodeState{name: "m0", rendered: "h", running: "h", state: "MASTER"})
+	t0 := metav1.Unix(1000, 0)
+	lbc.Status = computeStatus(lbc, obs, t0)
+	t1 := metav1.NewTime(t0.Add(time.Minute))
+	same := computeStatus(lbc, obs, t1)
+	if diff := cmp.Diff(lbc.Status, same); diff != "" {
+		t.Errorf("a second computation of the same state differs (-first +second):\n%s", diff)
+	}
+	rolling := observe(nodeState{name: "m0", rendered: "new", running: "h", state: "MASTER"})
+	next := computeStatus(lbc, rolling, t1)
+	if c := condition(next, v1alpha1.ConditionReady); !c.LastTransitionTime.Equal(&t1) {
+		t.Errorf("Ready turned False at %v, want %v", c.LastTransitionTime, t1)
+	}
+	if c := condition(next, v1alpha1.ConditionDegraded); !c.LastTransitionTime.Equal(&t0) {
+		t.Errorf("Degraded stayed False but its time moved to %v", c.LastTransitionTime)
+	}
+	n := next.Nodes[0]
+	if n.RenderedConfigHash != "new" || n.RunningConfigHash != "h" || !n.Running || n.Message == "" {
+		t.Errorf("node status = %+v", n)
+	}
+}

@@ -1,0 +1,853 @@
+package envtest_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/yaml"
+
+	"github.com/vipvs/vipvs/agent/status"
+	agentv1alpha1 "github.com/vipvs/vipvs/api/agent/v1alpha1"
+	"github.com/vipvs/vipvs/api/v1alpha1"
+	"github.com/vipvs/vipvs/operator"
+	"github.com/vipvs/vipvs/operator/node"
+	"github.com/vipvs/vipvs/operator/render"
+	"github.com/vipvs/vipvs/test/envtest"
+)
+
+const (
+	opNamespace = "vipvs-system"
+	testImage   = "quay.io/vipvs/vipvs:test"
+	// waitTimeout bounds every wait for the operator or a companion.
+	waitTimeout = 30 * time.Second
+	// companionInterval is how often the test companions read their fake
+	// agents.
+	companionInterval = 200 * time.Millisecond
+)
+
+// TestOperator runs the operator's reconciler and node companions (one per
+// node, each with a temporary host root and a fake agent that reads the
+// config the companion wrote) in this process against a real API server.
+// One environment serves every subtest.
+func TestOperator(t *testing.T) {
+	start := time.Now()
+	cfg, _ := envtest.Start(t, crdDir)
+	t.Logf("envtest started in %v", time.Since(start).Round(time.Millisecond))
+	h := newHarness(t, cfg)
+	h.startOperator()
+
+	t.Run("lifecycle", h.testLifecycle)
+	t.Run("conflictingVRID", h.testConflictingVRID)
+	t.Run("conflictingStatusPort", h.testConflictingStatusPort)
+	t.Run("familyMismatch", h.testFamilyMismatch)
+	t.Run("noNodeSelected", h.testNoNodeSelected)
+	t.Run("emptyNodeSelector", h.testEmptyNodeSelector)
+}
+
+// harness holds the API server's client, the operator, and the companions.
+type harness struct {
+	t      *testing.T
+	cfg    *rest.Config
+	scheme *runtime.Scheme
+	c      client.Client // direct, not cached: what the API server holds
+	ctx    context.Context
+
+	mu         sync.Mutex
+	companions map[string]*companion
+	// addrs are the InternalIP addresses the test gave each Node.
+	addrs map[string][]string
+}
+
+func newHarness(t *testing.T, cfg *rest.Config) *harness {
+	s, err := operator.NewScheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	h := &harness{t: t, cfg: cfg, scheme: s, c: c, ctx: ctx, companions: map[string]*companion{}, addrs: map[string][]string{}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: opNamespace}}
+	if err := c.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// run starts a manager and stops it at the test's cleanup.
+func (h *harness) run(name string, mgr ctrl.Manager) func() {
+	ctx, cancel := context.WithCancel(h.ctx)
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				h.t.Errorf("%s: %v", name, err)
+			}
+		})
+	}
+	h.t.Cleanup(stop)
+	return stop
+}
+
+func (h *harness) managerOptions(cache ctrl.Options) ctrl.Options {
+	cache.Scheme = h.scheme
+	cache.Metrics = metricsserver.Options{BindAddress: "0"}
+	cache.HealthProbeBindAddress = "0"
+	// Every companion registers a controller of the same name.
+	skip := true
+	cache.Controller = config.Controller{SkipNameValidation: &skip}
+	return cache
+}
+
+func (h *harness) startOperator() {
+	mgr, err := ctrl.NewManager(h.cfg, h.managerOptions(ctrl.Options{
+		Cache:  operator.CacheOptions(opNamespace),
+		Logger: testr.New(h.t).WithName("operator"),
+	}))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := operator.Setup(mgr, operator.Options{Namespace: opNamespace, Image: testImage}); err != nil {
+		h.t.Fatal(err)
+	}
+	h.run("operator", mgr)
+}
+
+// companion is a node companion with its host root and fake agent.
+type companion struct {
+	root  string
+	agent *fakeAgent
+	stop  func()
+}
+
+// companion starts the companion of a node, once.
+func (h *harness) companion(t *testing.T, name string) *companion {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c, ok := h.companions[name]; ok {
+		return c
+	}
+	root := h.t.TempDir()
+	c := &companion{root: root, agent: &fakeAgent{root: root, node: name, master: "m0"}}
+	mgr, err := ctrl.NewManager(h.cfg, h.managerOptions(ctrl.Options{
+		Cache:  node.CacheOptions(opNamespace, name),
+		Logger: testr.New(h.t).WithName("node-" + name),
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = node.Setup(mgr, node.Options{NodeName: name, Namespace: opNamespace, Writer: &node.Writer{Root: root},
+		Status: c.agent, StatusInterval: companionInterval})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.stop = h.run("companion "+name, mgr)
+	h.companions[name] = c
+	return c
+}
+
+// fakeAgent stands for the agent of each LoadBalancerConfig on a node: it
+// "runs" the config file the companion wrote below the host root (its
+// hash is what it reports), unless frozen (an agent that has not reloaded
+// yet keeps reporting the config it ran before). The node named master is
+// MASTER of every router, the others BACKUP.
+type fakeAgent struct {
+	root, node, master string
+
+	mu      sync.Mutex
+	frozen  bool
+	running map[string]string // by LoadBalancerConfig: the hash it runs
+}
+
+func (a *fakeAgent) freeze(frozen bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.frozen = frozen
+}
+
+func (a *fakeAgent) Fetch(_ context.Context, lbc, socket string) (status.Report, error) {
+	if want := filepath.Join(a.root, render.SocketPath(lbc)); socket != want {
+		return status.Report{}, fmt.Errorf("asked for socket %s, want %s", socket, want)
+	}
+	b, err := os.ReadFile(filepath.Join(a.root, render.AgentConfigPath(lbc, a.node)))
+	if err != nil {
+		return status.Report{}, fmt.Errorf("dial unix %s: connect: no such file or directory (no config: %w)", socket, err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.running == nil {
+		a.running = map[string]string{}
+	}
+	if _, ok := a.running[lbc]; !ok || !a.frozen {
+		sum := sha256.Sum256(b)
+		a.running[lbc] = hex.EncodeToString(sum[:])
+	}
+	cfg, err := agentv1alpha1.Decode(b)
+	if err != nil {
+		return status.Report{}, fmt.Errorf("the companion wrote a config the agent rejects: %w", err)
+	}
+	rep := status.Report{Node: a.node, ConfigHash: a.running[lbc]}
+	for _, r := range cfg.VirtualRouters {
+		state := "BACKUP"
+		if a.node == a.master {
+			state = "MASTER"
+		}
+		rep.Routers = append(rep.Routers, status.Router{Name: r.Name, State: state})
+	}
+	return rep, nil
+}
+
+// createNode creates a Node with labels, InternalIP addresses and a Ready
+// condition, as a kubelet would register it.
+func (h *harness) createNode(t *testing.T, name string, labels map[string]string, addrs ...string) {
+	t.Helper()
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+	if err := h.c.Create(h.ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	h.t.Cleanup(func() { _ = h.c.Delete(context.Background(), n) })
+	for _, a := range addrs {
+		n.Status.Addresses = append(n.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: a})
+	}
+	n.Status.Addresses = append(n.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeHostName, Address: name})
+	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
+		LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}}
+	if err := h.c.Status().Update(h.ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	h.addrs[name] = addrs
+	h.mu.Unlock()
+}
+
+func (h *harness) relabel(t *testing.T, name string, labels map[string]string) {
+	t.Helper()
+	var n corev1.Node
+	if err := h.c.Get(h.ctx, client.ObjectKey{Name: name}, &n); err != nil {
+		t.Fatal(err)
+	}
+	orig := n.DeepCopy()
+	n.Labels = labels
+	if err := h.c.Patch(h.ctx, &n, client.MergeFrom(orig)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor polls cond until it holds, and fails the test with what it
+// waited for and cond's last word otherwise.
+func waitFor(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ok, detail := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s; last: %s", waitTimeout, what, detail)
+		}
+		<-tick.C
+	}
+}
+
+func (h *harness) get(t *testing.T, name string) *v1alpha1.LoadBalancerConfig {
+	t.Helper()
+	var lbc v1alpha1.LoadBalancerConfig
+	if err := h.c.Get(h.ctx, client.ObjectKey{Name: name}, &lbc); err != nil {
+		t.Fatal(err)
+	}
+	return &lbc
+}
+
+func cond(lbc *v1alpha1.LoadBalancerConfig, typ string) metav1.Condition {
+	for _, c := range lbc.Status.Conditions {
+		if c.Type == typ {
+			return c
+		}
+	}
+	return metav1.Condition{}
+}
+
+// conditions summarises the conditions: "Ready=True/AsExpected ...".
+func conditions(lbc *v1alpha1.LoadBalancerConfig) string {
+	var b strings.Builder
+	for _, c := range lbc.Status.Conditions {
+		fmt.Fprintf(&b, "%s=%s/%s (gen %d): %s\n", c.Type, c.Status, c.Reason, c.ObservedGeneration, c.Message)
+	}
+	return b.String()
+}
+
+// waitCondition waits until the condition typ of the current generation
+// has status and reason, and returns the object.
+func (h *harness) waitCondition(t *testing.T, name, typ string, st metav1.ConditionStatus, reason string) *v1alpha1.LoadBalancerConfig {
+	t.Helper()
+	var lbc *v1alpha1.LoadBalancerConfig
+	waitFor(t, fmt.Sprintf("%s of %s to be %s/%s", typ, name, st, reason), func() (bool, string) {
+		lbc = h.get(t, name)
+		c := cond(lbc, typ)
+		ok := c.Status == st && c.Reason == reason && c.ObservedGeneration == lbc.Generation && lbc.Status.ObservedGeneration == lbc.Generation
+		return ok, conditions(lbc)
+	})
+	return lbc
+}
+
+// configMaps returns the ConfigMaps of a LoadBalancerConfig by node.
+func (h *harness) configMaps(t *testing.T, lbc string) map[string]*corev1.ConfigMap {
+	t.Helper()
+	var list corev1.ConfigMapList
+	if err := h.c.List(h.ctx, &list, client.InNamespace(opNamespace), client.MatchingLabels{node.LabelLoadBalancerConfig: lbc}); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*corev1.ConfigMap{}
+	for i := range list.Items {
+		out[list.Items[i].Labels[node.LabelNode]] = &list.Items[i]
+	}
+	return out
+}
+
+// render renders lbc, as the API server holds it, for nodes, with the
+// addresses the test gave them.
+func (h *harness) render(t *testing.T, lbc *v1alpha1.LoadBalancerConfig, nodes ...string) render.Output {
+	t.Helper()
+	in := render.Input{Config: lbc, Image: testImage}
+	h.mu.Lock()
+	for _, n := range nodes {
+		in.Nodes = append(in.Nodes, render.Node{Name: n, Addresses: addrs(h.addrs[n]...)})
+	}
+	h.mu.Unlock()
+	out, err := render.Render(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// publishedDiff compares the ConfigMaps of lbc with what render.Render
+// gives for nodes: one ConfigMap per node, holding exactly its files.
+func (h *harness) publishedDiff(t *testing.T, lbc *v1alpha1.LoadBalancerConfig, nodes ...string) string {
+	t.Helper()
+	want := h.render(t, lbc, nodes...)
+	cms := h.configMaps(t, lbc.Name)
+	var diffs []string
+	var got []string
+	for n := range cms {
+		got = append(got, n)
+	}
+	slices.Sort(got)
+	if d := cmp.Diff(nodes, got); d != "" {
+		return "nodes with a ConfigMap (-want +got):\n" + d
+	}
+	for _, nf := range want.Nodes {
+		cm := cms[nf.NodeName]
+		if cm.Name != operator.ConfigMapName(lbc.Name, nf.NodeName) {
+			diffs = append(diffs, fmt.Sprintf("ConfigMap of %s is named %s", nf.NodeName, cm.Name))
+		}
+		if h := cm.Annotations[node.AnnotationConfigHash]; h != nf.Hash {
+			diffs = append(diffs, fmt.Sprintf("%s: config hash %s, rendered %s", nf.NodeName, h, nf.Hash))
+		}
+		files, err := node.DecodeFiles(cm)
+		if err != nil {
+			diffs = append(diffs, err.Error())
+			continue
+		}
+		var wantFiles []node.File
+		for _, f := range nf.Files {
+			wantFiles = append(wantFiles, node.File{Path: f.Path, Data: f.Data, Mode: f.Mode})
+		}
+		if d := cmp.Diff(wantFiles, files); d != "" {
+			diffs = append(diffs, fmt.Sprintf("files of %s (-render.Render +ConfigMap):\n%s", nf.NodeName, d))
+		}
+		if len(cm.OwnerReferences) != 1 || cm.OwnerReferences[0].UID != lbc.UID {
+			diffs = append(diffs, fmt.Sprintf("ConfigMap of %s: owner references %v", nf.NodeName, cm.OwnerReferences))
+		}
+	}
+	return strings.Join(diffs, "\n")
+}
+
+// waitPublished waits until the ConfigMaps of name are what render.Render
+// gives for nodes, and returns the object they were rendered from.
+func (h *harness) waitPublished(t *testing.T, name string, nodes ...string) *v1alpha1.LoadBalancerConfig {
+	t.Helper()
+	var lbc *v1alpha1.LoadBalancerConfig
+	waitFor(t, fmt.Sprintf("the ConfigMaps of %s for %v", name, nodes), func() (bool, string) {
+		lbc = h.get(t, name)
+		d := h.publishedDiff(t, lbc, nodes...)
+		return d == "", d
+	})
+	return lbc
+}
+
+// peers returns the unicast peers of the first router in a node's
+// published agent config.
+func (h *harness) peers(t *testing.T, lbc, nodeName string) []string {
+	t.Helper()
+	cm := h.configMaps(t, lbc)[nodeName]
+	if cm == nil {
+		t.Fatalf("no ConfigMap for %s", nodeName)
+	}
+	files, err := node.DecodeFiles(cm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if f.Path == render.AgentConfigPath(lbc, nodeName) {
+			c, err := agentv1alpha1.Decode(f.Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c.VirtualRouters[0].UnicastPeers
+		}
+	}
+	t.Fatalf("no agent config in the ConfigMap of %s", nodeName)
+	return nil
+}
+
+// waitEvent waits for an event about a LoadBalancerConfig with reason
+// whose note contains substr.
+func (h *harness) waitEvent(t *testing.T, lbc, reason, substr string) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("an event %s about %s", reason, lbc), func() (bool, string) {
+		var list eventsv1.EventList
+		if err := h.c.List(h.ctx, &list); err != nil {
+			return false, err.Error()
+		}
+		var seen []string
+		for _, e := range list.Items {
+			if e.Regarding.Kind != "LoadBalancerConfig" || e.Regarding.Name != lbc {
+				continue
+			}
+			if e.Reason == reason && strings.Contains(e.Note, substr) {
+				return true, ""
+			}
+			seen = append(seen, e.Reason+": "+e.Note)
+		}
+		return false, strings.Join(seen, "\n")
+	})
+}
+
+// hostFile reads a file a companion wrote below its host root.
+func hostFile(c *companion, p string) ([]byte, error) {
+	return os.ReadFile(filepath.Join(c.root, p))
+}
+
+func addrs(ss ...string) []netip.Addr {
+	out := make([]netip.Addr, len(ss))
+	for i, s := range ss {
+		out[i] = netip.MustParseAddr(s)
+	}
+	return out
+}
+
+// testLifecycle follows one LoadBalancerConfig from creation to deletion
+// through node changes and a spec change.
+func (h *harness) testLifecycle(t *testing.T) {
+	role := map[string]string{"vipvs.test/role": "lifecycle"}
+	for i, n := range []string{"m0", "m1", "m2"} {
+		h.createNode(t, n, role, fmt.Sprintf("192.0.2.%d", 11+i), fmt.Sprintf("2001:db8::%d", 11+i))
+		h.companion(t, n)
+	}
+	lbc := &v1alpha1.LoadBalancerConfig{
+		ObjectMeta: metav1.ObjectMeta{Name: "lifecycle"},
+		Spec: v1alpha1.LoadBalancerConfigSpec{
+			NodeSelector: metav1.LabelSelector{MatchLabels: role},
+			VirtualIPs: []v1alpha1.VirtualIP{
+				{Name: "api", Address: "192.0.2.10", VRID: 51},
+				{Name: "api-v6", Address: "2001:db8::10", VRID: 51},
+			},
+			Services: []v1alpha1.VirtualService{{
+				Name: "kube-apiserver", Port: 6443,
+				Backends:    v1alpha1.Backends{SelectedNodes: &v1alpha1.SelectedNodesBackends{}},
+				HealthCheck: &v1alpha1.ServiceHealthCheck{TCP: &v1alpha1.ServiceTCPCheck{}},
+			}},
+		},
+	}
+	if err := h.c.Create(h.ctx, lbc); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("created", func(t *testing.T) {
+		got := h.waitPublished(t, lbc.Name, "m0", "m1", "m2")
+		if !slices.Contains(got.Finalizers, operator.Finalizer) {
+			t.Errorf("finalizers = %v, want %s", got.Finalizers, operator.Finalizer)
+		}
+		got = h.waitCondition(t, lbc.Name, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonAsExpected)
+		if c := cond(got, v1alpha1.ConditionProgressing); c.Status != metav1.ConditionFalse {
+			t.Errorf("Progressing = %s/%s, want False", c.Status, c.Reason)
+		}
+		if c := cond(got, v1alpha1.ConditionDegraded); c.Status != metav1.ConditionFalse {
+			t.Errorf("Degraded = %s/%s: %s", c.Status, c.Reason, c.Message)
+		}
+		want := h.render(t, got, "m0", "m1", "m2")
+		for i, ns := range got.Status.Nodes {
+			nf := want.Nodes[i]
+			if ns.Name != nf.NodeName || ns.RenderedConfigHash != nf.Hash || ns.RunningConfigHash != nf.Hash || !ns.Running || ns.Message != "" {
+				t.Errorf("status.nodes[%d] = %+v, want %s running %s", i, ns, nf.NodeName, nf.Hash)
+			}
+			if d := cmp.Diff(h.addrs[ns.Name], ns.Addresses); d != "" {
+				t.Errorf("status.nodes[%d].addresses (-want +got):\n%s", i, d)
+			}
+			// The companion wrote the rendered files on its host.
+			for _, f := range nf.Files {
+				b, err := hostFile(h.companion(t, nf.NodeName), f.Path)
+				if err != nil || string(b) != string(f.Data) {
+					t.Errorf("%s on %s differs from the rendered file: %v", f.Path, nf.NodeName, err)
+				}
+			}
+		}
+		wantVIPs := []v1alpha1.VIPStatus{{Name: "api", Address: "192.0.2.10", MasterNode: "m0"}, {Name: "api-v6", Address: "2001:db8::10", MasterNode: "m0"}}
+		if d := cmp.Diff(wantVIPs, got.Status.VIPs); d != "" {
+			t.Errorf("status.vips (-want +got):\n%s", d)
+		}
+		if got.Status.Masters != "192.0.2.10=m0,2001:db8::10=m0" {
+			t.Errorf("status.masters = %q", got.Status.Masters)
+		}
+		h.waitEvent(t, lbc.Name, operator.EventPublished, "3 ConfigMaps created")
+		h.waitEvent(t, lbc.Name, operator.EventReady, "")
+	})
+
+	t.Run("staticPodsPassDryRun", func(t *testing.T) {
+		for n, cm := range h.configMaps(t, lbc.Name) {
+			files, err := node.DecodeFiles(cm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range files {
+				if f.Path != render.StaticPodPath(lbc.Name) {
+					continue
+				}
+				var pod corev1.Pod
+				if err := yaml.UnmarshalStrict(f.Data, &pod); err != nil {
+					t.Fatalf("static pod of %s: %v", n, err)
+				}
+				if pod.Namespace != "kube-system" {
+					t.Errorf("static pod namespace = %q, want kube-system", pod.Namespace)
+				}
+				if err := h.c.Create(h.ctx, &pod, client.DryRunAll); err != nil {
+					t.Errorf("the API server refuses the static pod of %s: %v", n, err)
+				}
+			}
+		}
+	})
+
+	t.Run("nodeAdded", func(t *testing.T) {
+		h.createNode(t, "m3", role, "192.0.2.14", "2001:db8::14")
+		h.companion(t, "m3")
+		h.waitPublished(t, lbc.Name, "m0", "m1", "m2", "m3")
+		if d := cmp.Diff([]string{"192.0.2.12", "192.0.2.13", "192.0.2.14"}, h.peers(t, lbc.Name, "m0")); d != "" {
+			t.Errorf("peers of m0 (-want +got):\n%s", d)
+		}
+		h.waitEvent(t, lbc.Name, operator.EventNodeJoined, "m3")
+		h.waitCondition(t, lbc.Name, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonAsExpected)
+	})
+
+	t.Run("nodeRelabelledOut", func(t *testing.T) {
+		h.relabel(t, "m3", map[string]string{"vipvs.test/role": "other"})
+		h.waitPublished(t, lbc.Name, "m0", "m1", "m2")
+		if d := cmp.Diff([]string{"192.0.2.12", "192.0.2.13"}, h.peers(t, lbc.Name, "m0")); d != "" {
+			t.Errorf("peers of m0 (-want +got):\n%s", d)
+		}
+		h.waitEvent(t, lbc.Name, operator.EventNodeLeft, "m3")
+		// The companion of m3 removed the agent.
+		waitFor(t, "the companion of m3 to remove the static pod", func() (bool, string) {
+			_, err := hostFile(h.companion(t, "m3"), render.StaticPodPath(lbc.Name))
+			return errors.Is(err, os.ErrNotExist), fmt.Sprint(err)
+		})
+		got := h.waitCondition(t, lbc.Name, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonAsExpected)
+		if len(got.Status.Nodes) != 3 {
+			t.Errorf("status.nodes = %+v, want m0, m1, m2", got.Status.Nodes)
+		}
+	})
+
+	t.Run("nodeDeletedFromAPI", func(t *testing.T) {
+		before := h.configMaps(t, lbc.Name)
+		if err := h.c.Delete(h.ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "m2"}}); err != nil {
+			t.Fatal(err)
+		}
+		got := h.waitCondition(t, lbc.Name, v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonNodeMissing)
+		if c := cond(got, v1alpha1.ConditionDegraded); !strings.Contains(c.Message, v1alpha1.AnnotationForgetNodes) {
+			t.Errorf("Degraded message %q does not say how to forget the node", c.Message)
+		}
+		var m2 *v1alpha1.NodeStatus
+		for i := range got.Status.Nodes {
+			if got.Status.Nodes[i].Name == "m2" {
+				m2 = &got.Status.Nodes[i]
+			}
+		}
+		if m2 == nil || !strings.Contains(m2.Message, "gone from the API") || m2.Running || len(m2.Addresses) != 2 {
+			t.Errorf("status of the deleted node m2 = %+v, want it kept with its addresses and a message", m2)
+		}
+		// Nothing was re-rendered: m2 stays a peer.
+		if d := h.publishedDiff(t, got, "m0", "m1", "m2"); d != "" {
+			t.Error(d)
+		}
+		for n, cm := range h.configMaps(t, lbc.Name) {
+			if cm.Annotations[node.AnnotationConfigHash] != before[n].Annotations[node.AnnotationConfigHash] {
+				t.Errorf("the ConfigMap of %s was re-rendered after a Node vanished", n)
+			}
+		}
+		if d := cmp.Diff([]string{"192.0.2.12", "192.0.2.13"}, h.peers(t, lbc.Name, "m0")); d != "" {
+			t.Errorf("peers of m0 (-want +got):\n%s", d)
+		}
+		h.waitEvent(t, lbc.Name, operator.EventNodeMissing, "m2")
+	})
+
+	t.Run("nodeForgotten", func(t *testing.T) {
+		cur := h.get(t, lbc.Name)
+		orig := cur.DeepCopy()
+		cur.Annotations = map[string]string{v1alpha1.AnnotationForgetNodes: "m2"}
+		if err := h.c.Patch(h.ctx, cur, client.MergeFrom(orig)); err != nil {
+			t.Fatal(err)
+		}
+		h.waitPublished(t, lbc.Name, "m0", "m1")
+		if d := cmp.Diff([]string{"192.0.2.12"}, h.peers(t, lbc.Name, "m0")); d != "" {
+			t.Errorf("peers of m0 (-want +got):\n%s", d)
+		}
+		h.waitEvent(t, lbc.Name, operator.EventNodeForgotten, "m2")
+		got := h.waitCondition(t, lbc.Name, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonAsExpected)
+		if c := cond(got, v1alpha1.ConditionDegraded); c.Status != metav1.ConditionFalse {
+			t.Errorf("Degraded = %s/%s: %s", c.Status, c.Reason, c.Message)
+		}
+	})
+
+	t.Run("specChanged", func(t *testing.T) {
+		// The agents do not reload until told: the new configuration is
+		// published but not running yet.
+		for _, n := range []string{"m0", "m1"} {
+			h.companion(t, n).agent.freeze(true)
+		}
+		cur := h.get(t, lbc.Name)
+		orig := cur.DeepCopy()
+		cur.Spec.VRRP.AdvertInterval = dur("200ms")
+		if err := h.c.Patch(h.ctx, cur, client.MergeFrom(orig)); err != nil {
+			t.Fatal(err)
+		}
+		got := h.waitPublished(t, lbc.Name, "m0", "m1")
+		if got.Generation == orig.Generation {
+			t.Fatal("the spec change did not make a new generation")
+		}
+		got = h.waitCondition(t, lbc.Name, v1alpha1.ConditionProgressing, metav1.ConditionTrue, v1alpha1.ReasonRollingOut)
+		if c := cond(got, v1alpha1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonRollingOut {
+			t.Errorf("Ready while rolling out = %s/%s", c.Status, c.Reason)
+		}
+		// The companions wrote the new files; the agents run the old ones.
+		want := h.render(t, got, "m0", "m1")
+		for i, ns := range got.Status.Nodes {
+			if ns.RenderedConfigHash != want.Nodes[i].Hash || ns.RunningConfigHash == ns.RenderedConfigHash {
+				t.Errorf("status.nodes[%d] while rolling out = %+v", i, ns)
+			}
+		}
+		for _, n := range []string{"m0", "m1"} {
+			h.companion(t, n).agent.freeze(false)
+		}
+		got = h.waitCondition(t, lbc.Name, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonAsExpected)
+		if c := cond(got, v1alpha1.ConditionProgressing); c.Status != metav1.ConditionFalse {
+			t.Errorf("Progressing after the rollout = %s/%s", c.Status, c.Reason)
+		}
+		for i, ns := range got.Status.Nodes {
+			if ns.RunningConfigHash != want.Nodes[i].Hash {
+				t.Errorf("status.nodes[%d] after the rollout = %+v, want running %s", i, ns, want.Nodes[i].Hash)
+			}
+		}
+	})
+
+	t.Run("deleted", func(t *testing.T) {
+		if err := h.c.Delete(h.ctx, lbc); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the LoadBalancerConfig to be gone (finalizer released)", func() (bool, string) {
+			err := h.c.Get(h.ctx, client.ObjectKey{Name: lbc.Name}, &v1alpha1.LoadBalancerConfig{})
+			return apierrors.IsNotFound(err), fmt.Sprint(err)
+		})
+		if cms := h.configMaps(t, lbc.Name); len(cms) != 0 {
+			t.Errorf("ConfigMaps left after deletion: %v", cms)
+		}
+		for _, n := range []string{"m0", "m1"} {
+			waitFor(t, "the companion of "+n+" to remove the agent's files", func() (bool, string) {
+				_, err1 := hostFile(h.companion(t, n), render.StaticPodPath(lbc.Name))
+				_, err2 := hostFile(h.companion(t, n), render.AgentConfigPath(lbc.Name, n))
+				return errors.Is(err1, os.ErrNotExist) && errors.Is(err2, os.ErrNotExist), fmt.Sprint(err1, err2)
+			})
+		}
+	})
+}
+
+// simpleLBC is a LoadBalancerConfig of one IPv4 VIP on the nodes with
+// label vipvs.test/role=role.
+func simpleLBC(name, role, vip string, vrid int32) *v1alpha1.LoadBalancerConfig {
+	return &v1alpha1.LoadBalancerConfig{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: v1alpha1.LoadBalancerConfigSpec{
+			NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{"vipvs.test/role": role}},
+			VirtualIPs:   []v1alpha1.VirtualIP{{Name: "vip", Address: vip, VRID: vrid, Interface: "eth0"}},
+		},
+	}
+}
+
+func (h *harness) create(t *testing.T, lbc *v1alpha1.LoadBalancerConfig) {
+	t.Helper()
+	if err := h.c.Create(h.ctx, lbc); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.deleteAndWait(t, lbc.Name) })
+}
+
+func (h *harness) deleteAndWait(t *testing.T, name string) {
+	t.Helper()
+	err := h.c.Delete(h.ctx, &v1alpha1.LoadBalancerConfig{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	if apierrors.IsNotFound(err) {
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, name+" to be deleted", func() (bool, string) {
+		err := h.c.Get(h.ctx, client.ObjectKey{Name: name}, &v1alpha1.LoadBalancerConfig{})
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
+}
+
+// testConflictingVRID creates two LoadBalancerConfigs with one VRID on one
+// interface: the later one is refused (the first one runs), and accepted
+// once the first one is gone.
+func (h *harness) testConflictingVRID(t *testing.T) {
+	h.createNode(t, "a0", map[string]string{"vipvs.test/role": "vrid-a"}, "192.0.2.31")
+	h.createNode(t, "b0", map[string]string{"vipvs.test/role": "vrid-b"}, "192.0.2.32")
+	first := simpleLBC("vrid-a", "vrid-a", "192.0.2.30", 70)
+	h.create(t, first)
+	h.waitPublished(t, first.Name, "a0")
+	h.waitCondition(t, first.Name, v1alpha1.ConditionDegraded, metav1.ConditionFalse, v1alpha1.ReasonAsExpected)
+	second := simpleLBC("vrid-b", "vrid-b", "192.0.2.33", 70)
+	h.create(t, second)
+	got := h.waitCondition(t, second.Name, v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonConflict)
+	msg := cond(got, v1alpha1.ConditionDegraded).Message
+	for _, want := range []string{"spec.virtualIPs[0].vrid", `LoadBalancerConfig "vrid-a"`} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("Degraded message %q does not contain %q", msg, want)
+		}
+	}
+	if c := cond(got, v1alpha1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonConflict {
+		t.Errorf("Ready = %s/%s, want False/Conflict", c.Status, c.Reason)
+	}
+	if cms := h.configMaps(t, second.Name); len(cms) != 0 {
+		t.Errorf("the refused LoadBalancerConfig was published: %v", cms)
+	}
+	if c := cond(h.get(t, first.Name), v1alpha1.ConditionDegraded); c.Reason == v1alpha1.ReasonConflict {
+		t.Errorf("the earlier LoadBalancerConfig is Degraded too: %s", c.Message)
+	}
+	h.waitEvent(t, second.Name, v1alpha1.ReasonConflict, "spec.virtualIPs[0].vrid")
+
+	h.deleteAndWait(t, first.Name)
+	h.waitPublished(t, second.Name, "b0")
+	got = h.get(t, second.Name)
+	if c := cond(got, v1alpha1.ConditionDegraded); c.Reason == v1alpha1.ReasonConflict {
+		t.Errorf("still Conflict after the earlier LoadBalancerConfig was deleted: %s", c.Message)
+	}
+}
+
+// testConflictingStatusPort creates two LoadBalancerConfigs that select a
+// common node with the same agentStatusPort: the later one is refused.
+func (h *harness) testConflictingStatusPort(t *testing.T) {
+	h.createNode(t, "p0", map[string]string{"vipvs.test/role": "port"}, "192.0.2.41")
+	first := simpleLBC("port-a", "port", "192.0.2.40", 80)
+	h.create(t, first)
+	h.waitPublished(t, first.Name, "p0")
+	h.waitCondition(t, first.Name, v1alpha1.ConditionDegraded, metav1.ConditionFalse, v1alpha1.ReasonAsExpected)
+	second := simpleLBC("port-b", "port", "192.0.2.42", 81)
+	h.create(t, second)
+	got := h.waitCondition(t, second.Name, v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonConflict)
+	msg := cond(got, v1alpha1.ConditionDegraded).Message
+	for _, want := range []string{"spec.agentStatusPort", "9444", `LoadBalancerConfig "port-a"`, "p0"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("Degraded message %q does not contain %q", msg, want)
+		}
+	}
+	// Another port resolves it.
+	orig := got.DeepCopy()
+	got.Spec.AgentStatusPort = 9445
+	if err := h.c.Patch(h.ctx, got, client.MergeFrom(orig)); err != nil {
+		t.Fatal(err)
+	}
+	h.waitPublished(t, second.Name, "p0")
+}
+
+// testFamilyMismatch asks for an IPv6 VIP on IPv4-only nodes.
+func (h *harness) testFamilyMismatch(t *testing.T) {
+	h.createNode(t, "f0", map[string]string{"vipvs.test/role": "family"}, "192.0.2.51")
+	lbc := simpleLBC("family", "family", "2001:db8::50", 90)
+	h.create(t, lbc)
+	got := h.waitCondition(t, lbc.Name, v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonRenderFailed)
+	msg := cond(got, v1alpha1.ConditionDegraded).Message
+	for _, want := range []string{"spec.virtualIPs[0].address", "no selected node has an IPv6 address"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("Degraded message %q does not contain %q", msg, want)
+		}
+	}
+	if cms := h.configMaps(t, lbc.Name); len(cms) != 0 {
+		t.Errorf("published although rendering failed: %v", cms)
+	}
+	h.waitEvent(t, lbc.Name, v1alpha1.ReasonRenderFailed, "spec.virtualIPs[0].address")
+}
+
+// testNoNodeSelected selects no node.
+func (h *harness) testNoNodeSelected(t *testing.T) {
+	lbc := simpleLBC("nobody", "nobody", "192.0.2.60", 100)
+	h.create(t, lbc)
+	got := h.waitCondition(t, lbc.Name, v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonNoNodesSelected)
+	if msg := cond(got, v1alpha1.ConditionDegraded).Message; !strings.Contains(msg, "spec.nodeSelector selects no node") {
+		t.Errorf("Degraded message = %q", msg)
+	}
+	if c := cond(got, v1alpha1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonNoNodesSelected {
+		t.Errorf("Ready = %s/%s", c.Status, c.Reason)
+	}
+	// A node that comes later is taken.
+	h.createNode(t, "late0", map[string]string{"vipvs.test/role": "nobody"}, "192.0.2.61")
+	h.waitPublished(t, lbc.Name, "late0")
+}
+
+// testEmptyNodeSelector: the API server's CEL rule refuses an empty
+// selector before the operator sees it.
+func (h *harness) testEmptyNodeSelector(t *testing.T) {
+	lbc := simpleLBC("everyone", "x", "192.0.2.70", 110)
+	lbc.Spec.NodeSelector = metav1.LabelSelector{}
+	err := h.c.Create(h.ctx, lbc)
+	if err == nil {
+		h.deleteAndWait(t, lbc.Name)
+		t.Fatal("the API server accepted an empty nodeSelector")
+	}
+	for _, want := range []string{"spec.nodeSelector", "must not be empty"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+}
