@@ -10,12 +10,26 @@ BENCH_REPS ?= 5
 # Packages whose tests need root and network namespaces; they skip without root.
 E2E_PKGS  := ./test/...
 
-.PHONY: all build deps test unit e2e fuzz lint vet fmt generate verify-generated demo bench clean
+.PHONY: all build image deps test unit e2e fuzz lint vet fmt generate docs verify-generated static-pods verify-static-pods demo bench clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+
+## image: the container image, without a container engine (hack/image): an
+## OCI layout in $(IMAGE_DIR)/layout and a `docker save` tarball
+## $(IMAGE_DIR)/vipvs.tar, tagged $(IMAGE_TAG). Reproducible: every
+## timestamp is SOURCE_DATE_EPOCH, by default the last commit's time.
+## Load it with `docker load -i bin/image/vipvs.tar` or push the layout with
+## `skopeo copy oci:bin/image/layout:$(VERSION) docker://$(IMAGE_TAG)`.
+IMAGE_DIR ?= bin/image
+IMAGE_TAG ?= quay.io/vipvs/vipvs:$(VERSION)
+IMAGE_LICENSE ?= NOASSERTION
+IMAGE_EPOCH ?= $(or $(SOURCE_DATE_EPOCH),$(shell git log -1 --format=%ct 2>/dev/null),0)
+image: build
+	SOURCE_DATE_EPOCH=$(IMAGE_EPOCH) $(GO) run ./hack/image --binary $(BIN) --version $(VERSION) --tag $(IMAGE_TAG) \
+	  --license $(IMAGE_LICENSE) --out-layout $(IMAGE_DIR)/layout --out-tar $(IMAGE_DIR)/vipvs.tar
 
 ## deps: the Debian packages (iproute2, nftables, keepalived, qemu, the cloud
 ## kernel with IPVS, busybox, etcd) and the kube-apiserver build, each only
@@ -43,16 +57,57 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzReceiveChecks$$' -fuzztime=$(FUZZTIME) ./agent/vrrp/packet/
 	$(GO) test -run='^$$' -fuzz='^FuzzAgentConfig$$' -fuzztime=$(FUZZTIME) ./agent/config/
 
-lint: vet fmt verify-generated
+lint: vet fmt verify-generated verify-static-pods
 
-## generate: deepcopy code and the CRD from the API types (controller-gen).
-generate:
+## generate: deepcopy code and the CRD from the API types (controller-gen),
+## and the configuration reference (docs/reference.md).
+generate: docs
 	$(GO) generate ./api/...
+
+## docs: the configuration reference from the API types.
+docs:
+	$(GO) run ./hack/apidocs -out docs/reference.md
 
 ## verify-generated: fail when the generated files differ from the types.
 verify-generated: generate
-	@git diff --exit-code -- api/v1alpha1/zz_generated.deepcopy.go manifests/crd || \
+	@git diff --exit-code -- api/v1alpha1/zz_generated.deepcopy.go manifests/crd docs/reference.md || \
 	  { echo "generated files are out of date: run 'make generate' and commit them"; exit 1; }
+
+## static-pods: render the examples in static-pods/ from static-pods/input/
+## with `vipvs render` (TestStaticPodsUpToDate in operator/rendercmd renders
+## the same, with the same flags, and fails when they differ).
+STATIC_PODS_IMAGE := quay.io/vipvs/vipvs:latest
+static-pods:
+	rm -rf static-pods/control-plane static-pods/ingress
+	$(GO) run . render --config static-pods/input/control-plane.yaml --nodes static-pods/input/nodes.yaml \
+	  --image $(STATIC_PODS_IMAGE) --openshift --role master --out static-pods/control-plane
+	$(GO) run . render --config static-pods/input/ingress.yaml --nodes static-pods/input/nodes.yaml \
+	  --image $(STATIC_PODS_IMAGE) --openshift --role master --out static-pods/ingress
+
+## verify-static-pods: fail when static-pods/ is not what `make static-pods`
+## writes.
+verify-static-pods:
+	$(GO) test -count=1 -run '^TestStaticPodsUpToDate$$' ./operator/rendercmd/
+
+## install: apply manifests/ to the cluster of the current kubeconfig with
+## server-side apply, in order (namespace, CRD, RBAC, operator, node
+## companion; manifests/monitoring/ when the cluster has the Prometheus
+## Operator). INSTALL_FLAGS e.g. --image quay.io/vipvs/vipvs:v0.1.0,
+## --monitoring=no, --dry-run. kubectl users: see manifests/README.md.
+INSTALL_FLAGS ?=
+.PHONY: install bundle verify-bundle
+install:
+	$(GO) run ./hack/install $(INSTALL_FLAGS)
+
+## bundle: write the OLM bundle (bundle/) from manifests/, the API's
+## examples and hack/bundle/icon.svg.
+bundle:
+	$(GO) run ./hack/bundle --out bundle
+
+## verify-bundle: fail when bundle/ is not what `make bundle` writes, or
+## when the operator-framework validators find an error in it.
+verify-bundle:
+	$(GO) test -count=1 ./hack/bundle/
 
 vet:
 	$(GO) vet ./...

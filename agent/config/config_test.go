@@ -266,15 +266,14 @@ func TestParseErrors(t *testing.T) {
 				"- name: api\n  vrid: 0\n  vips: [192.0.2.100]\n" +
 				"- name: api\n  vrid: 52\n  interface: eth0\n  version: 2\n  advertInterval: 10ms\n  vips: [\"2001:db8::1\"]\n",
 			want: []string{
-				"invalid agent config (6 problems): ",
+				"invalid agent config (5 problems): ",
 				`apiVersion: Unsupported value: "agent.vipvs.io/v1beta1": supported values: "agent.vipvs.io/v1alpha1"`,
 				`virtualRouters[0].vrid: Invalid value: 0: must be between 1 and 255`,
-				`virtualRouters[0].interface: Required value`,
 				`virtualRouters[1].version: Invalid value: 2: VRRP version 2 supports IPv4 only`,
 				`virtualRouters[1].advertInterval: Invalid value: "10ms": must be between 1s and 4m15s in whole seconds for VRRP version 2`,
 				`virtualRouters[1].name: Duplicate value: "api"`,
 			},
-			fieldErrors: 6},
+			fieldErrors: 5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
