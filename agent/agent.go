@@ -72,7 +72,10 @@ type Agent struct {
 
 // Run runs the agent until ctx is cancelled, then stops every router
 // gracefully (see vrrp.Runner.Run) and returns. It returns an error at once
-// when the config file cannot be loaded or a router cannot start.
+// when the config file cannot be loaded or the agent's own parts (metrics,
+// netlink) cannot start; a router that cannot start (say, no interface holds
+// the subnet of its VIP) is reported in the log and the status, the others
+// run, and the agent is not ready.
 func Run(ctx context.Context, opts Options) error {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
@@ -159,8 +162,13 @@ func Run(ctx context.Context, opts Options) error {
 
 	defer a.stopChecks()
 	if err := a.apply(bg, cfg); err != nil {
-		a.stopAll()
-		return err
+		// Keep running what could start, and say what could not: in the
+		// log, in the status (configError) and by not being ready. A
+		// crash loop would hide the reason from the companion.
+		a.mu.Lock()
+		a.configError = err.Error()
+		a.mu.Unlock()
+		log.Error(err, "some of the config could not be applied; the agent runs the rest and is not ready")
 	}
 	srv := status.NewServer(a.Report, a.ready, reg, log.WithName("status"))
 	if opts.Pprof {
@@ -242,10 +250,13 @@ func (a *Agent) reload(ctx context.Context, c *config.Config) {
 // anything else restarts the router.
 func (a *Agent) apply(ctx context.Context, c *config.Config) error {
 	c, err := pickInterfaces(c)
-	if err != nil {
+	if c == nil {
 		return err
 	}
 	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
 	if err := a.applyChecks(ctx, c.Checks); err != nil {
 		errs = append(errs, err)
 	}
@@ -301,6 +312,9 @@ func (a *Agent) apply(ctx context.Context, c *config.Config) error {
 	sort.Strings(names)
 	for _, name := range names {
 		rc := want[name]
+		if rc.Interface == "" {
+			continue // pickInterfaces said why
+		}
 		// A copy of a VIP we do not hold is a leftover (a crashed agent):
 		// remove it before we start as Backup.
 		removed, err := a.vips.RemoveStale(rc.Interface, rc.VIPs)

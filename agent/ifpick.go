@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -11,8 +12,10 @@ import (
 )
 
 // pickInterfaces returns a copy of c in which every router without an
-// interface has the one whose subnet holds its first VIP. The config is
-// left as it is when every router names its interface.
+// interface has the one whose subnet holds its first VIP. A router for
+// which there is none keeps an empty interface, and the error says why;
+// the caller does not start it. c is returned as it is when every router
+// names its interface.
 func pickInterfaces(c *config.Config) (*config.Config, error) {
 	need := false
 	for _, r := range c.Routers {
@@ -36,6 +39,7 @@ func pickInterfaces(c *config.Config) (*config.Config, error) {
 	}
 	out := *c
 	out.Routers = append([]config.Router(nil), c.Routers...)
+	var errs []error
 	for i := range out.Routers {
 		r := &out.Routers[i]
 		if r.Interface != "" {
@@ -43,15 +47,17 @@ func pickInterfaces(c *config.Config) (*config.Config, error) {
 		}
 		idx, err := pickInterface(r.VIPs[0], own)
 		if err != nil {
-			return nil, fmt.Errorf("router %s: %w", r.Name, err)
+			errs = append(errs, fmt.Errorf("router %s: %w", r.Name, err))
+			continue
 		}
 		l, err := netlink.LinkByIndex(idx)
 		if err != nil {
-			return nil, fmt.Errorf("router %s: reading interface %d, which holds the subnet of VIP %s: %w", r.Name, idx, r.VIPs[0], err)
+			errs = append(errs, fmt.Errorf("router %s: reading interface %d, which holds the subnet of VIP %s: %w", r.Name, idx, r.VIPs[0], err))
+			continue
 		}
 		r.Interface = l.Attrs().Name
 	}
-	return &out, nil
+	return &out, errors.Join(errs...)
 }
 
 type ifaceAddr struct {

@@ -78,3 +78,26 @@ func TestNoIPVSDegraded(t *testing.T) {
 		return p.Snapshot().Servers()[n2.Node.Name] > 0, nil
 	}))
 }
+
+// TestVIPInNoSubnet: a router whose VIP is in no subnet of the node (and
+// which names no interface) cannot start; the agent says why in its status
+// and is not ready, and runs its other routers.
+func TestVIPInNoSubnet(t *testing.T) {
+	far := netip.MustParsePrefix("203.0.113.10/24")
+	c := setup(t,
+		agentlab.Router{Name: "api", VRID: 51, Priorities: []int{150, 100, 50}, VIPs: []netip.Prefix{vip4}, PickInterface: true},
+		agentlab.Router{Name: "far", VRID: 52, VIPs: []netip.Prefix{far}, PickInterface: true},
+	)
+	must(t, c.Start())
+	must(t, c.WaitMaster("api", c.Agents[0], vip4.Addr(), 10*time.Second))
+	for _, a := range c.Agents {
+		rep, err := a.Status()
+		must(t, err)
+		if want := "router far: no interface has an address in the subnet of VIP 203.0.113.10"; !strings.Contains(rep.ConfigError, want) {
+			t.Errorf("%s: configError = %q, want it to contain %q", a.Node.Name, rep.ConfigError, want)
+		}
+		if _, err := a.RouterStatus("far"); err == nil {
+			t.Errorf("%s: router far runs, want it not started", a.Node.Name)
+		}
+	}
+}
