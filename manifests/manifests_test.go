@@ -268,15 +268,8 @@ func TestSetImage(t *testing.T) {
 	}
 }
 
-// proposedMetrics are metrics the alerts use that vipvs does not export
-// yet: the operator's, proposed in the report of issue #7. Remove a name
-// from here when it is implemented and listed in the README.
-var proposedMetrics = map[string]bool{
-	"vipvs_operator_node_config_current": true,
-}
-
 // TestAlertMetrics checks that every vipvs metric the alerts use is one
-// the README documents (the agents' exported metrics), or a proposed one.
+// the README documents (the agents', the companion's and the operator's).
 func TestAlertMetrics(t *testing.T) {
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
@@ -303,7 +296,7 @@ func TestAlertMetrics(t *testing.T) {
 			alerts++
 			expr, _ := rm["expr"].(string)
 			for _, m := range metric.FindAllString(expr, -1) {
-				if !documented[m] && !proposedMetrics[m] {
+				if !documented[m] {
 					t.Errorf("alert %v uses %s, which the README does not list", rm["alert"], m)
 				}
 			}

@@ -16,6 +16,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/vipvs/vipvs/manifests"
 )
 
 // LeaderElectionID is the name of the Lease the operator replicas elect a
@@ -38,19 +40,29 @@ LoadBalancerConfig (vipvs.io/v1alpha1, cluster-scoped) it:
     with one that already runs (or, if neither runs yet, with one created
     before it): condition Degraded, reason Conflict;
   - renders each member's agent config and the agent's static pod (the
-    renderer of 'vipvs render') and publishes them as a ConfigMap per node,
-    vipvs-<lbc>-<node>, in --namespace, for the node companion ('vipvs node')
-    to write on the host;
+    renderer of 'vipvs render') and publishes them as a Secret per node
+    (the agent config may hold the VRRP password), vipvs-<lbc>-<node>, in
+    --namespace, for the node companion ('vipvs node') to write on the host;
   - reports status from the companions' reports: conditions Ready,
     Progressing and Degraded, per node the rendered and the running
     configuration hash, per virtual IP its master (kubectl get lbc shows
-    them), and events;
-  - on deletion, deletes the ConfigMaps (the companions then remove the
+    them), and events; and the same as metrics on /metrics:
+    vipvs_operator_node_config_current{load_balancer_config,node} and
+    vipvs_operator_vip_master{load_balancer_config,vip,node};
+  - on deletion, deletes the Secrets (the companions then remove the
     agents), then releases its finalizer.
 
+With --manage-node-daemonset it also creates the node companion's DaemonSet
+vipvs-node in --namespace (that of manifests/30-node.yaml, with --image and
+the service account vipvs-node), puts it back when it is deleted and undoes
+changes to it (server-side apply): the OLM bundle, which cannot hold a
+DaemonSet, sets it. It is left in place when the flag is dropped.
+
 Needs: LoadBalancerConfigs (and their status and finalizers); get, list and
-watch on nodes and secrets (secret values are read only when referenced,
-never cached); configmaps in --namespace; events; leases for --leader-elect.
+watch on nodes and secrets (the values of the secrets a LoadBalancerConfig
+references are read when rendering, never cached); secrets in --namespace
+(the nodes' files, the only ones it caches); events; leases for
+--leader-elect.
 
 Flags:
 `
@@ -60,11 +72,12 @@ Flags:
 func Command(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("vipvs operator", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	namespace := fs.String("namespace", DefaultNamespace, "namespace of the nodes' ConfigMaps (and of the leader election Lease)")
+	namespace := fs.String("namespace", DefaultNamespace, "namespace of the nodes' Secrets (and of the leader election Lease)")
 	image := fs.String("image", os.Getenv("VIPVS_IMAGE"), "agent image of the rendered static pods (default $VIPVS_IMAGE; the operator's Deployment sets it to its own image)")
 	metricsAddr := fs.String("metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint (\"0\" disables)")
 	probeAddr := fs.String("health-probe-bind-address", ":8081", "address of /healthz and /readyz (\"0\" disables)")
 	leaderElect := fs.Bool("leader-elect", false, "elect a leader among the operator's replicas (Lease "+LeaderElectionID+" in --namespace); only the leader reconciles")
+	manageNode := fs.Bool("manage-node-daemonset", false, "create the node companion's DaemonSet "+manifests.NodeName+" in --namespace (that of the install manifests, with --image) and keep it up to date: for installs that cannot ship it (the OLM bundle); needs daemonsets in --namespace")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, the in-cluster config, or ~/.kube/config)")
 	verbosity := fs.Int("v", 0, "log verbosity: 0 publications and problems; 1 also each reconcile")
 	format := fs.String("log-format", "text", "log format: text or json")
@@ -122,6 +135,12 @@ func Command(args []string, stdout, stderr io.Writer) int {
 		log.Error(err, "cannot set up the controller")
 		return 1
 	}
+	if *manageNode {
+		if err := SetupNodeDaemonSet(mgr, *namespace, *image); err != nil {
+			log.Error(err, "cannot set up the node daemonset controller")
+			return 1
+		}
+	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		log.Error(err, "cannot add the health check")
 		return 1
@@ -132,7 +151,7 @@ func Command(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	log.Info("operator starting", "namespace", *namespace, "image", *image, "leaderElect", *leaderElect)
+	log.Info("operator starting", "namespace", *namespace, "image", *image, "leaderElect", *leaderElect, "manageNodeDaemonSet", *manageNode)
 	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "operator failed")
 		return 1

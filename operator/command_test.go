@@ -13,7 +13,7 @@ func TestCommand(t *testing.T) {
 		code int
 		want []string
 	}{
-		{name: "help", args: []string{"-h"}, code: 0, want: []string{"Usage: vipvs operator", "vipvs.io/forget-nodes", "-leader-elect", "-image", "-namespace"}},
+		{name: "help", args: []string{"-h"}, code: 0, want: []string{"Usage: vipvs operator", "vipvs.io/forget-nodes", "-leader-elect", "-image", "-namespace", "-manage-node-daemonset"}},
 		{name: "no image", args: nil, code: 2, want: []string{"--image is required (or set $VIPVS_IMAGE)"}},
 		{name: "unexpected argument", args: []string{"--image=x", "extra"}, code: 2, want: []string{`unexpected argument "extra"`}},
 		{name: "bad flag", args: []string{"--nope"}, code: 2, want: []string{"flag provided but not defined: -nope"}},
@@ -35,16 +35,16 @@ func TestCommand(t *testing.T) {
 	}
 }
 
-func TestConfigMapName(t *testing.T) {
-	if got := ConfigMapName("api", "master-0"); got != "vipvs-api-master-0" {
-		t.Errorf("ConfigMapName = %q", got)
+func TestNodeFilesName(t *testing.T) {
+	if got := NodeFilesName("api", "master-0"); got != "vipvs-api-master-0" {
+		t.Errorf("NodeFilesName = %q", got)
 	}
 	long := strings.Repeat("n", 250)
-	got := ConfigMapName("api", long)
+	got := NodeFilesName("api", long)
 	if len(got) > 253 || !strings.HasPrefix(got, "vipvs-api-nnn") {
-		t.Errorf("ConfigMapName of a long node name = %q (%d characters)", got, len(got))
+		t.Errorf("NodeFilesName of a long node name = %q (%d characters)", got, len(got))
 	}
-	if ConfigMapName("api", long+"x") == got {
-		t.Error("two long names give one ConfigMap name")
+	if NodeFilesName("api", long+"x") == got {
+		t.Error("two long names give one Secret name")
 	}
 }

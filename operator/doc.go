@@ -23,18 +23,24 @@
 //  3. secrets: spec.vrrp.passwordSecretRef and the caSecretRefs of HTTPS
 //     health checks, read from the API server (never cached).
 //  4. render: operator/render.Render, the renderer `vipvs render` uses.
-//  5. publish (publish.go): one ConfigMap per member node,
-//     vipvs-<lbc>-<node> in the operator's namespace, in the format of
-//     package operator/node, created or updated only when it changed; the
-//     ConfigMaps of nodes that left are deleted.
-//  6. status (status.go): from the companions' reports on the ConfigMaps,
-//     per node the rendered and running configuration hashes, per virtual
-//     IP its master, and the conditions Ready, Progressing and Degraded.
+//  5. publish (publish.go): one Secret per member node (an agent's
+//     configuration may hold the VRRPv2 password: a ConfigMap is no place
+//     for it), vipvs-<lbc>-<node> in the operator's namespace, in the
+//     format of package operator/node, created or updated only when it
+//     changed; the Secrets of nodes that left are deleted.
+//  6. status (status.go): from the companions' reports on the Secrets, per
+//     node the rendered and running configuration hashes, per virtual IP
+//     its master, and the conditions Ready, Progressing and Degraded; the
+//     same facts as metrics (metrics.go).
 //
-// While a spec cannot be rendered or published, the ConfigMaps published
+// While a spec cannot be rendered or published, the Secrets published
 // before stay as they are: the agents keep running their configuration.
 //
-// A finalizer (Finalizer) makes deletion remove the ConfigMaps first, so
-// that the node companions take the agents away; the ConfigMaps also have
-// the LoadBalancerConfig as owner, for the garbage collector.
+// The operator's cache holds only the Secrets it publishes (CacheOptions);
+// the Secrets a LoadBalancerConfig references, in any namespace, are
+// watched as metadata and read from the API server when rendering.
+//
+// A finalizer (Finalizer) makes deletion remove the Secrets first, so that
+// the node companions take the agents away; the Secrets also have the
+// LoadBalancerConfig as owner, for the garbage collector.
 package operator

@@ -17,8 +17,8 @@ import (
 	"github.com/vipvs/vipvs/operator/render"
 )
 
-// Labels of the published ConfigMaps besides node.LabelLoadBalancerConfig
-// and node.LabelNode.
+// Labels of the published Secrets besides node.LabelLoadBalancerConfig and
+// node.LabelNode.
 const (
 	labelManagedBy = "app.kubernetes.io/managed-by"
 	managedBy      = "vipvs-operator"
@@ -27,30 +27,31 @@ const (
 	annotationNodeName = "vipvs.io/node-name"
 )
 
-// maxConfigMapName is the length limit of a ConfigMap's name.
-const maxConfigMapName = 253
+// maxSecretName is the length limit of a Secret's name.
+const maxSecretName = 253
 
-// ConfigMapName is the name of the ConfigMap that carries the files of node
+// NodeFilesName is the name of the Secret that carries the files of node
 // for LoadBalancerConfig lbc: vipvs-<lbc>-<node>, shortened with a hash
 // when longer than 253 characters.
-func ConfigMapName(lbc, nodeName string) string {
-	return node.Shorten("vipvs-"+lbc+"-"+nodeName, maxConfigMapName)
+func NodeFilesName(lbc, nodeName string) string {
+	return node.Shorten("vipvs-"+lbc+"-"+nodeName, maxSecretName)
 }
 
-// desiredConfigMap builds the ConfigMap of one node's rendered files,
-// owned by lbc.
-func (r *Reconciler) desiredConfigMap(lbc *v1alpha1.LoadBalancerConfig, nf render.NodeFiles) (*corev1.ConfigMap, error) {
+// desiredSecret builds the Secret of one node's rendered files, owned by
+// lbc. It is a Secret, not a ConfigMap: the agent's configuration may hold
+// the VRRPv2 password.
+func (r *Reconciler) desiredSecret(lbc *v1alpha1.LoadBalancerConfig, nf render.NodeFiles) (*corev1.Secret, error) {
 	files := make([]node.File, len(nf.Files))
 	for i, f := range nf.Files {
 		files[i] = node.File{Path: f.Path, Data: f.Data, Mode: f.Mode}
 	}
-	data, bin, ann, err := node.EncodeFiles(files)
+	data, ann, err := node.EncodeFiles(files)
 	if err != nil {
 		return nil, fmt.Errorf("encoding the files of node %s: %w", nf.NodeName, err)
 	}
-	cm := &corev1.ConfigMap{
+	s := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      ConfigMapName(lbc.Name, nf.NodeName),
+			Name:      NodeFilesName(lbc.Name, nf.NodeName),
 			Namespace: r.opts.Namespace,
 			Labels: map[string]string{
 				node.LabelLoadBalancerConfig: node.LabelValue(lbc.Name),
@@ -63,13 +64,13 @@ func (r *Reconciler) desiredConfigMap(lbc *v1alpha1.LoadBalancerConfig, nf rende
 				annotationNodeName:        nf.NodeName,
 			},
 		},
-		Data:       data,
-		BinaryData: bin,
+		Type: corev1.SecretTypeOpaque,
+		Data: data,
 	}
-	if err := controllerutil.SetControllerReference(lbc, cm, r.scheme); err != nil {
-		return nil, fmt.Errorf("setting the owner of configmap %s: %w", cm.Name, err)
+	if err := controllerutil.SetControllerReference(lbc, s, r.scheme); err != nil {
+		return nil, fmt.Errorf("setting the owner of secret %s: %w", s.Name, err)
 	}
-	return cm, nil
+	return s, nil
 }
 
 // publishResult counts what publish changed.
@@ -81,25 +82,25 @@ func (p publishResult) changed() bool {
 	return len(p.created)+len(p.updated)+len(p.deleted) > 0
 }
 
-// publish makes the ConfigMaps of lbc in the namespace exactly want: it
+// publish makes the Secrets of lbc in the namespace exactly want: it
 // creates the missing ones, updates those whose data, labels, operator
 // annotations or owner differ (keeping the companion's annotations), and
-// deletes the others. It returns the ConfigMaps as they are afterwards,
-// by name.
-func (r *Reconciler) publish(ctx context.Context, lbc *v1alpha1.LoadBalancerConfig, want []*corev1.ConfigMap) (map[string]*corev1.ConfigMap, publishResult, error) {
+// deletes the others. It returns the Secrets as they are afterwards, by
+// name.
+func (r *Reconciler) publish(ctx context.Context, lbc *v1alpha1.LoadBalancerConfig, want []*corev1.Secret) (map[string]*corev1.Secret, publishResult, error) {
 	var res publishResult
-	existing, err := r.configMaps(ctx, lbc.Name)
+	existing, err := r.nodeSecrets(ctx, lbc.Name)
 	if err != nil {
 		return nil, res, err
 	}
-	out := map[string]*corev1.ConfigMap{}
+	out := map[string]*corev1.Secret{}
 	wanted := map[string]bool{}
 	for _, w := range want {
 		wanted[w.Name] = true
 		cur, ok := existing[w.Name]
 		if !ok {
 			if err := r.client.Create(ctx, w); err != nil {
-				return nil, res, fmt.Errorf("creating configmap %s/%s: %w", w.Namespace, w.Name, err)
+				return nil, res, fmt.Errorf("creating secret %s/%s: %w", w.Namespace, w.Name, err)
 			}
 			res.created = append(res.created, w.Name)
 			out[w.Name] = w
@@ -122,9 +123,9 @@ func (r *Reconciler) publish(ctx context.Context, lbc *v1alpha1.LoadBalancerConf
 		for k, v := range w.Annotations {
 			upd.Annotations[k] = v
 		}
-		upd.Data, upd.BinaryData, upd.OwnerReferences = w.Data, w.BinaryData, w.OwnerReferences
+		upd.Data, upd.StringData, upd.OwnerReferences = w.Data, nil, w.OwnerReferences
 		if err := r.client.Update(ctx, upd); err != nil {
-			return nil, res, fmt.Errorf("updating configmap %s/%s: %w", upd.Namespace, upd.Name, err)
+			return nil, res, fmt.Errorf("updating secret %s/%s: %w", upd.Namespace, upd.Name, err)
 		}
 		res.updated = append(res.updated, w.Name)
 		out[w.Name] = upd
@@ -139,26 +140,26 @@ func (r *Reconciler) publish(ctx context.Context, lbc *v1alpha1.LoadBalancerConf
 			continue
 		}
 		if err := r.client.Delete(ctx, existing[name]); err != nil && !apierrors.IsNotFound(err) {
-			return nil, res, fmt.Errorf("deleting configmap %s/%s: %w", r.opts.Namespace, name, err)
+			return nil, res, fmt.Errorf("deleting secret %s/%s: %w", r.opts.Namespace, name, err)
 		}
 		res.deleted = append(res.deleted, name)
 	}
 	return out, res, nil
 }
 
-// configMaps lists the ConfigMaps of a LoadBalancerConfig in the
+// nodeSecrets lists the published Secrets of a LoadBalancerConfig in the
 // namespace (from the cache), by name.
-func (r *Reconciler) configMaps(ctx context.Context, lbc string) (map[string]*corev1.ConfigMap, error) {
-	var list corev1.ConfigMapList
+func (r *Reconciler) nodeSecrets(ctx context.Context, lbc string) (map[string]*corev1.Secret, error) {
+	var list corev1.SecretList
 	if err := r.client.List(ctx, &list, client.InNamespace(r.opts.Namespace),
 		client.MatchingLabels{node.LabelLoadBalancerConfig: node.LabelValue(lbc)}); err != nil {
-		return nil, fmt.Errorf("listing the configmaps of LoadBalancerConfig %s: %w", lbc, err)
+		return nil, fmt.Errorf("listing the secrets of LoadBalancerConfig %s: %w", lbc, err)
 	}
-	out := make(map[string]*corev1.ConfigMap, len(list.Items))
+	out := make(map[string]*corev1.Secret, len(list.Items))
 	for i := range list.Items {
-		cm := &list.Items[i]
-		if cm.DeletionTimestamp == nil {
-			out[cm.Name] = cm
+		s := &list.Items[i]
+		if s.DeletionTimestamp == nil {
+			out[s.Name] = s
 		}
 	}
 	return out, nil
@@ -166,7 +167,7 @@ func (r *Reconciler) configMaps(ctx context.Context, lbc string) (map[string]*co
 
 // upToDate reports whether cur already has what the operator writes in
 // want.
-func upToDate(cur, want *corev1.ConfigMap) bool {
+func upToDate(cur, want *corev1.Secret) bool {
 	for k, v := range want.Labels {
 		if cur.Labels[k] != v {
 			return false
@@ -177,20 +178,7 @@ func upToDate(cur, want *corev1.ConfigMap) bool {
 			return false
 		}
 	}
-	return sameStrings(cur.Data, want.Data) && sameBytes(cur.BinaryData, want.BinaryData) &&
-		reflect.DeepEqual(cur.OwnerReferences, want.OwnerReferences)
-}
-
-func sameStrings(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
+	return sameBytes(cur.Data, want.Data) && reflect.DeepEqual(cur.OwnerReferences, want.OwnerReferences)
 }
 
 func sameBytes(a, b map[string][]byte) bool {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -29,8 +31,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/vipvs/vipvs/api/v1alpha1"
 	"github.com/vipvs/vipvs/api/validation"
@@ -39,8 +43,9 @@ import (
 )
 
 // Finalizer is the finalizer the operator puts on every LoadBalancerConfig:
-// it deletes the published ConfigMaps (so that the node companions remove
-// the agents) before it lets the object go.
+// it deletes the published Secrets (so that the node companions remove the
+// agents) before it lets the object go. (Its name is older than the
+// Secrets: objects created by an earlier operator carry it.)
 const Finalizer = "vipvs.io/configmaps"
 
 // requeueDelay is when a reconcile that lost a race with a companion's
@@ -48,7 +53,7 @@ const Finalizer = "vipvs.io/configmaps"
 const requeueDelay = time.Second
 
 // DefaultNamespace is the operator's namespace unless told otherwise: where
-// it publishes the nodes' ConfigMaps.
+// it publishes the nodes' Secrets.
 const DefaultNamespace = "vipvs-system"
 
 // Event reasons, besides the v1alpha1.Reason* constants used for warnings.
@@ -72,7 +77,7 @@ type EventRecorder interface {
 
 // Options configure the reconciler.
 type Options struct {
-	// Namespace is where the nodes' ConfigMaps are published. Default
+	// Namespace is where the nodes' Secrets are published. Default
 	// DefaultNamespace.
 	Namespace string
 	// Image is the agent image of the static pods. Required.
@@ -80,19 +85,25 @@ type Options struct {
 	// Clock gives the conditions' transition times. Default: the real
 	// clock.
 	Clock clock.PassiveClock
+	// Registerer is where the operator's metrics (metrics.go) are
+	// registered. Default: controller-runtime's metrics.Registry, which the
+	// manager serves on /metrics.
+	Registerer prometheus.Registerer
 }
 
 // Reconciler reconciles LoadBalancerConfigs: it selects each one's member
 // nodes, validates it against the others, renders each node's files,
-// publishes them as ConfigMaps for the node companions, and reports the
+// publishes them as Secrets for the node companions, and reports the
 // status the companions read back from the agents.
 type Reconciler struct {
 	client client.Client
-	// reader reads what the cache does not hold (Secrets) and what must be
-	// fresh (the ConfigMaps left at deletion).
+	// reader reads what the cache does not hold (the Secrets a
+	// LoadBalancerConfig references) and what must be fresh (the Secrets
+	// left at deletion).
 	reader   client.Reader
 	scheme   *runtime.Scheme
 	recorder EventRecorder
+	metrics  *statusMetrics
 	opts     Options
 }
 
@@ -110,17 +121,23 @@ func NewScheme() (*runtime.Scheme, error) {
 }
 
 // CacheOptions restricts a manager's cache to what the operator needs: the
-// published ConfigMaps of namespace (label vipvs.io/load-balancer-config),
-// Nodes without their image lists, and no managed fields.
+// published Secrets of namespace (label vipvs.io/load-balancer-config; the
+// informer lists and watches with that namespace and selector, so no other
+// Secret is cached), Nodes without their image lists, and no managed
+// fields. The metadata of the Secrets that LoadBalancerConfigs reference
+// is watched through a cache of its own (see SetupWithManager). Of the
+// DaemonSets, only the node companion's in namespace is cached (for
+// --manage-node-daemonset, NodeDaemonSet).
 func CacheOptions(namespace string) cache.Options {
 	hasLBC, _ := labels.NewRequirement(node.LabelLoadBalancerConfig, selection.Exists, nil)
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.ConfigMap{}: {
+			&corev1.Secret{}: {
 				Namespaces: map[string]cache.Config{namespace: {}},
 				Label:      labels.NewSelector().Add(*hasLBC),
 			},
-			&corev1.Node{}: {Transform: stripNode},
+			&corev1.Node{}:      {Transform: stripNode},
+			&appsv1.DaemonSet{}: nodeDaemonSetCache(namespace),
 		},
 		DefaultTransform: cache.TransformStripManagedFields(),
 	}
@@ -157,15 +174,39 @@ func NewReconciler(c client.Client, reader client.Reader, s *runtime.Scheme, rec
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
-	return &Reconciler{client: c, reader: reader, scheme: s, recorder: rec, opts: opts}, nil
+	if opts.Registerer == nil {
+		opts.Registerer = crmetrics.Registry
+	}
+	m, err := newStatusMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return &Reconciler{client: c, reader: reader, scheme: s, recorder: rec, metrics: m, opts: opts}, nil
 }
 
 // SetupWithManager registers the controller: LoadBalancerConfigs (any
 // change of one may resolve or cause a conflict with the others), the
-// Nodes they select, their ConfigMaps (the companions' reports) and the
-// Secrets they reference (metadata only: the values are read when
-// rendering, never cached).
+// Nodes they select, their published Secrets (the companions' reports) and
+// the Secrets they reference, in any namespace.
+//
+// The referenced Secrets are watched as metadata only (their values are
+// read when rendering, never cached), through a cache of their own that mgr
+// runs: the manager's cache keeps one configuration per kind, and its
+// Secrets are restricted to the published ones (CacheOptions).
 func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
+	refs, err := cache.New(mgr.GetConfig(), cache.Options{
+		HTTPClient:       mgr.GetHTTPClient(),
+		Scheme:           mgr.GetScheme(),
+		Mapper:           mgr.GetRESTMapper(),
+		DefaultTransform: cache.TransformStripManagedFields(),
+	})
+	if err != nil {
+		return fmt.Errorf("creating the cache of referenced secrets: %w", err)
+	}
+	if err := mgr.Add(refs); err != nil {
+		return fmt.Errorf("adding the cache of referenced secrets: %w", err)
+	}
+	secretMeta := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("loadbalancerconfig").
 		For(&v1alpha1.LoadBalancerConfig{}).
@@ -174,8 +215,8 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
 				UpdateFunc: func(event.UpdateEvent) bool { return false },
 			}))).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.forNode), builder.WithPredicates(nodeChanges())).
-		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(forConfigMap)).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.forSecret)).
+		Owns(&corev1.Secret{}).
+		WatchesRawSource(source.Kind[client.Object](refs, secretMeta, handler.EnqueueRequestsFromMapFunc(r.forSecret))).
 		Complete(r)
 }
 
@@ -184,19 +225,20 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
 // +kubebuilder:rbac:groups=vipvs.io,resources=loadbalancerconfigs/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",namespace=vipvs-system,resources=configmaps,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",namespace=vipvs-system,resources=secrets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=vipvs-system,resources=leases,verbs=get;list;watch;create;update;patch;delete
 
-// Reconcile brings one LoadBalancerConfig's ConfigMaps and status in line
-// with its spec, the Nodes and the companions' reports.
+// Reconcile brings one LoadBalancerConfig's Secrets, status and metrics in
+// line with its spec, the Nodes and the companions' reports.
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	log := logr.FromContextOrDiscard(ctx).WithValues("loadBalancerConfig", req.Name)
 	ctx = logr.NewContext(ctx, log)
 	var lbc v1alpha1.LoadBalancerConfig
 	if err := r.client.Get(ctx, req.NamespacedName, &lbc); err != nil {
 		if apierrors.IsNotFound(err) {
+			r.metrics.forget(req.Name)
 			return reconcile.Result{}, nil
 		}
 		return reconcile.Result{}, fmt.Errorf("getting LoadBalancerConfig %s: %w", req.Name, err)
@@ -213,6 +255,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 
 	obs, err := r.observe(ctx, &lbc)
+	if obs.blind {
+		// An API hiccup is not a node leaving: writing a status now would
+		// forget the remembered members and shrink the peer lists.
+		return reconcile.Result{}, err
+	}
 	serr := r.writeStatus(ctx, &lbc, obs)
 	log.V(1).Info("reconciled", "generation", lbc.Generation, "members", len(obs.members), "problem", obs.problem != nil)
 	var res reconcile.Result
@@ -230,13 +277,13 @@ func (r *Reconciler) observe(ctx context.Context, lbc *v1alpha1.LoadBalancerConf
 	log := logr.FromContextOrDiscard(ctx)
 	var nodes corev1.NodeList
 	if err := r.client.List(ctx, &nodes); err != nil {
-		return observed{}, fmt.Errorf("listing nodes: %w", err)
+		return observed{blind: true}, fmt.Errorf("listing nodes: %w", err)
 	}
-	cms, err := r.configMaps(ctx, lbc.Name)
+	published, err := r.nodeSecrets(ctx, lbc.Name)
 	if err != nil {
-		return observed{}, err
+		return observed{blind: true}, err
 	}
-	prev := observed{members: previousMembers(lbc, nodes.Items), configMaps: byNode(cms)}
+	prev := observed{members: previousMembers(lbc, nodes.Items), published: byNode(published)}
 	fail := func(reason, msg string) (observed, error) {
 		prev.problem = &problem{reason: reason, message: msg}
 		r.warnOnChange(lbc, reason, msg)
@@ -277,10 +324,10 @@ func (r *Reconciler) observe(ctx context.Context, lbc *v1alpha1.LoadBalancerConf
 		r.committed(lbc, ms, res)
 		msg := render.ErrNoNodes.Error() + fmt.Sprintf(": no Node matches %s with an InternalIP address", metav1.FormatLabelSelector(&lbc.Spec.NodeSelector))
 		r.warnOnChange(lbc, v1alpha1.ReasonNoNodesSelected, msg)
-		return observed{members: ms.members, configMaps: byNode(out), problem: &problem{v1alpha1.ReasonNoNodesSelected, msg}}, nil
+		return observed{members: ms.members, published: byNode(out), problem: &problem{v1alpha1.ReasonNoNodesSelected, msg}}, nil
 	}
 
-	password, secrets, errs, err := r.secrets(ctx, lbc)
+	password, secrets, errs, err := r.resolveSecrets(ctx, lbc)
 	if err != nil {
 		return prev, err
 	}
@@ -292,24 +339,24 @@ func (r *Reconciler) observe(ctx context.Context, lbc *v1alpha1.LoadBalancerConf
 	if err != nil {
 		return fail(v1alpha1.ReasonRenderFailed, err.Error())
 	}
-	want := make([]*corev1.ConfigMap, 0, len(rendered.Nodes))
+	want := make([]*corev1.Secret, 0, len(rendered.Nodes))
 	for _, nf := range rendered.Nodes {
-		cm, err := r.desiredConfigMap(lbc, nf)
+		s, err := r.desiredSecret(lbc, nf)
 		if err != nil {
 			return fail(v1alpha1.ReasonRenderFailed, err.Error())
 		}
-		want = append(want, cm)
+		want = append(want, s)
 	}
 	out, res, err := r.publish(ctx, lbc, want)
 	if apierrors.IsConflict(err) {
-		// A companion patched a ConfigMap since the cache read it: its
-		// event queues another reconcile, which retries with the new one.
-		log.V(1).Info("configmap changed meanwhile: publishing again", "err", err.Error())
+		// A companion patched a Secret since the cache read it: its event
+		// queues another reconcile, which retries with the new one.
+		log.V(1).Info("secret changed meanwhile: publishing again", "err", err.Error())
 		prev.requeue = true
 		return prev, nil
 	}
 	if err != nil {
-		prev.problem = &problem{v1alpha1.ReasonDeliveryFailed, "publishing the nodes' ConfigMaps: " + err.Error()}
+		prev.problem = &problem{v1alpha1.ReasonDeliveryFailed, "publishing the nodes' Secrets: " + err.Error()}
 		r.warnOnChange(lbc, v1alpha1.ReasonDeliveryFailed, prev.problem.message)
 		return prev, err
 	}
@@ -318,9 +365,9 @@ func (r *Reconciler) observe(ctx context.Context, lbc *v1alpha1.LoadBalancerConf
 	}
 	r.committed(lbc, ms, res)
 	if res.changed() {
-		log.Info("configmaps published", "created", res.created, "updated", res.updated, "deleted", res.deleted)
+		log.Info("node files published", "created", res.created, "updated", res.updated, "deleted", res.deleted)
 	}
-	return observed{members: ms.members, configMaps: byNode(out)}, nil
+	return observed{members: ms.members, published: byNode(out)}, nil
 }
 
 // committed emits the events of a published membership.
@@ -341,7 +388,7 @@ func (r *Reconciler) committed(lbc *v1alpha1.LoadBalancerConfig, ms membership, 
 	}
 	if res.changed() {
 		r.recorder.Eventf(lbc, nil, corev1.EventTypeNormal, EventPublished, "Publish",
-			"published the nodes' files: %d ConfigMaps created, %d updated, %d deleted", len(res.created), len(res.updated), len(res.deleted))
+			"published the nodes' files: %d Secrets created, %d updated, %d deleted", len(res.created), len(res.updated), len(res.deleted))
 	}
 }
 
@@ -384,23 +431,24 @@ func previousMembers(lbc *v1alpha1.LoadBalancerConfig, nodes []corev1.Node) []me
 	return out
 }
 
-// byNode indexes ConfigMaps by the node they are for.
-func byNode(cms map[string]*corev1.ConfigMap) map[string]*corev1.ConfigMap {
-	out := make(map[string]*corev1.ConfigMap, len(cms))
-	for _, cm := range cms {
-		n := cm.Annotations[annotationNodeName]
+// byNode indexes published Secrets by the node they are for.
+func byNode(secrets map[string]*corev1.Secret) map[string]*corev1.Secret {
+	out := make(map[string]*corev1.Secret, len(secrets))
+	for _, s := range secrets {
+		n := s.Annotations[annotationNodeName]
 		if n == "" {
-			n = cm.Labels[node.LabelNode]
+			n = s.Labels[node.LabelNode]
 		}
-		out[n] = cm
+		out[n] = s
 	}
 	return out
 }
 
-// secrets resolves the Secrets spec references: the VRRP password and the
-// CA bundles of HTTPS health checks. A missing Secret or key is a problem
-// of the spec (field errors); an API error is returned as err.
-func (r *Reconciler) secrets(ctx context.Context, lbc *v1alpha1.LoadBalancerConfig) (string, map[string][]byte, field.ErrorList, error) {
+// resolveSecrets resolves the Secrets spec references: the VRRP password
+// and the CA bundles of HTTPS health checks, read from the API server (not
+// cached). A missing Secret or key is a problem of the spec (field errors);
+// an API error is returned as err.
+func (r *Reconciler) resolveSecrets(ctx context.Context, lbc *v1alpha1.LoadBalancerConfig) (string, map[string][]byte, field.ErrorList, error) {
 	var errs field.ErrorList
 	var password string
 	get := func(p *field.Path, ref v1alpha1.SecretKeyReference) ([]byte, bool, error) {
@@ -449,10 +497,12 @@ func (r *Reconciler) secrets(ctx context.Context, lbc *v1alpha1.LoadBalancerConf
 	return password, secrets, errs, nil
 }
 
-// writeStatus computes the status from obs and patches it when it changed,
-// with an event when the LoadBalancerConfig becomes Ready.
+// writeStatus computes the status from obs, sets the metrics from it, and
+// patches it when it changed, with an event when the LoadBalancerConfig
+// becomes Ready.
 func (r *Reconciler) writeStatus(ctx context.Context, lbc *v1alpha1.LoadBalancerConfig, obs observed) error {
-	st := computeStatus(lbc, obs, metav1.NewTime(r.opts.Clock.Now()))
+	st, masters := computeStatus(lbc, obs, metav1.NewTime(r.opts.Clock.Now()))
+	r.metrics.set(lbc.Name, st, masters)
 	if equality.Semantic.DeepEqual(lbc.Status, st) {
 		return nil
 	}
@@ -472,32 +522,33 @@ func (r *Reconciler) writeStatus(ctx context.Context, lbc *v1alpha1.LoadBalancer
 	return nil
 }
 
-// finalize deletes the ConfigMaps of a LoadBalancerConfig being deleted,
-// checks with the API server (not the cache) that none is left, and then
+// finalize deletes the Secrets of a LoadBalancerConfig being deleted
+// (listed from the API server, not the cache) and its metrics, and then
 // removes the finalizer.
 func (r *Reconciler) finalize(ctx context.Context, lbc *v1alpha1.LoadBalancerConfig) error {
+	r.metrics.forget(lbc.Name)
 	if !controllerutil.ContainsFinalizer(lbc, Finalizer) {
 		return nil
 	}
 	log := logr.FromContextOrDiscard(ctx)
-	var list corev1.ConfigMapList
+	var list corev1.SecretList
 	if err := r.reader.List(ctx, &list, client.InNamespace(r.opts.Namespace),
 		client.MatchingLabels{node.LabelLoadBalancerConfig: node.LabelValue(lbc.Name)}); err != nil {
-		return fmt.Errorf("listing the configmaps of LoadBalancerConfig %s: %w", lbc.Name, err)
+		return fmt.Errorf("listing the secrets of LoadBalancerConfig %s: %w", lbc.Name, err)
 	}
 	var deleted []string
 	for i := range list.Items {
-		cm := &list.Items[i]
-		if err := r.client.Delete(ctx, cm); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("deleting configmap %s/%s: %w", cm.Namespace, cm.Name, err)
+		s := &list.Items[i]
+		if err := r.client.Delete(ctx, s); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting secret %s/%s: %w", s.Namespace, s.Name, err)
 		}
-		deleted = append(deleted, cm.Name)
+		deleted = append(deleted, s.Name)
 	}
 	sort.Strings(deleted)
 	if len(deleted) > 0 {
-		log.Info("configmaps deleted with their LoadBalancerConfig", "configMaps", deleted)
+		log.Info("node files deleted with their LoadBalancerConfig", "secrets", deleted)
 		r.recorder.Eventf(lbc, nil, corev1.EventTypeNormal, EventCleanedUp, "Delete",
-			"deleted the ConfigMaps of %d nodes: their companions remove the agents", len(deleted))
+			"deleted the Secrets of %d nodes: their companions remove the agents", len(deleted))
 	}
 	orig := lbc.DeepCopy()
 	controllerutil.RemoveFinalizer(lbc, Finalizer)
@@ -567,16 +618,6 @@ func readiness(n *corev1.Node) corev1.ConditionStatus {
 		}
 	}
 	return ""
-}
-
-// forConfigMap maps a published ConfigMap to its LoadBalancerConfig.
-func forConfigMap(_ context.Context, obj client.Object) []reconcile.Request {
-	for _, o := range obj.GetOwnerReferences() {
-		if o.Kind == "LoadBalancerConfig" && strings.HasPrefix(o.APIVersion, v1alpha1.GroupVersion.Group+"/") {
-			return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: o.Name}}}
-		}
-	}
-	return nil
 }
 
 // forSecret maps a Secret to the LoadBalancerConfigs that reference it.

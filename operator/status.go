@@ -35,13 +35,16 @@ type observed struct {
 	members []member
 	// problem is what kept the spec from being rendered and published.
 	problem *problem
-	// configMaps are the published ConfigMaps by node name.
-	configMaps map[string]*corev1.ConfigMap
+	// published are the published Secrets by node name.
+	published map[string]*corev1.Secret
 	// requeue asks for another reconcile soon (a write lost a race).
 	requeue bool
+	// blind means nothing could be observed (the API did not answer a
+	// list): the status, and the members it remembers, stay as they are.
+	blind bool
 }
 
-// report is what a node's ConfigMap says of the node.
+// report is what a node's Secret says of the node.
 type report struct {
 	rendered, running string
 	// agent is the agent's short status; nil when the companion could not
@@ -51,16 +54,16 @@ type report struct {
 	agentError string
 }
 
-func readReport(m *member, cm *corev1.ConfigMap) (report, string) {
-	if cm == nil {
+func readReport(m *member, s *corev1.Secret) (report, string) {
+	if s == nil {
 		return report{}, ""
 	}
 	r := report{
-		rendered:   cm.Annotations[node.AnnotationConfigHash],
-		running:    cm.Annotations[node.AnnotationRunningConfigHash],
-		agentError: cm.Annotations[node.AnnotationAgentError],
+		rendered:   s.Annotations[node.AnnotationConfigHash],
+		running:    s.Annotations[node.AnnotationRunningConfigHash],
+		agentError: s.Annotations[node.AnnotationAgentError],
 	}
-	raw, ok := cm.Annotations[node.AnnotationAgentStatus]
+	raw, ok := s.Annotations[node.AnnotationAgentStatus]
 	if !ok {
 		return r, ""
 	}
@@ -75,11 +78,13 @@ func readReport(m *member, cm *corev1.ConfigMap) (report, string) {
 }
 
 // computeStatus computes the status of lbc from what the reconcile
-// observed: status.nodes from the members and their ConfigMaps' reports,
+// observed: status.nodes from the members and their Secrets' reports,
 // status.vips and status.masters from the agents' reports, and the
 // conditions (old ones keep their transition time while their status does
-// not change).
-func computeStatus(lbc *v1alpha1.LoadBalancerConfig, obs observed, now metav1.Time) v1alpha1.LoadBalancerConfigStatus {
+// not change). It also returns, by virtual IP address, the nodes that
+// report being its master, sorted (status.vips[].masterNode may be
+// truncated).
+func computeStatus(lbc *v1alpha1.LoadBalancerConfig, obs observed, now metav1.Time) (v1alpha1.LoadBalancerConfigStatus, map[string][]string) {
 	st := v1alpha1.LoadBalancerConfigStatus{
 		ObservedGeneration: lbc.Generation,
 		Conditions:         append([]metav1.Condition(nil), lbc.Status.Conditions...),
@@ -98,14 +103,14 @@ func computeStatus(lbc *v1alpha1.LoadBalancerConfig, obs observed, now metav1.Ti
 		if m.message != "" {
 			msgs = append(msgs, m.message)
 		}
-		cm := obs.configMaps[m.name]
-		r, parseErr := readReport(m, cm)
+		published := obs.published[m.name]
+		r, parseErr := readReport(m, published)
 		ns.RenderedConfigHash, ns.RunningConfigHash = r.rendered, r.running
 		switch {
 		case m.pending():
 		case m.missing():
 			missing = append(missing, m.name)
-		case cm == nil:
+		case published == nil:
 			active++
 			rolling = append(rolling, m.name)
 			msgs = append(msgs, "its files are not published yet")
@@ -151,6 +156,7 @@ func computeStatus(lbc *v1alpha1.LoadBalancerConfig, obs observed, now metav1.Ti
 
 	var masters []string
 	var noMaster, split []string
+	vipMasters := make(map[string][]string, len(lbc.Spec.VirtualIPs))
 	for _, v := range lbc.Spec.VirtualIPs {
 		var ms []string
 		for name, a := range agents {
@@ -161,6 +167,7 @@ func computeStatus(lbc *v1alpha1.LoadBalancerConfig, obs observed, now metav1.Ti
 			}
 		}
 		sort.Strings(ms)
+		vipMasters[v.Address] = ms
 		vs := v1alpha1.VIPStatus{Name: v.Name, Address: v.Address, MasterNode: truncate(strings.Join(ms, "+"), maxMasterNode)}
 		st.VIPs = append(st.VIPs, vs)
 		shown := vs.MasterNode
@@ -246,7 +253,7 @@ func computeStatus(lbc *v1alpha1.LoadBalancerConfig, obs observed, now metav1.Ti
 	}
 	ready.Message = truncate(ready.Message, maxConditionMessage)
 	setCondition(&st.Conditions, ready, now)
-	return st
+	return st, vipMasters
 }
 
 // firstMsg keeps the first node's message for a condition.

@@ -13,7 +13,7 @@ import (
 	"github.com/vipvs/vipvs/operator/node"
 )
 
-// nodeState is a member and what its ConfigMap says.
+// nodeState is a member and what its Secret says.
 type nodeState struct {
 	name     string
 	missing  bool
@@ -24,7 +24,7 @@ type nodeState struct {
 }
 
 func observe(states ...nodeState) observed {
-	obs := observed{configMaps: map[string]*corev1.ConfigMap{}}
+	obs := observed{published: map[string]*corev1.Secret{}}
 	for _, s := range states {
 		m := member{name: s.name, addrs: addrs("192.0.2.1")}
 		if !s.missing {
@@ -45,7 +45,7 @@ func observe(states ...nodeState) observed {
 		if s.agentErr != "" {
 			ann[node.AnnotationAgentError] = s.agentErr
 		}
-		obs.configMaps[s.name] = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Annotations: ann}}
+		obs.published[s.name] = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Annotations: ann}}
 	}
 	return obs
 }
@@ -155,7 +155,7 @@ func TestComputeStatus(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			lbc := testLBC("cp")
 			lbc.Generation = 7
-			st := computeStatus(lbc, tt.obs, metav1.Unix(2000, 0))
+			st, _ := computeStatus(lbc, tt.obs, metav1.Unix(2000, 0))
 			got := conds{}
 			for _, c := range []struct {
 				t string
@@ -202,14 +202,14 @@ func TestComputeStatusKeepsTransitionTimes(t *testing.T) {
 	lbc := testLBC("cp")
 	obs := observe(nodeState{name: "m0", rendered: "h", running: "h", state: "MASTER"})
 	t0 := metav1.Unix(1000, 0)
-	lbc.Status = computeStatus(lbc, obs, t0)
+	lbc.Status, _ = computeStatus(lbc, obs, t0)
 	t1 := metav1.NewTime(t0.Add(time.Minute))
-	same := computeStatus(lbc, obs, t1)
+	same, _ := computeStatus(lbc, obs, t1)
 	if diff := cmp.Diff(lbc.Status, same); diff != "" {
 		t.Errorf("a second computation of the same state differs (-first +second):\n%s", diff)
 	}
 	rolling := observe(nodeState{name: "m0", rendered: "new", running: "h", state: "MASTER"})
-	next := computeStatus(lbc, rolling, t1)
+	next, _ := computeStatus(lbc, rolling, t1)
 	if c := condition(next, v1alpha1.ConditionReady); !c.LastTransitionTime.Equal(&t1) {
 		t.Errorf("Ready turned False at %v, want %v", c.LastTransitionTime, t1)
 	}

@@ -22,6 +22,10 @@ func Fetch(ctx context.Context, target string) (Report, error) {
 				var d net.Dialer
 				return d.DialContext(ctx, "unix", target)
 			},
+			// A transport per call: a kept-alive connection would stay
+			// open in both processes for good (the node companion reads
+			// every agent's status every few seconds).
+			DisableKeepAlives: true,
 		}
 		url = "http://agent/status"
 	}

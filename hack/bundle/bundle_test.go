@@ -165,7 +165,7 @@ func TestCSV(t *testing.T) {
 		t.Fatalf("want one deployment, got %d", len(st.DeploymentSpecs))
 	}
 	c := st.DeploymentSpecs[0].Spec.Template.Spec.Containers[0]
-	if d := cmp.Diff([]string{"operator", "--namespace=$(POD_NAMESPACE)", "--leader-elect"}, c.Args); d != "" {
+	if d := cmp.Diff([]string{"operator", "--namespace=$(POD_NAMESPACE)", "--leader-elect", "--manage-node-daemonset"}, c.Args); d != "" {
 		t.Errorf("operator args in the CSV (-want +got):\n%s", d)
 	}
 	var nsFrom string
@@ -230,7 +230,9 @@ func TestCSV(t *testing.T) {
 	if err := xml.Unmarshal(svg, &root); err != nil || root.XMLName.Local != "svg" || root.ViewBox == "" {
 		t.Errorf("icon is not an SVG with a viewBox: %v %+v", err, root)
 	}
-	if !strings.Contains(csv.Spec.Description, "kind: DaemonSet") {
-		t.Error("the description does not show the node companion's DaemonSet")
+	// The operator creates the companion's DaemonSet: the administrator
+	// is not asked to.
+	if strings.Contains(csv.Spec.Description, "kind: DaemonSet") || !strings.Contains(csv.Spec.Description, "--manage-node-daemonset") {
+		t.Error("the description shows a DaemonSet to apply, or does not say that the operator creates it")
 	}
 }

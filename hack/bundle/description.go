@@ -1,25 +1,9 @@
 package main
 
-import "strings"
-
 // description is the CSV's long description (Markdown, shown by the
-// OperatorHub console): what vipvs does, how to install it (with the node
-// companion's DaemonSet, which OLM cannot install) and how to use it.
-func description(daemonSetYAML string) string {
-	return strings.ReplaceAll(descriptionTemplate, "{{DAEMONSET}}", strings.TrimRight(indent(daemonSetYAML, "       "), " \n"))
-}
-
-func indent(s, prefix string) string {
-	lines := strings.Split(s, "\n")
-	for i, l := range lines {
-		if l != "" {
-			lines[i] = prefix + l
-		}
-	}
-	return strings.Join(lines, "\n")
-}
-
-const descriptionTemplate = `vipvs gives a bare-metal Kubernetes or OpenShift cluster the highly available
+// OperatorHub console): what vipvs does, how to install it and how to use
+// it.
+const description = `vipvs gives a bare-metal Kubernetes or OpenShift cluster the highly available
 virtual IPs that no cloud hands it: the **API VIP** in front of the
 kube-apiservers of the control plane and the **ingress VIPs** in front of the
 routers, with IPVS load balancing and health checks behind them. It replaces
@@ -36,7 +20,7 @@ keepalived and vipvs nodes can share a virtual router during a migration).
   services with their backends and health checks, and the track checks that
   move a VIP away from a node whose own service is down.
 * The **operator** renders, for every selected node, the agent's
-  configuration and its static pod, and publishes them as ConfigMaps in its
+  configuration and its static pod, and publishes them as Secrets in its
   namespace. It never shrinks a peer list because a Node disappeared from
   the API.
 * The **node companion** (a DaemonSet) writes each node's files to the host
@@ -62,12 +46,13 @@ keepalived and vipvs nodes can share a virtual router during a migration).
 
        kubectl label namespace vipvs-system pod-security.kubernetes.io/enforce=privileged
 
-2. Create the node companion's DaemonSet in the operator's namespace. OLM
-   installs Deployments only; its service account ` + "`vipvs-node`" + ` and
-   its Role come with this bundle. Save this as vipvs-node.yaml and run
-   ` + "`kubectl apply -n vipvs-system -f vipvs-node.yaml`" + `:
-
-{{DAEMONSET}}
+2. The operator creates the node companion's DaemonSet ` + "`vipvs-node`" + `
+   in its namespace, with its own image, and keeps it up to date (it runs
+   with ` + "`--manage-node-daemonset`" + `); its service account
+   ` + "`vipvs-node`" + ` and its Role come with this bundle. The DaemonSet
+   stays when the operator is uninstalled: delete it with
+   ` + "`kubectl delete daemonset -n vipvs-system vipvs-node`" + `, which
+   leaves the agents running (the static pods stay on the nodes).
 
    Every node that may carry a VIP needs kubelet's static pod directory
    /etc/kubernetes/manifests. On OpenShift the service account vipvs-node

@@ -18,8 +18,9 @@
 //     account vipvs-node (OLM creates the account, the Role and the
 //     binding);
 //   - the companion's DaemonSet cannot be a bundle object (OLM installs
-//     only Deployments, through the CSV); the CSV's description shows it,
-//     for the administrator to apply, until the operator creates it;
+//     only Deployments, through the CSV): the operator's Deployment gets
+//     --manage-node-daemonset, and the operator creates the DaemonSet of
+//     manifests/30-node.yaml in its namespace, with its own image;
 //   - the CRD, the metrics Services, the PrometheusRule and the
 //     ServiceMonitors are bundle objects.
 package main
@@ -218,11 +219,12 @@ func clusterServiceVersion(root string, objs []manifests.Object, crd *apiextensi
 	if err := ownNamespace(dep); err != nil {
 		return nil, err
 	}
-	ds, err := byKind("DaemonSet", manifests.NodeName)
-	if err != nil {
+	if err := addArg(dep, manageNodeDaemonSet); err != nil {
 		return nil, err
 	}
-	if err := ownNamespace(ds); err != nil {
+	// The DaemonSet the operator creates: checked here, so that the
+	// bundle is not generated when the operator could not build it.
+	if _, err := manifests.NodeDaemonSet(manifests.Namespace, image); err != nil {
 		return nil, err
 	}
 	ns, err := byKind("Namespace", manifests.Namespace)
@@ -242,10 +244,6 @@ func clusterServiceVersion(root string, objs []manifests.Object, crd *apiextensi
 		return nil, err
 	}
 	owned, err := ownedCRD(crd)
-	if err != nil {
-		return nil, err
-	}
-	dsYAML, err := yaml.Marshal(withoutNamespace(ds).Object)
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +271,7 @@ func clusterServiceVersion(root string, objs []manifests.Object, crd *apiextensi
 		},
 		"spec": map[string]any{
 			"displayName":    "vipvs",
-			"description":    description(string(dsYAML)),
+			"description":    description,
 			"version":        version,
 			"maturity":       maturity,
 			"minKubeVersion": minKubeVersion,
@@ -341,10 +339,20 @@ func ownNamespace(u *unstructured.Unstructured) error {
 	return unstructured.SetNestedSlice(u.Object, cs, "spec", "template", "spec", "containers")
 }
 
-func withoutNamespace(u *unstructured.Unstructured) *unstructured.Unstructured {
-	u = u.DeepCopy()
-	u.SetNamespace("")
-	return u
+// manageNodeDaemonSet is the operator's flag that makes it create the
+// node companion's DaemonSet (operator/command.go).
+const manageNodeDaemonSet = "--manage-node-daemonset"
+
+// addArg appends arg to the arguments of a workload's first container.
+func addArg(u *unstructured.Unstructured, arg string) error {
+	cs, _, err := unstructured.NestedSlice(u.Object, "spec", "template", "spec", "containers")
+	if err != nil || len(cs) == 0 {
+		return fmt.Errorf("%s %s: no containers", u.GetKind(), u.GetName())
+	}
+	m := cs[0].(map[string]any)
+	args, _ := m["args"].([]any)
+	m["args"] = append(args, arg)
+	return unstructured.SetNestedSlice(u.Object, cs, "spec", "template", "spec", "containers")
 }
 
 // permissions turns the RBAC of the manifests into the CSV's: the rules of
@@ -499,7 +507,7 @@ func ownedCRD(crd *apiextensionsv1.CustomResourceDefinition) (map[string]any, er
 		"kind":              crd.Spec.Names.Kind,
 		"displayName":       "Load Balancer Config",
 		"description":       firstParagraph(root.Description),
-		"resources":         []any{map[string]any{"kind": "ConfigMap", "name": "", "version": "v1"}},
+		"resources":         []any{map[string]any{"kind": "Secret", "name": "", "version": "v1"}},
 		"specDescriptors":   spec,
 		"statusDescriptors": status,
 	}, nil

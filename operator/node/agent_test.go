@@ -24,7 +24,8 @@ import (
 // companion writes the agent's config below a temporary host root, the
 // agent (the vipvs binary, in a network namespace of its own) runs it, and
 // the companion reads the agent's status over its unix socket and reports
-// the hash of the file it wrote and the router's state. Needs root.
+// the hash of the file it wrote and the router's state, and re-exports the
+// agent's metrics. Needs root.
 func TestCompanionReadsRealAgent(t *testing.T) {
 	lab.RequireRoot(t)
 	bin, cleanup, err := agentlab.BinaryForTests("vipvs-node-test")
@@ -64,11 +65,11 @@ func TestCompanionReadsRealAgent(t *testing.T) {
 	sum := sha256.Sum256(data)
 	hash := hex.EncodeToString(sum[:])
 	configPath := render.AgentConfigPath(lbc, n.Name)
-	cm := testConfigMap(t, "vipvs-api-"+n.Name, lbc, n.Name, []File{
+	sec := testSecret(t, "vipvs-api-"+n.Name, lbc, n.Name, []File{
 		{Path: render.StaticPodPath(lbc), Data: []byte("kind: Pod\n"), Mode: 0o644},
 		{Path: configPath, Data: data, Mode: 0o644},
 	})
-	c, cl, w := newTestCompanion(t, nil, cm)
+	c, cl, w := newTestCompanion(t, nil, sec)
 	w.Root = root
 	c.opts.NodeName, c.opts.HostRoot, c.opts.Status = n.Name, root, AgentSocket{}
 	ctx := logr.NewContext(context.Background(), testr.New(t))
@@ -77,7 +78,7 @@ func TestCompanionReadsRealAgent(t *testing.T) {
 		if _, err := c.Reconcile(ctx, reconcile.Request{}); err != nil {
 			t.Fatal(err)
 		}
-		return annotations(t, cl, cm.Name)
+		return annotations(t, cl, sec.Name)
 	}
 
 	// The files are written before the agent runs; the companion says the
@@ -104,4 +105,8 @@ func TestCompanionReadsRealAgent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v; last annotations %v, want running hash %s and status %s\nagent log:\n%s", err, got, hash, want, p.LogTail(20))
 	}
+
+	// The companion re-exports the agent's metrics, read over the same
+	// socket, with the label load_balancer_config.
+	checkRealAgentMetrics(t, c.AgentMetrics(testr.New(t)), lbc)
 }

@@ -17,25 +17,27 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 )
 
 const nodeUsage = `Usage: vipvs node --node-name NODE [flags]
 
 Runs the node companion of vipvs on one node (a DaemonSet of the vipvs
-image, with the host's / mounted at --host-root). It watches the ConfigMaps
+image, with the host's / mounted at --host-root). It watches the Secrets
 that the operator publishes for this node in --namespace (label
-vipvs.io/node=NODE) and, for each LoadBalancerConfig:
+vipvs.io/node=NODE; it caches no other Secret) and, for each
+LoadBalancerConfig:
 
   - writes its files on the host: the agent's config below
     /etc/vipvs/<lbc>/ and the agent's static pod
     /etc/kubernetes/manifests/vipvs-<lbc>.yaml, atomically (temporary file,
     fsync, rename) and only when they changed;
   - reads the agent's status from /run/vipvs/<lbc>.sock and reports it on
-    the ConfigMap (annotations vipvs.io/running-config-hash,
+    the Secret (annotations vipvs.io/running-config-hash,
     vipvs.io/agent-status, vipvs.io/agent-error), from which the operator
     computes the LoadBalancerConfig's status;
-  - when the ConfigMap is deleted (the node left, or the LoadBalancerConfig
+  - when the Secret is deleted (the node left, or the LoadBalancerConfig
     was deleted), removes the files, the static pod first, so that kubelet
     stops the agent and it hands its VIPs over gracefully.
 
@@ -43,7 +45,14 @@ The agent itself never talks to the Kubernetes API. Which files the
 companion wrote is recorded below --state-dir on the host, so that it
 removes them even after a restart.
 
-Needs: get, list, watch and patch on configmaps in --namespace.
+On each scrape of its /metrics (--metrics-bind-address), the companion also
+reads /metrics from every local agent's socket and re-exports the agents'
+families (not go_* and process_*) with the label load_balancer_config=<lbc>,
+plus vipvs_node_agent_up and vipvs_node_agent_scrape_errors_total per
+LoadBalancerConfig: the agents listen on 127.0.0.1 only, out of
+Prometheus's reach.
+
+Needs: get, list, watch and patch on secrets in --namespace.
 
 Flags:
 `
@@ -54,7 +63,7 @@ func Command(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("vipvs node", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	nodeName := fs.String("node-name", os.Getenv("NODE_NAME"), "name of this node (default $NODE_NAME; in the DaemonSet, from the downward API spec.nodeName)")
-	namespace := fs.String("namespace", "vipvs-system", "namespace where the operator publishes the nodes' ConfigMaps")
+	namespace := fs.String("namespace", "vipvs-system", "namespace where the operator publishes the nodes' Secrets")
 	hostRoot := fs.String("host-root", "/host", "directory where the host's / is mounted")
 	stateDir := fs.String("state-dir", DefaultStateDir, "host directory (below --host-root) that records which files were written")
 	interval := fs.Duration("status-interval", DefaultStatusInterval, "how often to read the agents' status")
@@ -118,7 +127,7 @@ func Command(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	w := &Writer{Root: *hostRoot, StateDir: *stateDir}
-	if err := Setup(mgr, Options{NodeName: *nodeName, Namespace: *namespace, Writer: w, StatusInterval: *interval}); err != nil {
+	if err := Setup(mgr, Options{NodeName: *nodeName, Namespace: *namespace, Writer: w, StatusInterval: *interval, Registerer: ctrlmetrics.Registry}); err != nil {
 		log.Error(err, "cannot set up the node companion")
 		return 1
 	}

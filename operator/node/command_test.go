@@ -12,7 +12,7 @@ func TestCommand(t *testing.T) {
 		code int
 		want []string
 	}{
-		{name: "help", args: []string{"-h"}, code: 0, want: []string{"Usage: vipvs node", "static pod first", "-host-root", "-node-name", "-status-interval"}},
+		{name: "help", args: []string{"-h"}, code: 0, want: []string{"Usage: vipvs node", "static pod first", "load_balancer_config", "-host-root", "-node-name", "-status-interval"}},
 		{name: "no node name", args: nil, code: 2, want: []string{"--node-name is required"}},
 		{name: "no host root", args: []string{"--node-name=m0", "--host-root=/nonexistent/host"}, code: 2, want: []string{"--host-root /nonexistent/host is not a directory"}},
 		{name: "bad interval", args: []string{"--node-name=m0", "--status-interval=0s"}, code: 2, want: []string{"--status-interval must be positive"}},

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
@@ -65,7 +66,7 @@ func (AgentSocket) Fetch(ctx context.Context, _, socketPath string) (status.Repo
 type Options struct {
 	// NodeName is this node's name. Required.
 	NodeName string
-	// Namespace is where the operator publishes the ConfigMaps. Required.
+	// Namespace is where the operator publishes the Secrets. Required.
 	Namespace string
 	// Writer writes the files on the host. Required.
 	Writer *Writer
@@ -77,24 +78,32 @@ type Options struct {
 	// StatusInterval is how often the agents' status is read.
 	// Default: DefaultStatusInterval.
 	StatusInterval time.Duration
+	// Registerer, when set, gets the collector that re-exports the agents'
+	// metrics (AgentMetrics), by Setup.
+	Registerer prometheus.Registerer
 }
 
 // Companion is the node companion's reconciler. Whatever happens to any of
-// its node's ConfigMaps, it brings the whole node in line (there are only a
-// few ConfigMaps per node, one per LoadBalancerConfig): it writes the files
-// of every ConfigMap, removes those of ConfigMaps that are gone, reads every
-// agent's status and patches the ConfigMaps' annotations where they differ.
+// its node's Secrets, it brings the whole node in line (there are only a
+// few Secrets per node, one per LoadBalancerConfig): it writes the files of
+// every Secret, removes those of Secrets that are gone, reads every agent's
+// status and patches the Secrets' annotations where they differ.
 type Companion struct {
 	client client.Client
 	opts   Options
+	// agents are the LoadBalancerConfigs of the last reconcile, whose
+	// agents' metrics AgentMetrics reads.
+	agents agentSet
 }
 
 // CacheOptions restricts a manager's cache to what a companion needs: the
-// ConfigMaps of one node in the operator's namespace.
+// Secrets of one node (label vipvs.io/node) in the operator's namespace. The
+// informer lists and watches with that namespace and label selector, so no
+// other Secret ever reaches the companion's memory.
 func CacheOptions(namespace, nodeName string) cache.Options {
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.ConfigMap{}: {
+			&corev1.Secret{}: {
 				Namespaces: map[string]cache.Config{namespace: {}},
 				Label:      labels.SelectorFromSet(labels.Set{LabelNode: LabelValue(nodeName)}),
 			},
@@ -110,10 +119,15 @@ func Setup(mgr manager.Manager, opts Options) error {
 	if err != nil {
 		return err
 	}
+	if opts.Registerer != nil {
+		if err := opts.Registerer.Register(c.AgentMetrics(mgr.GetLogger().WithName("metrics"))); err != nil {
+			return fmt.Errorf("node companion: registering the agents' metrics: %w", err)
+		}
+	}
 	return c.SetupWithManager(mgr)
 }
 
-// New returns a companion that reads and patches ConfigMaps with cl.
+// New returns a companion that reads and patches Secrets with cl.
 func New(cl client.Client, opts Options) (*Companion, error) {
 	if opts.NodeName == "" || opts.Namespace == "" || opts.Writer == nil {
 		return nil, errors.New("node companion: the node name, the namespace and a writer are required")
@@ -131,32 +145,32 @@ func New(cl client.Client, opts Options) (*Companion, error) {
 }
 
 // SetupWithManager registers the companion's controller with mgr: it
-// watches the node's ConfigMaps (changes of what the operator writes, not
-// of the companion's own annotations) and runs once at start, so that the
-// files of ConfigMaps deleted while it was down are removed too.
+// watches the node's Secrets (changes of what the operator writes, not of
+// the companion's own annotations) and runs once at start, so that the
+// files of Secrets deleted while it was down are removed too.
 func (c *Companion) SetupWithManager(mgr manager.Manager) error {
 	toNode := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: c.opts.NodeName}}}
 	})
 	start := make(chan event.GenericEvent, 1)
-	start <- event.GenericEvent{Object: &corev1.ConfigMap{}}
+	start <- event.GenericEvent{Object: &corev1.Secret{}}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("vipvs-node").
-		Watches(&corev1.ConfigMap{}, toNode, builder.WithPredicates(operatorChanges())).
+		Watches(&corev1.Secret{}, toNode, builder.WithPredicates(operatorChanges())).
 		WatchesRawSource(source.Channel(start, toNode)).
 		Complete(c)
 }
 
-// operatorChanges passes the events of a ConfigMap except updates that
-// change nothing the operator writes (the companion's own patches).
+// operatorChanges passes the events of a Secret except updates that change
+// nothing the operator writes (the companion's own patches).
 func operatorChanges() predicate.Predicate {
 	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-		o, ok1 := e.ObjectOld.(*corev1.ConfigMap)
-		n, ok2 := e.ObjectNew.(*corev1.ConfigMap)
+		o, ok1 := e.ObjectOld.(*corev1.Secret)
+		n, ok2 := e.ObjectNew.(*corev1.Secret)
 		if !ok1 || !ok2 {
 			return true
 		}
-		return !reflect.DeepEqual(o.Data, n.Data) || !reflect.DeepEqual(o.BinaryData, n.BinaryData) ||
+		return !reflect.DeepEqual(o.Data, n.Data) ||
 			o.Annotations[AnnotationFiles] != n.Annotations[AnnotationFiles] ||
 			o.Annotations[AnnotationConfigHash] != n.Annotations[AnnotationConfigHash] ||
 			!o.DeletionTimestamp.Equal(n.DeletionTimestamp) ||
@@ -164,29 +178,34 @@ func operatorChanges() predicate.Predicate {
 	}}
 }
 
-// Reconcile brings the node in line with its ConfigMaps; the request's name
+// Reconcile brings the node in line with its Secrets; the request's name
 // is the node's, whatever changed. It runs again after the status interval.
 func (c *Companion) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
 	log := logr.FromContextOrDiscard(ctx).WithValues("node", c.opts.NodeName)
-	var list corev1.ConfigMapList
+	var list corev1.SecretList
 	if err := c.client.List(ctx, &list, client.InNamespace(c.opts.Namespace),
 		client.MatchingLabels{LabelNode: LabelValue(c.opts.NodeName)}); err != nil {
-		return reconcile.Result{}, fmt.Errorf("listing the node's configmaps: %w", err)
+		return reconcile.Result{}, fmt.Errorf("listing the node's secrets: %w", err)
 	}
 	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
 
 	var errs []error
 	live := map[string]bool{}
+	var agents []string
 	for i := range list.Items {
-		cm := &list.Items[i]
-		if cm.DeletionTimestamp != nil {
-			continue // removed below, like a ConfigMap that is gone
+		s := &list.Items[i]
+		if s.DeletionTimestamp != nil {
+			continue // removed below, like a Secret that is gone
 		}
-		live[cm.Name] = true
-		if err := c.sync(ctx, log, cm); err != nil {
+		live[s.Name] = true
+		if lbc := lbcName(s); lbc != "" {
+			agents = append(agents, lbc)
+		}
+		if err := c.sync(ctx, log, s); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	c.agents.set(agents)
 
 	sets, err := c.opts.Writer.Sets()
 	if err != nil {
@@ -198,34 +217,34 @@ func (c *Companion) Reconcile(ctx context.Context, _ reconcile.Request) (reconci
 		}
 		removed, err := c.opts.Writer.Remove(set)
 		if len(removed) > 0 {
-			log.Info("files removed: their configmap is gone", "configMap", set, "files", removed)
+			log.Info("files removed: their secret is gone", "secret", set, "files", removed)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("removing the files of configmap %s: %w", set, err))
+			errs = append(errs, fmt.Errorf("removing the files of secret %s: %w", set, err))
 		}
 	}
 	return reconcile.Result{RequeueAfter: c.opts.StatusInterval}, errors.Join(errs...)
 }
 
-// sync writes one ConfigMap's files, reads its agent's status and patches
-// the ConfigMap's annotations. A problem with the files or the agent is
-// reported in the annotations; the error returned is for what should be
-// retried soon.
-func (c *Companion) sync(ctx context.Context, log logr.Logger, cm *corev1.ConfigMap) error {
-	lbc := lbcName(cm)
-	log = log.WithValues("configMap", cm.Name, "loadBalancerConfig", lbc)
+// sync writes one Secret's files, reads its agent's status and patches the
+// Secret's annotations. A problem with the files or the agent is reported
+// in the annotations; the error returned is for what should be retried
+// soon.
+func (c *Companion) sync(ctx context.Context, log logr.Logger, s *corev1.Secret) error {
+	lbc := lbcName(s)
+	log = log.WithValues("secret", s.Name, "loadBalancerConfig", lbc)
 	var problems []string
 	var retry error
 
-	files, err := c.files(cm, lbc)
+	files, err := c.files(s, lbc)
 	if err == nil {
 		var changed []string
-		changed, err = c.opts.Writer.Apply(cm.Name, files)
+		changed, err = c.opts.Writer.Apply(s.Name, files)
 		if len(changed) > 0 {
-			log.Info("files written", "files", changed, "configHash", cm.Annotations[AnnotationConfigHash])
+			log.Info("files written", "files", changed, "configHash", s.Annotations[AnnotationConfigHash])
 		}
 		if err != nil {
-			retry = fmt.Errorf("configmap %s: %w", cm.Name, err)
+			retry = fmt.Errorf("secret %s: %w", s.Name, err)
 		}
 	}
 	if err != nil {
@@ -249,22 +268,22 @@ func (c *Companion) sync(ctx context.Context, log logr.Logger, cm *corev1.Config
 	if len(problems) > 0 {
 		want[AnnotationAgentError] = truncate(strings.Join(problems, "; "), 4096)
 	}
-	if err := c.patchAnnotations(ctx, cm, want); err != nil {
+	if err := c.patchAnnotations(ctx, s, want); err != nil {
 		return errors.Join(retry, err)
 	}
 	return retry
 }
 
-// files decodes a ConfigMap's files, checks that each belongs to the
+// files decodes a Secret's files, checks that each belongs to the
 // LoadBalancerConfig (its directory under /etc/vipvs, or its static pod)
 // and puts the static pod last: it is written after the agent's config
 // (kubelet does not start an agent without one), and removed first
 // (kubelet stops the agent before its config goes).
-func (c *Companion) files(cm *corev1.ConfigMap, lbc string) ([]File, error) {
+func (c *Companion) files(s *corev1.Secret, lbc string) ([]File, error) {
 	if lbc == "" {
-		return nil, fmt.Errorf("configmap %s names no LoadBalancerConfig (no owner reference, no %s label)", cm.Name, LabelLoadBalancerConfig)
+		return nil, fmt.Errorf("secret %s names no LoadBalancerConfig (no owner reference, no %s label)", s.Name, LabelLoadBalancerConfig)
 	}
-	files, err := DecodeFiles(cm)
+	files, err := DecodeFiles(s)
 	if err != nil {
 		return nil, err
 	}
@@ -278,35 +297,34 @@ func (c *Companion) files(cm *corev1.ConfigMap, lbc string) ([]File, error) {
 		case strings.HasPrefix(f.Path, dir):
 			out = append(out, f)
 		default:
-			return nil, fmt.Errorf("configmap %s: file %s is neither below %s nor the static pod %s: refused", cm.Name, f.Path, dir, pod)
+			return nil, fmt.Errorf("secret %s: file %s is neither below %s nor the static pod %s: refused", s.Name, f.Path, dir, pod)
 		}
 	}
 	return append(out, last...), nil
 }
 
-// lbcName is the name of the LoadBalancerConfig that owns a ConfigMap:
-// from its owner reference, or from its label when that holds the full
-// name.
-func lbcName(cm *corev1.ConfigMap) string {
-	for _, o := range cm.OwnerReferences {
+// lbcName is the name of the LoadBalancerConfig that owns a Secret: from
+// its owner reference, or from its label when that holds the full name.
+func lbcName(s *corev1.Secret) string {
+	for _, o := range s.OwnerReferences {
 		if o.Kind == "LoadBalancerConfig" && strings.HasPrefix(o.APIVersion, v1alpha1.GroupVersion.Group+"/") {
 			return o.Name
 		}
 	}
-	if v := cm.Labels[LabelLoadBalancerConfig]; v != "" && len(v) < maxLabelValue {
+	if v := s.Labels[LabelLoadBalancerConfig]; v != "" && len(v) < maxLabelValue {
 		return v
 	}
 	return ""
 }
 
-// patchAnnotations sets the companion's annotations of cm to want (an
-// absent key is removed), with a merge patch that touches nothing else, and
-// only when they differ.
-func (c *Companion) patchAnnotations(ctx context.Context, cm *corev1.ConfigMap, want map[string]string) error {
+// patchAnnotations sets the companion's annotations of s to want (an absent
+// key is removed), with a merge patch that touches nothing else, and only
+// when they differ.
+func (c *Companion) patchAnnotations(ctx context.Context, s *corev1.Secret, want map[string]string) error {
 	patch := map[string]any{}
 	for _, k := range []string{AnnotationRunningConfigHash, AnnotationAgentStatus, AnnotationAgentError} {
 		v, ok := want[k]
-		cur, has := cm.Annotations[k]
+		cur, has := s.Annotations[k]
 		switch {
 		case ok && (!has || cur != v):
 			patch[k] = v
@@ -319,13 +337,13 @@ func (c *Companion) patchAnnotations(ctx context.Context, cm *corev1.ConfigMap, 
 	}
 	b, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": patch}})
 	if err != nil {
-		return fmt.Errorf("encoding the annotations of configmap %s: %w", cm.Name, err)
+		return fmt.Errorf("encoding the annotations of secret %s: %w", s.Name, err)
 	}
-	if err := c.client.Patch(ctx, cm, client.RawPatch(types.MergePatchType, b)); err != nil {
+	if err := c.client.Patch(ctx, s, client.RawPatch(types.MergePatchType, b)); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil // deleted meanwhile: the next run removes its files
 		}
-		return fmt.Errorf("patching the annotations of configmap %s: %w", cm.Name, err)
+		return fmt.Errorf("patching the annotations of secret %s: %w", s.Name, err)
 	}
 	return nil
 }

@@ -47,15 +47,15 @@ func (f *fakeStatus) Fetch(_ context.Context, lbc, socket string) (status.Report
 
 const testNS = "vipvs-system"
 
-// testConfigMap is a ConfigMap as the operator publishes it for node m0.
-func testConfigMap(t *testing.T, name, lbc, nodeName string, files []File) *corev1.ConfigMap {
+// testSecret is a Secret as the operator publishes it for a node.
+func testSecret(t *testing.T, name, lbc, nodeName string, files []File) *corev1.Secret {
 	t.Helper()
-	data, bin, ann, err := EncodeFiles(files)
+	data, ann, err := EncodeFiles(files)
 	if err != nil {
 		t.Fatal(err)
 	}
 	yes := true
-	return &corev1.ConfigMap{
+	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: name, Namespace: testNS,
 			Labels:      map[string]string{LabelLoadBalancerConfig: lbc, LabelNode: nodeName},
@@ -63,7 +63,8 @@ func testConfigMap(t *testing.T, name, lbc, nodeName string, files []File) *core
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "vipvs.io/v1alpha1", Kind: "LoadBalancerConfig",
 				Name: lbc, UID: "uid-" + "x", Controller: &yes}},
 		},
-		Data: data, BinaryData: bin,
+		Type: corev1.SecretTypeOpaque,
+		Data: data,
 	}
 }
 
@@ -94,13 +95,13 @@ func reconcileNode(t *testing.T, c *Companion) error {
 
 func annotations(t *testing.T, cl client.Client, name string) map[string]string {
 	t.Helper()
-	var cm corev1.ConfigMap
-	if err := cl.Get(context.Background(), client.ObjectKey{Namespace: testNS, Name: name}, &cm); err != nil {
+	var s corev1.Secret
+	if err := cl.Get(context.Background(), client.ObjectKey{Namespace: testNS, Name: name}, &s); err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]string{}
 	for _, k := range []string{AnnotationRunningConfigHash, AnnotationAgentStatus, AnnotationAgentError} {
-		if v, ok := cm.Annotations[k]; ok {
+		if v, ok := s.Annotations[k]; ok {
 			out[k] = v
 		}
 	}
@@ -112,8 +113,8 @@ func TestCompanion(t *testing.T) {
 	// The operator's order does not matter: the static pod is written last
 	// (and so removed first).
 	files[0], files[2] = files[2], files[0]
-	mine := testConfigMap(t, "vipvs-api-m0", "api", "m0", files)
-	theirs := testConfigMap(t, "vipvs-api-m1", "api", "m1", []File{{Path: "/etc/vipvs/api/nodes/m1.yaml", Data: []byte("m1"), Mode: 0o644}})
+	mine := testSecret(t, "vipvs-api-m0", "api", "m0", files)
+	theirs := testSecret(t, "vipvs-api-m1", "api", "m1", []File{{Path: "/etc/vipvs/api/nodes/m1.yaml", Data: []byte("m1"), Mode: 0o644}})
 	st := &fakeStatus{reports: map[string]status.Report{"api": {ConfigHash: "running", Routers: []status.Router{{Name: "api", State: "MASTER", Master: "192.0.2.11"}}}}}
 	c, cl, w := newTestCompanion(t, st, mine, theirs)
 
@@ -160,7 +161,7 @@ func TestCompanion(t *testing.T) {
 		}
 	})
 
-	t.Run("configmap deleted", func(t *testing.T) {
+	t.Run("secret deleted", func(t *testing.T) {
 		if err := cl.Delete(context.Background(), mine); err != nil {
 			t.Fatal(err)
 		}
@@ -169,7 +170,7 @@ func TestCompanion(t *testing.T) {
 		}
 		for _, f := range testFiles() {
 			if _, err := os.Lstat(filepath.Join(w.Root, f.Path)); !os.IsNotExist(err) {
-				t.Errorf("%s still there after its configmap was deleted: %v", f.Path, err)
+				t.Errorf("%s still there after its secret was deleted: %v", f.Path, err)
 			}
 		}
 		if sets, _ := w.Sets(); len(sets) != 0 {
@@ -184,7 +185,7 @@ func TestCompanionRemovesStaticPodFirst(t *testing.T) {
 	files := testFiles()
 	files[0], files[2] = files[2], files[0]
 	c, _, w := newTestCompanion(t, &fakeStatus{})
-	got, err := c.files(testConfigMap(t, "vipvs-api-m0", "api", "m0", files), "api")
+	got, err := c.files(testSecret(t, "vipvs-api-m0", "api", "m0", files), "api")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,18 +214,18 @@ func TestCompanionRefusesForeignPaths(t *testing.T) {
 		{"outside /etc/vipvs", "/etc/shadow"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			cm := testConfigMap(t, "vipvs-api-m0", "api", "m0", []File{
+			sec := testSecret(t, "vipvs-api-m0", "api", "m0", []File{
 				{Path: podPath, Data: []byte("pod"), Mode: 0o644},
 				{Path: tt.path, Data: []byte("evil"), Mode: 0o644},
 			})
-			c, cl, w := newTestCompanion(t, &fakeStatus{}, cm)
+			c, cl, w := newTestCompanion(t, &fakeStatus{}, sec)
 			if err := reconcileNode(t, c); err != nil {
-				t.Fatal(err) // a refused ConfigMap is reported, not retried
+				t.Fatal(err) // a refused Secret is reported, not retried
 			}
 			if entries, _ := os.ReadDir(filepath.Join(w.Root, "etc")); len(entries) > 0 {
-				t.Errorf("files written for a refused configmap: %v", entries)
+				t.Errorf("files written for a refused secret: %v", entries)
 			}
-			got := annotations(t, cl, cm.Name)[AnnotationAgentError]
+			got := annotations(t, cl, sec.Name)[AnnotationAgentError]
 			if !strings.Contains(got, tt.path) || !strings.Contains(got, "refused") {
 				t.Errorf("agent error = %q, want it to name %s as refused", got, tt.path)
 			}

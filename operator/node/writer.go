@@ -27,7 +27,7 @@ const (
 
 // Writer writes sets of files below a root directory (the host's root file
 // system, as mounted into the companion's container), atomically and only
-// when something changed. A set is what one ConfigMap carries; the Writer
+// when something changed. A set is what one Secret carries; the Writer
 // records the paths of each set (below StateDir) so that Remove can delete
 // them later, even after a restart.
 //
@@ -250,7 +250,7 @@ func (w *Writer) writeRecord(r *os.Root, rec record) error {
 	return nil
 }
 
-// checkSet accepts a set name that is a DNS-1123 subdomain (a ConfigMap's
+// checkSet accepts a set name that is a DNS-1123 subdomain (a Secret's
 // name): it becomes a file name.
 func checkSet(set string) error {
 	if set == "" || len(set) > 253 || strings.Trim(set, "abcdefghijklmnopqrstuvwxyz0123456789.-") != "" ||

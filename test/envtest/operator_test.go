@@ -22,10 +22,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
@@ -74,6 +77,9 @@ type harness struct {
 	scheme *runtime.Scheme
 	c      client.Client // direct, not cached: what the API server holds
 	ctx    context.Context
+
+	// opCache is the operator's cache.
+	opCache cache.Cache
 
 	mu         sync.Mutex
 	companions map[string]*companion
@@ -139,6 +145,7 @@ func (h *harness) startOperator() {
 	if err := operator.Setup(mgr, operator.Options{Namespace: opNamespace, Image: testImage}); err != nil {
 		h.t.Fatal(err)
 	}
+	h.opCache = mgr.GetCache()
 	h.run("operator", mgr)
 }
 
@@ -146,6 +153,7 @@ func (h *harness) startOperator() {
 type companion struct {
 	root  string
 	agent *fakeAgent
+	cache cache.Cache
 	stop  func()
 }
 
@@ -170,6 +178,7 @@ func (h *harness) companion(t *testing.T, name string) *companion {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.cache = mgr.GetCache()
 	c.stop = h.run("companion "+name, mgr)
 	h.companions[name] = c
 	return c
@@ -322,14 +331,14 @@ func (h *harness) waitCondition(t *testing.T, name, typ string, st metav1.Condit
 	return lbc
 }
 
-// configMaps returns the ConfigMaps of a LoadBalancerConfig by node.
-func (h *harness) configMaps(t *testing.T, lbc string) map[string]*corev1.ConfigMap {
+// secrets returns the published Secrets of a LoadBalancerConfig by node.
+func (h *harness) secrets(t *testing.T, lbc string) map[string]*corev1.Secret {
 	t.Helper()
-	var list corev1.ConfigMapList
+	var list corev1.SecretList
 	if err := h.c.List(h.ctx, &list, client.InNamespace(opNamespace), client.MatchingLabels{node.LabelLoadBalancerConfig: lbc}); err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]*corev1.ConfigMap{}
+	out := map[string]*corev1.Secret{}
 	for i := range list.Items {
 		out[list.Items[i].Labels[node.LabelNode]] = &list.Items[i]
 	}
@@ -353,30 +362,34 @@ func (h *harness) render(t *testing.T, lbc *v1alpha1.LoadBalancerConfig, nodes .
 	return out
 }
 
-// publishedDiff compares the ConfigMaps of lbc with what render.Render
-// gives for nodes: one ConfigMap per node, holding exactly its files.
+// publishedDiff compares the Secrets of lbc with what render.Render gives
+// for nodes: one Secret per node, of type Opaque, holding exactly its
+// files.
 func (h *harness) publishedDiff(t *testing.T, lbc *v1alpha1.LoadBalancerConfig, nodes ...string) string {
 	t.Helper()
 	want := h.render(t, lbc, nodes...)
-	cms := h.configMaps(t, lbc.Name)
+	published := h.secrets(t, lbc.Name)
 	var diffs []string
 	var got []string
-	for n := range cms {
+	for n := range published {
 		got = append(got, n)
 	}
 	slices.Sort(got)
 	if d := cmp.Diff(nodes, got); d != "" {
-		return "nodes with a ConfigMap (-want +got):\n" + d
+		return "nodes with a Secret (-want +got):\n" + d
 	}
 	for _, nf := range want.Nodes {
-		cm := cms[nf.NodeName]
-		if cm.Name != operator.ConfigMapName(lbc.Name, nf.NodeName) {
-			diffs = append(diffs, fmt.Sprintf("ConfigMap of %s is named %s", nf.NodeName, cm.Name))
+		sec := published[nf.NodeName]
+		if sec.Name != operator.NodeFilesName(lbc.Name, nf.NodeName) {
+			diffs = append(diffs, fmt.Sprintf("Secret of %s is named %s", nf.NodeName, sec.Name))
 		}
-		if h := cm.Annotations[node.AnnotationConfigHash]; h != nf.Hash {
+		if sec.Type != corev1.SecretTypeOpaque {
+			diffs = append(diffs, fmt.Sprintf("Secret of %s has type %q, want Opaque", nf.NodeName, sec.Type))
+		}
+		if h := sec.Annotations[node.AnnotationConfigHash]; h != nf.Hash {
 			diffs = append(diffs, fmt.Sprintf("%s: config hash %s, rendered %s", nf.NodeName, h, nf.Hash))
 		}
-		files, err := node.DecodeFiles(cm)
+		files, err := node.DecodeFiles(sec)
 		if err != nil {
 			diffs = append(diffs, err.Error())
 			continue
@@ -386,21 +399,21 @@ func (h *harness) publishedDiff(t *testing.T, lbc *v1alpha1.LoadBalancerConfig, 
 			wantFiles = append(wantFiles, node.File{Path: f.Path, Data: f.Data, Mode: f.Mode})
 		}
 		if d := cmp.Diff(wantFiles, files); d != "" {
-			diffs = append(diffs, fmt.Sprintf("files of %s (-render.Render +ConfigMap):\n%s", nf.NodeName, d))
+			diffs = append(diffs, fmt.Sprintf("files of %s (-render.Render +Secret):\n%s", nf.NodeName, d))
 		}
-		if len(cm.OwnerReferences) != 1 || cm.OwnerReferences[0].UID != lbc.UID {
-			diffs = append(diffs, fmt.Sprintf("ConfigMap of %s: owner references %v", nf.NodeName, cm.OwnerReferences))
+		if len(sec.OwnerReferences) != 1 || sec.OwnerReferences[0].UID != lbc.UID {
+			diffs = append(diffs, fmt.Sprintf("Secret of %s: owner references %v", nf.NodeName, sec.OwnerReferences))
 		}
 	}
 	return strings.Join(diffs, "\n")
 }
 
-// waitPublished waits until the ConfigMaps of name are what render.Render
+// waitPublished waits until the Secrets of name are what render.Render
 // gives for nodes, and returns the object they were rendered from.
 func (h *harness) waitPublished(t *testing.T, name string, nodes ...string) *v1alpha1.LoadBalancerConfig {
 	t.Helper()
 	var lbc *v1alpha1.LoadBalancerConfig
-	waitFor(t, fmt.Sprintf("the ConfigMaps of %s for %v", name, nodes), func() (bool, string) {
+	waitFor(t, fmt.Sprintf("the Secrets of %s for %v", name, nodes), func() (bool, string) {
 		lbc = h.get(t, name)
 		d := h.publishedDiff(t, lbc, nodes...)
 		return d == "", d
@@ -412,11 +425,11 @@ func (h *harness) waitPublished(t *testing.T, name string, nodes ...string) *v1a
 // published agent config.
 func (h *harness) peers(t *testing.T, lbc, nodeName string) []string {
 	t.Helper()
-	cm := h.configMaps(t, lbc)[nodeName]
-	if cm == nil {
-		t.Fatalf("no ConfigMap for %s", nodeName)
+	sec := h.secrets(t, lbc)[nodeName]
+	if sec == nil {
+		t.Fatalf("no Secret for %s", nodeName)
 	}
-	files, err := node.DecodeFiles(cm)
+	files, err := node.DecodeFiles(sec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,7 +442,7 @@ func (h *harness) peers(t *testing.T, lbc, nodeName string) []string {
 			return c.VirtualRouters[0].UnicastPeers
 		}
 	}
-	t.Fatalf("no agent config in the ConfigMap of %s", nodeName)
+	t.Fatalf("no agent config in the Secret of %s", nodeName)
 	return nil
 }
 
@@ -453,6 +466,52 @@ func (h *harness) waitEvent(t *testing.T, lbc, reason, substr string) {
 			seen = append(seen, e.Reason+": "+e.Note)
 		}
 		return false, strings.Join(seen, "\n")
+	})
+}
+
+// operatorMetrics gathers the operator's series of LoadBalancerConfig lbc
+// from controller-runtime's registry (where operator.Setup registers them,
+// and which the manager serves on /metrics), as sorted lines
+// `node_config_current{node=m0} 1` (the vipvs_operator_ prefix and the
+// load_balancer_config label left out).
+func operatorMetrics(t *testing.T, lbc string) []string {
+	t.Helper()
+	mfs, err := crmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, mf := range mfs {
+		if mf.GetName() != operator.MetricNodeConfigCurrent && mf.GetName() != operator.MetricVIPMaster {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			mine := false
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "load_balancer_config" {
+					mine = l.GetValue() == lbc
+					continue
+				}
+				labels = append(labels, l.GetName()+"="+l.GetValue())
+			}
+			if mine {
+				out = append(out, fmt.Sprintf("%s{%s} %g", strings.TrimPrefix(mf.GetName(), "vipvs_operator_"), strings.Join(labels, ","), m.GetGauge().GetValue()))
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// waitMetrics waits until the operator's series of lbc are want (in the
+// form of operatorMetrics, any order).
+func waitMetrics(t *testing.T, lbc string, want ...string) {
+	t.Helper()
+	want = slices.Sorted(slices.Values(want))
+	waitFor(t, fmt.Sprintf("the operator's metrics of %s", lbc), func() (bool, string) {
+		d := cmp.Diff(want, operatorMetrics(t, lbc))
+		return d == "", "(-want +got):\n" + d
 	})
 }
 
@@ -532,13 +591,82 @@ func (h *harness) testLifecycle(t *testing.T) {
 		if got.Status.Masters != "192.0.2.10=m0,2001:db8::10=m0" {
 			t.Errorf("status.masters = %q", got.Status.Masters)
 		}
-		h.waitEvent(t, lbc.Name, operator.EventPublished, "3 ConfigMaps created")
+		h.waitEvent(t, lbc.Name, operator.EventPublished, "3 Secrets created")
 		h.waitEvent(t, lbc.Name, operator.EventReady, "")
+		waitMetrics(t, lbc.Name,
+			"node_config_current{node=m0} 1", "node_config_current{node=m1} 1", "node_config_current{node=m2} 1",
+			"vip_master{node=m0,vip=192.0.2.10} 1", "vip_master{node=m0,vip=2001:db8::10} 1")
+		// Nothing of it is in a ConfigMap.
+		var cms corev1.ConfigMapList
+		if err := h.c.List(h.ctx, &cms, client.InNamespace(opNamespace), client.HasLabels{node.LabelLoadBalancerConfig}); err != nil || len(cms.Items) != 0 {
+			t.Errorf("ConfigMaps published: %d, %v", len(cms.Items), err)
+		}
+	})
+
+	t.Run("cachedSecrets", func(t *testing.T) {
+		// Secrets the caches must not hold: one without the labels in the
+		// operator's namespace, one with them in another namespace.
+		for _, s := range []*corev1.Secret{
+			{ObjectMeta: metav1.ObjectMeta{Namespace: opNamespace, Name: "unrelated"}, StringData: map[string]string{"k": "v"}},
+			{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "vipvs-lifecycle-m0", Labels: map[string]string{
+				node.LabelLoadBalancerConfig: lbc.Name, node.LabelNode: "m0"}}, StringData: map[string]string{"k": "v"}},
+		} {
+			if err := h.c.Create(h.ctx, s); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = h.c.Delete(context.Background(), s) })
+		}
+		cached := func(c cache.Cache) (names []string, err error) {
+			var list corev1.SecretList
+			if err := c.List(h.ctx, &list); err != nil {
+				return nil, err
+			}
+			for _, s := range list.Items {
+				names = append(names, s.Namespace+"/"+s.Name)
+			}
+			slices.Sort(names)
+			return names, nil
+		}
+		// A change of m0's Secret after them: a cache that holds it would
+		// have seen them (one watch delivers the events of a kind in order).
+		barrier := h.secrets(t, lbc.Name)["m0"]
+		setBarrier := func(v any) {
+			t.Helper()
+			patch := fmt.Sprintf(`{"metadata":{"annotations":{"test.vipvs.io/barrier":%s}}}`, v)
+			if err := h.c.Patch(h.ctx, barrier, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		setBarrier(`"1"`)
+		defer setBarrier("null")
+		for _, c := range []cache.Cache{h.opCache, h.companion(t, "m0").cache} {
+			waitFor(t, "the caches to see the change of "+barrier.Name, func() (bool, string) {
+				var s corev1.Secret
+				err := c.Get(h.ctx, client.ObjectKeyFromObject(barrier), &s)
+				return err == nil && s.Annotations["test.vipvs.io/barrier"] == "1", fmt.Sprint(err, s.Annotations)
+			})
+		}
+		for _, tt := range []struct {
+			name  string
+			cache cache.Cache
+			want  []string
+		}{
+			{"operator", h.opCache, []string{opNamespace + "/vipvs-lifecycle-m0", opNamespace + "/vipvs-lifecycle-m1", opNamespace + "/vipvs-lifecycle-m2"}},
+			{"companion of m0", h.companion(t, "m0").cache, []string{opNamespace + "/vipvs-lifecycle-m0"}},
+		} {
+			got, err := cached(tt.cache)
+			if err != nil {
+				t.Fatalf("%s: %v", tt.name, err)
+			}
+			if d := cmp.Diff(tt.want, got); d != "" {
+				t.Errorf("Secrets in the cache of the %s (-want +got):\n%s", tt.name, d)
+			}
+		}
 	})
 
 	t.Run("staticPodsPassDryRun", func(t *testing.T) {
-		for n, cm := range h.configMaps(t, lbc.Name) {
-			files, err := node.DecodeFiles(cm)
+		for n, sec := range h.secrets(t, lbc.Name) {
+			files, err := node.DecodeFiles(sec)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -569,6 +697,9 @@ func (h *harness) testLifecycle(t *testing.T) {
 		}
 		h.waitEvent(t, lbc.Name, operator.EventNodeJoined, "m3")
 		h.waitCondition(t, lbc.Name, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonAsExpected)
+		waitMetrics(t, lbc.Name,
+			"node_config_current{node=m0} 1", "node_config_current{node=m1} 1", "node_config_current{node=m2} 1", "node_config_current{node=m3} 1",
+			"vip_master{node=m0,vip=192.0.2.10} 1", "vip_master{node=m0,vip=2001:db8::10} 1")
 	})
 
 	t.Run("nodeRelabelledOut", func(t *testing.T) {
@@ -587,10 +718,13 @@ func (h *harness) testLifecycle(t *testing.T) {
 		if len(got.Status.Nodes) != 3 {
 			t.Errorf("status.nodes = %+v, want m0, m1, m2", got.Status.Nodes)
 		}
+		waitMetrics(t, lbc.Name,
+			"node_config_current{node=m0} 1", "node_config_current{node=m1} 1", "node_config_current{node=m2} 1",
+			"vip_master{node=m0,vip=192.0.2.10} 1", "vip_master{node=m0,vip=2001:db8::10} 1")
 	})
 
 	t.Run("nodeDeletedFromAPI", func(t *testing.T) {
-		before := h.configMaps(t, lbc.Name)
+		before := h.secrets(t, lbc.Name)
 		if err := h.c.Delete(h.ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "m2"}}); err != nil {
 			t.Fatal(err)
 		}
@@ -611,15 +745,19 @@ func (h *harness) testLifecycle(t *testing.T) {
 		if d := h.publishedDiff(t, got, "m0", "m1", "m2"); d != "" {
 			t.Error(d)
 		}
-		for n, cm := range h.configMaps(t, lbc.Name) {
-			if cm.Annotations[node.AnnotationConfigHash] != before[n].Annotations[node.AnnotationConfigHash] {
-				t.Errorf("the ConfigMap of %s was re-rendered after a Node vanished", n)
+		for n, sec := range h.secrets(t, lbc.Name) {
+			if sec.Annotations[node.AnnotationConfigHash] != before[n].Annotations[node.AnnotationConfigHash] {
+				t.Errorf("the Secret of %s was re-rendered after a Node vanished", n)
 			}
 		}
 		if d := cmp.Diff([]string{"192.0.2.12", "192.0.2.13"}, h.peers(t, lbc.Name, "m0")); d != "" {
 			t.Errorf("peers of m0 (-want +got):\n%s", d)
 		}
 		h.waitEvent(t, lbc.Name, operator.EventNodeMissing, "m2")
+		// m2 is still expected to run its configuration, and does not.
+		waitMetrics(t, lbc.Name,
+			"node_config_current{node=m0} 1", "node_config_current{node=m1} 1", "node_config_current{node=m2} 0",
+			"vip_master{node=m0,vip=192.0.2.10} 1", "vip_master{node=m0,vip=2001:db8::10} 1")
 	})
 
 	t.Run("nodeForgotten", func(t *testing.T) {
@@ -638,6 +776,9 @@ func (h *harness) testLifecycle(t *testing.T) {
 		if c := cond(got, v1alpha1.ConditionDegraded); c.Status != metav1.ConditionFalse {
 			t.Errorf("Degraded = %s/%s: %s", c.Status, c.Reason, c.Message)
 		}
+		waitMetrics(t, lbc.Name,
+			"node_config_current{node=m0} 1", "node_config_current{node=m1} 1",
+			"vip_master{node=m0,vip=192.0.2.10} 1", "vip_master{node=m0,vip=2001:db8::10} 1")
 	})
 
 	t.Run("specChanged", func(t *testing.T) {
@@ -667,6 +808,9 @@ func (h *harness) testLifecycle(t *testing.T) {
 				t.Errorf("status.nodes[%d] while rolling out = %+v", i, ns)
 			}
 		}
+		waitMetrics(t, lbc.Name,
+			"node_config_current{node=m0} 0", "node_config_current{node=m1} 0",
+			"vip_master{node=m0,vip=192.0.2.10} 1", "vip_master{node=m0,vip=2001:db8::10} 1")
 		for _, n := range []string{"m0", "m1"} {
 			h.companion(t, n).agent.freeze(false)
 		}
@@ -679,6 +823,9 @@ func (h *harness) testLifecycle(t *testing.T) {
 				t.Errorf("status.nodes[%d] after the rollout = %+v, want running %s", i, ns, want.Nodes[i].Hash)
 			}
 		}
+		waitMetrics(t, lbc.Name,
+			"node_config_current{node=m0} 1", "node_config_current{node=m1} 1",
+			"vip_master{node=m0,vip=192.0.2.10} 1", "vip_master{node=m0,vip=2001:db8::10} 1")
 	})
 
 	t.Run("deleted", func(t *testing.T) {
@@ -689,9 +836,10 @@ func (h *harness) testLifecycle(t *testing.T) {
 			err := h.c.Get(h.ctx, client.ObjectKey{Name: lbc.Name}, &v1alpha1.LoadBalancerConfig{})
 			return apierrors.IsNotFound(err), fmt.Sprint(err)
 		})
-		if cms := h.configMaps(t, lbc.Name); len(cms) != 0 {
-			t.Errorf("ConfigMaps left after deletion: %v", cms)
+		if left := h.secrets(t, lbc.Name); len(left) != 0 {
+			t.Errorf("Secrets left after deletion: %v", left)
 		}
+		waitMetrics(t, lbc.Name)
 		for _, n := range []string{"m0", "m1"} {
 			waitFor(t, "the companion of "+n+" to remove the agent's files", func() (bool, string) {
 				_, err1 := hostFile(h.companion(t, n), render.StaticPodPath(lbc.Name))
@@ -759,8 +907,8 @@ func (h *harness) testConflictingVRID(t *testing.T) {
 	if c := cond(got, v1alpha1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonConflict {
 		t.Errorf("Ready = %s/%s, want False/Conflict", c.Status, c.Reason)
 	}
-	if cms := h.configMaps(t, second.Name); len(cms) != 0 {
-		t.Errorf("the refused LoadBalancerConfig was published: %v", cms)
+	if published := h.secrets(t, second.Name); len(published) != 0 {
+		t.Errorf("the refused LoadBalancerConfig was published: %v", published)
 	}
 	if c := cond(h.get(t, first.Name), v1alpha1.ConditionDegraded); c.Reason == v1alpha1.ReasonConflict {
 		t.Errorf("the earlier LoadBalancerConfig is Degraded too: %s", c.Message)
@@ -813,8 +961,8 @@ func (h *harness) testFamilyMismatch(t *testing.T) {
 			t.Errorf("Degraded message %q does not contain %q", msg, want)
 		}
 	}
-	if cms := h.configMaps(t, lbc.Name); len(cms) != 0 {
-		t.Errorf("published although rendering failed: %v", cms)
+	if published := h.secrets(t, lbc.Name); len(published) != 0 {
+		t.Errorf("published although rendering failed: %v", published)
 	}
 	h.waitEvent(t, lbc.Name, v1alpha1.ReasonRenderFailed, "spec.virtualIPs[0].address")
 }

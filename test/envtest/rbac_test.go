@@ -68,11 +68,12 @@ func rbacImpersonate(cfg *rest.Config, name string) *rest.Config {
 // real API server and runs the real operator and three real node
 // companions, each under exactly its service account's RBAC
 // (impersonation), with leader election: the operator reconciles a
-// LoadBalancerConfig (finalizer, ConfigMaps published, status written,
+// LoadBalancerConfig (finalizer, Secrets published, status written,
 // events), the companions write the files and patch their reports, a VRRP
-// password is read from a Secret in another namespace, and deletion
-// cleans up. Then it checks what each account may not do. One API server
-// serves every subtest; they run in order.
+// password is read from a Secret in another namespace (and a new one is
+// taken when it changes), and deletion cleans up. Then it checks what each
+// account may and may not do. One API server serves every subtest; they
+// run in order.
 func TestOperatorRBAC(t *testing.T) {
 	start := time.Now()
 	cfg, _ := envtest.Start(t)
@@ -337,9 +338,9 @@ func rbacWaitReady(ctx context.Context, t *testing.T, c client.Client, run *rbac
 	return &lbc
 }
 
-// rbacConfigMaps lists the published ConfigMaps of a LoadBalancerConfig.
-func rbacConfigMaps(ctx context.Context, c client.Client, lbc string) ([]corev1.ConfigMap, error) {
-	var list corev1.ConfigMapList
+// rbacSecrets lists the published Secrets of a LoadBalancerConfig.
+func rbacSecrets(ctx context.Context, c client.Client, lbc string) ([]corev1.Secret, error) {
+	var list corev1.SecretList
 	err := c.List(ctx, &list, client.InNamespace(manifests.Namespace), client.MatchingLabels{node.LabelLoadBalancerConfig: lbc})
 	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
 	return list.Items, err
@@ -367,21 +368,24 @@ func testRBACReconcile(ctx context.Context, t *testing.T, c client.Client, run *
 		}
 	}
 
-	// The ConfigMaps the operator published, with the companions' reports.
-	cms, err := rbacConfigMaps(ctx, c, lbc.Name)
+	// The Secrets the operator published, with the companions' reports.
+	published, err := rbacSecrets(ctx, c, lbc.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var names []string
-	for _, cm := range cms {
-		names = append(names, cm.Name)
-		if cm.Annotations[node.AnnotationRunningConfigHash] != cm.Annotations[node.AnnotationConfigHash] {
-			t.Errorf("configmap %s: running %q, rendered %q", cm.Name, cm.Annotations[node.AnnotationRunningConfigHash], cm.Annotations[node.AnnotationConfigHash])
+	for _, s := range published {
+		names = append(names, s.Name)
+		if s.Type != corev1.SecretTypeOpaque {
+			t.Errorf("secret %s: type %q, want Opaque", s.Name, s.Type)
+		}
+		if s.Annotations[node.AnnotationRunningConfigHash] != s.Annotations[node.AnnotationConfigHash] {
+			t.Errorf("secret %s: running %q, rendered %q", s.Name, s.Annotations[node.AnnotationRunningConfigHash], s.Annotations[node.AnnotationConfigHash])
 		}
 	}
 	want := []string{"vipvs-control-plane-master-0", "vipvs-control-plane-master-1", "vipvs-control-plane-master-2"}
 	if strings.Join(names, ",") != strings.Join(want, ",") {
-		t.Errorf("configmaps %v, want %v", names, want)
+		t.Errorf("secrets %v, want %v", names, want)
 	}
 
 	// The files the companions wrote on their hosts.
@@ -410,14 +414,17 @@ func testRBACReconcile(ctx context.Context, t *testing.T, c client.Client, run *
 
 // testRBACSecret renders a VRRPv2 LoadBalancerConfig whose password is in
 // a Secret of another namespace: the operator's ClusterRole lets it read
-// the Secret, and the password reaches the agents' configs.
+// the Secret, and the password reaches the agents' configs. When the
+// Secret changes, the new password does too: the operator watches the
+// referenced Secret outside the Secrets it caches.
 func testRBACSecret(ctx context.Context, t *testing.T, c client.Client, run *rbacRunner, roots map[string]string) {
 	const ns, password = "vrrp-secrets", "s3cret"
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "vrrp"},
-		StringData: map[string]string{"password": password + "\n"}}); err != nil {
+	vrrp := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "vrrp"},
+		StringData: map[string]string{"password": password + "\n"}}
+	if err := c.Create(ctx, vrrp); err != nil {
 		t.Fatal(err)
 	}
 	lbc := &v1alpha1.LoadBalancerConfig{
@@ -433,19 +440,44 @@ func testRBACSecret(ctx context.Context, t *testing.T, c client.Client, run *rba
 		t.Fatal(err)
 	}
 	rbacWaitReady(ctx, t, c, run, lbc.Name)
-	for _, n := range rbacNodes {
-		b, err := os.ReadFile(filepath.Join(roots[n.name], render.AgentConfigPath(lbc.Name, n.name)))
-		if err != nil {
-			t.Fatal(err)
+	passwords := func() []string {
+		var out []string
+		for _, n := range rbacNodes {
+			b, err := os.ReadFile(filepath.Join(roots[n.name], render.AgentConfigPath(lbc.Name, n.name)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := agentv1alpha1.Decode(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cfg.VirtualRouters) != 1 {
+				t.Fatalf("node %s: %d virtual routers, want 1", n.name, len(cfg.VirtualRouters))
+			}
+			out = append(out, cfg.VirtualRouters[0].AuthPassword)
 		}
-		cfg, err := agentv1alpha1.Decode(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(cfg.VirtualRouters) != 1 || cfg.VirtualRouters[0].AuthPassword != password {
-			t.Errorf("node %s: the agent config has not the password of the Secret", n.name)
+		return out
+	}
+	for i, got := range passwords() {
+		if got != password {
+			t.Errorf("node %s: the agent config has not the password of the Secret", rbacNodes[i].name)
 		}
 	}
+
+	const rotated = "n3w"
+	vrrp.StringData = map[string]string{"password": rotated}
+	if err := c.Update(ctx, vrrp); err != nil {
+		t.Fatal(err)
+	}
+	rbacWaitFor(ctx, t, run, "the new password in every agent config", func(context.Context) (bool, string, error) {
+		n := 0
+		for _, p := range passwords() {
+			if p == rotated {
+				n++
+			}
+		}
+		return n == len(rbacNodes), fmt.Sprintf("%d of %d agent configs have the new password", n, len(rbacNodes)), nil
+	})
 }
 
 // testRBACEvents checks that the operator's events were recorded
@@ -490,22 +522,36 @@ func rbacConfigMap(ns, name string) *corev1.ConfigMap {
 }
 
 // testOperatorForbidden checks what the operator may not do: anything
-// with ConfigMaps or Leases outside its namespace, writing Nodes or
-// Secrets, creating or deleting LoadBalancerConfigs, creating workloads.
+// with ConfigMaps, Leases outside its namespace, writing Nodes or Secrets
+// outside its namespace, creating or deleting LoadBalancerConfigs, creating
+// workloads.
 func testOperatorForbidden(ctx context.Context, t *testing.T, cfg *rest.Config, s *runtime.Scheme) {
 	c, err := client.New(cfg, client.Options{Scheme: s})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rbacCheckForbidden(ctx, t, c, []rbacForbiddenCase{
+		{"create configmap in its namespace", func(ctx context.Context, c client.Client) error {
+			return c.Create(ctx, rbacConfigMap(manifests.Namespace, "x"))
+		}},
+		{"list configmaps in its namespace", func(ctx context.Context, c client.Client) error {
+			return c.List(ctx, &corev1.ConfigMapList{}, client.InNamespace(manifests.Namespace))
+		}},
 		{"create configmap in default", func(ctx context.Context, c client.Client) error { return c.Create(ctx, rbacConfigMap("default", "x")) }},
 		{"list configmaps in kube-system", func(ctx context.Context, c client.Client) error {
 			return c.List(ctx, &corev1.ConfigMapList{}, client.InNamespace("kube-system"))
 		}},
-		{"create secret", func(ctx context.Context, c client.Client) error {
-			return c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: manifests.Namespace, Name: "x"}})
+		{"create secret in default", func(ctx context.Context, c client.Client) error {
+			return c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "x"}})
 		}},
-		{"delete secret", func(ctx context.Context, c client.Client) error {
+		{"update referenced secret", func(ctx context.Context, c client.Client) error {
+			var s corev1.Secret
+			if err := c.Get(ctx, types.NamespacedName{Namespace: "vrrp-secrets", Name: "vrrp"}, &s); err != nil {
+				return err // the get is allowed
+			}
+			return c.Update(ctx, &s)
+		}},
+		{"delete referenced secret", func(ctx context.Context, c client.Client) error {
 			return c.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "vrrp-secrets", Name: "vrrp"}})
 		}},
 		{"patch node", func(ctx context.Context, c client.Client) error {
@@ -537,28 +583,28 @@ func testCompanionAllowed(ctx context.Context, t *testing.T, cfg *rest.Config, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	cms, err := rbacConfigMaps(ctx, c, "control-plane")
-	if err != nil || len(cms) == 0 {
-		t.Fatalf("list configmaps as the companion: %d, %v", len(cms), err)
+	published, err := rbacSecrets(ctx, c, "control-plane")
+	if err != nil || len(published) == 0 {
+		t.Fatalf("list secrets as the companion: %d, %v", len(published), err)
 	}
-	var one corev1.ConfigMap
-	if err := c.Get(ctx, client.ObjectKeyFromObject(&cms[0]), &one); err != nil {
-		t.Errorf("get configmap as the companion: %v", err)
+	var one corev1.Secret
+	if err := c.Get(ctx, client.ObjectKeyFromObject(&published[0]), &one); err != nil {
+		t.Errorf("get secret as the companion: %v", err)
 	}
-	w, err := c.Watch(ctx, &corev1.ConfigMapList{}, client.InNamespace(manifests.Namespace))
+	w, err := c.Watch(ctx, &corev1.SecretList{}, client.InNamespace(manifests.Namespace), client.MatchingLabels{node.LabelNode: rbacNodes[0].name})
 	if err != nil {
-		t.Errorf("watch configmaps as the companion: %v", err)
+		t.Errorf("watch secrets as the companion: %v", err)
 	} else {
 		w.Stop()
 	}
 	patch := client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"test.vipvs.io/patched":"yes"}}}`))
 	if err := c.Patch(ctx, &one, patch); err != nil {
-		t.Errorf("patch configmap as the companion: %v", err)
+		t.Errorf("patch secret as the companion: %v", err)
 	}
 }
 
 // testCompanionForbidden checks what the companion may not do: change
-// ConfigMaps other than by patching, read Secrets or Nodes, or anything
+// Secrets other than by patching, touch ConfigMaps, read Nodes, or anything
 // outside its namespace.
 func testCompanionForbidden(ctx context.Context, t *testing.T, cfg *rest.Config, s *runtime.Scheme) {
 	c, err := client.New(cfg, client.Options{Scheme: s})
@@ -569,29 +615,35 @@ func testCompanionForbidden(ctx context.Context, t *testing.T, cfg *rest.Config,
 		{"get secret", func(ctx context.Context, c client.Client) error {
 			return c.Get(ctx, types.NamespacedName{Namespace: "vrrp-secrets", Name: "vrrp"}, &corev1.Secret{})
 		}},
-		{"list secrets in its namespace", func(ctx context.Context, c client.Client) error {
-			return c.List(ctx, &corev1.SecretList{}, client.InNamespace(manifests.Namespace))
+		{"list secrets in default", func(ctx context.Context, c client.Client) error {
+			return c.List(ctx, &corev1.SecretList{}, client.InNamespace("default"))
 		}},
 		{"get node", func(ctx context.Context, c client.Client) error {
 			return c.Get(ctx, types.NamespacedName{Name: rbacNodes[0].name}, &corev1.Node{})
 		}},
 		{"list nodes", func(ctx context.Context, c client.Client) error { return c.List(ctx, &corev1.NodeList{}) }},
-		{"create configmap", func(ctx context.Context, c client.Client) error {
-			return c.Create(ctx, rbacConfigMap(manifests.Namespace, "x"))
+		{"create secret", func(ctx context.Context, c client.Client) error {
+			return c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: manifests.Namespace, Name: "x"}})
 		}},
-		{"update configmap", func(ctx context.Context, c client.Client) error {
+		{"update secret", func(ctx context.Context, c client.Client) error {
 			// The Get is allowed, the Update is not.
-			var one corev1.ConfigMap
+			var one corev1.Secret
 			if err := c.Get(ctx, types.NamespacedName{Namespace: manifests.Namespace, Name: "vipvs-control-plane-master-0"}, &one); err != nil {
 				return err
 			}
 			return c.Update(ctx, &one)
 		}},
-		{"delete configmap", func(ctx context.Context, c client.Client) error {
-			return c.Delete(ctx, rbacConfigMap(manifests.Namespace, "vipvs-control-plane-master-0"))
+		{"delete secret", func(ctx context.Context, c client.Client) error {
+			return c.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: manifests.Namespace, Name: "vipvs-control-plane-master-0"}})
 		}},
-		{"list configmaps in default", func(ctx context.Context, c client.Client) error {
-			return c.List(ctx, &corev1.ConfigMapList{}, client.InNamespace("default"))
+		{"get configmap in its namespace", func(ctx context.Context, c client.Client) error {
+			return c.Get(ctx, types.NamespacedName{Namespace: manifests.Namespace, Name: "vipvs-control-plane-master-0"}, &corev1.ConfigMap{})
+		}},
+		{"list configmaps in its namespace", func(ctx context.Context, c client.Client) error {
+			return c.List(ctx, &corev1.ConfigMapList{}, client.InNamespace(manifests.Namespace))
+		}},
+		{"create configmap", func(ctx context.Context, c client.Client) error {
+			return c.Create(ctx, rbacConfigMap(manifests.Namespace, "x"))
 		}},
 		{"get loadbalancerconfig", func(ctx context.Context, c client.Client) error {
 			return c.Get(ctx, types.NamespacedName{Name: "control-plane"}, &v1alpha1.LoadBalancerConfig{})
@@ -604,21 +656,21 @@ func testCompanionForbidden(ctx context.Context, t *testing.T, cfg *rest.Config,
 }
 
 // testRBACDelete deletes the LoadBalancerConfigs: the operator deletes
-// their ConfigMaps and releases its finalizer, and the companions remove
-// the files.
+// their Secrets and releases its finalizer, and the companions remove the
+// files.
 func testRBACDelete(ctx context.Context, t *testing.T, c client.Client, run *rbacRunner, roots map[string]string) {
 	for _, name := range []string{"control-plane", "legacy"} {
 		if err := c.Delete(ctx, &v1alpha1.LoadBalancerConfig{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	rbacWaitFor(ctx, t, run, "the LoadBalancerConfigs, their ConfigMaps and files to be gone", func(ctx context.Context) (bool, string, error) {
+	rbacWaitFor(ctx, t, run, "the LoadBalancerConfigs, their Secrets and files to be gone", func(ctx context.Context) (bool, string, error) {
 		var lbcs v1alpha1.LoadBalancerConfigList
 		if err := c.List(ctx, &lbcs); err != nil {
 			return false, "", err
 		}
-		var cms corev1.ConfigMapList
-		if err := c.List(ctx, &cms, client.InNamespace(manifests.Namespace), client.HasLabels{node.LabelLoadBalancerConfig}); err != nil {
+		var published corev1.SecretList
+		if err := c.List(ctx, &published, client.InNamespace(manifests.Namespace), client.HasLabels{node.LabelLoadBalancerConfig}); err != nil {
 			return false, "", err
 		}
 		var files []string
@@ -631,7 +683,7 @@ func testRBACDelete(ctx context.Context, t *testing.T, c client.Client, run *rba
 				}
 			}
 		}
-		seen := fmt.Sprintf("%d LoadBalancerConfigs, %d ConfigMaps, files %v", len(lbcs.Items), len(cms.Items), files)
-		return len(lbcs.Items) == 0 && len(cms.Items) == 0 && len(files) == 0, seen, nil
+		seen := fmt.Sprintf("%d LoadBalancerConfigs, %d Secrets, files %v", len(lbcs.Items), len(published.Items), files)
+		return len(lbcs.Items) == 0 && len(published.Items) == 0 && len(files) == 0, seen, nil
 	})
 }

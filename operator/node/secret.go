@@ -11,21 +11,20 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/vipvs/vipvs/agent/status"
 )
 
-// Labels and annotations of the ConfigMaps that carry a node's files: the
+// Labels and annotations of the Secrets that carry a node's files: the
 // contract between the operator and the node companion.
 const (
-	// LabelLoadBalancerConfig is the LoadBalancerConfig a ConfigMap belongs
-	// to (its name, through LabelValue).
+	// LabelLoadBalancerConfig is the LoadBalancerConfig a Secret belongs to
+	// (its name, through LabelValue).
 	LabelLoadBalancerConfig = "vipvs.io/load-balancer-config"
-	// LabelNode is the node a ConfigMap is for (its name, through
-	// LabelValue). The companion watches the ConfigMaps with its own.
+	// LabelNode is the node a Secret is for (its name, through
+	// LabelValue). The companion watches the Secrets with its own.
 	LabelNode = "vipvs.io/node"
 
 	// AnnotationFiles maps the data keys to host paths and modes (JSON, a
@@ -92,68 +91,56 @@ type File struct {
 type FileEntry struct {
 	// Path is the file's absolute path on the host.
 	Path string `json:"path"`
-	// Key is the data (or binaryData) key that holds the content.
+	// Key is the data key that holds the content.
 	Key string `json:"key"`
 	// Mode is the file's permission bits in octal, e.g. "0644".
 	Mode string `json:"mode"`
 }
 
-// EncodeFiles returns the ConfigMap data, binaryData and vipvs.io/files
-// annotation that carry files. Each file is keyed by its base name (with a
-// number in front when two share one); UTF-8 text goes in data, anything
-// else in binaryData. Entries keep the order of files.
-func EncodeFiles(files []File) (data map[string]string, binaryData map[string][]byte, annotation string, err error) {
+// EncodeFiles returns the Secret data and vipvs.io/files annotation that
+// carry files. Each file is keyed by its base name (with a number in front
+// when two share one). Entries keep the order of files.
+func EncodeFiles(files []File) (data map[string][]byte, annotation string, err error) {
 	entries := make([]FileEntry, 0, len(files))
-	used := map[string]bool{}
+	data = make(map[string][]byte, len(files))
 	paths := map[string]bool{}
 	for i, f := range files {
 		if err := checkPath(f.Path); err != nil {
-			return nil, nil, "", err
+			return nil, "", err
 		}
 		if err := checkMode(f.Path, f.Mode); err != nil {
-			return nil, nil, "", err
+			return nil, "", err
 		}
 		if paths[f.Path] {
-			return nil, nil, "", fmt.Errorf("file %s listed twice", f.Path)
+			return nil, "", fmt.Errorf("file %s listed twice", f.Path)
 		}
 		paths[f.Path] = true
 		key := path.Base(f.Path)
-		if used[key] {
+		if _, used := data[key]; used {
 			key = Shorten(strconv.Itoa(i)+"."+key, 253)
 		}
-		used[key] = true
-		if utf8.Valid(f.Data) {
-			if data == nil {
-				data = map[string]string{}
-			}
-			data[key] = string(f.Data)
-		} else {
-			if binaryData == nil {
-				binaryData = map[string][]byte{}
-			}
-			binaryData[key] = f.Data
-		}
+		data[key] = f.Data
 		entries = append(entries, FileEntry{Path: f.Path, Key: key, Mode: fmt.Sprintf("%04o", uint32(f.Mode))})
 	}
 	b, err := json.Marshal(entries)
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("encoding the file list: %w", err)
+		return nil, "", fmt.Errorf("encoding the file list: %w", err)
 	}
-	return data, binaryData, string(b), nil
+	return data, string(b), nil
 }
 
-// DecodeFiles returns the files a ConfigMap carries, in the order of its
+// DecodeFiles returns the files a Secret carries, in the order of its
 // vipvs.io/files annotation. It refuses a relative or unclean path, a mode
 // with more than permission bits, a key that is missing, and a path listed
 // twice.
-func DecodeFiles(cm *corev1.ConfigMap) ([]File, error) {
-	raw, ok := cm.Annotations[AnnotationFiles]
+func DecodeFiles(s *corev1.Secret) ([]File, error) {
+	raw, ok := s.Annotations[AnnotationFiles]
 	if !ok {
-		return nil, fmt.Errorf("configmap %s/%s: no %s annotation", cm.Namespace, cm.Name, AnnotationFiles)
+		return nil, fmt.Errorf("secret %s/%s: no %s annotation", s.Namespace, s.Name, AnnotationFiles)
 	}
 	var entries []FileEntry
 	if err := json.Unmarshal([]byte(raw), &entries); err != nil {
-		return nil, fmt.Errorf("configmap %s/%s: decoding the %s annotation: %w", cm.Namespace, cm.Name, AnnotationFiles, err)
+		return nil, fmt.Errorf("secret %s/%s: decoding the %s annotation: %w", s.Namespace, s.Name, AnnotationFiles, err)
 	}
 	var errs []error
 	files := make([]File, 0, len(entries))
@@ -177,19 +164,15 @@ func DecodeFiles(cm *corev1.ConfigMap) ([]File, error) {
 			errs = append(errs, fmt.Errorf("entry %d: %w", i, err))
 			continue
 		}
-		var data []byte
-		if s, ok := cm.Data[e.Key]; ok {
-			data = []byte(s)
-		} else if b, ok := cm.BinaryData[e.Key]; ok {
-			data = b
-		} else {
-			errs = append(errs, fmt.Errorf("entry %d (%s): key %q is in neither data nor binaryData", i, e.Path, e.Key))
+		data, ok := s.Data[e.Key]
+		if !ok {
+			errs = append(errs, fmt.Errorf("entry %d (%s): no data key %q", i, e.Path, e.Key))
 			continue
 		}
 		files = append(files, File{Path: e.Path, Data: data, Mode: os.FileMode(m)})
 	}
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("configmap %s/%s: %s: %w", cm.Namespace, cm.Name, AnnotationFiles, errors.Join(errs...))
+		return nil, fmt.Errorf("secret %s/%s: %s: %w", s.Namespace, s.Name, AnnotationFiles, errors.Join(errs...))
 	}
 	return files, nil
 }

@@ -17,26 +17,24 @@ func TestEncodeDecodeFiles(t *testing.T) {
 		{Path: "/etc/vipvs/api/nodes/vipvs-api.yaml", Data: []byte("kind: AgentConfig\n"), Mode: 0o600},
 		{Path: "/etc/vipvs/api/blob", Data: []byte{0xff, 0x00, 0xfe}, Mode: 0o644},
 	}
-	data, bin, ann, err := EncodeFiles(files)
+	data, ann, err := EncodeFiles(files)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Two files share a base name: the second gets another key.
-	if diff := cmp.Diff(map[string]string{"vipvs-api.yaml": "kind: Pod\n", "1.vipvs-api.yaml": "kind: AgentConfig\n"}, data); diff != "" {
+	// Two files share a base name: the second gets another key. Binary
+	// content is kept as it is.
+	want := map[string][]byte{"vipvs-api.yaml": []byte("kind: Pod\n"), "1.vipvs-api.yaml": []byte("kind: AgentConfig\n"), "blob": {0xff, 0x00, 0xfe}}
+	if diff := cmp.Diff(want, data); diff != "" {
 		t.Errorf("data (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff(map[string][]byte{"blob": {0xff, 0x00, 0xfe}}, bin); diff != "" {
-		t.Errorf("binaryData (-want +got):\n%s", diff)
 	}
 	if !strings.Contains(ann, `"mode":"0600"`) {
 		t.Errorf("annotation %s: want octal modes", ann)
 	}
-	cm := &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Name: "cm", Annotations: map[string]string{AnnotationFiles: ann}},
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "s", Annotations: map[string]string{AnnotationFiles: ann}},
 		Data:       data,
-		BinaryData: bin,
 	}
-	got, err := DecodeFiles(cm)
+	got, err := DecodeFiles(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,15 +54,15 @@ func TestDecodeFilesRefuses(t *testing.T) {
 		{"relative path and bad mode", `[{"path":"etc/x","key":"a","mode":"0644"},{"path":"/etc/y","key":"a","mode":"9"}]`,
 			[]string{`path "etc/x" must be absolute`, `mode "9" is not an octal number`}},
 		{"setuid", `[{"path":"/etc/y","key":"a","mode":"4755"}]`, []string{"more than permission bits"}},
-		{"missing key", `[{"path":"/etc/y","key":"b","mode":"0644"}]`, []string{`key "b" is in neither`}},
+		{"missing key", `[{"path":"/etc/y","key":"b","mode":"0644"}]`, []string{`no data key "b"`}},
 		{"twice", `[{"path":"/etc/y","key":"a","mode":"0644"},{"path":"/etc/y","key":"a","mode":"0644"}]`, []string{"listed twice"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cm", Namespace: "ns"}, Data: map[string]string{"a": "x"}}
+			s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "ns"}, Data: map[string][]byte{"a": []byte("x")}}
 			if tt.ann != "" {
-				cm.Annotations = map[string]string{AnnotationFiles: tt.ann}
+				s.Annotations = map[string]string{AnnotationFiles: tt.ann}
 			}
-			_, err := DecodeFiles(cm)
+			_, err := DecodeFiles(s)
 			if err == nil {
 				t.Fatal("DecodeFiles accepted it")
 			}
