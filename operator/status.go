@@ -2,6 +2,7 @@ package operator
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -125,8 +126,9 @@ func computeStatus(lbc *v1alpha1.LoadBalancerConfig, obs observed, now metav1.Ti
 			agents[m.name] = r.agent
 			if r.agent.ConfigError != "" {
 				rejected = append(rejected, m.name)
-				msgs = append(msgs, "the agent rejected its newest configuration and runs the previous one: "+r.agent.ConfigError)
-				rejectedMsg = firstMsg(rejectedMsg, r.agent.ConfigError)
+				cerr := explainAgentError(lbc, r.agent.ConfigError)
+				msgs = append(msgs, "the agent rejected (part of) its newest configuration: "+cerr)
+				rejectedMsg = firstMsg(rejectedMsg, cerr)
 			} else if r.running != r.rendered {
 				rolling = append(rolling, m.name)
 				msgs = append(msgs, "the agent does not run the rendered configuration yet")
@@ -323,3 +325,23 @@ func truncate(s string, n int) string {
 }
 
 func runeStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// noSubnet matches the agent's error for a router whose VIP is in no
+// subnet of the node.
+var noSubnet = regexp.MustCompile(`router ([a-z0-9-]+): no interface has an address in the subnet of VIP`)
+
+// explainAgentError prefixes an agent's config error that comes from a
+// field of the LoadBalancerConfig with that field's path, so that the
+// status names what to fix.
+func explainAgentError(lbc *v1alpha1.LoadBalancerConfig, msg string) string {
+	m := noSubnet.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	for i, v := range lbc.Spec.VirtualIPs {
+		if v.Name == m[1] {
+			return fmt.Sprintf("spec.virtualIPs[%d].address: %s is in no subnet of the node and spec.virtualIPs[%d].interface is empty: set the interface or use an address of the nodes' subnet (%s)", i, v.Address, i, msg)
+		}
+	}
+	return msg
+}

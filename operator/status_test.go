@@ -221,3 +221,23 @@ func TestComputeStatusKeepsTransitionTimes(t *testing.T) {
 		t.Errorf("node status = %+v", n)
 	}
 }
+
+func TestExplainAgentError(t *testing.T) {
+	lbc := &v1alpha1.LoadBalancerConfig{Spec: v1alpha1.LoadBalancerConfigSpec{VirtualIPs: []v1alpha1.VirtualIP{
+		{Name: "api", Address: "192.0.2.10", VRID: 51},
+		{Name: "far", Address: "203.0.113.10", VRID: 52},
+	}}}
+	tests := []struct{ in, want string }{
+		{
+			in:   "router far: no interface has an address in the subnet of VIP 203.0.113.10 (203.0.113.10/32): set the router's interface",
+			want: "spec.virtualIPs[1].address: 203.0.113.10 is in no subnet of the node and spec.virtualIPs[1].interface is empty: set the interface or use an address of the nodes' subnet (router far: no interface",
+		},
+		{in: "invalid agent config: virtualRouters[0].vrid: Invalid value", want: "invalid agent config: virtualRouters[0].vrid: Invalid value"},
+		{in: "router other: no interface has an address in the subnet of VIP 198.51.100.1", want: "router other: no interface"},
+	}
+	for _, tt := range tests {
+		if got := explainAgentError(lbc, tt.in); !strings.HasPrefix(got, tt.want) {
+			t.Errorf("explainAgentError(%q) = %q, want it to start with %q", tt.in, got, tt.want)
+		}
+	}
+}
