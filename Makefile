@@ -121,9 +121,15 @@ demo: build
 	@hack/install-deps.sh
 	$(GO) run ./test/demo -vipvs $(BIN)
 
+## bench: BENCHMARKS.md: VRRP failover, handover and idle figures of vipvs
+## beside keepalived in network namespaces, then IPVS reconcile times in the
+## test VM beside keepalived's (BENCH_IPVS=0 leaves them out; `go run
+## ./test/bench -ipvs-only` measures only them and replaces their section).
+BENCH_IPVS ?= 1
 bench: build
 	@hack/install-deps.sh
-	$(GO) run ./test/bench -vipvs $(BIN) -reps $(BENCH_REPS) -out BENCHMARKS.md
+	@hack/vm-deps.sh || [ "$$(id -u)" -ne 0 ]
+	$(GO) run ./test/bench -vipvs $(BIN) -reps $(BENCH_REPS) -ipvs=$(BENCH_IPVS) -out BENCHMARKS.md
 
 clean:
 	rm -rf bin

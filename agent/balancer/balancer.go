@@ -1,8 +1,9 @@
 // Package balancer turns the agent's virtual services into the kernel's IPVS
 // table and keeps it there: it health-checks every real server, drains the
 // failing ones (weight 0, so existing connections may finish), reconciles the
-// table declaratively (package ipvs) at once on every change and again on a
-// timer, and installs the source NAT (package snat) that NAT forwarding needs.
+// table declaratively (package ipvs), incrementally at once on every change
+// and fully on a timer, and installs the source NAT (package snat) that NAT
+// forwarding needs.
 //
 // # Backups keep the services programmed
 //
@@ -207,7 +208,8 @@ func (b *Balancer) SetMaster(router string, master bool) {
 	}
 }
 
-// Trigger asks for a reconcile now; it never blocks.
+// Trigger asks for an incremental reconcile now; it never blocks, and
+// triggers during a reconcile coalesce into one more.
 func (b *Balancer) Trigger() {
 	select {
 	case b.trigger <- struct{}{}:
@@ -218,6 +220,15 @@ func (b *Balancer) Trigger() {
 // Run runs the health checks and reconciles the table until ctx is done.
 // It then stops the checks and returns; the table keeps its services until
 // Shutdown.
+//
+// A trigger (a change of configuration, of a real server's health or of
+// mastership) runs an incremental reconcile (ipvs.Reconciler.ReconcileChanged:
+// the service list and the real servers of the changed services). The
+// resync interval runs a full one (Reconcile: every desired service's real
+// servers, repairing what someone else changed); it is measured from the
+// last full reconcile, or attempt to open the table, and triggers do not
+// postpone it, so that a steady stream of health changes cannot starve the
+// repair of drift. The first reconcile after the table opens is full.
 func (b *Balancer) Run(ctx context.Context) {
 	b.mu.Lock()
 	b.ctx = ctx
@@ -225,32 +236,48 @@ func (b *Balancer) Run(ctx context.Context) {
 	b.mu.Unlock()
 	defer b.stopChecks()
 
+	full := true
+	lastFull := b.clk.Now()
 	for {
 		b.mu.Lock()
 		idle := len(b.services) == 0 && b.rec == nil
 		every := b.resync
 		b.mu.Unlock()
-		if !idle {
-			b.reconcile(ctx)
+		if idle || b.reconcile(ctx, full) {
+			lastFull = b.clk.Now()
 		}
-		t := b.clk.NewTimer(every)
+		if ctx.Err() != nil {
+			return
+		}
+		wait := lastFull.Add(every).Sub(b.clk.Now())
+		if wait <= 0 {
+			full = true
+			continue
+		}
+		t := b.clk.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-t.C():
+			full = true
 		case <-b.trigger:
 			t.Stop()
+			full = false
 		}
 	}
 }
 
 // reconcile opens the table if needed and makes it match the desired
-// services.
-func (b *Balancer) reconcile(ctx context.Context) {
-	if !b.open() {
-		return
+// services: fully if full is set or the table was just opened, otherwise
+// incrementally. It reports whether the resync interval starts again: a
+// full reconcile was made, or the table could not be opened.
+func (b *Balancer) reconcile(ctx context.Context, full bool) bool {
+	opened, ok := b.open()
+	if !ok {
+		return true
 	}
+	full = full || opened
 	desired, v4NAT, v6NAT := b.desired()
 	if b.opts.PrepareKernel != nil {
 		err := b.opts.PrepareKernel(v4NAT, v6NAT)
@@ -267,10 +294,16 @@ func (b *Balancer) reconcile(ctx context.Context) {
 	rec := b.rec
 	b.mu.Unlock()
 	start := b.clk.Now()
-	plan, err := rec.Reconcile(ctx, desired)
+	var plan ipvs.Plan
+	var err error
+	if full {
+		plan, err = rec.Reconcile(ctx, desired)
+	} else {
+		plan, err = rec.ReconcileChanged(ctx, desired)
+	}
 	took := b.clk.Since(start)
 	if ctx.Err() != nil {
-		return
+		return full
 	}
 	if serr := b.syncSNAT(desired); serr != nil {
 		err = errors.Join(err, serr)
@@ -295,15 +328,16 @@ func (b *Balancer) reconcile(ctx context.Context) {
 	case err == nil && prev != "":
 		b.log.Info("IPVS reconcile succeeds again")
 	}
+	return full
 }
 
-// open opens the table (and the source NAT) when it is not open yet, and
-// reports whether it is.
-func (b *Balancer) open() bool {
+// open opens the table (and the source NAT) when it is not open yet. It
+// reports whether the table is open, and whether it was opened now.
+func (b *Balancer) open() (opened, ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.rec != nil {
-		return true
+		return false, true
 	}
 	t, err := b.opts.OpenTable()
 	if err != nil {
@@ -316,7 +350,7 @@ func (b *Balancer) open() bool {
 		}
 		b.st.State, b.st.Reason = status.IPVSUnavailable, reason
 		b.m.available.Set(0)
-		return false
+		return false, false
 	}
 	if b.opts.OpenSNAT != nil {
 		s, err := b.opts.OpenSNAT()
@@ -331,7 +365,7 @@ func (b *Balancer) open() bool {
 	b.st.State, b.st.Reason = status.IPVSActive, ""
 	b.m.available.Set(1)
 	b.log.Info("IPVS table opened")
-	return true
+	return true, true
 }
 
 // desired computes the IPVS services: each virtual service on each VIP of

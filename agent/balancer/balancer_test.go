@@ -14,6 +14,7 @@ import (
 	"github.com/go-logr/logr/testr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/vipvs/vipvs/agent/config"
 	"github.com/vipvs/vipvs/agent/ipvs"
@@ -26,19 +27,45 @@ type memTable struct {
 	mu       sync.Mutex
 	services map[string]ipvs.Service
 	closed   bool
+	// realsRead has, for each read of the table, the number of services
+	// whose reals were read: all the desired ones in a full reconcile, the
+	// changed ones in an incremental one.
+	realsRead []int
 }
 
 func newMemTable() *memTable { return &memTable{services: map[string]ipvs.Service{}} }
 
-func (m *memTable) Services(context.Context) ([]ipvs.Service, error) {
+func (m *memTable) Services(ctx context.Context) ([]ipvs.Service, error) {
+	return m.ServicesWithReals(ctx, nil)
+}
+
+// ServicesWithReals is ipvs.Programmer's: only the services withReals
+// accepts (nil: all) come with their reals.
+func (m *memTable) ServicesWithReals(_ context.Context, withReals func(ipvs.Service) bool) ([]ipvs.Service, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []ipvs.Service
+	n := 0
 	for _, s := range m.services {
+		bare := s
+		bare.Reals = nil
+		if withReals != nil && !withReals(bare) {
+			out = append(out, bare)
+			continue
+		}
 		s.Reals = slices.Clone(s.Reals)
 		out = append(out, s)
+		n++
 	}
+	m.realsRead = append(m.realsRead, n)
 	return out, nil
+}
+
+// reads returns realsRead.
+func (m *memTable) reads() []int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.realsRead)
 }
 
 func (m *memTable) Apply(_ context.Context, p ipvs.Plan) error {
@@ -246,6 +273,65 @@ func TestRealServerDrainAndRestore(t *testing.T) {
 	}
 	defer lnB2.Close()
 	waitFor(t, "B restored", 5*time.Second, func() bool { return weight(addrB) == "5" })
+}
+
+// TestTriggerDoesNotPostponeResync: a trigger runs an incremental reconcile
+// and leaves the full resync where it was, one resync interval after the
+// last full reconcile. memTable tells them apart by the real servers read:
+// a full reconcile reads those of every desired service, an incremental one
+// those of the changed services only.
+func TestTriggerDoesNotPostponeResync(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	// The kernel holds the services already, as after a restart of the
+	// agent, so that the first reconcile has reals to read.
+	table := newMemTable()
+	for _, vip := range []string{"192.0.2.100", "192.0.2.101"} {
+		s := ipvs.Service{VIP: netip.MustParseAddr(vip), Port: 6443, Protocol: ipvs.TCP, Scheduler: "rr", Forward: ipvs.NAT,
+			Reals: []ipvs.Real{{Addr: netip.MustParseAddr("192.0.2.11"), Port: 6443, Weight: 1, Forward: ipvs.NAT}}}
+		table.services[s.Key()] = s
+	}
+	b, err := New(Options{
+		Log:       testr.New(t),
+		Clock:     clk,
+		OpenTable: func() (Table, error) { return table, nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { b.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	// Idle until configured: Run waits on its timer.
+	waitFor(t, "Run to wait", 5*time.Second, clk.HasWaiters)
+
+	// One service on the two VIPs of router api: two IPVS services.
+	c := testConfig(config.VirtualService{Router: "api", Name: "api", Port: 6443, Protocol: "TCP", Scheduler: "rr", Forwarding: "NAT",
+		RealServers: []config.RealServer{{Addr: netip.MustParseAddrPort("192.0.2.11:6443"), Weight: 1}}})
+	c.IPVS.ResyncInterval = time.Hour
+	b.Update(c)
+	// reconciled waits for the table reads to be want and Run to wait on
+	// its timer again.
+	reconciled := func(what string, want ...int) {
+		t.Helper()
+		waitFor(t, what, 5*time.Second, func() bool { return slices.Equal(table.reads(), want) && clk.HasWaiters() })
+	}
+	reconciled("the first reconcile, full (the reals of both services read)", 2)
+
+	clk.Step(40 * time.Minute)
+	b.Trigger()
+	reconciled("an incremental reconcile on the trigger (no reals read)", 2, 0)
+
+	// An hour after the first full reconcile, not after the trigger.
+	clk.Step(20 * time.Minute)
+	reconciled("the full resync an hour after the first full reconcile", 2, 0, 2)
+
+	// Triggers in between leave the next one an hour after that.
+	clk.Step(59 * time.Minute)
+	b.Trigger()
+	reconciled("an incremental reconcile on the second trigger", 2, 0, 2, 0)
+	clk.Step(time.Minute)
+	reconciled("the next full resync", 2, 0, 2, 0, 2)
 }
 
 func TestNoIPVS(t *testing.T) {

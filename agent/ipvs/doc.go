@@ -2,10 +2,11 @@
 // states the virtual services it wants (Service, Real), Diff computes the
 // minimal operations between that and the kernel's table (a pure function,
 // golden-tested), and a Programmer over github.com/moby/ipvs reads the table
-// and applies a Plan. A Reconciler ties them together, once (Reconcile) or
-// on a timer and on demand (Run, Trigger), so that a service deleted by
-// someone else (kube-proxy in IPVS mode deletes services it does not know)
-// comes back.
+// and applies a Plan. A Reconciler ties them together: Reconcile reads the
+// whole table, ReconcileChanged only what changed since it last applied,
+// and Run does both, fully at start and on a timer and incrementally when
+// triggered, so that a service deleted by someone else (kube-proxy in IPVS
+// mode deletes services it does not know) comes back.
 //
 // Ownership: the agent adds, updates and deletes only services it owns,
 // that is those in its desired state and those it desired earlier (so that

@@ -308,6 +308,91 @@ func TestKernelForeignDeleteComesBack(t *testing.T) {
 	}
 }
 
+// TestKernelReconcileChanged is the incremental reconcile against the
+// kernel: it reads the reals of changed services only, restores a service
+// deleted by someone else, deletes owned services no longer desired, and
+// leaves a real server's drift to the full reconcile.
+func TestKernelReconcileChanged(t *testing.T) {
+	l := newLab(t)
+	ctx := context.Background()
+	foreign := toKernelService(Service{VIP: a("10.96.0.1"), Port: 443, Protocol: TCP, Scheduler: "rr"})
+	if err := l.raw.NewService(foreign); err != nil {
+		t.Fatalf("raw NewService: %v", err)
+	}
+	desired := fullTable()
+	l.reconcile(t, desired)
+
+	// step runs ReconcileChanged (or Reconcile when full) and checks the
+	// plan and the number of netlink requests it took.
+	step := func(name string, full bool, d []Service, want []string, wantRequests uint64) {
+		t.Helper()
+		before := l.p.Requests()
+		var plan Plan
+		var err error
+		if full {
+			plan, err = l.r.Reconcile(ctx, d)
+		} else {
+			plan, err = l.r.ReconcileChanged(ctx, d)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if diff := cmp.Diff(want, kinds(plan)); diff != "" {
+			t.Errorf("%s: plan (-want +got):\n%s", name, diff)
+		}
+		if got := l.p.Requests() - before; got != wantRequests {
+			t.Errorf("%s: %d netlink requests, want %d", name, got, wantRequests)
+		}
+		if !l.raw.IsServicePresent(foreign) {
+			t.Fatalf("%s: the foreign service is gone", name)
+		}
+	}
+
+	step("nothing changed: the service list only", false, desired, nil, 1)
+
+	desired[1].Reals[1].Weight = 5
+	step("one weight: the list, that service's reals, one update", false, desired,
+		[]string{"update-real tcp/192.0.2.100:443 192.0.2.22:443 weight=5 forward=droute"}, 3)
+	// What Services reads: desired and the foreign service.
+	table := func(d []Service) []Service {
+		return normalAll(append(slices.Clone(d), Service{VIP: a("10.96.0.1"), Port: 443, Protocol: TCP, Scheduler: "rr"}))
+	}
+	if diff := cmp.Diff(table(desired), l.services(t), cmpAddr); diff != "" {
+		t.Errorf("kernel table (-want +got):\n%s", diff)
+	}
+	before := l.dump(t)
+
+	if err := l.raw.DelService(toKernelService(desired[2])); err != nil {
+		t.Fatalf("raw DelService: %v", err)
+	}
+	step("deleted by someone else: added back", false, desired, []string{
+		"add-service udp/192.0.2.100:53 scheduler=wrr persistence=0s flags=0x4",
+		"add-real udp/192.0.2.100:53 192.0.2.31:53 weight=1 forward=tunnel",
+		"add-real udp/192.0.2.100:53 192.0.2.32:5353 weight=1 forward=masq",
+	}, 4)
+	if diff := cmp.Diff(before, l.dump(t)); diff != "" {
+		t.Errorf("kernel table not restored (-before +after):\n%s", diff)
+	}
+
+	d := toKernelDest(desired[0].normal().Reals[0])
+	d.Weight = 100
+	if err := l.raw.UpdateDestination(toKernelService(desired[0]), d); err != nil {
+		t.Fatal(err)
+	}
+	step("a real's drift is not read", false, desired, nil, 1)
+	step("the full reconcile repairs it", true, desired,
+		[]string{"update-real tcp/192.0.2.100:6443 192.0.2.11:6443 weight=1 forward=masq"}, 1+uint64(len(desired))+1)
+	if diff := cmp.Diff(before, l.dump(t)); diff != "" {
+		t.Errorf("kernel table not repaired (-before +after):\n%s", diff)
+	}
+
+	step("an owned service no longer desired is deleted", false, desired[:6],
+		[]string{"del-service sctp/[2001:db8::100]:3868"}, 2)
+	if diff := cmp.Diff(table(desired[:6]), l.services(t), cmpAddr); diff != "" {
+		t.Errorf("kernel table (-want +got):\n%s", diff)
+	}
+}
+
 func TestKernelForeignServiceUntouched(t *testing.T) {
 	l := newLab(t)
 	// kube-proxy's services: one on our VIP (another port), one elsewhere.
@@ -446,15 +531,18 @@ func TestMobyWithoutIPVS(t *testing.T) {
 	}
 	// NewAt's probe recognises such a handle (moby/ipvs caches the family
 	// per process: a handle opened before ip_vs was loaded stays broken).
-	if err := probe(h); !errors.Is(err, ErrNoIPVS) {
+	if err := (&Programmer{h: h}).probe(); !errors.Is(err, ErrNoIPVS) {
 		t.Errorf("probe of a handle without IPVS = %v, want ErrNoIPVS", err)
 	} else {
 		t.Logf("probe: %v", err)
 	}
 }
 
-// BenchmarkReconcile measures Reconcile against the number of services (10
-// reals each): from an empty table, and for one weight change.
+// BenchmarkReconcile measures reconciles against the number of services (10
+// reals each): from an empty table, and for one weight change, incremental
+// (ReconcileChanged, as the agent on a change) and full (Reconcile, as the
+// periodic resync), alone and beside as many services of kube-proxy's.
+// TestKernelFigures gives the same figures for BENCHMARKS.md.
 func BenchmarkReconcile(b *testing.B) {
 	for _, n := range []int{10, 100, 1000} {
 		desired := benchTable(n, 10)
@@ -469,17 +557,20 @@ func BenchmarkReconcile(b *testing.B) {
 				l.reconcile(b, desired)
 			}
 		})
-		b.Run(fmt.Sprintf("services=%d/one-change", n), func(b *testing.B) {
-			l := newLab(b)
+		oneChange := func(b *testing.B, l *lab, full bool) {
 			l.reconcile(b, desired)
+			reconcile := l.r.ReconcileChanged
+			if full {
+				reconcile = l.r.Reconcile
+			}
 			for b.Loop() {
 				desired[n/2].Reals[3].Weight = 3 - desired[n/2].Reals[3].Weight // 1 <-> 2
-				if plan := l.reconcile(b, desired); len(plan.Ops) != 1 {
-					b.Fatalf("plan has %d ops, want 1", len(plan.Ops))
+				if plan, err := reconcile(context.Background(), desired); err != nil || len(plan.Ops) != 1 {
+					b.Fatalf("plan has %d ops, want 1 (%v)", len(plan.Ops), err)
 				}
 			}
-		})
-		b.Run(fmt.Sprintf("services=%d/one-change-beside-%d-foreign", n, n), func(b *testing.B) {
+		}
+		withForeign := func(b *testing.B) *lab {
 			l := newLab(b)
 			for _, s := range benchTable(n, 10) {
 				s.VIP = netip.AddrFrom4([4]byte{10, 3, s.VIP.As4()[2], s.VIP.As4()[3]}) // kube-proxy's
@@ -487,21 +578,16 @@ func BenchmarkReconcile(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			l.reconcile(b, desired)
-			for b.Loop() {
-				desired[n/2].Reals[3].Weight = 3 - desired[n/2].Reals[3].Weight // 1 <-> 2
-				if plan := l.reconcile(b, desired); len(plan.Ops) != 1 {
-					b.Fatalf("plan has %d ops, want 1", len(plan.Ops))
-				}
+			return l
+		}
+		for _, full := range []bool{false, true} {
+			name := "one-change"
+			if full {
+				name = "one-change-full"
 			}
-		})
-		b.Run(fmt.Sprintf("services=%d/read", n), func(b *testing.B) {
-			l := newLab(b)
-			l.reconcile(b, desired)
-			for b.Loop() {
-				l.services(b)
-			}
-		})
+			b.Run(fmt.Sprintf("services=%d/%s", n, name), func(b *testing.B) { oneChange(b, newLab(b), full) })
+			b.Run(fmt.Sprintf("services=%d/%s-beside-%d-foreign", n, name, n), func(b *testing.B) { oneChange(b, withForeign(b), full) })
+		}
 	}
 }
 

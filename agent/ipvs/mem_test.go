@@ -18,9 +18,20 @@ type memTable struct {
 	readErr  error
 	applied  []Op
 	readHook func()
+	// plainErrors makes Apply return errors that are not OpErrors, as a
+	// Table other than Programmer might.
+	plainErrors bool
+
+	// reads counts ServicesWithReals and Services calls; realsRead lists
+	// the keys of the services whose reals were read, in order.
+	reads     int
+	realsRead []string
 }
 
-var _ Table = (*memTable)(nil)
+var (
+	_ Table       = (*memTable)(nil)
+	_ realsFilter = (*memTable)(nil)
+)
 
 func newMemTable(ss ...Service) *memTable {
 	m := &memTable{services: map[string]Service{}}
@@ -31,8 +42,15 @@ func newMemTable(ss ...Service) *memTable {
 }
 
 func (m *memTable) Services(ctx context.Context) ([]Service, error) {
+	return m.ServicesWithReals(ctx, nil)
+}
+
+// ServicesWithReals is Programmer.ServicesWithReals: the services in order,
+// those for which withReals returns false without reals.
+func (m *memTable) ServicesWithReals(ctx context.Context, withReals func(Service) bool) ([]Service, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.reads++
 	if m.readHook != nil {
 		m.readHook()
 	}
@@ -41,11 +59,25 @@ func (m *memTable) Services(ctx context.Context) ([]Service, error) {
 	}
 	var out []Service
 	for _, s := range m.services {
-		s.Reals = slices.Clone(s.Reals)
 		out = append(out, s)
 	}
 	slices.SortFunc(out, compareServices)
+	for i, s := range out {
+		if withReals != nil && !withReals(bare(s)) {
+			out[i].Reals = nil
+			continue
+		}
+		out[i].Reals = slices.Clone(s.Reals)
+		m.realsRead = append(m.realsRead, s.Key())
+	}
 	return out, nil
+}
+
+// resetCounts clears the read counters and the applied operations.
+func (m *memTable) resetCounts() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.reads, m.realsRead, m.applied = 0, nil, nil
 }
 
 func (m *memTable) Apply(ctx context.Context, p Plan) error {
@@ -54,7 +86,11 @@ func (m *memTable) Apply(ctx context.Context, p Plan) error {
 	var errs []error
 	for _, op := range p.Ops {
 		if err := m.apply(op); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", op, err))
+			if m.plainErrors {
+				errs = append(errs, fmt.Errorf("%s: %w", op, err))
+			} else {
+				errs = append(errs, &OpError{Op: op, Err: err})
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -66,6 +66,45 @@ func (o Op) String() string {
 	return fmt.Sprintf("%s %s", o.Kind, s.Key())
 }
 
+// OpError is the error of one operation that the kernel refused. Apply
+// returns one per failed operation, joined; the Reconciler reads them to
+// tell which services failed.
+type OpError struct {
+	Op  Op
+	Err error
+}
+
+// Error names the operation, the real server and the service:
+// "ipvs: adding real server 192.0.2.11:6443 of service tcp/192.0.2.100:6443: ...".
+func (e *OpError) Error() string {
+	switch e.Op.Kind {
+	case AddReal, UpdateReal, DelReal:
+		return fmt.Sprintf("ipvs: %s %s of service %s: %v", verb(e.Op.Kind), e.Op.Real.key(), e.Op.Service.Key(), e.Err)
+	}
+	return fmt.Sprintf("ipvs: %s service %s: %v", verb(e.Op.Kind), e.Op.Service.Key(), e.Err)
+}
+
+// Unwrap returns the kernel's error (a syscall.Errno from a Programmer).
+func (e *OpError) Unwrap() error { return e.Err }
+
+func verb(k OpKind) string {
+	switch k {
+	case AddService:
+		return "adding"
+	case UpdateService:
+		return "updating"
+	case DelService:
+		return "deleting"
+	case AddReal:
+		return "adding real server"
+	case UpdateReal:
+		return "updating real server"
+	case DelReal:
+		return "deleting real server"
+	}
+	return k.String()
+}
+
 // Plan is an ordered list of operations that turns the kernel's table into
 // the desired one.
 type Plan struct {
@@ -111,21 +150,28 @@ func (p Plan) String() string {
 // first wins; Service.Validate reports such mistakes.
 func Diff(desired, actual []Service, owned func(Service) bool) Plan {
 	want, have := index(desired), index(actual)
-	keys := make([]Service, 0, len(want)+len(have))
-	for _, s := range want {
-		keys = append(keys, s)
-	}
-	for k, s := range have {
-		if _, ok := want[k]; !ok {
-			keys = append(keys, s)
+	ids := make([]serviceID, 0, len(want)+len(have))
+	adds := 0 // operations that add services and their reals
+	for k, s := range want {
+		ids = append(ids, k)
+		if _, ok := have[k]; !ok {
+			adds += 1 + len(s.Reals)
 		}
 	}
-	slices.SortFunc(keys, compareServices)
+	for k := range have {
+		if _, ok := want[k]; !ok {
+			ids = append(ids, k)
+		}
+	}
+	slices.SortFunc(ids, compareIDs)
 
 	var p Plan
-	for _, k := range keys {
-		w, inWant := want[k.Key()]
-		h, inHave := have[k.Key()]
+	if adds > 0 {
+		p.Ops = make([]Op, 0, adds)
+	}
+	for _, k := range ids {
+		w, inWant := want[k]
+		h, inHave := have[k]
 		switch {
 		case inWant && !inHave:
 			p.Ops = append(p.Ops, Op{Kind: AddService, Service: bare(w)})
@@ -178,11 +224,12 @@ func diffReals(ops []Op, s Service, want, have []Real) []Op {
 	return ops
 }
 
-// index normalises services and maps them by key; the first of a key wins.
-func index(ss []Service) map[string]Service {
-	m := make(map[string]Service, len(ss))
+// index normalises services and maps them by identity; the first of a key
+// wins.
+func index(ss []Service) map[serviceID]Service {
+	m := make(map[serviceID]Service, len(ss))
 	for _, s := range ss {
-		k := s.Key()
+		k := s.id()
 		if _, dup := m[k]; !dup {
 			m[k] = s.normal()
 		}

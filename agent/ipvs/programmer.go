@@ -28,14 +28,20 @@ const (
 )
 
 // Programmer reads and writes the IPVS table of one network namespace
-// through one moby/ipvs handle; a mutex serialises all use of the handle,
-// which is not safe for concurrent use.
+// through one github.com/moby/ipvs handle; a mutex serialises all use of
+// the handle, which is not safe for concurrent use.
 type Programmer struct {
 	mu sync.Mutex
 	h  *ipvs.Handle
+	// requests counts the calls made through h, each one netlink request
+	// and its reply.
+	requests uint64
 }
 
-var _ Table = (*Programmer)(nil)
+var (
+	_ Table       = (*Programmer)(nil)
+	_ realsFilter = (*Programmer)(nil)
+)
 
 // New opens a Programmer in the caller's network namespace (of the calling
 // OS thread). It returns ErrNoIPVS when the kernel has no IPVS.
@@ -61,26 +67,29 @@ func NewAt(path string) (*Programmer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ipvs: opening a handle: %w", err)
 	}
-	if err := probe(h); err != nil {
+	p := &Programmer{h: h}
+	if err := p.probe(); err != nil {
 		h.Close()
 		return nil, err
 	}
-	return &Programmer{h: h}, nil
+	return p, nil
 }
 
-// probe checks that h talks to IPVS: a service that does not exist must not
-// be reported present.
-func probe(h *ipvs.Handle) error {
-	p := &ipvs.Service{AddressFamily: syscall.AF_INET, Protocol: uint16(TCP), Address: net.IPv4zero.To4(), Netmask: 0xFFFFFFFF, SchedName: DefaultScheduler}
-	if !h.IsServicePresent(p) {
+// probe checks that the handle talks to IPVS: a service that does not
+// exist must not be reported present.
+func (p *Programmer) probe() error {
+	k := &ipvs.Service{AddressFamily: syscall.AF_INET, Protocol: uint16(TCP), Address: net.IPv4zero.To4(), Netmask: 0xFFFFFFFF, SchedName: DefaultScheduler}
+	p.requests++
+	if !p.h.IsServicePresent(k) {
 		return nil
 	}
-	svcs, err := h.GetServices()
+	p.requests++
+	svcs, err := p.h.GetServices()
 	if err != nil {
 		return fmt.Errorf("ipvs: probing the handle: %w", err)
 	}
 	for _, s := range svcs {
-		if s.FWMark == 0 && s.Protocol == p.Protocol && s.Port == 0 && s.Address.Equal(p.Address) {
+		if s.FWMark == 0 && s.Protocol == k.Protocol && s.Port == 0 && s.Address.Equal(k.Address) {
 			return nil // someone really has tcp/0.0.0.0:0
 		}
 	}
@@ -98,6 +107,16 @@ func (p *Programmer) Close() error {
 	return nil
 }
 
+// Requests returns the number of calls the Programmer has made through
+// moby/ipvs, each one netlink request and its reply (a round trip to the
+// kernel): one per operation applied, one for the service list and one per
+// service whose reals were read (plus one or two for the probe of NewAt).
+func (p *Programmer) Requests() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.requests
+}
+
 // Services reads the kernel's table: every service with its reals, each
 // real with its forwarding method. Firewall-mark services cannot be
 // expressed as a Service and are left out (they are never touched).
@@ -107,15 +126,16 @@ func (p *Programmer) Services(ctx context.Context) ([]Service, error) {
 
 // ServicesWithReals is Services reading the reals only of the services for
 // which withReals returns true (nil: all); the others come without reals.
-// IPVS has no dump of all real servers: each service's costs a netlink
-// round trip, and kube-proxy may hold thousands of services the Reconciler
-// never needs the reals of.
+// withReals gets the service without its reals. IPVS has no dump of all
+// real servers: each service's costs a netlink round trip, and kube-proxy
+// may hold thousands of services the Reconciler never needs the reals of.
 func (p *Programmer) ServicesWithReals(ctx context.Context, withReals func(Service) bool) ([]Service, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.h == nil {
 		return nil, errors.New("ipvs: reading services: the programmer is closed")
 	}
+	p.requests++
 	ks, err := p.h.GetServices()
 	if err != nil {
 		return nil, fmt.Errorf("ipvs: reading services: %w", err)
@@ -133,6 +153,7 @@ func (p *Programmer) ServicesWithReals(ctx context.Context, withReals func(Servi
 			out = append(out, s)
 			continue
 		}
+		p.requests++
 		ds, err := p.h.GetDestinations(k)
 		if err != nil {
 			return nil, fmt.Errorf("ipvs: reading real servers of %s: %w", s.Key(), err)
@@ -149,8 +170,9 @@ func (p *Programmer) ServicesWithReals(ctx context.Context, withReals func(Servi
 
 // Apply runs the plan's operations in order. A failed operation does not
 // stop the others, except that the reals of a service that could not be
-// added are skipped; all errors are returned joined, each naming its
-// operation and service. Cancelling ctx stops before the next operation.
+// added are skipped; all errors are returned joined, one OpError per failed
+// operation, wrapping the kernel's syscall.Errno. Cancelling ctx stops
+// before the next operation.
 func (p *Programmer) Apply(ctx context.Context, plan Plan) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -158,19 +180,19 @@ func (p *Programmer) Apply(ctx context.Context, plan Plan) error {
 		return errors.New("ipvs: applying a plan: the programmer is closed")
 	}
 	var errs []error
-	failed := map[string]bool{} // services that could not be added
+	failed := map[serviceID]bool{} // services that could not be added
 	for _, op := range plan.Ops {
 		if err := ctx.Err(); err != nil {
 			errs = append(errs, fmt.Errorf("ipvs: applying a plan: %w", err))
 			break
 		}
-		if failed[op.Service.Key()] {
+		if failed[op.Service.id()] {
 			continue
 		}
 		if err := p.apply(op); err != nil {
 			errs = append(errs, err)
 			if op.Kind == AddService {
-				failed[op.Service.Key()] = true
+				failed[op.Service.id()] = true
 			}
 		}
 	}
@@ -179,49 +201,28 @@ func (p *Programmer) Apply(ctx context.Context, plan Plan) error {
 
 func (p *Programmer) apply(op Op) error {
 	s := toKernelService(op.Service)
-	var err error
+	var call func() error
 	switch op.Kind {
 	case AddService:
-		err = p.h.NewService(s)
+		call = func() error { return p.h.NewService(s) }
 	case UpdateService:
-		err = p.h.UpdateService(s)
+		call = func() error { return p.h.UpdateService(s) }
 	case DelService:
-		err = p.h.DelService(s)
+		call = func() error { return p.h.DelService(s) }
 	case AddReal:
-		err = p.h.NewDestination(s, toKernelDest(op.Real))
+		call = func() error { return p.h.NewDestination(s, toKernelDest(op.Real)) }
 	case UpdateReal:
-		err = p.h.UpdateDestination(s, toKernelDest(op.Real))
+		call = func() error { return p.h.UpdateDestination(s, toKernelDest(op.Real)) }
 	case DelReal:
-		err = p.h.DelDestination(s, toKernelDest(op.Real))
+		call = func() error { return p.h.DelDestination(s, toKernelDest(op.Real)) }
 	default:
-		err = errors.New("unknown operation")
+		return &OpError{Op: op, Err: errors.New("unknown operation")}
 	}
-	if err == nil {
-		return nil
+	p.requests++
+	if err := call(); err != nil {
+		return &OpError{Op: op, Err: err}
 	}
-	switch op.Kind {
-	case AddReal, UpdateReal, DelReal:
-		return fmt.Errorf("ipvs: %s %s of service %s: %w", verb(op.Kind), op.Real.key(), op.Service.Key(), err)
-	}
-	return fmt.Errorf("ipvs: %s service %s: %w", verb(op.Kind), op.Service.Key(), err)
-}
-
-func verb(k OpKind) string {
-	switch k {
-	case AddService:
-		return "adding"
-	case UpdateService:
-		return "updating"
-	case DelService:
-		return "deleting"
-	case AddReal:
-		return "adding real server"
-	case UpdateReal:
-		return "updating real server"
-	case DelReal:
-		return "deleting real server"
-	}
-	return k.String()
+	return nil
 }
 
 // toKernelService converts s for moby/ipvs. The address family and the
@@ -256,6 +257,8 @@ func (s Service) normalAttrs() Service {
 	return s
 }
 
+// toKernelDest converts r for moby/ipvs, with its address family set by
+// hand as for the service.
 func toKernelDest(r Real) *ipvs.Destination {
 	d := &ipvs.Destination{Address: net.IP(r.Addr.AsSlice()), Port: r.Port, Weight: r.Weight}
 	if r.Addr.Is4() {

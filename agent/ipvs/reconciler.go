@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -28,8 +29,19 @@ type realsFilter interface {
 // for and remembers them, so that a service later dropped from the desired
 // state is deleted; everything else in the table is left alone.
 //
-// Reconcile and Run may be called from different goroutines; reconciles
-// are serialised.
+// A reconcile is full (Reconcile) or incremental (ReconcileChanged). IPVS
+// has no dump of all real servers: reading a service's reals costs a
+// netlink round trip, so a full reconcile of n services costs n+1. The
+// Reconciler remembers, per service, the desired state it last left in the
+// kernel (applied without error, or found in sync); an incremental
+// reconcile reads the service list (one dump) and the reals only of the
+// desired services that differ from that memory, and trusts the reals of
+// the others. Run reconciles fully at start and on its timer, so that a
+// real server changed by someone else is repaired within the period, and
+// incrementally when triggered by a change of the desired state.
+//
+// Reconcile, ReconcileChanged and Run may be called from different
+// goroutines; reconciles are serialised.
 type Reconciler struct {
 	table Table
 	clock clock.Clock
@@ -39,7 +51,11 @@ type Reconciler struct {
 	alsoOwned func(Service) bool
 
 	mu    chan struct{} // a lock that Run can select on: held while reconciling
-	owned map[string]bool
+	owned map[serviceID]bool
+	// applied holds each desired service as the last reconcile left it in
+	// the kernel: applied without error or found in sync. A service whose
+	// operations failed, or that is no longer desired, is not in it.
+	applied map[serviceID]*appliedService
 	// trigger is buffered: Trigger never blocks and coalesces.
 	trigger chan struct{}
 }
@@ -63,7 +79,8 @@ func NewReconciler(t Table, clk clock.Clock, log logr.Logger, opts ...Reconciler
 		clock:   clk,
 		log:     log.WithName("ipvs"),
 		mu:      make(chan struct{}, 1),
-		owned:   map[string]bool{},
+		owned:   map[serviceID]bool{},
+		applied: map[serviceID]*appliedService{},
 		trigger: make(chan struct{}, 1),
 	}
 	for _, o := range opts {
@@ -73,10 +90,30 @@ func NewReconciler(t Table, clk clock.Clock, log logr.Logger, opts ...Reconciler
 }
 
 // Reconcile makes the kernel's table match desired and returns the plan it
-// applied (or tried to). Invalid desired services are reported in the
-// error and left as they are in the kernel; the valid ones are reconciled
-// anyway. Apply's errors are returned joined; the next Reconcile retries.
+// applied (or tried to). It is a full reconcile: it reads the reals of every
+// desired service, so it also repairs real servers that someone else
+// changed. Invalid desired services are reported in the error and left as
+// they are in the kernel; the valid ones are reconciled anyway. Apply's
+// errors are returned joined; the next reconcile retries.
 func (r *Reconciler) Reconcile(ctx context.Context, desired []Service) (Plan, error) {
+	return r.reconcile(ctx, desired, true)
+}
+
+// ReconcileChanged is the incremental Reconcile, for a change of the
+// desired state (configuration, health): it reads the service list without
+// reals plus the reals of the desired services that changed since the last
+// reconcile left them in the kernel, or whose operations failed then. A
+// desired service that did not change and is in the kernel is assumed in
+// sync: only its scheduler, persistence and flags, which the service list
+// carries, are compared; its reals are left to the next Reconcile. A desired
+// service missing from the kernel (deleted by someone else) is added back
+// with its reals, and owned services no longer desired are deleted, as
+// Reconcile does.
+func (r *Reconciler) ReconcileChanged(ctx context.Context, desired []Service) (Plan, error) {
+	return r.reconcile(ctx, desired, false)
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, desired []Service, full bool) (Plan, error) {
 	select {
 	case r.mu <- struct{}{}:
 	case <-ctx.Done():
@@ -85,82 +122,224 @@ func (r *Reconciler) Reconcile(ctx context.Context, desired []Service) (Plan, er
 	defer func() { <-r.mu }()
 	start := r.clock.Now()
 
+	// list holds the valid desired services in order, byID the index in
+	// list of every desired service (-1 for an invalid one).
 	var errs []error
-	valid := make([]Service, 0, len(desired))
-	keep := map[string]bool{} // desired keys, valid or not
+	list := make([]wanted, 0, len(desired))
+	byID := make(map[serviceID]int, len(desired))
+	reads := 0
 	for _, s := range desired {
-		k := s.Key()
-		if keep[k] {
-			errs = append(errs, fmt.Errorf("ipvs: service %s: duplicate service, the first one is used", k))
+		k := s.id()
+		if _, dup := byID[k]; dup {
+			errs = append(errs, fmt.Errorf("ipvs: service %s: duplicate service, the first one is used", s.Key()))
 			continue
 		}
-		keep[k] = true
-		if err := s.Validate(); err != nil {
-			errs = append(errs, err)
-			continue
+		byID[k] = -1
+		prev := r.applied[k]
+		w := wanted{svc: prev}
+		if prev == nil || !sameInput(prev.in, s) {
+			// Otherwise it was validated and normalised when applied.
+			if err := s.Validate(); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			w.svc = &appliedService{in: cloneService(s), norm: s.normal()}
 		}
-		valid = append(valid, s)
+		// The reals to read: all in a full reconcile, those of the
+		// changed services in an incremental one.
+		w.readReals = full || prev == nil || !equalServices(prev.norm, w.svc.norm)
+		if w.readReals {
+			reads++
+		}
+		byID[k] = len(list)
+		list = append(list, w)
+	}
+	lookup := func(k serviceID) *wanted {
+		if i, ok := byID[k]; ok && i >= 0 {
+			return &list[i]
+		}
+		return nil
+	}
+	owned := func(s Service) bool {
+		k := s.id()
+		if _, ok := byID[k]; ok {
+			return false // desired but invalid: leave it alone
+		}
+		return r.owned[k] || (r.alsoOwned != nil && r.alsoOwned(s))
 	}
 
 	var actual []Service
 	var err error
 	if f, ok := r.table.(realsFilter); ok {
-		// Diff compares the reals of desired services only.
-		wantKeys := make(map[string]bool, len(valid))
-		for _, s := range valid {
-			wantKeys[s.Key()] = true
-		}
-		actual, err = f.ServicesWithReals(ctx, func(s Service) bool { return wantKeys[s.Key()] })
+		// Diff compares the reals of these services only.
+		actual, err = f.ServicesWithReals(ctx, func(s Service) bool {
+			w := lookup(s.id())
+			return w != nil && w.readReals
+		})
 	} else {
 		actual, err = r.table.Services(ctx)
 	}
 	if err != nil {
 		return Plan{}, errors.Join(append(errs, err)...)
 	}
-	owned := func(s Service) bool {
-		k := s.Key()
-		if keep[k] {
-			return false // desired but invalid: leave it alone
+
+	// Diff gets what may need work: the desired services whose reals were
+	// read, the services it may delete, and the services assumed in sync
+	// (present, reals not read) only if their attributes differ, then
+	// without reals on both sides. The others would give no operation.
+	have := make([]Service, 0, len(actual))
+	for _, s := range actual {
+		w := lookup(s.id())
+		switch {
+		case w == nil && !owned(s):
+			continue // not ours, or desired but invalid
+		case w != nil && !w.readReals:
+			w.assumed = true
+			if attrsEqual(w.svc.norm, s.normalAttrs()) {
+				continue
+			}
+			w.attrsDiffer = true
+			s = bare(s)
 		}
-		return r.owned[k] || (r.alsoOwned != nil && r.alsoOwned(s))
+		have = append(have, s)
 	}
-	plan := Diff(valid, actual, owned)
+	diffWant := make([]Service, 0, len(list))
+	for _, w := range list {
+		switch {
+		case !w.assumed:
+			diffWant = append(diffWant, w.svc.norm)
+		case w.attrsDiffer:
+			diffWant = append(diffWant, bare(w.svc.norm))
+		}
+	}
+	plan := Diff(diffWant, have, owned)
 	applyErr := r.table.Apply(ctx, plan)
 	if applyErr != nil {
 		errs = append(errs, applyErr)
 	}
 
 	// Own what is desired now; keep owning what we failed to delete.
-	next := make(map[string]bool, len(keep))
-	for k := range keep {
-		next[k] = true
-	}
+	var failedDeletes map[serviceID]bool
 	if applyErr != nil {
+		failedDeletes = map[serviceID]bool{}
 		for _, op := range plan.Ops {
 			if op.Kind == DelService {
-				next[op.Service.Key()] = true
+				failedDeletes[op.Service.id()] = true
 			}
 		}
 	}
-	r.owned = next
+	for k := range r.owned {
+		if _, desired := byID[k]; !desired && !failedDeletes[k] {
+			delete(r.owned, k)
+		}
+	}
+	for k := range byID {
+		r.owned[k] = true
+	}
+	// Remember what the kernel now holds of each valid desired service,
+	// except those whose operations failed: the next reconcile reads them.
+	failed := failedServices(plan, applyErr)
+	for k := range r.applied {
+		if i, ok := byID[k]; !ok || i < 0 || failed[k] {
+			delete(r.applied, k)
+		}
+	}
+	for _, w := range list {
+		if k := w.svc.norm.id(); !failed[k] {
+			r.applied[k] = w.svc
+		}
+	}
 
 	took := r.clock.Since(start)
+	mode := "full"
+	if !full {
+		mode = "changed"
+	}
 	if plan.Empty() {
-		r.log.V(1).Info("IPVS table up to date", "services", len(valid), "duration", took)
+		r.log.V(1).Info("IPVS table up to date", "mode", mode, "services", len(list), "realsRead", reads, "duration", took)
 	} else {
 		c := plan.Counts()
-		r.log.Info("IPVS changes made",
+		r.log.Info("IPVS changes made", "mode", mode,
 			"servicesAdded", c[AddService], "servicesUpdated", c[UpdateService], "servicesDeleted", c[DelService],
 			"realsAdded", c[AddReal], "realsUpdated", c[UpdateReal], "realsDeleted", c[DelReal],
-			"failed", applyErr != nil, "duration", took)
-		for _, op := range plan.Ops {
-			r.log.V(1).Info("IPVS operation", "op", op.String())
+			"realsRead", reads, "failed", applyErr != nil, "duration", took)
+		if v := r.log.V(1); v.Enabled() {
+			for _, op := range plan.Ops {
+				v.Info("IPVS operation", "op", op.String())
+			}
 		}
 	}
 	return plan, errors.Join(errs...)
 }
 
-// Trigger asks Run to reconcile now; it never blocks, and triggers during a
+// appliedService is a desired service as the Reconciler remembers it.
+type appliedService struct {
+	in   Service // as the caller gave it, a copy
+	norm Service // normalised
+}
+
+// wanted is a valid desired service during a reconcile.
+type wanted struct {
+	svc         *appliedService
+	readReals   bool // its reals are read from the kernel
+	assumed     bool // it is in the kernel and its reals are not read
+	attrsDiffer bool // assumed, but its scheduler, persistence or flags differ
+}
+
+// sameInput reports whether two desired services are given exactly alike,
+// reals in the same order.
+func sameInput(a, b Service) bool {
+	return a.VIP == b.VIP && a.Port == b.Port && a.Protocol == b.Protocol && a.Scheduler == b.Scheduler &&
+		a.Persistence == b.Persistence && a.Flags == b.Flags && a.Forward == b.Forward && slices.Equal(a.Reals, b.Reals)
+}
+
+func cloneService(s Service) Service {
+	s.Reals = slices.Clone(s.Reals)
+	return s
+}
+
+// failedServices returns the keys of the services whose operations in plan
+// failed, from the OpErrors in err. When err holds an error that names no
+// operation (a cancelled context, a Table that does not return OpErrors),
+// every service of the plan counts as failed.
+func failedServices(plan Plan, err error) map[serviceID]bool {
+	if err == nil {
+		return nil
+	}
+	failed := map[serviceID]bool{}
+	if !collectOpErrors(err, failed) {
+		for _, op := range plan.Ops {
+			failed[op.Service.id()] = true
+		}
+	}
+	return failed
+}
+
+// collectOpErrors adds the service key of every OpError in err's tree to
+// keys; it reports false if some branch of the tree holds no OpError.
+func collectOpErrors(err error, keys map[serviceID]bool) bool {
+	switch e := err.(type) {
+	case *OpError:
+		keys[e.Op.Service.id()] = true
+		return true
+	case interface{ Unwrap() []error }:
+		ok := true
+		for _, x := range e.Unwrap() {
+			if !collectOpErrors(x, keys) {
+				ok = false
+			}
+		}
+		return ok
+	case interface{ Unwrap() error }:
+		if x := e.Unwrap(); x != nil {
+			return collectOpErrors(x, keys)
+		}
+	}
+	return false
+}
+
+// Trigger asks Run for an incremental reconcile (ReconcileChanged) now: call
+// it when the desired state changed. It never blocks, and triggers during a
 // reconcile coalesce into one more.
 func (r *Reconciler) Trigger() {
 	select {
@@ -170,18 +349,33 @@ func (r *Reconciler) Trigger() {
 }
 
 // Run reconciles at once, then every period and whenever triggered, until
-// ctx ends; desired is called each time for the current state. onResult,
-// if not nil, gets each reconcile's plan, duration and error. The period is
-// measured on the Reconciler's clock from the end of one reconcile to the
-// start of the next. Errors are logged when they change.
+// ctx ends; desired is called each time for the current state. The first
+// reconcile and those of the period are full (Reconcile), the triggered ones
+// incremental (ReconcileChanged). onResult, if not nil, gets each
+// reconcile's plan, duration and error. The period is measured on the
+// Reconciler's clock from the end of one full reconcile to the start of the
+// next; triggered reconciles do not postpone it, so that a steady stream of
+// changes cannot starve the repair of drift. Errors are logged when they
+// change.
 func (r *Reconciler) Run(ctx context.Context, every time.Duration, desired func() []Service, onResult func(Plan, time.Duration, error)) {
 	var lastErr string
+	full := true
+	var due time.Time // when the next full reconcile is due
 	for {
 		start := r.clock.Now()
-		plan, err := r.Reconcile(ctx, desired())
+		var plan Plan
+		var err error
+		if full {
+			plan, err = r.Reconcile(ctx, desired())
+		} else {
+			plan, err = r.ReconcileChanged(ctx, desired())
+		}
 		took := r.clock.Since(start)
 		if ctx.Err() != nil {
 			return
+		}
+		if full {
+			due = r.clock.Now().Add(every)
 		}
 		if msg := errString(err); msg != lastErr {
 			if err != nil {
@@ -194,14 +388,21 @@ func (r *Reconciler) Run(ctx context.Context, every time.Duration, desired func(
 		if onResult != nil {
 			onResult(plan, took, err)
 		}
-		t := r.clock.NewTimer(every)
+		wait := due.Sub(r.clock.Now())
+		if wait <= 0 {
+			full = true
+			continue
+		}
+		t := r.clock.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-t.C():
+			full = true
 		case <-r.trigger:
 			t.Stop()
+			full = false
 		}
 	}
 }

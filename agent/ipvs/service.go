@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -168,6 +169,15 @@ func (s Service) Key() string {
 	return s.Protocol.String() + "/" + netip.AddrPortFrom(s.VIP, s.Port).String()
 }
 
+// serviceID is the identity of a service as a map key; Key is its text.
+type serviceID struct {
+	proto Protocol
+	vip   netip.Addr
+	port  uint16
+}
+
+func (s Service) id() serviceID { return serviceID{s.Protocol, s.VIP, s.Port} }
+
 // key returns the identity of the real server within its service.
 func (r Real) key() netip.AddrPort { return netip.AddrPortFrom(r.Addr, r.Port) }
 
@@ -198,7 +208,13 @@ func (s Service) Validate() error {
 	if s.Forward > Tunnel {
 		add("forwarding method %v: must be masq, droute or tunnel", s.Forward)
 	}
-	seen := map[netip.AddrPort]bool{}
+	// Duplicates: a linear search of a short list, a map for a long one.
+	var short [16]netip.AddrPort
+	keys := short[:0]
+	var seen map[netip.AddrPort]bool
+	if len(s.Reals) > len(short) {
+		seen = make(map[netip.AddrPort]bool, len(s.Reals))
+	}
 	for i, r := range s.Reals {
 		r = r.normal(s)
 		if !r.Addr.IsValid() || r.Addr.Is4In6() || r.Addr.Zone() != "" || r.Addr.Is4() != s.VIP.Is4() {
@@ -210,10 +226,14 @@ func (s Service) Validate() error {
 		if r.Forward > Tunnel {
 			add("reals[%d] forwarding method %v: must be masq, droute or tunnel", i, r.Forward)
 		}
-		if seen[r.key()] {
+		if seen[r.key()] || seen == nil && slices.Contains(keys, r.key()) {
 			add("reals[%d] %s: duplicate real server", i, r.key())
 		}
-		seen[r.key()] = true
+		if seen != nil {
+			seen[r.key()] = true
+		} else {
+			keys = append(keys, r.key())
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("ipvs: service %s: %w", s.Key(), err)
@@ -231,18 +251,14 @@ func (s Service) normal() Service {
 	if s.Forward == ForwardDefault {
 		s.Forward = NAT
 	}
-	reals := make([]Real, 0, len(s.Reals))
-	seen := make(map[netip.AddrPort]bool, len(s.Reals))
-	for _, r := range s.Reals {
-		r = r.normal(s)
-		if seen[r.key()] {
-			continue // the first one wins; Validate reports duplicates
-		}
-		seen[r.key()] = true
-		reals = append(reals, r)
+	reals := make([]Real, len(s.Reals))
+	for i, r := range s.Reals {
+		reals[i] = r.normal(s)
 	}
-	sortReals(reals)
-	s.Reals = reals
+	// A stable sort keeps duplicates in their order: the first one wins;
+	// Validate reports them.
+	slices.SortStableFunc(reals, func(a, b Real) int { return a.key().Compare(b.key()) })
+	s.Reals = slices.CompactFunc(reals, func(a, b Real) bool { return a.key() == b.key() })
 	return s
 }
 
@@ -260,6 +276,13 @@ func (r Real) normal(s Service) Real {
 	return r
 }
 
+// equalServices reports whether two normalised services are the same in
+// every field, reals included.
+func equalServices(a, b Service) bool {
+	return a.VIP == b.VIP && a.Port == b.Port && a.Protocol == b.Protocol && a.Forward == b.Forward &&
+		attrsEqual(a, b) && slices.Equal(a.Reals, b.Reals)
+}
+
 // attrsEqual reports whether two normalised services have the same
 // service-level attributes (not their reals).
 func attrsEqual(a, b Service) bool {
@@ -267,14 +290,16 @@ func attrsEqual(a, b Service) bool {
 }
 
 // compareServices orders services by protocol, VIP and port.
-func compareServices(a, b Service) int {
-	if a.Protocol != b.Protocol {
-		return cmpInt(int(a.Protocol), int(b.Protocol))
+func compareServices(a, b Service) int { return compareIDs(a.id(), b.id()) }
+
+func compareIDs(a, b serviceID) int {
+	if a.proto != b.proto {
+		return cmpInt(int(a.proto), int(b.proto))
 	}
-	if c := a.VIP.Compare(b.VIP); c != 0 {
+	if c := a.vip.Compare(b.vip); c != 0 {
 		return c
 	}
-	return cmpInt(int(a.Port), int(b.Port))
+	return cmpInt(int(a.port), int(b.port))
 }
 
 func cmpInt(a, b int) int {

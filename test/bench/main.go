@@ -10,9 +10,16 @@
 //   - preemption back: the link returns: same figures;
 //   - graceful stop: SIGTERM to the master at 1 s;
 //   - idle: CPU and RSS of the master's and a backup's process at 10 ms
-//     adverts over 10 s.
+//     adverts over 10 s;
+//   - IPVS reconcile (in the VM): after the scenarios above, the test VM
+//     (test/vm, test/ipvse2e.RunFigures) measures the time to program 10,
+//     100 and 1000 services of 10 real servers from empty and to apply one
+//     change, beside keepalived programming the same table.
 //
-// It needs root (namespaces) and keepalived (make bench installs it).
+// It needs root (namespaces) and keepalived (make bench installs it); the
+// IPVS figures need the VM's packages (hack/vm-deps.sh). -ipvs-only
+// measures the IPVS figures alone, without root, and replaces their section
+// in the -out file, leaving the rest of it as it is.
 package main
 
 import (
@@ -34,6 +41,7 @@ import (
 	"github.com/vipvs/vipvs/agent/transport"
 	"github.com/vipvs/vipvs/agent/vrrp/packet"
 	"github.com/vipvs/vipvs/test/agentlab"
+	"github.com/vipvs/vipvs/test/ipvse2e"
 	"github.com/vipvs/vipvs/test/lab"
 )
 
@@ -53,7 +61,31 @@ func main() {
 	idle := flag.Duration("idle", 10*time.Second, "idle measurement window")
 	only := flag.String("only", "", "run only the scenarios whose name contains this")
 	impls := flag.String("impl", "vipvs,keepalived", "comma-separated implementations to run")
+	withIPVS := flag.Bool("ipvs", true, "also measure IPVS reconcile times in the test VM")
+	ipvsOnly := flag.Bool("ipvs-only", false, "measure the IPVS reconcile times only and replace their section in -out")
+	ipvsReps := flag.Int("ipvs-reps", 0, "repetitions of the IPVS figures (0: -reps)")
+	ipvsSizes := flag.String("ipvs-sizes", "10,100,1000", "comma-separated numbers of services (of 10 reals) for the IPVS figures")
 	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ipvsOpts := ipvse2e.FigureOptions{Reps: *ipvsReps, Stdout: os.Stderr}
+	if ipvsOpts.Reps == 0 {
+		ipvsOpts.Reps = *reps
+	}
+	for _, v := range strings.Split(*ipvsSizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 2 {
+			fmt.Fprintf(os.Stderr, "bench: -ipvs-sizes: %q is not a number of services\n", v)
+			os.Exit(2)
+		}
+		ipvsOpts.Sizes = append(ipvsOpts.Sizes, n)
+	}
+	if _, err := os.Stat(agentlab.KeepalivedBin); err == nil {
+		ipvsOpts.Keepalived = agentlab.KeepalivedBin
+	}
+	if *ipvsOnly {
+		os.Exit(ipvsOnlyRun(ctx, ipvsOpts, *out))
+	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench: needs root: it creates network namespaces")
 		os.Exit(1)
@@ -62,8 +94,6 @@ func main() {
 		fmt.Fprintf(os.Stderr, "bench: needs keepalived (%v); `make bench` installs it\n", err)
 		os.Exit(1)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	b := &bench{bin: *bin, idle: *idle, results: map[key][]float64{}}
 	start := time.Now()
 	for rep := 1; rep <= *reps; rep++ {
@@ -90,6 +120,10 @@ func main() {
 			}
 		}
 	}
+	if *withIPVS && ctx.Err() == nil {
+		fmt.Fprintf(os.Stderr, "IPVS reconcile in the VM (%d repetitions, %v services)...\n", ipvsOpts.Reps, ipvsOpts.Sizes)
+		b.ipvs = ipvsSection(ctx, ipvsOpts, &b.failures)
+	}
 	report := b.report(*reps, time.Since(start))
 	if *out == "-" {
 		fmt.Print(report)
@@ -111,6 +145,51 @@ type bench struct {
 	idle     time.Duration
 	results  map[key][]float64
 	failures []string
+	ipvs     string // the IPVS section, if measured
+}
+
+// ipvsSection measures the IPVS figures in the VM and returns their
+// section; a failure is added to failures and the section says why.
+func ipvsSection(ctx context.Context, o ipvse2e.FigureOptions, failures *[]string) string {
+	f, err := ipvse2e.RunFigures(ctx, o)
+	if err != nil {
+		*failures = append(*failures, fmt.Sprintf("IPVS reconcile in the VM: %v", firstLine(err.Error())))
+		fmt.Fprintf(os.Stderr, "IPVS reconcile in the VM FAILED: %v\n", err)
+		if f == nil {
+			return fmt.Sprintf("%s\n\nNot measured: %s.\n", ipvse2e.SectionTitle, firstLine(err.Error()))
+		}
+	}
+	return f.Markdown()
+}
+
+// ipvsOnlyRun measures the IPVS figures and replaces their section in out
+// (- for stdout); it returns the exit status.
+func ipvsOnlyRun(ctx context.Context, o ipvse2e.FigureOptions, out string) int {
+	var failures []string
+	sec := ipvsSection(ctx, o, &failures)
+	if out == "-" {
+		fmt.Print(sec)
+	} else {
+		doc, err := os.ReadFile(out)
+		if err != nil && !os.IsNotExist(err) {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if err := os.WriteFile(out, []byte(ipvse2e.UpdateSection(string(doc), sec)), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Fprintf(os.Stderr, "updated the IPVS section of %s\n", out)
+	}
+	if len(failures) > 0 {
+		return 1
+	}
+	return 0
+}
+
+func firstLine(s string) string {
+	first, _, _ := strings.Cut(s, "\n")
+	return first
 }
 
 type scenario struct {
@@ -559,6 +638,9 @@ func (b *bench) report(reps int, took time.Duration) string {
 			}
 			fmt.Fprintf(&w, "| %s%s | %s | %s | %s | %s |\n", mi.name, unit, vs, ks, ratio, mi.doc)
 		}
+	}
+	if b.ipvs != "" {
+		fmt.Fprintf(&w, "\n%s", b.ipvs)
 	}
 	if len(b.failures) > 0 {
 		fmt.Fprintf(&w, "\n## Failed runs\n\n")
