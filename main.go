@@ -20,7 +20,7 @@ const usage = `vipvs — VRRP virtual IPs and IPVS load balancing for Kubernetes
 Usage: vipvs <command> [flags]
 
 Commands:
-  agent     run the node agent (VRRP, VIPs, announcements) from a config file
+  agent     run the node agent (VRRP, VIPs, announcements, IPVS) from a config file
   operator  run the operator: render LoadBalancerConfigs, publish them to the nodes, report status
   node      run the node companion: write this node's files on the host, report its agents' status
   status    print the local agent's virtual routers (state, master, VIPs)
