@@ -147,8 +147,15 @@ type Transition struct {
 // (gratuitous ARP / unsolicited NA).
 type AcquireVIPs struct{}
 
-// ReleaseVIPs asks for the VIPs to be removed from the interface.
-type ReleaseVIPs struct{}
+// ReleaseVIPs asks for the VIPs to be removed from the interface, After
+// from now (0: at once). A router that steps down for a better one keeps its
+// VIPs for the release linger: the new master announces them right after its
+// advert, and the connections that reach us meanwhile (clients that have not
+// processed the announcement yet) are still served. Acquiring the VIPs again
+// before then cancels the release.
+type ReleaseVIPs struct {
+	After time.Duration
+}
 
 // Reannounce asks for the VIPs to be announced again (an Active router that
 // has just won a contest: clients may point at the loser's MAC).
@@ -445,7 +452,7 @@ func (r *Router) activeAdvert(now time.Time, adv AdvertReceived) []Action {
 			reason = fmt.Sprintf("advert from %s with equal priority %d and a higher address", adv.Src, adv.Priority)
 		}
 		acts := r.becomeBackup(now, reason)
-		return append(acts, ReleaseVIPs{})
+		return append(acts, ReleaseVIPs{After: r.releaseLinger()})
 	}
 	// A lower-priority router thinks it is Active (a healed partition, a
 	// stray takeover). Answer at once so it steps down without waiting for

@@ -241,7 +241,7 @@ func TestHandle(t *testing.T) {
 			},
 			wantLast: []Action{
 				Transition{From: Active, To: Backup, Reason: "advert from 192.0.2.13 with higher priority 200 (ours 100)"},
-				ReleaseVIPs{},
+				ReleaseVIPs{After: time.Second},
 			},
 			wantState:    Backup,
 			wantDeadline: ms(4000) + down100,
@@ -255,7 +255,7 @@ func TestHandle(t *testing.T) {
 			},
 			wantLast: []Action{
 				Transition{From: Active, To: Backup, Reason: "advert from 192.0.2.13 with equal priority 100 and a higher address"},
-				ReleaseVIPs{},
+				ReleaseVIPs{After: time.Second},
 			},
 			wantState:    Backup,
 			wantDeadline: ms(4000) + down100,

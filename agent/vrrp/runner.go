@@ -76,6 +76,15 @@ type Runner struct {
 	stopped  chan struct{} // closed when the router has stopped
 	status   Status
 	state    atomic.Int32 // State, readable without the mutex
+	// release is the pending delayed release of the VIPs (ReleaseVIPs.After),
+	// nil when there is none.
+	release *delayedRelease
+}
+
+// delayedRelease is a release of the VIPs that waits for its linger.
+type delayedRelease struct {
+	timer clock.Timer
+	stop  chan struct{}
 }
 
 // RunnerOption configures a Runner.
@@ -159,6 +168,7 @@ func (r *Runner) Run(ctx context.Context, hardStop <-chan struct{}) error {
 		case <-hardStop:
 			r.log.Info("hand-over cut short, releasing the VIPs")
 			r.mu.Lock()
+			r.cancelReleaseLocked()
 			r.finish()
 			r.mu.Unlock()
 			if err := r.vips.Release(); err != nil {
@@ -260,10 +270,16 @@ func (r *Runner) handle(ev Event) {
 				}
 			}
 		case AcquireVIPs:
+			r.cancelReleaseLocked()
 			if err := r.vips.Acquire(); err != nil {
 				r.log.Error(err, "acquiring the VIPs")
 			}
 		case ReleaseVIPs:
+			r.cancelReleaseLocked()
+			if a.After > 0 {
+				r.releaseLaterLocked(a.After)
+				continue
+			}
 			if err := r.vips.Release(); err != nil {
 				r.log.Error(err, "releasing the VIPs")
 			}
@@ -297,8 +313,49 @@ func (r *Runner) handle(ev Event) {
 		}
 	}
 	if stopped {
+		if r.release != nil {
+			// A stopping router does not leave a release behind it.
+			r.cancelReleaseLocked()
+			if err := r.vips.Release(); err != nil {
+				r.log.Error(err, "releasing the VIPs")
+			}
+		}
 		r.finish()
 		return
 	}
 	r.arm(now)
+}
+
+// releaseLaterLocked releases the VIPs after d unless cancelled first (by
+// an acquire or another release). r.mu is held.
+func (r *Runner) releaseLaterLocked(d time.Duration) {
+	dr := &delayedRelease{timer: r.clk.NewTimer(d), stop: make(chan struct{})}
+	r.release = dr
+	go func() {
+		select {
+		case <-dr.stop:
+			return
+		case <-dr.timer.C():
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.release != dr {
+			return
+		}
+		r.release = nil
+		r.log.V(1).Info("releasing the VIPs after the linger", "linger", d)
+		if err := r.vips.Release(); err != nil {
+			r.log.Error(err, "releasing the VIPs")
+		}
+	}()
+}
+
+// cancelReleaseLocked cancels a pending delayed release. r.mu is held.
+func (r *Runner) cancelReleaseLocked() {
+	if r.release == nil {
+		return
+	}
+	r.release.timer.Stop()
+	close(r.release.stop)
+	r.release = nil
 }

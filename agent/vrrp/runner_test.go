@@ -129,3 +129,34 @@ func TestRunnerHardStopReleases(t *testing.T) {
 		t.Fatalf("VIPs not released on hard stop: %v", rec.log)
 	}
 }
+
+// TestRunnerYieldLingers: a master that steps down for a better router keeps
+// its VIPs for the release linger (one interval, at least 100 ms), then
+// releases them; becoming master again before then cancels the release.
+func TestRunnerYieldLingers(t *testing.T) {
+	clk := clocktesting.NewFakeClock(t0)
+	rec := &recorder{}
+	r := NewRunner(cfg(), rec, rec, clk, testr.New(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = r.Run(ctx, nil); close(done) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "the master down timer", func() bool { return r.Status().State == Backup && clk.HasWaiters() })
+	clk.Step(3609375 * time.Microsecond)
+	waitFor(t, "takeover", func() bool { return r.Status().State == Active })
+
+	r.HandleAdvert(AdvertReceived{Src: upper, Priority: 200, Interval: time.Second})
+	if st := r.Status().State; st != Backup {
+		t.Fatalf("state %v after a better advert, want Backup", st)
+	}
+	if rec.has("release") {
+		t.Fatal("VIPs released at once on stepping down, want them kept for the linger")
+	}
+	clk.Step(999 * time.Millisecond)
+	time.Sleep(20 * time.Millisecond)
+	if rec.has("release") {
+		t.Fatal("VIPs released before the linger (1 s at a 1 s interval) ended")
+	}
+	clk.Step(time.Millisecond)
+	waitFor(t, "the release after the linger", func() bool { return rec.has("release") })
+}
