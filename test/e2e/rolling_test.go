@@ -45,8 +45,12 @@ func TestRollingRestart(t *testing.T) {
 	}
 	r := p.Stop().Since(start)
 	t.Logf("rolling restart of 3 agents: %s", r.Summary())
-	if r.Failed() != 0 {
-		t.Errorf("%d probes failed across the rolling restart, want 0", r.Failed())
+	// Each restart moves the VIP twice (away, and back by preemption).
+	losses, straddles := r.HandoverLosses()
+	if losses != 0 || straddles > 6 {
+		t.Errorf("%d probes lost and %d reset across the rolling restart, want 0 lost and at most one reset per hand-over (6)", losses, straddles)
+	} else if straddles > 0 {
+		t.Logf("%d connections reset whose handshake straddled a client's ARP update (see lab.Result.HandoverLosses)", straddles)
 	}
 }
 

@@ -216,6 +216,27 @@ func (r Result) OK() int {
 // Failed returns the number of failed attempts.
 func (r Result) Failed() int { return len(r.Attempts) - r.OK() }
 
+// HandoverLosses splits the failed attempts of VIP hand-overs into losses
+// and straddles. A straddle is a connection reset by the new holder because
+// its handshake straddled the client's ARP/ND update (the SYN-ACK came from
+// the old holder, the ACK went to the new one): its window is one round
+// trip at the moment the client processes the announcement, and no
+// hand-over without connection-state sync closes it, so a test allows one
+// per hand-over. Every other failure (a timeout above all: packets sent to
+// a holder that already let go) is a loss a hand-over must avoid.
+func (r Result) HandoverLosses() (losses, straddles int) {
+	for _, a := range r.Attempts {
+		switch {
+		case a.OK:
+		case strings.Contains(a.Err, "connection reset by peer"):
+			straddles++
+		default:
+			losses++
+		}
+	}
+	return losses, straddles
+}
+
 // Since returns the attempts started at or after t, e.g. from just before a
 // fault was injected.
 func (r Result) Since(t time.Time) Result {
