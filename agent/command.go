@@ -10,8 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/funcr"
+	"github.com/vipvs/vipvs/internal/logging"
 )
 
 // DefaultConfigPath is where the agent reads its config unless told otherwise.
@@ -62,7 +61,7 @@ func Command(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	log, err := NewLogger(stderr, *format, *verbosity)
+	log, err := logging.NewLogger(stderr, *format, *verbosity)
 	if err != nil {
 		fmt.Fprintf(stderr, "vipvs agent: %v\n", err)
 		return 2
@@ -103,23 +102,4 @@ func Command(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// NewLogger returns a logr.Logger writing text or JSON lines to w.
-func NewLogger(w io.Writer, format string, verbosity int) (logr.Logger, error) {
-	opts := funcr.Options{Verbosity: verbosity, LogTimestamp: true, TimestampFormat: "2006-01-02T15:04:05.000Z07:00"}
-	out := func(prefix, args string) {
-		if prefix != "" {
-			fmt.Fprintf(w, "%s %s\n", prefix, args)
-			return
-		}
-		fmt.Fprintln(w, args)
-	}
-	switch format {
-	case "text":
-		return funcr.New(out, opts), nil
-	case "json":
-		return funcr.NewJSON(func(obj string) { fmt.Fprintln(w, obj) }, opts), nil
-	}
-	return logr.Discard(), fmt.Errorf("invalid --log-format %q: must be text or json", format)
 }

@@ -10,13 +10,12 @@ import (
 	"os/signal"
 	"syscall"
 
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/vipvs/vipvs/internal/clientconfig"
+	"github.com/vipvs/vipvs/internal/logging"
 	"github.com/vipvs/vipvs/manifests"
 )
 
@@ -100,13 +99,13 @@ func Command(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "vipvs operator: --image is required (or set $VIPVS_IMAGE): the agent image of the static pods, e.g. quay.io/vipvs/vipvs:v0.1.0")
 		return 2
 	}
-	log, err := newLogger(stderr, *format, *verbosity)
+	log, err := logging.NewLogger(stderr, *format, *verbosity)
 	if err != nil {
 		fmt.Fprintf(stderr, "vipvs operator: %v\n", err)
 		return 2
 	}
 	ctrl.SetLogger(log)
-	cfg, err := restConfig(*kubeconfig)
+	cfg, err := clientconfig.Load(*kubeconfig)
 	if err != nil {
 		fmt.Fprintf(stderr, "vipvs operator: %v\n", err)
 		return 1
@@ -157,21 +156,4 @@ func Command(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// restConfig loads the client configuration from path, or from the usual
-// places when path is empty.
-func restConfig(path string) (*rest.Config, error) {
-	if path == "" {
-		cfg, err := config.GetConfig()
-		if err != nil {
-			return nil, fmt.Errorf("loading the kubeconfig: %w", err)
-		}
-		return cfg, nil
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", path)
-	if err != nil {
-		return nil, fmt.Errorf("loading the kubeconfig %s: %w", path, err)
-	}
-	return cfg, nil
 }

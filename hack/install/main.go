@@ -20,10 +20,9 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/config"
 
+	"github.com/vipvs/vipvs/internal/clientconfig"
 	"github.com/vipvs/vipvs/manifests"
 )
 
@@ -69,7 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "install: --monitoring must be auto, yes or no, not %q\n", *monitoring)
 		return 2
 	}
-	cfg, err := restConfig(*kubeconfig)
+	cfg, err := clientconfig.Load(*kubeconfig)
 	if err != nil {
 		fmt.Fprintf(stderr, "install: %v\n", err)
 		return 1
@@ -140,21 +139,4 @@ func Install(ctx context.Context, cfg *rest.Config, opts Options) error {
 		return err
 	}
 	return manifests.Apply(ctx, c, mon, aopts)
-}
-
-// restConfig loads the client configuration from path, or from the usual
-// places when path is empty.
-func restConfig(path string) (*rest.Config, error) {
-	if path == "" {
-		cfg, err := config.GetConfig()
-		if err != nil {
-			return nil, fmt.Errorf("loading the kubeconfig: %w", err)
-		}
-		return cfg, nil
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", path)
-	if err != nil {
-		return nil, fmt.Errorf("loading the kubeconfig %s: %w", path, err)
-	}
-	return cfg, nil
 }

@@ -12,13 +12,13 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/vipvs/vipvs/internal/clientconfig"
+	"github.com/vipvs/vipvs/internal/logging"
 )
 
 const nodeUsage = `Usage: vipvs node --node-name NODE [flags]
@@ -95,7 +95,7 @@ func Command(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "vipvs node: --status-interval must be positive")
 		return 2
 	}
-	log, err := newLogger(stderr, *format, *verbosity)
+	log, err := logging.NewLogger(stderr, *format, *verbosity)
 	if err != nil {
 		fmt.Fprintf(stderr, "vipvs node: %v\n", err)
 		return 2
@@ -105,7 +105,7 @@ func Command(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	ctrl.SetLogger(log)
-	cfg, err := restConfig(*kubeconfig)
+	cfg, err := clientconfig.Load(*kubeconfig)
 	if err != nil {
 		fmt.Fprintf(stderr, "vipvs node: %v\n", err)
 		return 1
@@ -147,21 +147,4 @@ func Command(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// restConfig loads the client configuration from path, or from the usual
-// places when path is empty.
-func restConfig(path string) (*rest.Config, error) {
-	if path == "" {
-		cfg, err := config.GetConfig()
-		if err != nil {
-			return nil, fmt.Errorf("loading the kubeconfig: %w", err)
-		}
-		return cfg, nil
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", path)
-	if err != nil {
-		return nil, fmt.Errorf("loading the kubeconfig %s: %w", path, err)
-	}
-	return cfg, nil
 }

@@ -1,4 +1,6 @@
-package operator
+// Package logging builds the logger of the vipvs subcommands from their
+// --log-format and -v flags.
+package logging
 
 import (
 	"fmt"
@@ -8,9 +10,9 @@ import (
 	"github.com/go-logr/logr/funcr"
 )
 
-// newLogger returns a logr.Logger writing text or JSON lines to w, in the
-// format of the agent's logs.
-func newLogger(w io.Writer, format string, verbosity int) (logr.Logger, error) {
+// NewLogger returns a logr.Logger writing text or JSON lines to w, with
+// millisecond timestamps; format is "text" or "json".
+func NewLogger(w io.Writer, format string, verbosity int) (logr.Logger, error) {
 	opts := funcr.Options{Verbosity: verbosity, LogTimestamp: true, TimestampFormat: "2006-01-02T15:04:05.000Z07:00"}
 	switch format {
 	case "text":
