@@ -6,21 +6,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	crconfig "sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/vipvs/vipvs/manifests"
-	"github.com/vipvs/vipvs/operator"
 	"github.com/vipvs/vipvs/test/envtest"
 )
 
@@ -69,7 +63,7 @@ func TestOperatorManagesNodeDaemonSet(t *testing.T) {
 	})
 	run := newRBACRunner(t)
 	run.start("operator", func(ctx context.Context) error {
-		return runOperatorManagingNode(ctx, rbacImpersonate(cfg, manifests.OperatorName), image, logs.logger("operator"))
+		return rbacRunOperator(ctx, rbacImpersonate(cfg, manifests.OperatorName), image, true, logs.logger("operator"))
 	})
 
 	key := types.NamespacedName{Namespace: manifests.Namespace, Name: manifests.NodeName}
@@ -148,38 +142,4 @@ func TestOperatorManagesNodeDaemonSet(t *testing.T) {
 			return c.List(ctx, &appsv1.DaemonSetList{}, client.InNamespace("kube-system"))
 		}},
 	})
-}
-
-// runOperatorManagingNode runs the operator as `vipvs operator
-// --namespace=vipvs-system --leader-elect --manage-node-daemonset
-// --image=image` does (operator/command.go), without its HTTP endpoints.
-func runOperatorManagingNode(ctx context.Context, cfg *rest.Config, image string, log logr.Logger) error {
-	scheme, err := operator.NewScheme()
-	if err != nil {
-		return err
-	}
-	skip := true
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        scheme,
-		Logger:                        log,
-		Cache:                         operator.CacheOptions(manifests.Namespace),
-		Metrics:                       metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress:        "0",
-		LeaderElection:                true,
-		LeaderElectionID:              operator.LeaderElectionID,
-		LeaderElectionNamespace:       manifests.Namespace,
-		LeaderElectionReleaseOnCancel: true,
-		// Other tests of this binary may run a controller of the same name.
-		Controller: crconfig.Controller{SkipNameValidation: &skip},
-	})
-	if err != nil {
-		return err
-	}
-	if err := operator.Setup(mgr, operator.Options{Namespace: manifests.Namespace, Image: image}); err != nil {
-		return err
-	}
-	if err := operator.SetupNodeDaemonSet(mgr, manifests.Namespace, image); err != nil {
-		return err
-	}
-	return mgr.Start(ctx)
 }

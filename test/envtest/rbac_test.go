@@ -106,7 +106,7 @@ func TestOperatorRBAC(t *testing.T) {
 	roots := map[string]string{}
 	run := newRBACRunner(t)
 	run.start("operator", func(ctx context.Context) error {
-		return rbacRunOperator(ctx, rbacImpersonate(cfg, manifests.OperatorName), logs.logger("operator"))
+		return rbacRunOperator(ctx, rbacImpersonate(cfg, manifests.OperatorName), "quay.io/vipvs/vipvs:v0.1.0", false, logs.logger("operator"))
 	})
 	for _, n := range rbacNodes {
 		roots[n.name] = t.TempDir()
@@ -165,8 +165,10 @@ func (r *rbacRunner) err() error {
 }
 
 // rbacRunOperator runs the operator as `vipvs operator --namespace=vipvs-system
-// --leader-elect` does (operator/command.go), without its HTTP endpoints.
-func rbacRunOperator(ctx context.Context, cfg *rest.Config, log logr.Logger) error {
+// --leader-elect --image=image` does (operator/command.go), with
+// --manage-node-daemonset when manageNode is set, without its HTTP
+// endpoints.
+func rbacRunOperator(ctx context.Context, cfg *rest.Config, image string, manageNode bool, log logr.Logger) error {
 	scheme, err := operator.NewScheme()
 	if err != nil {
 		return err
@@ -188,8 +190,13 @@ func rbacRunOperator(ctx context.Context, cfg *rest.Config, log logr.Logger) err
 	if err != nil {
 		return err
 	}
-	if err := operator.Setup(mgr, operator.Options{Namespace: manifests.Namespace, Image: "quay.io/vipvs/vipvs:v0.1.0"}); err != nil {
+	if err := operator.Setup(mgr, operator.Options{Namespace: manifests.Namespace, Image: image}); err != nil {
 		return err
+	}
+	if manageNode {
+		if err := operator.SetupNodeDaemonSet(mgr, manifests.Namespace, image); err != nil {
+			return err
+		}
 	}
 	return mgr.Start(ctx)
 }
