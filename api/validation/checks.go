@@ -60,12 +60,7 @@ func validateCheck(p *field.Path, c *agentv1alpha1.Check) field.ErrorList {
 	}
 	if c.Exec != nil {
 		kinds = append(kinds, "exec")
-		ep := p.Child("exec", "command")
-		if len(c.Exec.Command) == 0 {
-			errs = append(errs, field.Required(ep, "must list the program (an absolute path) and its arguments"))
-		} else if !filepath.IsAbs(c.Exec.Command[0]) {
-			errs = append(errs, field.Invalid(ep.Index(0), c.Exec.Command[0], "must be the absolute path of the program: the command runs without a shell or a PATH lookup"))
-		}
+		errs = append(errs, validateExecCommand(p.Child("exec", "command"), c.Exec.Command)...)
 	}
 	if c.Interface != nil {
 		kinds = append(kinds, "interface")
@@ -79,6 +74,36 @@ func validateCheck(p *field.Path, c *agentv1alpha1.Check) field.ErrorList {
 		errs = append(errs, field.Invalid(p, strings.Join(kinds, ", "), "must set exactly one of tcp, http, exec or interface"))
 	}
 	errs = append(errs, validateProbeTiming(p, c.Interval, c.Timeout, c.Rise, c.Fall)...)
+	return errs
+}
+
+// validateExecCommand checks the argv of an exec check: a program given by
+// its absolute path, then its arguments.
+func validateExecCommand(p *field.Path, cmd []string) field.ErrorList {
+	switch {
+	case len(cmd) == 0:
+		return field.ErrorList{field.Required(p, "must list the program (an absolute path) and its arguments")}
+	case !filepath.IsAbs(cmd[0]):
+		return field.ErrorList{field.Invalid(p.Index(0), cmd[0], "must be the absolute path of the program: the command runs without a shell or a PATH lookup")}
+	}
+	return nil
+}
+
+// validateStatusAndCA checks the expected status codes, the CA file and
+// insecureSkipVerify of an HTTP check (p is the check's http path).
+func validateStatusAndCA(p *field.Path, expect []int32, caFile string, insecure bool) field.ErrorList {
+	var errs field.ErrorList
+	for i, s := range expect {
+		if s < 100 || s > 599 {
+			errs = append(errs, field.Invalid(p.Child("expectStatus").Index(i), s, "must be an HTTP status code, 100 to 599"))
+		}
+	}
+	if caFile != "" && !filepath.IsAbs(caFile) {
+		errs = append(errs, field.Invalid(p.Child("caFile"), caFile, "must be an absolute path"))
+	}
+	if caFile != "" && insecure {
+		errs = append(errs, field.Invalid(p.Child("insecureSkipVerify"), true, "must not be set together with caFile: either verify the certificate or do not"))
+	}
 	return errs
 }
 
@@ -120,17 +145,7 @@ func validateHTTPCheck(p *field.Path, h *agentv1alpha1.HTTPCheck) field.ErrorLis
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
 		errs = append(errs, field.Invalid(p.Child("url"), h.URL, `must be an http:// or https:// URL with a host, e.g. "https://127.0.0.1:6443/readyz"`))
 	}
-	for i, s := range h.ExpectStatus {
-		if s < 100 || s > 599 {
-			errs = append(errs, field.Invalid(p.Child("expectStatus").Index(i), s, "must be an HTTP status code, 100 to 599"))
-		}
-	}
-	if h.CAFile != "" && !filepath.IsAbs(h.CAFile) {
-		errs = append(errs, field.Invalid(p.Child("caFile"), h.CAFile, "must be an absolute path"))
-	}
-	if h.CAFile != "" && h.InsecureSkipVerify {
-		errs = append(errs, field.Invalid(p.Child("insecureSkipVerify"), true, "must not be set together with caFile: either verify the certificate or do not"))
-	}
+	errs = append(errs, validateStatusAndCA(p, h.ExpectStatus, h.CAFile, h.InsecureSkipVerify)...)
 	if u != nil && u.Scheme == "http" && (h.CAFile != "" || h.InsecureSkipVerify || h.ServerName != "") {
 		errs = append(errs, field.Invalid(p.Child("url"), h.URL, "caFile, insecureSkipVerify and serverName need an https:// URL"))
 	}

@@ -3,7 +3,6 @@ package validation
 import (
 	"fmt"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -182,29 +181,14 @@ func validateRealServerCheck(p *field.Path, c *agentv1alpha1.RealServerCheck) fi
 		if h.Path != "" && (!strings.HasPrefix(h.Path, "/") || strings.ContainsAny(h.Path, " \t\r\n")) {
 			errs = append(errs, field.Invalid(hp.Child("path"), h.Path, `must be an absolute path without spaces, e.g. "/readyz"`))
 		}
-		for i, s := range h.ExpectStatus {
-			if s < 100 || s > 599 {
-				errs = append(errs, field.Invalid(hp.Child("expectStatus").Index(i), s, "must be an HTTP status code, 100 to 599"))
-			}
-		}
-		if h.CAFile != "" && !filepath.IsAbs(h.CAFile) {
-			errs = append(errs, field.Invalid(hp.Child("caFile"), h.CAFile, "must be an absolute path"))
-		}
-		if h.CAFile != "" && h.InsecureSkipVerify {
-			errs = append(errs, field.Invalid(hp.Child("insecureSkipVerify"), true, "must not be set together with caFile: either verify the certificate or do not"))
-		}
+		errs = append(errs, validateStatusAndCA(hp, h.ExpectStatus, h.CAFile, h.InsecureSkipVerify)...)
 		if h.Scheme != "https" && (h.CAFile != "" || h.InsecureSkipVerify || h.ServerName != "") {
 			errs = append(errs, field.Invalid(hp.Child("scheme"), h.Scheme, `caFile, insecureSkipVerify and serverName need scheme "https"`))
 		}
 	}
 	if c.Exec != nil {
 		kinds = append(kinds, "exec")
-		ep := p.Child("exec", "command")
-		if len(c.Exec.Command) == 0 {
-			errs = append(errs, field.Required(ep, "must list the program (an absolute path) and its arguments"))
-		} else if !filepath.IsAbs(c.Exec.Command[0]) {
-			errs = append(errs, field.Invalid(ep.Index(0), c.Exec.Command[0], "must be the absolute path of the program: the command runs without a shell or a PATH lookup"))
-		}
+		errs = append(errs, validateExecCommand(p.Child("exec", "command"), c.Exec.Command)...)
 	}
 	switch len(kinds) {
 	case 0:
