@@ -4,7 +4,7 @@
 GO        ?= go
 BIN       := bin/vipvs
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -s -w -X github.com/vipvs/vipvs/agent.Version=$(VERSION)
+LDFLAGS   := -s -w -X github.com/vipvs/vipvs/version.Version=$(VERSION)
 FUZZTIME  ?= 10s
 BENCH_REPS ?= 5
 # Packages whose tests need root and network namespaces; they skip without root.
@@ -74,7 +74,7 @@ verify-generated: generate
 	  { echo "generated files are out of date: run 'make generate' and commit them"; exit 1; }
 
 ## static-pods: render the examples in static-pods/ from static-pods/input/
-## with `vipvs render` (TestStaticPodsUpToDate in operator/rendercmd renders
+## with `vipvs render` (TestStaticPodsUpToDate in day0 renders
 ## the same, with the same flags, and fails when they differ).
 STATIC_PODS_IMAGE := quay.io/vipvs/vipvs:latest
 static-pods:
@@ -87,7 +87,7 @@ static-pods:
 ## verify-static-pods: fail when static-pods/ is not what `make static-pods`
 ## writes.
 verify-static-pods:
-	$(GO) test -count=1 -run '^TestStaticPodsUpToDate$$' ./operator/rendercmd/
+	$(GO) test -count=1 -run '^TestStaticPodsUpToDate$$' ./day0/
 
 ## install: apply manifests/ to the cluster of the current kubeconfig with
 ## server-side apply, in order (namespace, CRD, RBAC, operator, node

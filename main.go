@@ -9,10 +9,11 @@ import (
 
 	"github.com/vipvs/vipvs/agent"
 	"github.com/vipvs/vipvs/agent/status"
+	"github.com/vipvs/vipvs/companion"
+	"github.com/vipvs/vipvs/day0"
+	"github.com/vipvs/vipvs/importer"
 	"github.com/vipvs/vipvs/operator"
-	"github.com/vipvs/vipvs/operator/importer"
-	"github.com/vipvs/vipvs/operator/node"
-	"github.com/vipvs/vipvs/operator/rendercmd"
+	"github.com/vipvs/vipvs/version"
 )
 
 const usage = `vipvs — VRRP virtual IPs and IPVS load balancing for Kubernetes nodes.
@@ -48,13 +49,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "operator":
 		return operator.Command(args[1:], stdout, stderr)
 	case "node":
-		return node.Command(args[1:], stdout, stderr)
+		return companion.Command(args[1:], stdout, stderr)
 	case "render":
-		return rendercmd.Command(args[1:], stdout, stderr)
+		return day0.Command(args[1:], stdout, stderr)
 	case "import":
 		return importer.Command(args[1:], stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, agent.Version)
+		fmt.Fprintln(stdout, version.Version)
 		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

@@ -27,10 +27,8 @@ import (
 	"github.com/vipvs/vipvs/agent/status"
 	"github.com/vipvs/vipvs/agent/vip"
 	"github.com/vipvs/vipvs/agent/vrrp"
+	"github.com/vipvs/vipvs/version"
 )
-
-// Version is the build version, set at link time.
-var Version = "dev"
 
 // Options configure Run.
 type Options struct {
@@ -459,7 +457,7 @@ func (a *Agent) ready() error {
 func (a *Agent) Report() status.Report {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	rep := status.Report{Version: Version, Started: a.started, ConfigError: a.configError, Checks: a.checkReports(), IPVS: a.bal.Status()}
+	rep := status.Report{Version: version.Version, Started: a.started, ConfigError: a.configError, Checks: a.checkReports(), IPVS: a.bal.Status()}
 	if a.cfg != nil {
 		rep.Node = a.cfg.NodeName
 		rep.ConfigHash = a.cfg.Hash

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vipvs/vipvs/agent/config"
 	"github.com/vipvs/vipvs/agent/vrrp"
+	"github.com/vipvs/vipvs/version"
 )
 
 // namespace prefixes every metric name.
@@ -91,7 +92,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			return nil, fmt.Errorf("registering metrics: %w", err)
 		}
 	}
-	m.buildInfo.WithLabelValues(Version).Set(1)
+	m.buildInfo.WithLabelValues(version.Version).Set(1)
 	return m, nil
 }
 

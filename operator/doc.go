@@ -22,11 +22,11 @@
 //     created.
 //  3. secrets: spec.vrrp.passwordSecretRef and the caSecretRefs of HTTPS
 //     health checks, read from the API server (never cached).
-//  4. render: operator/render.Render, the renderer `vipvs render` uses.
+//  4. render: render.Render, the renderer `vipvs render` uses.
 //  5. publish (publish.go): one Secret per member node (an agent's
 //     configuration may hold the VRRPv2 password: a ConfigMap is no place
 //     for it), vipvs-<lbc>-<node> in the operator's namespace, in the
-//     format of package operator/node, created or updated only when it
+//     format of package companion, created or updated only when it
 //     changed; the Secrets of nodes that left are deleted.
 //  6. status (status.go): from the companions' reports on the Secrets, per
 //     node the rendered and running configuration hashes, per virtual IP

@@ -13,12 +13,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/vipvs/vipvs/api/v1alpha1"
-	"github.com/vipvs/vipvs/operator/node"
-	"github.com/vipvs/vipvs/operator/render"
+	"github.com/vipvs/vipvs/companion"
+	"github.com/vipvs/vipvs/render"
 )
 
-// Labels of the published Secrets besides node.LabelLoadBalancerConfig and
-// node.LabelNode.
+// Labels of the published Secrets besides companion.LabelLoadBalancerConfig and
+// companion.LabelNode.
 const (
 	labelManagedBy = "app.kubernetes.io/managed-by"
 	managedBy      = "vipvs-operator"
@@ -34,18 +34,18 @@ const maxSecretName = 253
 // for LoadBalancerConfig lbc: vipvs-<lbc>-<node>, shortened with a hash
 // when longer than 253 characters.
 func NodeFilesName(lbc, nodeName string) string {
-	return node.Shorten("vipvs-"+lbc+"-"+nodeName, maxSecretName)
+	return companion.Shorten("vipvs-"+lbc+"-"+nodeName, maxSecretName)
 }
 
 // desiredSecret builds the Secret of one node's rendered files, owned by
 // lbc. It is a Secret, not a ConfigMap: the agent's configuration may hold
 // the VRRPv2 password.
 func (r *Reconciler) desiredSecret(lbc *v1alpha1.LoadBalancerConfig, nf render.NodeFiles) (*corev1.Secret, error) {
-	files := make([]node.File, len(nf.Files))
+	files := make([]companion.File, len(nf.Files))
 	for i, f := range nf.Files {
-		files[i] = node.File{Path: f.Path, Data: f.Data, Mode: f.Mode}
+		files[i] = companion.File{Path: f.Path, Data: f.Data, Mode: f.Mode}
 	}
-	data, ann, err := node.EncodeFiles(files)
+	data, ann, err := companion.EncodeFiles(files)
 	if err != nil {
 		return nil, fmt.Errorf("encoding the files of node %s: %w", nf.NodeName, err)
 	}
@@ -54,14 +54,14 @@ func (r *Reconciler) desiredSecret(lbc *v1alpha1.LoadBalancerConfig, nf render.N
 			Name:      NodeFilesName(lbc.Name, nf.NodeName),
 			Namespace: r.opts.Namespace,
 			Labels: map[string]string{
-				node.LabelLoadBalancerConfig: node.LabelValue(lbc.Name),
-				node.LabelNode:               node.LabelValue(nf.NodeName),
-				labelManagedBy:               managedBy,
+				companion.LabelLoadBalancerConfig: companion.LabelValue(lbc.Name),
+				companion.LabelNode:               companion.LabelValue(nf.NodeName),
+				labelManagedBy:                    managedBy,
 			},
 			Annotations: map[string]string{
-				node.AnnotationFiles:      ann,
-				node.AnnotationConfigHash: nf.Hash,
-				annotationNodeName:        nf.NodeName,
+				companion.AnnotationFiles:      ann,
+				companion.AnnotationConfigHash: nf.Hash,
+				annotationNodeName:             nf.NodeName,
 			},
 		},
 		Type: corev1.SecretTypeOpaque,
@@ -152,7 +152,7 @@ func (r *Reconciler) publish(ctx context.Context, lbc *v1alpha1.LoadBalancerConf
 func (r *Reconciler) nodeSecrets(ctx context.Context, lbc string) (map[string]*corev1.Secret, error) {
 	var list corev1.SecretList
 	if err := r.client.List(ctx, &list, client.InNamespace(r.opts.Namespace),
-		client.MatchingLabels{node.LabelLoadBalancerConfig: node.LabelValue(lbc)}); err != nil {
+		client.MatchingLabels{companion.LabelLoadBalancerConfig: companion.LabelValue(lbc)}); err != nil {
 		return nil, fmt.Errorf("listing the secrets of LoadBalancerConfig %s: %w", lbc, err)
 	}
 	out := make(map[string]*corev1.Secret, len(list.Items))

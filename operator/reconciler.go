@@ -38,8 +38,8 @@ import (
 
 	"github.com/vipvs/vipvs/api/v1alpha1"
 	"github.com/vipvs/vipvs/api/validation"
-	"github.com/vipvs/vipvs/operator/node"
-	"github.com/vipvs/vipvs/operator/render"
+	"github.com/vipvs/vipvs/companion"
+	"github.com/vipvs/vipvs/render"
 )
 
 // Finalizer is the finalizer the operator puts on every LoadBalancerConfig:
@@ -129,7 +129,7 @@ func NewScheme() (*runtime.Scheme, error) {
 // DaemonSets, only the node companion's in namespace is cached (for
 // --manage-node-daemonset, NodeDaemonSet).
 func CacheOptions(namespace string) cache.Options {
-	hasLBC, _ := labels.NewRequirement(node.LabelLoadBalancerConfig, selection.Exists, nil)
+	hasLBC, _ := labels.NewRequirement(companion.LabelLoadBalancerConfig, selection.Exists, nil)
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {
@@ -437,7 +437,7 @@ func byNode(secrets map[string]*corev1.Secret) map[string]*corev1.Secret {
 	for _, s := range secrets {
 		n := s.Annotations[annotationNodeName]
 		if n == "" {
-			n = s.Labels[node.LabelNode]
+			n = s.Labels[companion.LabelNode]
 		}
 		out[n] = s
 	}
@@ -533,7 +533,7 @@ func (r *Reconciler) finalize(ctx context.Context, lbc *v1alpha1.LoadBalancerCon
 	log := logr.FromContextOrDiscard(ctx)
 	var list corev1.SecretList
 	if err := r.reader.List(ctx, &list, client.InNamespace(r.opts.Namespace),
-		client.MatchingLabels{node.LabelLoadBalancerConfig: node.LabelValue(lbc.Name)}); err != nil {
+		client.MatchingLabels{companion.LabelLoadBalancerConfig: companion.LabelValue(lbc.Name)}); err != nil {
 		return fmt.Errorf("listing the secrets of LoadBalancerConfig %s: %w", lbc.Name, err)
 	}
 	var deleted []string

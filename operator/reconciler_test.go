@@ -20,8 +20,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/vipvs/vipvs/api/v1alpha1"
-	"github.com/vipvs/vipvs/operator/node"
-	"github.com/vipvs/vipvs/operator/render"
+	"github.com/vipvs/vipvs/companion"
+	"github.com/vipvs/vipvs/render"
 )
 
 // events records the reasons of the events a reconciler emits.
@@ -86,11 +86,11 @@ func TestReconcile(t *testing.T) {
 		if sec == nil {
 			t.Fatalf("no secret %s", NodeFilesName("cp", n))
 		}
-		if sec.Type != corev1.SecretTypeOpaque || sec.Labels[node.LabelNode] != n || sec.Labels[node.LabelLoadBalancerConfig] != "cp" ||
+		if sec.Type != corev1.SecretTypeOpaque || sec.Labels[companion.LabelNode] != n || sec.Labels[companion.LabelLoadBalancerConfig] != "cp" ||
 			len(sec.OwnerReferences) != 1 || sec.OwnerReferences[0].Name != "cp" {
 			t.Errorf("secret of %s: type %q, labels %v, owners %v", n, sec.Type, sec.Labels, sec.OwnerReferences)
 		}
-		files, err := node.DecodeFiles(sec)
+		files, err := companion.DecodeFiles(sec)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,11 +112,11 @@ func TestReconcile(t *testing.T) {
 		sec := got[NodeFilesName("cp", n)]
 		state := "BACKUP"
 		if n == "m0" {
-			state = node.StateMaster
+			state = companion.StateMaster
 		}
 		orig := sec.DeepCopy()
-		sec.Annotations[node.AnnotationRunningConfigHash] = sec.Annotations[node.AnnotationConfigHash]
-		sec.Annotations[node.AnnotationAgentStatus] = node.AgentStatus{Routers: []node.RouterStatus{{Name: "api", State: state}}}.Encode()
+		sec.Annotations[companion.AnnotationRunningConfigHash] = sec.Annotations[companion.AnnotationConfigHash]
+		sec.Annotations[companion.AnnotationAgentStatus] = companion.AgentStatus{Routers: []companion.RouterStatus{{Name: "api", State: state}}}.Encode()
 		if err := cl.Patch(ctx, sec, client.MergeFrom(orig)); err != nil {
 			t.Fatal(err)
 		}

@@ -10,7 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/vipvs/vipvs/api/v1alpha1"
-	"github.com/vipvs/vipvs/operator/node"
+	"github.com/vipvs/vipvs/companion"
 )
 
 // Limits of status texts (the CRD's and metav1.Condition's).
@@ -50,7 +50,7 @@ type report struct {
 	rendered, running string
 	// agent is the agent's short status; nil when the companion could not
 	// read it, or when the node's report may be stale.
-	agent *node.AgentStatus
+	agent *companion.AgentStatus
 	// agentError is the companion's error annotation.
 	agentError string
 }
@@ -60,15 +60,15 @@ func readReport(m *member, s *corev1.Secret) (report, string) {
 		return report{}, ""
 	}
 	r := report{
-		rendered:   s.Annotations[node.AnnotationConfigHash],
-		running:    s.Annotations[node.AnnotationRunningConfigHash],
-		agentError: s.Annotations[node.AnnotationAgentError],
+		rendered:   s.Annotations[companion.AnnotationConfigHash],
+		running:    s.Annotations[companion.AnnotationRunningConfigHash],
+		agentError: s.Annotations[companion.AnnotationAgentError],
 	}
-	raw, ok := s.Annotations[node.AnnotationAgentStatus]
+	raw, ok := s.Annotations[companion.AnnotationAgentStatus]
 	if !ok {
 		return r, ""
 	}
-	a, err := node.ParseAgentStatus(raw)
+	a, err := companion.ParseAgentStatus(raw)
 	if err != nil {
 		return r, err.Error()
 	}
@@ -95,7 +95,7 @@ func computeStatus(lbc *v1alpha1.LoadBalancerConfig, obs observed, now metav1.Ti
 		rolling, down, rejected, missing []string
 		undelivered                      []string
 		downMsg, rejectedMsg, undelivMsg string
-		agents                           = map[string]*node.AgentStatus{}
+		agents                           = map[string]*companion.AgentStatus{}
 	)
 	for i := range obs.members {
 		m := &obs.members[i]
@@ -163,7 +163,7 @@ func computeStatus(lbc *v1alpha1.LoadBalancerConfig, obs observed, now metav1.Ti
 		var ms []string
 		for name, a := range agents {
 			for _, rt := range a.Routers {
-				if rt.Name == v.Name && rt.State == node.StateMaster {
+				if rt.Name == v.Name && rt.State == companion.StateMaster {
 					ms = append(ms, name)
 				}
 			}

@@ -10,7 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/vipvs/vipvs/api/v1alpha1"
-	"github.com/vipvs/vipvs/operator/node"
+	"github.com/vipvs/vipvs/companion"
 )
 
 // nodeState is a member and what its Secret says.
@@ -35,15 +35,15 @@ func observe(states ...nodeState) observed {
 			m.node = &n
 		}
 		obs.members = append(obs.members, m)
-		ann := map[string]string{node.AnnotationConfigHash: s.rendered}
+		ann := map[string]string{companion.AnnotationConfigHash: s.rendered}
 		if s.running != "" {
-			ann[node.AnnotationRunningConfigHash] = s.running
+			ann[companion.AnnotationRunningConfigHash] = s.running
 		}
 		if s.state != "" {
-			ann[node.AnnotationAgentStatus] = node.AgentStatus{ConfigError: s.configErr, Routers: []node.RouterStatus{{Name: "api", State: s.state}}}.Encode()
+			ann[companion.AnnotationAgentStatus] = companion.AgentStatus{ConfigError: s.configErr, Routers: []companion.RouterStatus{{Name: "api", State: s.state}}}.Encode()
 		}
 		if s.agentErr != "" {
-			ann[node.AnnotationAgentError] = s.agentErr
+			ann[companion.AnnotationAgentError] = s.agentErr
 		}
 		obs.published[s.name] = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Annotations: ann}}
 	}

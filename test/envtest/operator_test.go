@@ -35,9 +35,9 @@ import (
 	"github.com/vipvs/vipvs/agent/status"
 	agentv1alpha1 "github.com/vipvs/vipvs/api/agent/v1alpha1"
 	"github.com/vipvs/vipvs/api/v1alpha1"
+	"github.com/vipvs/vipvs/companion"
 	"github.com/vipvs/vipvs/operator"
-	"github.com/vipvs/vipvs/operator/node"
-	"github.com/vipvs/vipvs/operator/render"
+	"github.com/vipvs/vipvs/render"
 	"github.com/vipvs/vipvs/test/envtest"
 )
 
@@ -82,7 +82,7 @@ type harness struct {
 	opCache cache.Cache
 
 	mu         sync.Mutex
-	companions map[string]*companion
+	companions map[string]*nodeCompanion
 	// addrs are the InternalIP addresses the test gave each Node.
 	addrs map[string][]string
 }
@@ -98,7 +98,7 @@ func newHarness(t *testing.T, cfg *rest.Config) *harness {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	h := &harness{t: t, cfg: cfg, scheme: s, c: c, ctx: ctx, companions: map[string]*companion{}, addrs: map[string][]string{}}
+	h := &harness{t: t, cfg: cfg, scheme: s, c: c, ctx: ctx, companions: map[string]*nodeCompanion{}, addrs: map[string][]string{}}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: opNamespace}}
 	if err := c.Create(ctx, ns); err != nil {
 		t.Fatal(err)
@@ -149,8 +149,8 @@ func (h *harness) startOperator() {
 	h.run("operator", mgr)
 }
 
-// companion is a node companion with its host root and fake agent.
-type companion struct {
+// nodeCompanion is a node companion with its host root and fake agent.
+type nodeCompanion struct {
 	root  string
 	agent *fakeAgent
 	cache cache.Cache
@@ -158,22 +158,22 @@ type companion struct {
 }
 
 // companion starts the companion of a node, once.
-func (h *harness) companion(t *testing.T, name string) *companion {
+func (h *harness) companion(t *testing.T, name string) *nodeCompanion {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if c, ok := h.companions[name]; ok {
 		return c
 	}
 	root := h.t.TempDir()
-	c := &companion{root: root, agent: &fakeAgent{root: root, node: name, master: "m0"}}
+	c := &nodeCompanion{root: root, agent: &fakeAgent{root: root, node: name, master: "m0"}}
 	mgr, err := ctrl.NewManager(h.cfg, h.managerOptions(ctrl.Options{
-		Cache:  node.CacheOptions(opNamespace, name),
+		Cache:  companion.CacheOptions(opNamespace, name),
 		Logger: testr.New(h.t).WithName("node-" + name),
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = node.Setup(mgr, node.Options{NodeName: name, Namespace: opNamespace, Writer: &node.Writer{Root: root},
+	err = companion.Setup(mgr, companion.Options{NodeName: name, Namespace: opNamespace, Writer: &companion.Writer{Root: root},
 		Status: c.agent, StatusInterval: companionInterval})
 	if err != nil {
 		t.Fatal(err)
@@ -335,12 +335,12 @@ func (h *harness) waitCondition(t *testing.T, name, typ string, st metav1.Condit
 func (h *harness) secrets(t *testing.T, lbc string) map[string]*corev1.Secret {
 	t.Helper()
 	var list corev1.SecretList
-	if err := h.c.List(h.ctx, &list, client.InNamespace(opNamespace), client.MatchingLabels{node.LabelLoadBalancerConfig: lbc}); err != nil {
+	if err := h.c.List(h.ctx, &list, client.InNamespace(opNamespace), client.MatchingLabels{companion.LabelLoadBalancerConfig: lbc}); err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]*corev1.Secret{}
 	for i := range list.Items {
-		out[list.Items[i].Labels[node.LabelNode]] = &list.Items[i]
+		out[list.Items[i].Labels[companion.LabelNode]] = &list.Items[i]
 	}
 	return out
 }
@@ -386,17 +386,17 @@ func (h *harness) publishedDiff(t *testing.T, lbc *v1alpha1.LoadBalancerConfig, 
 		if sec.Type != corev1.SecretTypeOpaque {
 			diffs = append(diffs, fmt.Sprintf("Secret of %s has type %q, want Opaque", nf.NodeName, sec.Type))
 		}
-		if h := sec.Annotations[node.AnnotationConfigHash]; h != nf.Hash {
+		if h := sec.Annotations[companion.AnnotationConfigHash]; h != nf.Hash {
 			diffs = append(diffs, fmt.Sprintf("%s: config hash %s, rendered %s", nf.NodeName, h, nf.Hash))
 		}
-		files, err := node.DecodeFiles(sec)
+		files, err := companion.DecodeFiles(sec)
 		if err != nil {
 			diffs = append(diffs, err.Error())
 			continue
 		}
-		var wantFiles []node.File
+		var wantFiles []companion.File
 		for _, f := range nf.Files {
-			wantFiles = append(wantFiles, node.File{Path: f.Path, Data: f.Data, Mode: f.Mode})
+			wantFiles = append(wantFiles, companion.File{Path: f.Path, Data: f.Data, Mode: f.Mode})
 		}
 		if d := cmp.Diff(wantFiles, files); d != "" {
 			diffs = append(diffs, fmt.Sprintf("files of %s (-render.Render +Secret):\n%s", nf.NodeName, d))
@@ -429,7 +429,7 @@ func (h *harness) peers(t *testing.T, lbc, nodeName string) []string {
 	if sec == nil {
 		t.Fatalf("no Secret for %s", nodeName)
 	}
-	files, err := node.DecodeFiles(sec)
+	files, err := companion.DecodeFiles(sec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -516,7 +516,7 @@ func waitMetrics(t *testing.T, lbc string, want ...string) {
 }
 
 // hostFile reads a file a companion wrote below its host root.
-func hostFile(c *companion, p string) ([]byte, error) {
+func hostFile(c *nodeCompanion, p string) ([]byte, error) {
 	return os.ReadFile(filepath.Join(c.root, p))
 }
 
@@ -598,7 +598,7 @@ func (h *harness) testLifecycle(t *testing.T) {
 			"vip_master{node=m0,vip=192.0.2.10} 1", "vip_master{node=m0,vip=2001:db8::10} 1")
 		// Nothing of it is in a ConfigMap.
 		var cms corev1.ConfigMapList
-		if err := h.c.List(h.ctx, &cms, client.InNamespace(opNamespace), client.HasLabels{node.LabelLoadBalancerConfig}); err != nil || len(cms.Items) != 0 {
+		if err := h.c.List(h.ctx, &cms, client.InNamespace(opNamespace), client.HasLabels{companion.LabelLoadBalancerConfig}); err != nil || len(cms.Items) != 0 {
 			t.Errorf("ConfigMaps published: %d, %v", len(cms.Items), err)
 		}
 	})
@@ -609,7 +609,7 @@ func (h *harness) testLifecycle(t *testing.T) {
 		for _, s := range []*corev1.Secret{
 			{ObjectMeta: metav1.ObjectMeta{Namespace: opNamespace, Name: "unrelated"}, StringData: map[string]string{"k": "v"}},
 			{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "vipvs-lifecycle-m0", Labels: map[string]string{
-				node.LabelLoadBalancerConfig: lbc.Name, node.LabelNode: "m0"}}, StringData: map[string]string{"k": "v"}},
+				companion.LabelLoadBalancerConfig: lbc.Name, companion.LabelNode: "m0"}}, StringData: map[string]string{"k": "v"}},
 		} {
 			if err := h.c.Create(h.ctx, s); err != nil {
 				t.Fatal(err)
@@ -666,7 +666,7 @@ func (h *harness) testLifecycle(t *testing.T) {
 
 	t.Run("staticPodsPassDryRun", func(t *testing.T) {
 		for n, sec := range h.secrets(t, lbc.Name) {
-			files, err := node.DecodeFiles(sec)
+			files, err := companion.DecodeFiles(sec)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -746,7 +746,7 @@ func (h *harness) testLifecycle(t *testing.T) {
 			t.Error(d)
 		}
 		for n, sec := range h.secrets(t, lbc.Name) {
-			if sec.Annotations[node.AnnotationConfigHash] != before[n].Annotations[node.AnnotationConfigHash] {
+			if sec.Annotations[companion.AnnotationConfigHash] != before[n].Annotations[companion.AnnotationConfigHash] {
 				t.Errorf("the Secret of %s was re-rendered after a Node vanished", n)
 			}
 		}

@@ -34,10 +34,10 @@ import (
 	"github.com/vipvs/vipvs/agent/status"
 	agentv1alpha1 "github.com/vipvs/vipvs/api/agent/v1alpha1"
 	"github.com/vipvs/vipvs/api/v1alpha1"
+	"github.com/vipvs/vipvs/companion"
 	"github.com/vipvs/vipvs/manifests"
 	"github.com/vipvs/vipvs/operator"
-	"github.com/vipvs/vipvs/operator/node"
-	"github.com/vipvs/vipvs/operator/render"
+	"github.com/vipvs/vipvs/render"
 	"github.com/vipvs/vipvs/test/envtest"
 )
 
@@ -202,7 +202,7 @@ func rbacRunOperator(ctx context.Context, cfg *rest.Config, image string, manage
 }
 
 // rbacRunCompanion runs the companion of one node as `vipvs node` does
-// (operator/node/command.go), with root as the host's / and rbacAgents in
+// (companion/command.go), with root as the host's / and rbacAgents in
 // place of the agents' sockets.
 func rbacRunCompanion(ctx context.Context, cfg *rest.Config, nodeName, root string, log logr.Logger) error {
 	scheme, err := operator.NewScheme()
@@ -213,7 +213,7 @@ func rbacRunCompanion(ctx context.Context, cfg *rest.Config, nodeName, root stri
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Logger:                 log,
-		Cache:                  node.CacheOptions(manifests.Namespace, nodeName),
+		Cache:                  companion.CacheOptions(manifests.Namespace, nodeName),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             crconfig.Controller{SkipNameValidation: &skip},
@@ -221,12 +221,12 @@ func rbacRunCompanion(ctx context.Context, cfg *rest.Config, nodeName, root stri
 	if err != nil {
 		return err
 	}
-	w := &node.Writer{Root: root, StateDir: node.DefaultStateDir}
-	opts := node.Options{
+	w := &companion.Writer{Root: root, StateDir: companion.DefaultStateDir}
+	opts := companion.Options{
 		NodeName: nodeName, Namespace: manifests.Namespace, Writer: w,
 		Status: rbacAgents{root: root, node: nodeName}, StatusInterval: 500 * time.Millisecond,
 	}
-	if err := node.Setup(mgr, opts); err != nil {
+	if err := companion.Setup(mgr, opts); err != nil {
 		return err
 	}
 	return mgr.Start(ctx)
@@ -253,7 +253,7 @@ func (f rbacAgents) Fetch(_ context.Context, lbc, _ string) (status.Report, erro
 	for _, r := range cfg.VirtualRouters {
 		state := "BACKUP"
 		if f.node == rbacNodes[0].name {
-			state = node.StateMaster
+			state = companion.StateMaster
 		}
 		rep.Routers = append(rep.Routers, status.Router{Name: r.Name, VRID: uint8(r.VRID), State: state})
 	}
@@ -348,7 +348,7 @@ func rbacWaitReady(ctx context.Context, t *testing.T, c client.Client, run *rbac
 // rbacSecrets lists the published Secrets of a LoadBalancerConfig.
 func rbacSecrets(ctx context.Context, c client.Client, lbc string) ([]corev1.Secret, error) {
 	var list corev1.SecretList
-	err := c.List(ctx, &list, client.InNamespace(manifests.Namespace), client.MatchingLabels{node.LabelLoadBalancerConfig: lbc})
+	err := c.List(ctx, &list, client.InNamespace(manifests.Namespace), client.MatchingLabels{companion.LabelLoadBalancerConfig: lbc})
 	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
 	return list.Items, err
 }
@@ -386,8 +386,8 @@ func testRBACReconcile(ctx context.Context, t *testing.T, c client.Client, run *
 		if s.Type != corev1.SecretTypeOpaque {
 			t.Errorf("secret %s: type %q, want Opaque", s.Name, s.Type)
 		}
-		if s.Annotations[node.AnnotationRunningConfigHash] != s.Annotations[node.AnnotationConfigHash] {
-			t.Errorf("secret %s: running %q, rendered %q", s.Name, s.Annotations[node.AnnotationRunningConfigHash], s.Annotations[node.AnnotationConfigHash])
+		if s.Annotations[companion.AnnotationRunningConfigHash] != s.Annotations[companion.AnnotationConfigHash] {
+			t.Errorf("secret %s: running %q, rendered %q", s.Name, s.Annotations[companion.AnnotationRunningConfigHash], s.Annotations[companion.AnnotationConfigHash])
 		}
 	}
 	want := []string{"vipvs-control-plane-master-0", "vipvs-control-plane-master-1", "vipvs-control-plane-master-2"}
@@ -598,7 +598,7 @@ func testCompanionAllowed(ctx context.Context, t *testing.T, cfg *rest.Config, s
 	if err := c.Get(ctx, client.ObjectKeyFromObject(&published[0]), &one); err != nil {
 		t.Errorf("get secret as the companion: %v", err)
 	}
-	w, err := c.Watch(ctx, &corev1.SecretList{}, client.InNamespace(manifests.Namespace), client.MatchingLabels{node.LabelNode: rbacNodes[0].name})
+	w, err := c.Watch(ctx, &corev1.SecretList{}, client.InNamespace(manifests.Namespace), client.MatchingLabels{companion.LabelNode: rbacNodes[0].name})
 	if err != nil {
 		t.Errorf("watch secrets as the companion: %v", err)
 	} else {
@@ -677,7 +677,7 @@ func testRBACDelete(ctx context.Context, t *testing.T, c client.Client, run *rba
 			return false, "", err
 		}
 		var published corev1.SecretList
-		if err := c.List(ctx, &published, client.InNamespace(manifests.Namespace), client.HasLabels{node.LabelLoadBalancerConfig}); err != nil {
+		if err := c.List(ctx, &published, client.InNamespace(manifests.Namespace), client.HasLabels{companion.LabelLoadBalancerConfig}); err != nil {
 			return false, "", err
 		}
 		var files []string

@@ -1,4 +1,4 @@
-package rendercmd
+package day0
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 )
 
 // staticPodsDir holds the checked-in examples.
-const staticPodsDir = "../../static-pods"
+const staticPodsDir = "../static-pods"
 
 // staticPodsArgs are the flags of `make static-pods` for each example
 // directory (keep the two in step), without --out.

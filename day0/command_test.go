@@ -1,4 +1,4 @@
-package rendercmd
+package day0
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/vipvs/vipvs/api/v1alpha1"
-	"github.com/vipvs/vipvs/operator/render"
+	"github.com/vipvs/vipvs/render"
 )
 
 const testImage = "quay.io/vipvs/vipvs:v0.1.0"

@@ -1,4 +1,4 @@
-package node
+package companion
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	agentv1alpha1 "github.com/vipvs/vipvs/api/agent/v1alpha1"
-	"github.com/vipvs/vipvs/operator/render"
+	"github.com/vipvs/vipvs/render"
 	"github.com/vipvs/vipvs/test/agentlab"
 	"github.com/vipvs/vipvs/test/lab"
 )

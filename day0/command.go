@@ -1,9 +1,9 @@
 // Package rendercmd is `vipvs render`: the day-0 renderer. Before a
 // cluster and its operator exist, it renders from a LoadBalancerConfig
 // file and a list of nodes the files that run the vipvs agent on each
-// node, with the same renderer as the operator (package operator/render),
+// node, with the same renderer as the operator (package render),
 // so that the operator later finds the files it would have written.
-package rendercmd
+package day0
 
 import (
 	"errors"
@@ -16,9 +16,9 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/vipvs/vipvs/agent"
 	"github.com/vipvs/vipvs/api/v1alpha1"
-	"github.com/vipvs/vipvs/operator/render"
+	"github.com/vipvs/vipvs/render"
+	"github.com/vipvs/vipvs/version"
 )
 
 // ImageRepository is the repository of the agent image; the default image
@@ -164,11 +164,11 @@ func Command(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if o.image == "" {
-		if agent.Version == "" || agent.Version == "dev" {
+		if version.Version == "" || version.Version == "dev" {
 			fmt.Fprintf(stderr, "vipvs render: this vipvs was built without a version, so there is no default image: pass --image, e.g. --image %s:v0.1.0\n", ImageRepository)
 			return 2
 		}
-		o.image = ImageRepository + ":" + agent.Version
+		o.image = ImageRepository + ":" + version.Version
 	}
 
 	files, summary, err := renderFiles(o)

@@ -1,4 +1,4 @@
-package rendercmd
+package day0
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/vipvs/vipvs/api/v1alpha1"
-	"github.com/vipvs/vipvs/operator/render"
+	"github.com/vipvs/vipvs/render"
 )
 
 // maxInputSize bounds every input file: they are small YAML documents.

@@ -1,4 +1,4 @@
-package node
+package companion
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/vipvs/vipvs/operator/render"
+	"github.com/vipvs/vipvs/render"
 )
 
 // Names of the companion's own metrics about the agents' metrics, and the

@@ -106,9 +106,9 @@ func goldenCases(t *testing.T) []goldenCase {
 	return []goldenCase{
 		// activeStandby, unicast IPv4, byNode priorities, a track check
 		// and an HTTPS /readyz service over the selected nodes.
-		{"control-plane", in("../../api/v1alpha1/testdata/control-plane.yaml", masters)},
+		{"control-plane", in("../api/v1alpha1/testdata/control-plane.yaml", masters)},
 		// spread: 3 VIPs (two IPv4, one IPv6) over 3 dual-stack nodes.
-		{"ingress", in("../../api/v1alpha1/testdata/ingress.yaml", []Node{
+		{"ingress", in("../api/v1alpha1/testdata/ingress.yaml", []Node{
 			{Name: "infra-0", Addresses: addrs("192.0.2.31", "2001:db8::31")},
 			{Name: "infra-1", Addresses: addrs("192.0.2.32", "2001:db8::32")},
 			{Name: "infra-2", Addresses: addrs("192.0.2.33", "2001:db8::33")},
@@ -174,10 +174,10 @@ func checkGolden(t *testing.T, got []byte) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run go test ./operator/render -update to create it)", err)
+		t.Fatalf("%v (run go test ./render -update to create it)", err)
 	}
 	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s differs (-want +got); run go test ./operator/render -update and review the diff:\n%s", path, diff)
+		t.Errorf("%s differs (-want +got); run go test ./render -update and review the diff:\n%s", path, diff)
 	}
 }
 

@@ -1,4 +1,4 @@
-package node
+package companion
 
 import (
 	"context"
@@ -33,7 +33,7 @@ import (
 
 	"github.com/vipvs/vipvs/agent/status"
 	"github.com/vipvs/vipvs/api/v1alpha1"
-	"github.com/vipvs/vipvs/operator/render"
+	"github.com/vipvs/vipvs/render"
 )
 
 // DefaultStatusInterval is how often the companion reads its agents'

@@ -1,4 +1,4 @@
-package node
+package companion
 
 import (
 	"fmt"
@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/vipvs/vipvs/operator/render"
+	"github.com/vipvs/vipvs/render"
 )
 
 // serveAgent serves h on the unix socket of the agent of lbc below root, as

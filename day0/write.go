@@ -1,4 +1,4 @@
-package rendercmd
+package day0
 
 import (
 	"bytes"

@@ -43,4 +43,4 @@
 // re-exports the agents' families (not go_*, process_*) with the label
 // load_balancer_config, plus vipvs_node_agent_up and
 // vipvs_node_agent_scrape_errors_total per LoadBalancerConfig.
-package node
+package companion
