@@ -1,4 +1,4 @@
-// Package node is the node companion, `vipvs node`: one per node (a
+// Package companion is the node companion, `vipvs node`: one per node (a
 // DaemonSet running the vipvs image), it writes the files that the operator
 // publishes for its node onto the host and reports the local agents' status
 // back, so that the agent itself never needs API credentials.

@@ -1,4 +1,4 @@
-// Package rendercmd is `vipvs render`: the day-0 renderer. Before a
+// Package day0 is `vipvs render`: the day-0 renderer. Before a
 // cluster and its operator exist, it renders from a LoadBalancerConfig
 // file and a list of nodes the files that run the vipvs agent on each
 // node, with the same renderer as the operator (package render),
