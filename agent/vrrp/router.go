@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"time"
 )
@@ -99,6 +100,10 @@ type TimerFired struct{}
 type AdvertReceived struct {
 	// Src is the advert's IP source address.
 	Src netip.Addr
+	// SrcMAC is the link-layer source address of the frame that carried
+	// the advert, when the transport knows it (nil otherwise). Peers are
+	// identified by (Src, SrcMAC).
+	SrcMAC net.HardwareAddr
 	// Priority is the sender's priority (0: the sender stops being Active).
 	Priority uint8
 	// Interval is the sender's advertisement interval.
