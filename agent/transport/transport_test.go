@@ -62,7 +62,7 @@ func TestMulticast(t *testing.T) {
 			if r.err != nil {
 				t.Fatalf("Read: %v", r.err)
 			}
-			want := Packet{Payload: payload, Src: tt.wantSrc, Dst: group, TTL: 255, IfIndex: b.ifIndex}
+			want := Packet{Payload: payload, Src: tt.wantSrc, Dst: group, TTL: 255, IfIndex: b.ifIndex, SrcMAC: a.mac}
 			if diff := cmp.Diff(want, r.p, addrComparer); diff != "" {
 				t.Errorf("received packet (-want +got):\n%s", diff)
 			}
@@ -125,7 +125,7 @@ func TestUnicastPeers(t *testing.T) {
 			if r.err != nil {
 				t.Fatalf("Read: %v", r.err)
 			}
-			want := Packet{Payload: payload, Src: a.source(tt.ipv6), Dst: tt.dst, TTL: 255, IfIndex: b.ifIndex}
+			want := Packet{Payload: payload, Src: a.source(tt.ipv6), Dst: tt.dst, TTL: 255, IfIndex: b.ifIndex, SrcMAC: a.mac}
 			if diff := cmp.Diff(want, r.p, addrComparer); diff != "" {
 				t.Errorf("received packet (-want +got):\n%s", diff)
 			}
