@@ -204,7 +204,7 @@ func (a *Agent) recompute() {
 		}
 		prio, failing := effective(r.cfg.Priority, r.cfg.TrackChecks, healthy)
 		var reasons []string
-		if up, known := a.linkUp[r.cfg.Interface]; known && !up {
+		if st, known := a.links[r.cfg.Interface]; known && !st.Up {
 			reasons = append(reasons, "interface "+r.cfg.Interface+" is down")
 		}
 		for _, name := range failing {
