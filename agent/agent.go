@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/utils/clock"
 
+	"github.com/vipvs/vipvs/agent/check"
 	"github.com/vipvs/vipvs/agent/config"
 	"github.com/vipvs/vipvs/agent/link"
 	"github.com/vipvs/vipvs/agent/notify"
@@ -68,8 +69,10 @@ type Agent struct {
 	runCtx context.Context
 
 	mu          sync.Mutex
-	links       map[string]link.State // interface -> state, as last seen
-	checks      map[string]*checkRunner
+	links       map[string]link.State   // interface -> state, as last seen
+	checks      *check.Pool             // the track checks
+	checkCfgs   map[string]config.Check // the running checks' configs
+	everHealthy map[string]bool         // checks that have been healthy since they started
 	cfg         *config.Config
 	routers     map[string]*router
 	announcers  map[string]Announcer
@@ -92,18 +95,20 @@ func New(opts Options, parts Parts, reg *prometheus.Registry) (*Agent, error) {
 	}
 	cfg := parts.Config.Current()
 	return &Agent{
-		opts:       opts,
-		log:        opts.Log,
-		clk:        opts.Clock,
-		parts:      parts,
-		reg:        reg,
-		m:          m,
-		notify:     notify.New(notifyCommands(cfg.Notify), opts.Log.WithName("notify"), nil),
-		started:    opts.Clock.Now(),
-		routers:    map[string]*router{},
-		links:      map[string]link.State{},
-		checks:     map[string]*checkRunner{},
-		announcers: map[string]Announcer{},
+		opts:        opts,
+		log:         opts.Log,
+		clk:         opts.Clock,
+		parts:       parts,
+		reg:         reg,
+		m:           m,
+		notify:      notify.New(notifyCommands(cfg.Notify), opts.Log.WithName("notify"), nil),
+		started:     opts.Clock.Now(),
+		routers:     map[string]*router{},
+		links:       map[string]link.State{},
+		checks:      check.NewPool(opts.Clock, opts.Log.WithName("check")),
+		checkCfgs:   map[string]config.Check{},
+		everHealthy: map[string]bool{},
+		announcers:  map[string]Announcer{},
 	}, nil
 }
 
@@ -144,6 +149,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}()
 
 	a.goroutine(func() { a.notify.Run(bg) })
+	a.goroutine(func() { a.checks.Run(bg) })
 	a.goroutine(func() {
 		if err := a.parts.VIPs.Run(bg); err != nil && bg.Err() == nil {
 			a.log.Error(err, "watching VIPs stopped; a VIP deleted by something else will not be put back")
@@ -175,7 +181,6 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			a.log.Info("stopping: releasing the VIPs after a hand-over")
 			a.stopAll()
-			a.stopChecks()
 			a.log.Info("stopped")
 			return nil
 		case <-a.opts.Reload:
@@ -273,7 +278,7 @@ func (a *Agent) apply(ctx context.Context, c *config.Config) error {
 	if picked != nil {
 		c = picked
 	}
-	if err := a.applyChecks(ctx, c.Checks); err != nil {
+	if err := a.applyChecks(c.Checks); err != nil {
 		errs = append(errs, err)
 	}
 	a.mu.Lock()

@@ -139,9 +139,12 @@ func TestReloadAddsRemovesAndRestartsRouters(t *testing.T) {
 	}
 	// r1 removed: its endpoint closes and its VIP goes.
 	h.reload(testConfig("4", r0b))
-	eventually(t, "r1 to stop", func() bool { return len(h.net.open("eth1", 2)) == 0 && !h.vips.holds("eth1", vip1) })
-	if _, ok := h.router("r1"); ok {
-		t.Error("a removed router is still reported")
+	eventually(t, "r1 to stop and to be forgotten", func() bool {
+		_, reported := h.router("r1")
+		return !reported && h.a.Report().ConfigHash == "4"
+	})
+	if len(h.net.open("eth1", 2)) != 0 || h.vips.holds("eth1", vip1) {
+		t.Error("a removed router's endpoint is open or its VIP held")
 	}
 	if !slices.Equal(h.links.followed(), []string{"eth0"}) {
 		t.Errorf("link watcher follows %v, want [eth0]", h.links.followed())
