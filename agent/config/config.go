@@ -48,7 +48,7 @@ type Config struct {
 	// Checks are the health checks of this node, in file order, with unique
 	// names.
 	Checks []Check
-	// Routers are the virtual routers, in file order: 1 to 64, with unique
+	// Routers are the virtual routers, in file order: 1 to 255, with unique
 	// names, VRIDs unique per interface and family, and VIPs unique across
 	// all routers.
 	Routers []Router
