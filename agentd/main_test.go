@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
+	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRun(t *testing.T) {
@@ -32,5 +35,40 @@ func TestRun(t *testing.T) {
 				t.Errorf("output %q lacks %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestNoKubernetesClient checks what the agent binary links: no Kubernetes
+// client, no controller-runtime, no API machinery beyond the small
+// field-error and set packages that the config validation reports with.
+func TestNoKubernetesClient(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, out)
+	}
+	allowed := map[string]bool{
+		"k8s.io/apimachinery/pkg/util/validation/field": true,
+		"k8s.io/apimachinery/pkg/util/errors":           true,
+		"k8s.io/apimachinery/pkg/util/sets":             true,
+	}
+	forbidden := []string{"k8s.io/client-go", "sigs.k8s.io/controller-runtime", "k8s.io/api/", "k8s.io/apimachinery/", "k8s.io/klog", "github.com/vipvs/vipvs/api/v1alpha1", "github.com/vipvs/vipvs/operator", "github.com/vipvs/vipvs/companion"}
+	pkgs := strings.Fields(string(out))
+	if len(pkgs) < 50 {
+		t.Fatalf("go list -deps listed %d packages, want the agent's (more than 50):\n%s", len(pkgs), out)
+	}
+	for _, p := range pkgs {
+		if allowed[p] {
+			continue
+		}
+		for _, f := range forbidden {
+			if strings.HasPrefix(p, f) {
+				t.Errorf("the agent binary links %s (%s*): keep Kubernetes clients and the LoadBalancerConfig types out of agent/", p, f)
+			}
+		}
 	}
 }

@@ -1,7 +1,7 @@
 // Package config loads the agent's configuration file (apiVersion
 // agent.vipvs.io/v1alpha1, kind AgentConfig, see package
 // github.com/vipvs/vipvs/api/agent/v1alpha1), validates it with package
-// github.com/vipvs/vipvs/api/validation and turns it into a Config of typed
+// github.com/vipvs/vipvs/api/agent/validation and turns it into a Config of typed
 // values; code past this package never sees raw strings. A Watcher reports
 // each new valid version of the file and keeps the last good one when a new
 // version is invalid.
@@ -22,7 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	agentv1alpha1 "github.com/vipvs/vipvs/api/agent/v1alpha1"
-	"github.com/vipvs/vipvs/api/validation"
+	"github.com/vipvs/vipvs/api/agent/validation"
 )
 
 // DefaultPath is where the agent reads its configuration by default.
