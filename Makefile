@@ -3,6 +3,9 @@
 
 GO        ?= go
 BIN       := bin/vipvs
+# The lean agent (agentd/): the agent alone, without a Kubernetes client;
+# the image ships it beside $(BIN) and the agent's static pod runs it.
+AGENT_BIN := bin/vipvs-agent
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/vipvs/vipvs/version.Version=$(VERSION)
 FUZZTIME  ?= 10s
@@ -14,8 +17,11 @@ E2E_PKGS  := ./test/...
 
 all: build
 
+## build: both binaries, static: $(BIN) (every command) and $(AGENT_BIN)
+## (the agent alone).
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(AGENT_BIN) ./agentd
 
 ## image: the container image, without a container engine (hack/image): an
 ## OCI layout in $(IMAGE_DIR)/layout and a `docker save` tarball
@@ -28,7 +34,7 @@ IMAGE_TAG ?= quay.io/vipvs/vipvs:$(VERSION)
 IMAGE_LICENSE ?= NOASSERTION
 IMAGE_EPOCH ?= $(or $(SOURCE_DATE_EPOCH),$(shell git log -1 --format=%ct 2>/dev/null),0)
 image: build
-	SOURCE_DATE_EPOCH=$(IMAGE_EPOCH) $(GO) run ./hack/image --binary $(BIN) --version $(VERSION) --tag $(IMAGE_TAG) \
+	SOURCE_DATE_EPOCH=$(IMAGE_EPOCH) $(GO) run ./hack/image --binary $(BIN) --agent-binary $(AGENT_BIN) --version $(VERSION) --tag $(IMAGE_TAG) \
 	  --license $(IMAGE_LICENSE) --out-layout $(IMAGE_DIR)/layout --out-tar $(IMAGE_DIR)/vipvs.tar
 
 ## deps: the Debian packages (iproute2, nftables, keepalived, qemu, the cloud
@@ -122,6 +128,8 @@ demo: build
 	$(GO) run ./test/demo -vipvs $(BIN)
 
 ## bench: BENCHMARKS.md: VRRP failover, handover and idle figures of vipvs
+## (the lean agent, $(AGENT_BIN), as the static pod runs it; idle CPU and RSS
+## at 10 ms and 1 s, one agent with 255 virtual routers at 1 s)
 ## beside keepalived in network namespaces, then IPVS reconcile times in the
 ## test VM beside keepalived's (BENCH_IPVS=0 leaves them out; `go run
 ## ./test/bench -ipvs-only` measures only them and replaces their section).
@@ -129,7 +137,7 @@ BENCH_IPVS ?= 1
 bench: build
 	@hack/install-deps.sh
 	@hack/vm-deps.sh || [ "$$(id -u)" -ne 0 ]
-	$(GO) run ./test/bench -vipvs $(BIN) -reps $(BENCH_REPS) -ipvs=$(BENCH_IPVS) -out BENCHMARKS.md
+	$(GO) run ./test/bench -vipvs $(AGENT_BIN) -reps $(BENCH_REPS) -ipvs=$(BENCH_IPVS) -out BENCHMARKS.md
 
 clean:
 	rm -rf bin

@@ -12,8 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	agentv1alpha1 "github.com/vipvs/vipvs/api/agent/v1alpha1"
+	"github.com/vipvs/vipvs/api/agent/validation"
 	"github.com/vipvs/vipvs/api/v1alpha1"
-	"github.com/vipvs/vipvs/api/validation"
 )
 
 // defaultCheckTimeout is v1alpha1.DefaultCheckTimeout, the timeout of a

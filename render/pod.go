@@ -27,7 +27,7 @@ const (
 	podNamespace         = "kube-system"
 	podPriorityClass     = "system-node-critical"
 	containerName        = "agent"
-	binaryPath           = "/vipvs"
+	binaryPath           = "/vipvs-agent" // the lean agent (agentd/), without a Kubernetes client
 	nodeNameEnv          = "NODE_NAME"
 	gracePeriodSeconds   = 30
 	probePeriodSeconds   = 10
@@ -80,7 +80,7 @@ func staticPod(c *v1alpha1.LoadBalancerConfig, image string) ([]byte, error) {
 				Name:    containerName,
 				Image:   image,
 				Command: []string{binaryPath},
-				Args:    []string{"agent", "--config=" + AgentConfigPath(lbc, "$("+nodeNameEnv+")")},
+				Args:    []string{"--config=" + AgentConfigPath(lbc, "$("+nodeNameEnv+")")},
 				Env: []corev1.EnvVar{{
 					Name:      nodeNameEnv,
 					ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}},

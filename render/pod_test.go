@@ -33,8 +33,8 @@ spec:
   containers:
   - name: agent
     image: %[2]s
-    command: ["/vipvs"]
-    args: ["agent", "--config=/etc/vipvs/%[1]s/nodes/$(NODE_NAME).yaml"]
+    command: ["/vipvs-agent"]
+    args: ["--config=/etc/vipvs/%[1]s/nodes/$(NODE_NAME).yaml"]
     env:
     - name: NODE_NAME
       valueFrom:

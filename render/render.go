@@ -209,7 +209,7 @@ func (e *InvalidError) Unwrap() []error {
 // of it. A router whose node is the only one of its family has no unicast
 // peers, which the agent reads as multicast.
 //
-// Every rendered agent config passes validation.ValidateAgentConfig after
+// Every rendered agent config passes api/agent/validation.ValidateAgentConfig after
 // a strict agentv1alpha1.Decode (a failure is reported as an error of
 // nodes[<name>].agentConfig), except for one demand: a virtual IP without
 // interface gives a router without interface, which the agent resolves to

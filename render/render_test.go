@@ -22,8 +22,8 @@ import (
 
 	"github.com/vipvs/vipvs/agent/config"
 	agentv1alpha1 "github.com/vipvs/vipvs/api/agent/v1alpha1"
+	"github.com/vipvs/vipvs/api/agent/validation"
 	"github.com/vipvs/vipvs/api/v1alpha1"
-	"github.com/vipvs/vipvs/api/validation"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")

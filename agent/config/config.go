@@ -1,7 +1,7 @@
 // Package config loads the agent's configuration file (apiVersion
 // agent.vipvs.io/v1alpha1, kind AgentConfig, see package
 // github.com/vipvs/vipvs/api/agent/v1alpha1), validates it with package
-// github.com/vipvs/vipvs/api/validation and turns it into a Config of typed
+// github.com/vipvs/vipvs/api/agent/validation and turns it into a Config of typed
 // values; code past this package never sees raw strings. A Watcher reports
 // each new valid version of the file and keeps the last good one when a new
 // version is invalid.
@@ -22,7 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	agentv1alpha1 "github.com/vipvs/vipvs/api/agent/v1alpha1"
-	"github.com/vipvs/vipvs/api/validation"
+	"github.com/vipvs/vipvs/api/agent/validation"
 )
 
 // DefaultPath is where the agent reads its configuration by default.
@@ -48,7 +48,7 @@ type Config struct {
 	// Checks are the health checks of this node, in file order, with unique
 	// names.
 	Checks []Check
-	// Routers are the virtual routers, in file order: 1 to 64, with unique
+	// Routers are the virtual routers, in file order: 1 to 255, with unique
 	// names, VRIDs unique per interface and family, and VIPs unique across
 	// all routers.
 	Routers []Router

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	agentvalidation "github.com/vipvs/vipvs/api/agent/validation"
 	"github.com/vipvs/vipvs/api/v1alpha1"
 )
 
@@ -89,7 +90,7 @@ func ValidateLoadBalancerConfig(c *v1alpha1.LoadBalancerConfig) field.ErrorList 
 	np := field.NewPath("metadata", "name")
 	if c.Name == "" {
 		errs = append(errs, field.Required(np, "must name the LoadBalancerConfig (a DNS-1123 subdomain), e.g. \"control-plane\""))
-	} else if msg := dns1123Subdomain(c.Name); msg != "" {
+	} else if msg := agentvalidation.DNS1123Subdomain(c.Name); msg != "" {
 		errs = append(errs, field.Invalid(np, c.Name, msg))
 	}
 	errs = append(errs, validateLBCSpec(field.NewPath("spec"), &c.Spec)...)
@@ -112,7 +113,7 @@ func validateLBCSpec(p *field.Path, s *v1alpha1.LoadBalancerConfigSpec) field.Er
 		version = s.VRRP.Version
 	}
 	errs = append(errs, validateVRRP(p.Child("vrrp"), s.VRRP)...)
-	if version == 2 && families[familyIPv6] {
+	if version == 2 && families[agentvalidation.FamilyIPv6] {
 		errs = append(errs, field.Invalid(p.Child("vrrp", "version"), version, msgV2IPv4Only))
 	}
 
@@ -143,15 +144,15 @@ func validateLBCSpec(p *field.Path, s *v1alpha1.LoadBalancerConfigSpec) field.Er
 // vipKey is what makes a VRID unique: family and interface ("" = any).
 type vipKey struct {
 	vrid  int32
-	fam   family
+	fam   agentvalidation.Family
 	iface string
 }
 
 // validateVirtualIPs checks the virtual IPs and returns the families they
 // use.
-func validateVirtualIPs(p *field.Path, vips []v1alpha1.VirtualIP) (map[family]bool, field.ErrorList) {
+func validateVirtualIPs(p *field.Path, vips []v1alpha1.VirtualIP) (map[agentvalidation.Family]bool, field.ErrorList) {
 	var errs field.ErrorList
-	families := map[family]bool{}
+	families := map[agentvalidation.Family]bool{}
 	switch n := len(vips); {
 	case n == 0:
 		errs = append(errs, field.Required(p, fmt.Sprintf("must list 1 to %d virtual IPs", v1alpha1.MaxVirtualIPs)))
@@ -167,7 +168,7 @@ func validateVirtualIPs(p *field.Path, vips []v1alpha1.VirtualIP) (map[family]bo
 		errs = append(errs, validateLabel(vp.Child("name"), v.Name, names)...)
 		a, ok := validateLBCAddress(vp.Child("address"), v.Address, &errs)
 		if ok {
-			families[familyOf(a)] = true
+			families[agentvalidation.FamilyOf(a)] = true
 			if addrs[a] {
 				errs = append(errs, field.Invalid(vp.Child("address"), v.Address, msgVIPOnce))
 			}
@@ -177,7 +178,7 @@ func validateVirtualIPs(p *field.Path, vips []v1alpha1.VirtualIP) (map[family]bo
 			errs = append(errs, field.Invalid(vp.Child("vrid"), v.VRID, "vrid must be between 1 and 255"))
 		}
 		if v.Interface != "" {
-			errs = append(errs, validateInterfaceName(vp.Child("interface"), v.Interface)...)
+			errs = append(errs, agentvalidation.ValidateInterfaceName(vp.Child("interface"), v.Interface)...)
 		}
 		if v.PrefixLength != nil {
 			max := int32(128)
@@ -191,7 +192,7 @@ func validateVirtualIPs(p *field.Path, vips []v1alpha1.VirtualIP) (map[family]bo
 		if !ok {
 			continue
 		}
-		k := vipKey{v.VRID, familyOf(a), v.Interface}
+		k := vipKey{v.VRID, agentvalidation.FamilyOf(a), v.Interface}
 		for _, o := range seen {
 			if o.vrid == k.vrid && o.fam == k.fam && (o.iface == "" || k.iface == "" || o.iface == k.iface) {
 				errs = append(errs, field.Invalid(vp.Child("vrid"), v.VRID, msgVRIDUnique))
@@ -225,8 +226,8 @@ func validateLabel(p *field.Path, name string, names map[string]bool) field.Erro
 	switch {
 	case name == "":
 		return field.ErrorList{field.Required(p, "must be a DNS-1123 label: lower-case letters, digits and '-', at most 63 characters")}
-	case dns1123Label(name) != "":
-		return field.ErrorList{field.Invalid(p, name, dns1123Label(name))}
+	case agentvalidation.DNS1123Label(name) != "":
+		return field.ErrorList{field.Invalid(p, name, agentvalidation.DNS1123Label(name))}
 	case names[name]:
 		return field.ErrorList{field.Duplicate(p, name)}
 	}
@@ -253,9 +254,9 @@ func validateVRRP(p *field.Path, v *v1alpha1.VRRP) field.ErrorList {
 		switch {
 		case !wholeMillis(d):
 			errs = append(errs, field.Invalid(ap, d.String(), msgDuration))
-		case version == 3 && (d < minAdvertIntervalV3 || d > maxAdvertIntervalV3 || d%stepAdvertIntervalV3 != 0):
+		case version == 3 && (d < agentvalidation.MinAdvertIntervalV3 || d > agentvalidation.MaxAdvertIntervalV3 || d%agentvalidation.StepAdvertIntervalV3 != 0):
 			errs = append(errs, field.Invalid(ap, d.String(), msgAdvertV3))
-		case version == 2 && (d < minAdvertIntervalV2 || d > maxAdvertIntervalV2 || d%time.Second != 0):
+		case version == 2 && (d < agentvalidation.MinAdvertIntervalV2 || d > agentvalidation.MaxAdvertIntervalV2 || d%time.Second != 0):
 			errs = append(errs, field.Invalid(ap, d.String(), msgAdvertV2))
 		}
 	}
@@ -300,12 +301,12 @@ func validateSecretRef(p *field.Path, r *v1alpha1.SecretKeyReference) field.Erro
 	var errs field.ErrorList
 	if r.Namespace == "" {
 		errs = append(errs, field.Required(p.Child("namespace"), "must name the Secret's namespace"))
-	} else if msg := dns1123Label(r.Namespace); msg != "" {
+	} else if msg := agentvalidation.DNS1123Label(r.Namespace); msg != "" {
 		errs = append(errs, field.Invalid(p.Child("namespace"), r.Namespace, msg))
 	}
 	if r.Name == "" {
 		errs = append(errs, field.Required(p.Child("name"), "must name the Secret"))
-	} else if msg := dns1123Subdomain(r.Name); msg != "" {
+	} else if msg := agentvalidation.DNS1123Subdomain(r.Name); msg != "" {
 		errs = append(errs, field.Invalid(p.Child("name"), r.Name, strings.Replace(msg, " (a Kubernetes node name)", "", 1)))
 	}
 	if r.Key == "" {
@@ -330,8 +331,8 @@ func validateByNode(p *field.Path, byNode []v1alpha1.NodePriority) field.ErrorLi
 		switch {
 		case np.NodeName == "":
 			errs = append(errs, field.Required(ip.Child("nodeName"), "must name a Node"))
-		case dns1123Subdomain(np.NodeName) != "":
-			errs = append(errs, field.Invalid(ip.Child("nodeName"), np.NodeName, dns1123Subdomain(np.NodeName)))
+		case agentvalidation.DNS1123Subdomain(np.NodeName) != "":
+			errs = append(errs, field.Invalid(ip.Child("nodeName"), np.NodeName, agentvalidation.DNS1123Subdomain(np.NodeName)))
 		case seen[np.NodeName]:
 			errs = append(errs, field.Duplicate(ip.Child("nodeName"), np.NodeName))
 		}
@@ -348,7 +349,7 @@ type portProto struct {
 	proto v1alpha1.Protocol
 }
 
-func validateServices(p *field.Path, svcs []v1alpha1.VirtualService, families map[family]bool) field.ErrorList {
+func validateServices(p *field.Path, svcs []v1alpha1.VirtualService, families map[agentvalidation.Family]bool) field.ErrorList {
 	var errs field.ErrorList
 	if n := len(svcs); n > v1alpha1.MaxServices {
 		errs = append(errs, field.TooMany(p, n, v1alpha1.MaxServices))
@@ -426,7 +427,7 @@ type addrPort struct {
 	port int32
 }
 
-func validateBackends(p *field.Path, s *v1alpha1.VirtualService, keepsPort bool, families map[family]bool) field.ErrorList {
+func validateBackends(p *field.Path, s *v1alpha1.VirtualService, keepsPort bool, families map[agentvalidation.Family]bool) field.ErrorList {
 	var errs field.ErrorList
 	b := &s.Backends
 	if (b.SelectedNodes != nil) == (b.Static != nil) {
@@ -455,7 +456,7 @@ func validateBackends(p *field.Path, s *v1alpha1.VirtualService, keepsPort bool,
 		sb := &b.Static[i]
 		ip := sp.Index(i)
 		a, ok := validateLBCAddress(ip.Child("address"), sb.Address, &errs)
-		if ok && !families[familyOf(a)] && len(families) > 0 {
+		if ok && !families[agentvalidation.FamilyOf(a)] && len(families) > 0 {
 			errs = append(errs, field.Invalid(ip.Child("address"), sb.Address, msgStaticFamily))
 		}
 		port := s.Port // the effective port
@@ -599,7 +600,7 @@ func validateTiming(p *field.Path, t *v1alpha1.ProbeTiming) field.ErrorList {
 		switch {
 		case !wholeMillis(interval):
 			errs = append(errs, field.Invalid(p.Child("interval"), interval.String(), msgDuration))
-		case interval < minCheckInterval || interval > maxCheckInterval:
+		case interval < agentvalidation.MinCheckInterval || interval > agentvalidation.MaxCheckInterval:
 			errs = append(errs, field.Invalid(p.Child("interval"), interval.String(), msgInterval))
 		}
 	}
@@ -618,8 +619,8 @@ func validateTiming(p *field.Path, t *v1alpha1.ProbeTiming) field.ErrorList {
 		name string
 		v    *int32
 	}{{"rise", t.Rise}, {"fall", t.Fall}} {
-		if rf.v != nil && (*rf.v < 1 || *rf.v > maxRiseFall) {
-			errs = append(errs, field.Invalid(p.Child(rf.name), *rf.v, fmt.Sprintf("%s must be between 1 and %d", rf.name, maxRiseFall)))
+		if rf.v != nil && (*rf.v < 1 || *rf.v > agentvalidation.MaxRiseFall) {
+			errs = append(errs, field.Invalid(p.Child(rf.name), *rf.v, fmt.Sprintf("%s must be between 1 and %d", rf.name, agentvalidation.MaxRiseFall)))
 		}
 	}
 	return errs
@@ -635,7 +636,7 @@ func validateLBCTrackChecks(p *field.Path, checks []v1alpha1.TrackCheck) field.E
 		c := &checks[i]
 		cp := p.Index(i)
 		errs = append(errs, validateLabel(cp.Child("name"), c.Name, names)...)
-		if c.Weight < -maxWeight || c.Weight > maxWeight {
+		if c.Weight < -agentvalidation.MaxWeight || c.Weight > agentvalidation.MaxWeight {
 			errs = append(errs, field.Invalid(cp.Child("weight"), c.Weight, "weight must be between -254 and 254 (0: give the virtual IPs up while the check fails)"))
 		}
 		var kinds []string
@@ -655,7 +656,7 @@ func validateLBCTrackChecks(p *field.Path, checks []v1alpha1.TrackCheck) field.E
 		}
 		if c.Interface != nil {
 			kinds = append(kinds, "interface")
-			errs = append(errs, validateInterfaceName(cp.Child("interface", "name"), c.Interface.Name)...)
+			errs = append(errs, agentvalidation.ValidateInterfaceName(cp.Child("interface", "name"), c.Interface.Name)...)
 		}
 		if len(kinds) != 1 {
 			errs = append(errs, field.Invalid(cp, kindList(kinds), msgTrackCheckOne))
@@ -714,7 +715,7 @@ func ValidateLoadBalancerConfigSet(lbcs []v1alpha1.LoadBalancerConfig) field.Err
 			if err != nil {
 				continue
 			}
-			o := owner{vipKey{v.VRID, familyOf(a), v.Interface}, a, p.Index(j), c.Name}
+			o := owner{vipKey{v.VRID, agentvalidation.FamilyOf(a), v.Interface}, a, p.Index(j), c.Name}
 			for _, s := range seen {
 				if s.addr == a {
 					errs = append(errs, field.Invalid(o.path.Child("address"), v.Address, fmt.Sprintf("address is already a virtual IP of LoadBalancerConfig %q (%s): a virtual IP belongs to one LoadBalancerConfig", s.lbc, s.path)))

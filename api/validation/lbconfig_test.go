@@ -16,6 +16,8 @@ import (
 
 func lbcDur(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }
 
+func ptr[T any](v T) *T { return &v }
+
 // example reads one of the API's examples (api/v1alpha1/testdata), which
 // the envtest tests also send to a real API server.
 func example(t *testing.T, name string) *v1alpha1.LoadBalancerConfig {

@@ -4,7 +4,8 @@
 // same for the same inputs.
 //
 //	CGO_ENABLED=0 go build -trimpath -o bin/vipvs .
-//	go run ./hack/image --binary bin/vipvs --version v0.1.0 \
+//	CGO_ENABLED=0 go build -trimpath -o bin/vipvs-agent ./agentd
+//	go run ./hack/image --binary bin/vipvs --agent-binary bin/vipvs-agent --version v0.1.0 \
 //	    --out-layout bin/image/layout --out-tar bin/image/vipvs.tar
 //
 // `make image` does both. Load or push the result with the usual tools:
@@ -18,6 +19,9 @@
 // One layer on nothing (no base image, no shell, no libc):
 //
 //	/vipvs              the binary, 0755 root:root (must be static: CGO_ENABLED=0)
+//	/vipvs-agent        the lean agent (agentd/), 0755 root:root, static too: the
+//	                    agent alone, without a Kubernetes client; the static
+//	                    pod runs it
 //	/etc/passwd         root (0) and nonroot (65532)
 //	/etc/group          root (0) and nonroot (65532)
 //	/home/nonroot/      0700 65532:65532, nonroot's home
@@ -79,6 +83,9 @@ const (
 	Repository = "quay.io/vipvs/vipvs"
 	// BinaryPath is the binary in the image, and the entrypoint.
 	BinaryPath = "/vipvs"
+	// AgentBinaryPath is the lean agent binary (agentd/) in the image: the
+	// command of the agent's static pod.
+	AgentBinaryPath = "/vipvs-agent"
 	// UID and GID of the default user, "nonroot".
 	UID, GID = 65532, 65532
 	// User is the config's default user.
@@ -102,6 +109,7 @@ const (
 // options are the command line.
 type options struct {
 	binary    string
+	agent     string
 	version   string
 	tag       string
 	license   string
@@ -147,13 +155,14 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	fs := flag.NewFlagSet("image", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.binary, "binary", "", "the static vipvs binary (CGO_ENABLED=0, linux/amd64); required")
+	fs.StringVar(&o.agent, "agent-binary", "", "the static vipvs-agent binary (./agentd, CGO_ENABLED=0, linux/amd64); required")
 	fs.StringVar(&o.version, "version", "", "the version: label org.opencontainers.image.version and the default tag; required")
 	fs.StringVar(&o.tag, "tag", "", "the image reference of the tarball and the layout's annotations (default "+Repository+":<version>)")
 	fs.StringVar(&o.license, "license", noAssertion, "SPDX expression for label org.opencontainers.image.licenses")
 	fs.StringVar(&o.outLayout, "out-layout", "", "write an OCI image layout into this directory (replacing an earlier layout there)")
 	fs.StringVar(&o.outTar, "out-tar", "", "write a `docker save`-style tarball to this file")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: image --binary FILE --version V [--tag REF] [--license SPDX] --out-layout DIR | --out-tar FILE\n"+
+		fmt.Fprintf(stderr, "usage: image --binary FILE --agent-binary FILE --version V [--tag REF] [--license SPDX] --out-layout DIR | --out-tar FILE\n"+
 			"Builds the vipvs container image without a container engine; SOURCE_DATE_EPOCH sets every timestamp (default 0).\n")
 		fs.PrintDefaults()
 	}
@@ -166,6 +175,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	var errs []error
 	if o.binary == "" {
 		errs = append(errs, errors.New("--binary is required"))
+	}
+	if o.agent == "" {
+		errs = append(errs, errors.New("--agent-binary is required"))
 	}
 	if o.version == "" {
 		errs = append(errs, errors.New("--version is required"))
@@ -211,7 +223,11 @@ func build(o options) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	layer, err := rootLayer(bin, o.created)
+	agentBin, err := readBinary(o.agent)
+	if err != nil {
+		return nil, err
+	}
+	layer, err := rootLayer(bin, agentBin, o.created)
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +256,7 @@ func build(o options) (v1.Image, error) {
 		History: v1.History{
 			Created:   v1.Time{Time: o.created},
 			CreatedBy: "hack/image --version " + o.version,
-			Comment:   BinaryPath + ", /etc/passwd, /etc/group, /home/nonroot, /tmp",
+			Comment:   BinaryPath + ", " + AgentBinaryPath + ", /etc/passwd, /etc/group, /home/nonroot, /tmp",
 		},
 	})
 	if err != nil {
@@ -297,7 +313,7 @@ type entry struct {
 }
 
 // files returns the layer's entries, in the order they are written.
-func files(bin []byte) []entry {
+func files(bin, agentBin []byte) []entry {
 	passwd := "root:x:0:0:root:/root:/sbin/nologin\n" +
 		fmt.Sprintf("nonroot:x:%d:%d:nonroot:/home/nonroot:/sbin/nologin\n", UID, GID)
 	group := "root:x:0:\n" + fmt.Sprintf("nonroot:x:%d:\n", GID)
@@ -309,15 +325,16 @@ func files(bin []byte) []entry {
 		{name: "home/nonroot/", mode: 0o700, uid: UID, gid: GID},
 		{name: "tmp/", mode: 0o1777},
 		{name: BinaryPath[1:], mode: 0o755, data: bin},
+		{name: AgentBinaryPath[1:], mode: 0o755, data: agentBin},
 	}
 }
 
 // rootLayer returns the layer, compressed here with gzip so that its digest
 // depends on nothing but its content and the Go version's compress/gzip.
-func rootLayer(bin []byte, mtime time.Time) (v1.Layer, error) {
+func rootLayer(bin, agentBin []byte, mtime time.Time) (v1.Layer, error) {
 	var tarBuf bytes.Buffer
 	tw := tar.NewWriter(&tarBuf)
-	for _, e := range files(bin) {
+	for _, e := range files(bin, agentBin) {
 		h := &tar.Header{
 			Name:    e.name,
 			Mode:    e.mode,

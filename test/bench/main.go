@@ -196,7 +196,10 @@ type scenario struct {
 	name     string
 	interval time.Duration
 	run      func(b *bench, e *env) (map[string]float64, error)
-	metrics  []metricInfo
+	// own, if set, runs the scenario in a lab of its own instead of the
+	// common one (3 nodes, one router) and run (test/bench/lean.go).
+	own     func(b *bench, impl string, sc scenario) (map[string]float64, error)
+	metrics []metricInfo
 }
 
 type metricInfo struct {
@@ -240,6 +243,9 @@ type env struct {
 }
 
 func (b *bench) runScenario(impl string, sc scenario) (map[string]float64, error) {
+	if sc.own != nil {
+		return sc.own(b, impl, sc)
+	}
 	dir, err := os.MkdirTemp("", "vipvs-bench-")
 	if err != nil {
 		return nil, err

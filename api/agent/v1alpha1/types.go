@@ -30,8 +30,9 @@ const (
 	// DefaultAnnounceRepeatDelay is the default of announce.repeatDelay.
 	DefaultAnnounceRepeatDelay = time.Second
 
-	// MaxVirtualRouters is the largest number of virtual routers in one file.
-	MaxVirtualRouters = 64
+	// MaxVirtualRouters is the largest number of virtual routers in one
+	// file: every VRID of one interface and family.
+	MaxVirtualRouters = 255
 	// MaxVIPs is the largest number of VIPs of one virtual router.
 	MaxVIPs = 16
 	// MaxUnicastPeers is the largest number of unicast peers of one virtual
@@ -93,7 +94,7 @@ type AgentConfig struct {
 	// fields apply.
 	// +optional
 	IPVS *IPVS `json:"ipvs,omitempty"`
-	// VirtualRouters are the VRRP virtual routers the agent runs: 1 to 64.
+	// VirtualRouters are the VRRP virtual routers the agent runs: 1 to 255.
 	// Required.
 	VirtualRouters []VirtualRouter `json:"virtualRouters"`
 }

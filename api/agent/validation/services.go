@@ -41,8 +41,8 @@ func validateIPVS(p *field.Path, v *agentv1alpha1.IPVS) field.ErrorList {
 }
 
 // validateVirtualServices checks a router's virtualServices; fam is the
-// family of its VIPs (familyUnknown when they are invalid).
-func validateVirtualServices(p *field.Path, svcs []agentv1alpha1.VirtualService, fam family) field.ErrorList {
+// family of its VIPs (FamilyUnknown when they are invalid).
+func validateVirtualServices(p *field.Path, svcs []agentv1alpha1.VirtualService, fam Family) field.ErrorList {
 	var errs field.ErrorList
 	if n := len(svcs); n > agentv1alpha1.MaxVirtualServices {
 		errs = append(errs, field.TooMany(p, n, agentv1alpha1.MaxVirtualServices))
@@ -55,8 +55,8 @@ func validateVirtualServices(p *field.Path, svcs []agentv1alpha1.VirtualService,
 		switch {
 		case s.Name == "":
 			errs = append(errs, field.Required(sp.Child("name"), `must name the service (a DNS-1123 label, e.g. "api")`))
-		case dns1123Label(s.Name) != "":
-			errs = append(errs, field.Invalid(sp.Child("name"), s.Name, dns1123Label(s.Name)))
+		case DNS1123Label(s.Name) != "":
+			errs = append(errs, field.Invalid(sp.Child("name"), s.Name, DNS1123Label(s.Name)))
 		case names[s.Name] != nil:
 			d := field.Duplicate(sp.Child("name"), s.Name)
 			d.Detail = fmt.Sprintf("already the name of %s", names[s.Name])
@@ -109,7 +109,7 @@ func validateVirtualServices(p *field.Path, svcs []agentv1alpha1.VirtualService,
 	return errs
 }
 
-func validateRealServers(p *field.Path, s *agentv1alpha1.VirtualService, fwd agentv1alpha1.Forwarding, fam family) field.ErrorList {
+func validateRealServers(p *field.Path, s *agentv1alpha1.VirtualService, fwd agentv1alpha1.Forwarding, fam Family) field.ErrorList {
 	var errs field.ErrorList
 	switch n := len(s.RealServers); {
 	case n == 0:
@@ -132,7 +132,7 @@ func validateRealServers(p *field.Path, s *agentv1alpha1.VirtualService, fwd age
 		case a.IsUnspecified() || a.IsMulticast() || a.IsLoopback():
 			errs = append(errs, field.Invalid(rp.Child("address"), r.Address, "must be a unicast address of a real server: not unspecified, multicast or loopback"))
 			continue
-		case fam != familyUnknown && familyOf(a) != fam:
+		case fam != FamilyUnknown && FamilyOf(a) != fam:
 			errs = append(errs, field.Invalid(rp.Child("address"), r.Address, fmt.Sprintf("must be %s, the family of the router's VIPs: IPVS does not forward between families", fam)))
 			continue
 		}

@@ -13,11 +13,16 @@ import (
 	agentv1alpha1 "github.com/vipvs/vipvs/api/agent/v1alpha1"
 )
 
+// Limits of health checks, shared with the LoadBalancerConfig's checks.
 const (
-	minCheckInterval = 100 * time.Millisecond
-	maxCheckInterval = time.Hour
-	maxRiseFall      = 100
-	maxWeight        = 254
+	// MinCheckInterval is the shortest interval between two runs of a check.
+	MinCheckInterval = 100 * time.Millisecond
+	// MaxCheckInterval is the longest interval between two runs of a check.
+	MaxCheckInterval = time.Hour
+	// MaxRiseFall is the largest rise or fall count of a check.
+	MaxRiseFall = 100
+	// MaxWeight is the largest priority change of a tracked check, either way.
+	MaxWeight = 254
 )
 
 // validateChecks checks the checks list and returns the set of names.
@@ -33,8 +38,8 @@ func validateChecks(p *field.Path, checks []agentv1alpha1.Check) (map[string]boo
 		switch {
 		case c.Name == "":
 			errs = append(errs, field.Required(cp.Child("name"), "must name the check (a DNS-1123 label), so that trackChecks can refer to it"))
-		case dns1123Label(c.Name) != "":
-			errs = append(errs, field.Invalid(cp.Child("name"), c.Name, dns1123Label(c.Name)))
+		case DNS1123Label(c.Name) != "":
+			errs = append(errs, field.Invalid(cp.Child("name"), c.Name, DNS1123Label(c.Name)))
 		case names[c.Name]:
 			errs = append(errs, field.Duplicate(cp.Child("name"), c.Name))
 		default:
@@ -64,7 +69,7 @@ func validateCheck(p *field.Path, c *agentv1alpha1.Check) field.ErrorList {
 	}
 	if c.Interface != nil {
 		kinds = append(kinds, "interface")
-		errs = append(errs, validateInterfaceName(p.Child("interface", "name"), c.Interface.Name)...)
+		errs = append(errs, ValidateInterfaceName(p.Child("interface", "name"), c.Interface.Name)...)
 	}
 	switch len(kinds) {
 	case 0:
@@ -112,8 +117,8 @@ func validateStatusAndCA(p *field.Path, expect []int32, caFile string, insecure 
 func validateProbeTiming(p *field.Path, interval, timeout *agentv1alpha1.Duration, rise, fall *int32) field.ErrorList {
 	var errs field.ErrorList
 	if interval != nil {
-		if d := interval.Duration; d < minCheckInterval || d > maxCheckInterval {
-			errs = append(errs, field.Invalid(p.Child("interval"), d.String(), fmt.Sprintf("must be between %v and %v", minCheckInterval, maxCheckInterval)))
+		if d := interval.Duration; d < MinCheckInterval || d > MaxCheckInterval {
+			errs = append(errs, field.Invalid(p.Child("interval"), d.String(), fmt.Sprintf("must be between %v and %v", MinCheckInterval, MaxCheckInterval)))
 		}
 	}
 	if timeout != nil {
@@ -129,8 +134,8 @@ func validateProbeTiming(p *field.Path, interval, timeout *agentv1alpha1.Duratio
 		name string
 		v    *int32
 	}{{"rise", rise}, {"fall", fall}} {
-		if rf.v != nil && (*rf.v < 1 || *rf.v > maxRiseFall) {
-			errs = append(errs, field.Invalid(p.Child(rf.name), *rf.v, fmt.Sprintf("must be between 1 and %d", maxRiseFall)))
+		if rf.v != nil && (*rf.v < 1 || *rf.v > MaxRiseFall) {
+			errs = append(errs, field.Invalid(p.Child(rf.name), *rf.v, fmt.Sprintf("must be between 1 and %d", MaxRiseFall)))
 		}
 	}
 	return errs
@@ -170,7 +175,7 @@ func validateTrackChecks(p *field.Path, r *agentv1alpha1.VirtualRouter, names ma
 			errs = append(errs, field.Duplicate(tp.Child("check"), tc.Check))
 		}
 		seen[tc.Check] = true
-		if tc.Weight < -maxWeight || tc.Weight > maxWeight {
+		if tc.Weight < -MaxWeight || tc.Weight > MaxWeight {
 			errs = append(errs, field.Invalid(tp.Child("weight"), tc.Weight, "must be between -254 and 254 (0: FAULT while the check fails)"))
 		}
 	}

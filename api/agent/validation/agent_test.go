@@ -180,16 +180,20 @@ func TestValidateAgentConfigBad(t *testing.T) {
 			c.Notify = &agentv1alpha1.Notify{Command: []string{"/bin/true"}, Timeout: dur(0)}
 		}, want: []string{`notify.timeout: Invalid value: "0s": must be greater than 0 and at most 1h0m0s`}},
 		{name: "no routers", modify: func(c *agentv1alpha1.AgentConfig) { c.VirtualRouters = nil },
-			want: []string{`virtualRouters: Required value: must list 1 to 64 virtual routers`}},
-		{name: "65 routers", modify: func(c *agentv1alpha1.AgentConfig) {
+			want: []string{`virtualRouters: Required value: must list 1 to 255 virtual routers`}},
+		{name: "256 routers", modify: func(c *agentv1alpha1.AgentConfig) {
 			c.VirtualRouters = nil
-			for i := range 65 {
-				c.VirtualRouters = append(c.VirtualRouters, agentv1alpha1.VirtualRouter{
-					Name: "r" + string(rune('a'+i/26)) + string(rune('a'+i%26)), VRID: int32(i + 1),
-					VIPs: []string{"10.0.0." + strconv.Itoa(i+1)},
-				})
+			for i := range 256 {
+				r := agentv1alpha1.VirtualRouter{
+					Name: "r" + strconv.Itoa(i), VRID: int32(i%255 + 1),
+					VIPs: []string{"10.0." + strconv.Itoa(i/200) + "." + strconv.Itoa(i%200+1)},
+				}
+				if i >= 255 {
+					r.Interface = "eth1" // VRIDs are unique per interface
+				}
+				c.VirtualRouters = append(c.VirtualRouters, r)
 			}
-		}, want: []string{`virtualRouters: Too many: 65: must have at most 64 items`}},
+		}, want: []string{`virtualRouters: Too many: 256: must have at most 255 items`}},
 		{name: "name missing", modify: func(c *agentv1alpha1.AgentConfig) { c.VirtualRouters[0].Name = "" },
 			want: []string{`virtualRouters[0].name: Required value: must be a DNS-1123 label`}},
 		{name: "name upper case", modify: func(c *agentv1alpha1.AgentConfig) { c.VirtualRouters[0].Name = "API" },

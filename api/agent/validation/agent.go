@@ -1,8 +1,13 @@
-// Package validation checks vipvs API objects. It is the one validation of
-// each API: the agent, `vipvs render` and the operator call the same
-// functions, so every entry point rejects the same input with the same
-// message, and each message names the field path, the value and what is
-// allowed (k8s.io/apimachinery/pkg/util/validation/field).
+// Package validation checks the agent's configuration file
+// (agent.vipvs.io/v1alpha1 AgentConfig). It is the one validation of that
+// API: the agent and `vipvs render` call the same function, so both reject
+// the same input with the same message, and each message names the field
+// path, the value and what is allowed
+// (k8s.io/apimachinery/pkg/util/validation/field). It imports neither the
+// LoadBalancerConfig types nor a Kubernetes client, so that the agent
+// binary (agentd/) links neither; api/validation, the LoadBalancerConfig's
+// validation, uses its address families, interface names and interval
+// limits.
 package validation
 
 import (
@@ -19,49 +24,65 @@ import (
 	agentv1alpha1 "github.com/vipvs/vipvs/api/agent/v1alpha1"
 )
 
+// Limits of the advertisement interval, from the packet formats: VRRPv3
+// carries centiseconds in 12 bits, VRRPv2 seconds in 8 bits.
+const (
+	// MinAdvertIntervalV3 is the shortest VRRPv3 interval.
+	MinAdvertIntervalV3 = 10 * time.Millisecond
+	// MaxAdvertIntervalV3 is the longest VRRPv3 interval.
+	MaxAdvertIntervalV3 = 4095 * 10 * time.Millisecond
+	// StepAdvertIntervalV3 is the VRRPv3 interval's unit.
+	StepAdvertIntervalV3 = 10 * time.Millisecond
+	// MinAdvertIntervalV2 is the shortest VRRPv2 interval.
+	MinAdvertIntervalV2 = time.Second
+	// MaxAdvertIntervalV2 is the longest VRRPv2 interval.
+	MaxAdvertIntervalV2 = 255 * time.Second
+)
+
 // Limits of the agent configuration that are not defaults.
 const (
-	minAdvertIntervalV3  = 10 * time.Millisecond
-	maxAdvertIntervalV3  = 4095 * 10 * time.Millisecond // 12-bit field of centiseconds
-	stepAdvertIntervalV3 = 10 * time.Millisecond
-	minAdvertIntervalV2  = time.Second
-	maxAdvertIntervalV2  = 255 * time.Second // 8-bit field of seconds
-	maxPreemptDelay      = time.Hour
-	maxNotifyTimeout     = time.Hour
-	maxAnnounceCount     = 100
-	maxRepeatDelay       = time.Minute
-	minRefreshInterval   = time.Second
-	maxRefreshInterval   = time.Hour
-	maxIfNameLen         = 15  // IFNAMSIZ - 1
-	maxSocketPathLen     = 107 // sizeof(sun_path) - 1
-	redacted             = "<redacted>"
+	maxPreemptDelay    = time.Hour
+	maxNotifyTimeout   = time.Hour
+	maxAnnounceCount   = 100
+	maxRepeatDelay     = time.Minute
+	minRefreshInterval = time.Second
+	maxRefreshInterval = time.Hour
+	maxIfNameLen       = 15  // IFNAMSIZ - 1
+	maxSocketPathLen   = 107 // sizeof(sun_path) - 1
+	redacted           = "<redacted>"
 )
 
-// family is the address family of a virtual router, known from its first
+// Family is the address family of a virtual router, known from its first
 // valid VIP.
-type family int
+type Family int
 
+// The address families.
 const (
-	familyUnknown family = iota
-	familyIPv4
-	familyIPv6
+	// FamilyUnknown is the family of a router without a valid VIP.
+	FamilyUnknown Family = iota
+	// FamilyIPv4 is IPv4.
+	FamilyIPv4
+	// FamilyIPv6 is IPv6.
+	FamilyIPv6
 )
 
-func (f family) String() string {
+// String returns "IPv4", "IPv6" or "unknown".
+func (f Family) String() string {
 	switch f {
-	case familyIPv4:
+	case FamilyIPv4:
 		return "IPv4"
-	case familyIPv6:
+	case FamilyIPv6:
 		return "IPv6"
 	}
 	return "unknown"
 }
 
-func familyOf(a netip.Addr) family {
+// FamilyOf returns the family of a valid address.
+func FamilyOf(a netip.Addr) Family {
 	if a.Is4() {
-		return familyIPv4
+		return FamilyIPv4
 	}
-	return familyIPv6
+	return FamilyIPv6
 }
 
 // vipOwner is where a VIP address is first listed.
@@ -99,12 +120,12 @@ func ValidateAgentConfig(c *agentv1alpha1.AgentConfig) field.ErrorList {
 		errs = append(errs, field.NotSupported(field.NewPath("kind"), c.Kind, []string{agentv1alpha1.Kind}))
 	}
 	if c.NodeName != "" {
-		if msg := dns1123Subdomain(c.NodeName); msg != "" {
+		if msg := DNS1123Subdomain(c.NodeName); msg != "" {
 			errs = append(errs, field.Invalid(field.NewPath("nodeName"), c.NodeName, msg))
 		}
 	}
 	if c.Interface != "" {
-		errs = append(errs, validateInterfaceName(field.NewPath("interface"), c.Interface)...)
+		errs = append(errs, ValidateInterfaceName(field.NewPath("interface"), c.Interface)...)
 	}
 	errs = append(errs, validateStatus(field.NewPath("status"), c.Status)...)
 	errs = append(errs, validateNotify(field.NewPath("notify"), c.Notify)...)
@@ -198,7 +219,7 @@ const autoInterface = "(the interface whose subnet holds the VIP)"
 
 type routerInfo struct {
 	iface  string
-	family family
+	family Family
 }
 
 func validateVirtualRouters(p *field.Path, c *agentv1alpha1.AgentConfig) field.ErrorList {
@@ -231,7 +252,7 @@ func validateVirtualRouters(p *field.Path, c *agentv1alpha1.AgentConfig) field.E
 	names := map[string]*field.Path{}
 	type vridKey struct {
 		iface  string
-		family family
+		family Family
 		vrid   int32
 	}
 	vrids := map[vridKey]*field.Path{}
@@ -249,7 +270,7 @@ func validateVirtualRouters(p *field.Path, c *agentv1alpha1.AgentConfig) field.E
 				names[r.Name] = rp
 			}
 		}
-		if info.iface != "" && info.family != familyUnknown && r.VRID >= 1 && r.VRID <= 255 {
+		if info.iface != "" && info.family != FamilyUnknown && r.VRID >= 1 && r.VRID <= 255 {
 			k := vridKey{iface: info.iface, family: info.family, vrid: r.VRID}
 			if first, ok := vrids[k]; ok {
 				d := field.Duplicate(rp.Child("vrid"), r.VRID)
@@ -269,7 +290,7 @@ func validateVirtualRouter(p *field.Path, r *agentv1alpha1.VirtualRouter, defaul
 
 	if r.Name == "" {
 		errs = append(errs, field.Required(p.Child("name"), "must be a DNS-1123 label: lower-case letters, digits and '-', at most 63 characters"))
-	} else if msg := dns1123Label(r.Name); msg != "" {
+	} else if msg := DNS1123Label(r.Name); msg != "" {
 		errs = append(errs, field.Invalid(p.Child("name"), r.Name, msg))
 	}
 	if r.VRID < 1 || r.VRID > 255 {
@@ -278,7 +299,7 @@ func validateVirtualRouter(p *field.Path, r *agentv1alpha1.VirtualRouter, defaul
 
 	switch {
 	case r.Interface != "":
-		ierrs := validateInterfaceName(p.Child("interface"), r.Interface)
+		ierrs := ValidateInterfaceName(p.Child("interface"), r.Interface)
 		errs = append(errs, ierrs...)
 		if len(ierrs) == 0 {
 			info.iface = r.Interface
@@ -315,15 +336,15 @@ func validateVirtualRouter(p *field.Path, r *agentv1alpha1.VirtualRouter, defaul
 			errs = append(errs, field.Invalid(vp.Index(j), s, msg))
 			continue
 		}
-		f := familyOf(pfx.Addr())
-		if info.family == familyUnknown {
+		f := FamilyOf(pfx.Addr())
+		if info.family == FamilyUnknown {
 			info.family, firstVIP = f, vp.Index(j)
 		} else if f != info.family {
 			errs = append(errs, field.Invalid(vp.Index(j), s, fmt.Sprintf("must be %s like %s: a virtual router carries addresses of one family (use one router per family for dual stack)", info.family, firstVIP)))
 		}
 	}
 
-	if version == 2 && info.family == familyIPv6 {
+	if version == 2 && info.family == FamilyIPv6 {
 		errs = append(errs, field.Invalid(p.Child("version"), version, "VRRP version 2 supports IPv4 only: use version 3 for IPv6 VIPs"))
 	}
 
@@ -336,12 +357,12 @@ func validateVirtualRouter(p *field.Path, r *agentv1alpha1.VirtualRouter, defaul
 		ap := p.Child("advertInterval")
 		switch version {
 		case 3:
-			if d < minAdvertIntervalV3 || d > maxAdvertIntervalV3 || d%stepAdvertIntervalV3 != 0 {
-				errs = append(errs, field.Invalid(ap, d.String(), fmt.Sprintf("must be between %v and %v in steps of %v for VRRP version 3", minAdvertIntervalV3, maxAdvertIntervalV3, stepAdvertIntervalV3)))
+			if d < MinAdvertIntervalV3 || d > MaxAdvertIntervalV3 || d%StepAdvertIntervalV3 != 0 {
+				errs = append(errs, field.Invalid(ap, d.String(), fmt.Sprintf("must be between %v and %v in steps of %v for VRRP version 3", MinAdvertIntervalV3, MaxAdvertIntervalV3, StepAdvertIntervalV3)))
 			}
 		case 2:
-			if d < minAdvertIntervalV2 || d > maxAdvertIntervalV2 || d%time.Second != 0 {
-				errs = append(errs, field.Invalid(ap, d.String(), fmt.Sprintf("must be between %v and %v in whole seconds for VRRP version 2", minAdvertIntervalV2, maxAdvertIntervalV2)))
+			if d < MinAdvertIntervalV2 || d > MaxAdvertIntervalV2 || d%time.Second != 0 {
+				errs = append(errs, field.Invalid(ap, d.String(), fmt.Sprintf("must be between %v and %v in whole seconds for VRRP version 2", MinAdvertIntervalV2, MaxAdvertIntervalV2)))
 			}
 		}
 	}
@@ -364,7 +385,7 @@ func validateVirtualRouter(p *field.Path, r *agentv1alpha1.VirtualRouter, defaul
 			errs = append(errs, field.NotSupported(cp, m, []agentv1alpha1.ChecksumMode{agentv1alpha1.ChecksumPseudoHeader, agentv1alpha1.ChecksumRFC9568}))
 		case version == 2:
 			errs = append(errs, field.Invalid(cp, m, "applies only to VRRP version 3 with IPv4 (version 2 has one checksum): remove it"))
-		case info.family == familyIPv6:
+		case info.family == FamilyIPv6:
 			errs = append(errs, field.Invalid(cp, m, "applies only to VRRP version 3 with IPv4 (IPv6 always includes the pseudo-header): remove it"))
 		}
 	}
@@ -386,7 +407,7 @@ func validateVirtualRouter(p *field.Path, r *agentv1alpha1.VirtualRouter, defaul
 		switch {
 		case msg != "":
 			errs = append(errs, field.Invalid(sp, s, msg))
-		case info.family != familyUnknown && familyOf(a) != info.family:
+		case info.family != FamilyUnknown && FamilyOf(a) != info.family:
 			errs = append(errs, field.Invalid(sp, s, fmt.Sprintf("must be %s, the family of the VIPs", info.family)))
 		default:
 			if owner, ok := vips[a]; ok {
@@ -409,7 +430,7 @@ func validateVirtualRouter(p *field.Path, r *agentv1alpha1.VirtualRouter, defaul
 			errs = append(errs, field.Invalid(kp, s, msg))
 			continue
 		}
-		if info.family != familyUnknown && familyOf(a) != info.family {
+		if info.family != FamilyUnknown && FamilyOf(a) != info.family {
 			errs = append(errs, field.Invalid(kp, s, fmt.Sprintf("must be %s, the family of the VIPs", info.family)))
 			continue
 		}
@@ -518,9 +539,9 @@ func parseNodeAddr(s string) (netip.Addr, string) {
 	return a, ""
 }
 
-// validateInterfaceName checks a Linux interface name as the kernel does
+// ValidateInterfaceName checks a Linux interface name as the kernel does
 // (dev_valid_name).
-func validateInterfaceName(p *field.Path, name string) field.ErrorList {
+func ValidateInterfaceName(p *field.Path, name string) field.ErrorList {
 	const rule = "must be a Linux interface name: 1 to 15 bytes, not \".\" or \"..\", without '/', ':', NUL or whitespace"
 	if len(name) == 0 || len(name) > maxIfNameLen || name == "." || name == ".." {
 		return field.ErrorList{field.Invalid(p, name, rule)}
@@ -534,8 +555,8 @@ func validateInterfaceName(p *field.Path, name string) field.ErrorList {
 	return nil
 }
 
-// dns1123Label checks a DNS-1123 label; it returns what is wrong, or "".
-func dns1123Label(s string) string {
+// DNS1123Label checks a DNS-1123 label; it returns what is wrong, or "".
+func DNS1123Label(s string) string {
 	const rule = "must be a DNS-1123 label: at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit"
 	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
 		return rule
@@ -548,9 +569,9 @@ func dns1123Label(s string) string {
 	return ""
 }
 
-// dns1123Subdomain checks a DNS-1123 subdomain (the form of a Kubernetes
+// DNS1123Subdomain checks a DNS-1123 subdomain (the form of a Kubernetes
 // node name); it returns what is wrong, or "".
-func dns1123Subdomain(s string) string {
+func DNS1123Subdomain(s string) string {
 	const rule = "must be a DNS-1123 subdomain (a Kubernetes node name): at most 253 characters, dot-separated labels of lower-case letters, digits and '-', each starting and ending with a letter or digit"
 	if len(s) == 0 || len(s) > 253 {
 		return rule
