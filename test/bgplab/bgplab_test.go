@@ -61,9 +61,9 @@ type bgpLab struct {
 	client *lab.Host
 	frr    *FRR
 	bird   *BIRD
-	nodes  []*lab.Proc           // index i-1 for node i
-	serve  map[int]func()        // each node's TCP service
-	addrs  map[string]netip.Addr // node name -> address
+	nodes  []*lab.Proc    // index i-1 for node i
+	status []string       // each node's status file
+	serve  map[int]func() // each node's TCP service
 }
 
 func newBGPLab(t *testing.T) *bgpLab {
@@ -76,7 +76,7 @@ func newBGPLab(t *testing.T) *bgpLab {
 		t.Skip(why)
 	}
 	l := lab.NewT(t, lab.Options{Nodes: nodes, Clients: 3})
-	b := &bgpLab{l: l, router: l.Client(1), client: l.Client(2), serve: map[int]func(){}, addrs: map[string]netip.Addr{}}
+	b := &bgpLab{l: l, router: l.Client(1), client: l.Client(2), serve: map[int]func(){}}
 
 	// The router forwards, hashes ECMP flows on L4 and sends no redirects
 	// (client and nodes share its segment).
@@ -98,7 +98,6 @@ func newBGPLab(t *testing.T) *bgpLab {
 	var neighbors []FRRNeighbor
 	for i := 1; i <= nodes; i++ {
 		n := l.Node(i)
-		b.addrs[n.Name] = n.IPv4
 		neighbors = append(neighbors, FRRNeighbor{Address: n.IPv4, ASN: nodeASN(i)})
 		// The VIP on lo, not ARP-visible; replies to the client via the router.
 		must(t, n.SetSysctl("net.ipv4.conf.all.arp_ignore", "1"))
@@ -125,6 +124,10 @@ func newBGPLab(t *testing.T) *bgpLab {
 	})
 	must(t, err)
 
+	dir := t.TempDir()
+	for i := 1; i <= nodes; i++ {
+		b.status = append(b.status, fmt.Sprintf("%s/n%d-status.json", dir, i))
+	}
 	for i := 1; i <= nodes; i++ {
 		b.nodes = append(b.nodes, b.startNode(t, i, true))
 	}
@@ -185,7 +188,8 @@ func (b *bgpLab) startNode(t *testing.T, i int, bfd bool) *lab.Proc {
 			BFD:          bgp.BFDProfile{MinTx: bfdInterval, MinRx: bfdInterval, Multiplier: bfdMult},
 			GracefulWait: 2 * time.Second,
 		},
-		VIPs: []netip.Addr{vip},
+		VIPs:       []netip.Addr{vip},
+		StatusFile: b.status[i-1],
 	})
 	must(t, err)
 	exe, err := os.Executable()
@@ -193,6 +197,27 @@ func (b *bgpLab) startNode(t *testing.T, i int, bfd bool) *lab.Proc {
 	p, err := n.Start(fmt.Sprintf("announcer-bfd-%v", bfd), []string{exe}, append(os.Environ(), NodeEnv+"="+string(cfg)), "")
 	must(t, err)
 	return p
+}
+
+// nodeStatus asks node i's helper for its announcer's Status.
+func (b *bgpLab) nodeStatus(i int) (bgp.Status, error) {
+	path := b.status[i-1]
+	_ = os.Remove(path)
+	if err := b.nodes[i-1].Signal(SignalStatus); err != nil {
+		return bgp.Status{}, err
+	}
+	if err := lab.WaitFor(5*time.Second, fmt.Sprintf("n%d's status file", i), func() (bool, error) {
+		_, err := os.Stat(path)
+		return err == nil, nil
+	}); err != nil {
+		return bgp.Status{}, err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return bgp.Status{}, err
+	}
+	var st bgp.Status
+	return st, json.Unmarshal(data, &st)
 }
 
 // kernelNexthops returns the next hops of the VIP's route in the router's
@@ -334,6 +359,34 @@ func TestBGPLab(t *testing.T) {
 		return
 	}
 
+	if !t.Run("AnnouncerStatus", func(t *testing.T) {
+		// The announcer's own view: both sessions up, BFD up, the VIP
+		// advertised to each router.
+		want := []netip.Prefix{vipPrefix}
+		var st bgp.Status
+		err := lab.WaitFor(20*time.Second, "n1's status: sessions and BFD up, VIP advertised", func() (bool, error) {
+			var err error
+			if st, err = b.nodeStatus(1); err != nil {
+				return false, err
+			}
+			if !st.Running || len(st.Peers) != 2 {
+				return false, nil
+			}
+			for _, p := range st.Peers {
+				if !p.Established() || p.BFD != "up" || !slices.Equal(p.Advertised, want) {
+					return false, nil
+				}
+			}
+			return true, nil
+		})
+		if err != nil {
+			t.Fatalf("%v: last status %+v", err, st)
+		}
+		t.Logf("n1's status: %+v", st)
+	}) {
+		return
+	}
+
 	if !t.Run("CheckFailWithdraws", func(t *testing.T) {
 		must(t, b.nodes[2].Signal(SignalCheckFail))
 		took := b.waitNexthops(t, 10*time.Second, b.nodeAddrs(1, 2)...)
@@ -379,7 +432,7 @@ func TestBGPLab(t *testing.T) {
 	// silentDeath drops every IP packet in and out of n3 and measures how
 	// long the router keeps n3 in the ECMP set and how long the client's
 	// new connections keep failing.
-	silentDeath := func(t *testing.T, limit time.Duration) (detect, window time.Duration) {
+	silentDeath := func(t *testing.T, limit time.Duration, bfd bool) (detect, window time.Duration) {
 		b.waitNexthops(t, 60*time.Second, all...)
 		p, err := b.client.Probe(netip.AddrPortFrom(vip, servicePort), 5*time.Millisecond, 300*time.Millisecond)
 		must(t, err)
@@ -388,6 +441,19 @@ func TestBGPLab(t *testing.T) {
 		undo, err := b.l.Loss(b.l.Node(3), 100)
 		must(t, err)
 		detect = b.waitNexthops(t, limit+10*time.Second, b.nodeAddrs(1, 2)...)
+		if bfd {
+			// n3's side: its BFD sessions went down too.
+			var st bgp.Status
+			err := lab.WaitFor(5*time.Second, "n3's status: BFD to the router not up", func() (bool, error) {
+				var err error
+				st, err = b.nodeStatus(3)
+				return err == nil && len(st.Peers) > 0 && st.Peers[0].BFD != "up", err
+			})
+			if err != nil {
+				t.Errorf("%v: %+v", err, st)
+			}
+			t.Logf("n3's status behind the drop: %+v", st.Peers)
+		}
 		time.Sleep(time.Second)
 		res := p.Stop()
 		window, failed := failureWindow(res, t0)
@@ -400,7 +466,7 @@ func TestBGPLab(t *testing.T) {
 	}
 
 	if !t.Run("SilentDeathBFD", func(t *testing.T) {
-		detect, _ := silentDeath(t, bfdDetect+routeSlack)
+		detect, _ := silentDeath(t, bfdDetect+routeSlack, true)
 		if detect > bfdDetect+routeSlack {
 			t.Errorf("with BFD %v x %d the router took %v to drop n3, want at most the detection time %v (+%v)", bfdInterval, bfdMult, detect, bfdDetect, routeSlack)
 		}
@@ -415,7 +481,7 @@ func TestBGPLab(t *testing.T) {
 		must(t, err)
 		b.waitNexthops(t, 10*time.Second, b.nodeAddrs(1, 2)...)
 		b.nodes[2] = b.startNode(t, 3, false)
-		detect, _ := silentDeath(t, holdTime+routeSlack)
+		detect, _ := silentDeath(t, holdTime+routeSlack, false)
 		if detect > holdTime+routeSlack {
 			t.Errorf("without BFD the router took %v to drop n3, want at most the hold time %v (+%v)", detect, holdTime, routeSlack)
 		}
@@ -455,6 +521,55 @@ func TestBGPLab(t *testing.T) {
 		}
 		if left > 2*time.Second {
 			t.Errorf("n3 left the set %v after SIGTERM: the GRACEFUL_SHUTDOWN community (local-pref 0) should move traffic before the withdrawal 2s later", left)
+		}
+	})
+
+	t.Run("RollingRestart", func(t *testing.T) {
+		// n3 back (service and announcer), then every announcer restarted in
+		// turn, each stop graceful, as an agent upgrade does.
+		stop, err := b.l.Node(3).Serve(servicePort)
+		must(t, err)
+		b.serve[3] = stop
+		b.nodes[2] = b.startNode(t, 3, true)
+		b.waitNexthops(t, 60*time.Second, all...)
+		p, err := b.client.Probe(netip.AddrPortFrom(vip, servicePort), 5*time.Millisecond, 300*time.Millisecond)
+		must(t, err)
+		t0 := time.Now()
+		type phase struct {
+			what       string
+			start, end time.Time
+		}
+		var phases []phase
+		for i := 1; i <= nodes; i++ {
+			others := slices.DeleteFunc(b.nodeAddrs(1, 2, 3), func(a netip.Addr) bool { return a == b.l.Node(i).IPv4 })
+			began := time.Now()
+			must(t, b.nodes[i-1].Signal(SignalGracefulStop))
+			b.waitNexthops(t, 10*time.Second, others...)
+			if _, err := b.nodes[i-1].Wait(30 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+			phases = append(phases, phase{fmt.Sprintf("n%d leaves", i), began, time.Now()})
+			began = time.Now()
+			b.nodes[i-1] = b.startNode(t, i, true)
+			b.waitNexthops(t, 60*time.Second, all...)
+			phases = append(phases, phase{fmt.Sprintf("n%d joins", i), began, time.Now()})
+		}
+		time.Sleep(300 * time.Millisecond)
+		res := p.Stop().Since(t0)
+		t.Logf("rolling restart of %d announcers over %v: %s", nodes, time.Since(t0).Round(time.Millisecond), res.Summary())
+		failed := 0
+		for _, ph := range phases {
+			n := 0
+			for _, a := range res.Attempts {
+				if !a.OK && !a.Start.Before(ph.start) && a.Start.Before(ph.end) {
+					n++
+				}
+			}
+			failed += n
+			t.Logf("%s (%v): %d failed connections", ph.what, ph.end.Sub(ph.start).Round(time.Millisecond), n)
+		}
+		if failed != 0 || res.Failed() != 0 {
+			t.Errorf("%d connections failed during the rolling restart, want 0: %s", res.Failed(), res.Summary())
 		}
 	})
 }

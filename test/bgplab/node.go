@@ -26,6 +26,8 @@ type NodeConfig struct {
 	BGP bgp.Config
 	// VIPs are advertised at start (the node's checks pass).
 	VIPs []netip.Addr
+	// StatusFile receives the announcer's Status as JSON on SignalStatus.
+	StatusFile string
 }
 
 // Signals a node helper understands.
@@ -38,6 +40,8 @@ const (
 	SignalGracefulStop = syscall.SIGTERM
 	// SignalHardStop closes the sessions at once and exits 0.
 	SignalHardStop = syscall.SIGINT
+	// SignalStatus writes the announcer's Status to NodeConfig.StatusFile.
+	SignalStatus = syscall.SIGHUP
 )
 
 // NodeMain runs a node helper: it announces the VIPs of the NodeConfig in
@@ -71,7 +75,7 @@ func NodeMain() int {
 	setVIPs(true)
 
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, SignalCheckFail, SignalCheckPass, SignalGracefulStop, SignalHardStop)
+	signal.Notify(sigs, SignalCheckFail, SignalCheckPass, SignalGracefulStop, SignalHardStop, SignalStatus)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	runErr := make(chan error, 1)
@@ -106,6 +110,10 @@ loop:
 				break loop
 			case SignalHardStop:
 				break loop
+			case SignalStatus:
+				if err := writeStatus(ctx, a, cfg.StatusFile); err != nil {
+					log.Error(err, "node: status")
+				}
 			}
 		}
 	}
@@ -113,4 +121,22 @@ loop:
 	wg.Wait()
 	log.Info("node: exit", "code", code)
 	return code
+}
+
+// writeStatus writes a's Status as JSON to path, atomically (a reader sees
+// the old file or the new one).
+func writeStatus(ctx context.Context, a *bgp.Announcer, path string) error {
+	st, err := a.Status(ctx)
+	if err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
