@@ -177,6 +177,12 @@ func addRoute(h *lab.Host, dst netip.Prefix, gw, src netip.Addr) error {
 // routers.
 func (b *bgpLab) startNode(t *testing.T, i int, bfd bool) *lab.Proc {
 	t.Helper()
+	return b.startNodeBFD(t, i, bfd, bfdInterval)
+}
+
+// startNodeBFD is startNode with a BFD interval of its own.
+func (b *bgpLab) startNodeBFD(t *testing.T, i int, bfd bool, interval time.Duration) *lab.Proc {
+	t.Helper()
 	n := b.l.Node(i)
 	peer := func(addr netip.Addr, asn uint32) bgp.Peer {
 		return bgp.Peer{Address: addr, ASN: asn, SourceAddress: n.IPv4, HoldTime: holdTime, KeepaliveTime: keepalive, ConnectRetry: 2 * time.Second, BFD: bfd}
@@ -185,7 +191,7 @@ func (b *bgpLab) startNode(t *testing.T, i int, bfd bool) *lab.Proc {
 		BGP: bgp.Config{
 			ASN: nodeASN(i), RouterID: n.IPv4,
 			Peers:        []bgp.Peer{peer(b.router.IPv4, routerASN), peer(b.l.Client(3).IPv4, birdASN)},
-			BFD:          bgp.BFDProfile{MinTx: bfdInterval, MinRx: bfdInterval, Multiplier: bfdMult},
+			BFD:          bgp.BFDProfile{MinTx: interval, MinRx: interval, Multiplier: bfdMult},
 			GracefulWait: 2 * time.Second,
 		},
 		VIPs:       []netip.Addr{vip},
@@ -570,6 +576,28 @@ func TestBGPLab(t *testing.T) {
 		}
 		if failed != 0 || res.Failed() != 0 {
 			t.Errorf("%d connections failed during the rolling restart, want 0: %s", res.Failed(), res.Summary())
+		}
+	})
+
+	t.Run("SilentDeathFastBFD", func(t *testing.T) {
+		// The goal: at most 150 ms at a 30 ms x 3 profile. n3 and
+		// the router's profile go to 30 ms; n1 and n2 stay at 300 ms (BFD
+		// uses the slower side's interval).
+		const fast = 30 * time.Millisecond
+		must(t, b.frr.Configure(ctx, "bfd", "profile lab", "receive-interval 30", "transmit-interval 30"))
+		defer func() {
+			if err := b.frr.Configure(ctx, "bfd", "profile lab", fmt.Sprintf("receive-interval %d", bfdInterval/time.Millisecond), fmt.Sprintf("transmit-interval %d", bfdInterval/time.Millisecond)); err != nil {
+				t.Error(err)
+			}
+		}()
+		must(t, b.nodes[2].Signal(SignalHardStop))
+		_, err := b.nodes[2].Wait(20 * time.Second)
+		must(t, err)
+		b.waitNexthops(t, 10*time.Second, b.nodeAddrs(1, 2)...)
+		b.nodes[2] = b.startNodeBFD(t, 3, true, fast)
+		detect, _ := silentDeath(t, fast*bfdMult+routeSlack, true)
+		if detect > fast*bfdMult+routeSlack {
+			t.Errorf("with BFD %v x %d the router took %v to drop n3, want at most %v (+%v)", fast, bfdMult, detect, fast*bfdMult, routeSlack)
 		}
 	})
 }

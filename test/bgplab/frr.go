@@ -242,6 +242,25 @@ func (f *FRR) Vtysh(ctx context.Context, cmd string) ([]byte, error) {
 	return out, nil
 }
 
+// Configure applies configuration commands (as typed after `configure
+// terminal`) to the running router.
+func (f *FRR) Configure(ctx context.Context, cmds ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	args := []string{"--vty_socket", f.vtyBase, "-N", f.Name, "-c", "configure terminal"}
+	for _, c := range cmds {
+		args = append(args, "-c", c)
+	}
+	c := exec.CommandContext(ctx, Vtysh, args...)
+	var stderr bytes.Buffer
+	c.Stderr = &stderr
+	out, err := c.Output()
+	if err != nil {
+		return fmt.Errorf("vtysh configure %q: %w: %s%s", cmds, err, out, stderr.Bytes())
+	}
+	return nil
+}
+
 // Route is FRR's view of one route (`show ip route <prefix> json`).
 type Route struct {
 	Protocol  string `json:"protocol"`
