@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/vipvs/vipvs/agent/bgp"
 	"github.com/vipvs/vipvs/test/lab"
@@ -35,6 +37,12 @@ var (
 	clientNet  = netip.MustParsePrefix("198.51.100.0/24")
 	routerSide = netip.MustParsePrefix("198.51.100.1/24")
 	clientSide = netip.MustParsePrefix("198.51.100.2/24")
+	// IPv6: the VIP, the client's subnet behind the router.
+	vip6        = netip.MustParseAddr("2001:db8:ffff::10")
+	vip6Prefix  = netip.PrefixFrom(vip6, 128)
+	clientNet6  = netip.MustParsePrefix("2001:db8:100::/64")
+	routerSide6 = netip.MustParsePrefix("2001:db8:100::1/64")
+	clientSide6 = netip.MustParsePrefix("2001:db8:100::2/64")
 )
 
 const (
@@ -86,24 +94,38 @@ func newBGPLab(t *testing.T) *bgpLab {
 		"net.ipv4.conf.all.send_redirects":     "0",
 		"net.ipv4.conf.default.send_redirects": "0",
 		"net.ipv4.conf.eth0.send_redirects":    "0",
+		"net.ipv6.conf.all.forwarding":         "1",
+		"net.ipv6.fib_multipath_hash_policy":   "1",
 	} {
 		must(t, b.router.SetSysctl(k, v))
 	}
 	must(t, addAddr(b.router, lab.IfName, routerSide))
+	must(t, addAddr(b.router, lab.IfName, routerSide6))
 	// The client is behind the router at layer 3.
 	must(t, b.client.SetSysctl("net.core.txrehash", "0"))
 	must(t, addAddr(b.client, lab.IfName, clientSide))
 	must(t, addRoute(b.client, netip.MustParsePrefix("203.0.113.0/24"), routerSide.Addr(), clientSide.Addr()))
+	// IPv6 routers send redirects on a shared segment whatever the
+	// sysctls; the client and nodes ignore them and stay behind the router.
+	must(t, b.client.SetSysctl("net.ipv6.conf.all.accept_redirects", "0"))
+	must(t, b.client.SetSysctl("net.ipv6.conf.eth0.accept_redirects", "0"))
+	must(t, addAddr(b.client, lab.IfName, clientSide6))
+	must(t, addRoute(b.client, netip.PrefixFrom(vip6, 64).Masked(), routerSide6.Addr(), clientSide6.Addr()))
 
-	var neighbors []FRRNeighbor
+	var neighbors, v6neighbors []FRRNeighbor
 	for i := 1; i <= nodes; i++ {
 		n := l.Node(i)
 		neighbors = append(neighbors, FRRNeighbor{Address: n.IPv4, ASN: nodeASN(i)})
+		v6neighbors = append(v6neighbors, FRRNeighbor{Address: n.IPv6, ASN: nodeASN(i)})
 		// The VIP on lo, not ARP-visible; replies to the client via the router.
 		must(t, n.SetSysctl("net.ipv4.conf.all.arp_ignore", "1"))
 		must(t, n.SetSysctl("net.ipv4.conf.all.arp_announce", "2"))
 		must(t, addAddr(n, "lo", vipPrefix))
 		must(t, addRoute(n, clientNet, b.router.IPv4, netip.Addr{}))
+		must(t, n.SetSysctl("net.ipv6.conf.all.accept_redirects", "0"))
+		must(t, n.SetSysctl("net.ipv6.conf.eth0.accept_redirects", "0"))
+		must(t, addAddr(n, "lo", vip6Prefix))
+		must(t, addRoute(n, clientNet6, b.router.IPv6, netip.Addr{}))
 		stop, err := n.Serve(servicePort)
 		must(t, err)
 		b.serve[i] = stop
@@ -111,7 +133,7 @@ func newBGPLab(t *testing.T) *bgpLab {
 
 	var err error
 	b.frr, err = StartFRR(t, b.router, FRRConfig{
-		ASN: routerASN, RouterID: b.router.IPv4, Neighbors: neighbors,
+		ASN: routerASN, RouterID: b.router.IPv4, Neighbors: append(slices.Clone(neighbors), v6neighbors...),
 		HoldTime: int(holdTime / time.Second), Keepalive: int(keepalive / time.Second),
 		BFDInterval: int(bfdInterval / time.Millisecond), BFDMultiplier: bfdMult,
 		MaximumPaths: 8,
@@ -147,7 +169,11 @@ func addAddr(h *lab.Host, ifname string, p netip.Prefix) error {
 	if err != nil {
 		return fmt.Errorf("%s: %s: %w", h.Name, ifname, err)
 	}
-	if err := nl.AddrAdd(link, &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}); err != nil {
+	a := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
+	if p.Addr().Is6() {
+		a.Flags = unix.IFA_F_NODAD // usable at once, as the lab's own addresses
+	}
+	if err := nl.AddrAdd(link, a); err != nil {
 		return fmt.Errorf("%s: adding %s to %s: %w", h.Name, p, ifname, err)
 	}
 	return nil
@@ -167,10 +193,15 @@ func addRoute(h *lab.Host, dst netip.Prefix, gw, src netip.Addr) error {
 	if src.IsValid() {
 		r.Src = src.AsSlice()
 	}
-	if err := nl.RouteAdd(r); err != nil {
-		return fmt.Errorf("%s: route %s via %s: %w", h.Name, dst, gw, err)
-	}
-	return nil
+	// An IPv6 gateway just made on-link by an address added a moment ago
+	// can still be refused (EINVAL) for a few milliseconds.
+	return lab.WaitFor(2*time.Second, fmt.Sprintf("%s: route %s via %s", h.Name, dst, gw), func() (bool, error) {
+		err := nl.RouteAdd(r)
+		if errors.Is(err, unix.EINVAL) {
+			return false, nil
+		}
+		return err == nil, err
+	})
 }
 
 // startNode starts node i's announcer helper; bfd turns BFD on towards both
@@ -187,14 +218,19 @@ func (b *bgpLab) startNodeBFD(t *testing.T, i int, bfd bool, interval time.Durat
 	peer := func(addr netip.Addr, asn uint32) bgp.Peer {
 		return bgp.Peer{Address: addr, ASN: asn, SourceAddress: n.IPv4, HoldTime: holdTime, KeepaliveTime: keepalive, ConnectRetry: 2 * time.Second, BFD: bfd}
 	}
+	peer6 := func(addr netip.Addr, asn uint32) bgp.Peer {
+		p := peer(addr, asn)
+		p.SourceAddress = n.IPv6
+		return p
+	}
 	cfg, err := json.Marshal(NodeConfig{
 		BGP: bgp.Config{
 			ASN: nodeASN(i), RouterID: n.IPv4,
-			Peers:        []bgp.Peer{peer(b.router.IPv4, routerASN), peer(b.l.Client(3).IPv4, birdASN)},
+			Peers:        []bgp.Peer{peer(b.router.IPv4, routerASN), peer(b.l.Client(3).IPv4, birdASN), peer6(b.router.IPv6, routerASN)},
 			BFD:          bgp.BFDProfile{MinTx: interval, MinRx: interval, Multiplier: bfdMult},
 			GracefulWait: 2 * time.Second,
 		},
-		VIPs:       []netip.Addr{vip},
+		VIPs:       []netip.Addr{vip, vip6},
 		StatusFile: b.status[i-1],
 	})
 	must(t, err)
@@ -226,11 +262,15 @@ func (b *bgpLab) nodeStatus(i int) (bgp.Status, error) {
 	return st, json.Unmarshal(data, &st)
 }
 
-// kernelNexthops returns the next hops of the VIP's route in the router's
+// kernelNexthops returns the next hops of dst's host route in the router's
 // kernel (the forwarding truth; FRR's view is FIBNexthops).
-func (b *bgpLab) kernelNexthops() ([]netip.Addr, error) {
-	routes, err := b.router.Netlink().RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{
-		Dst: &net.IPNet{IP: vip.AsSlice(), Mask: net.CIDRMask(32, 32)},
+func (b *bgpLab) kernelNexthops(dst netip.Addr) ([]netip.Addr, error) {
+	fam := netlink.FAMILY_V4
+	if dst.Is6() {
+		fam = netlink.FAMILY_V6
+	}
+	routes, err := b.router.Netlink().RouteListFiltered(fam, &netlink.Route{
+		Dst: &net.IPNet{IP: dst.AsSlice(), Mask: net.CIDRMask(dst.BitLen(), dst.BitLen())},
 	}, netlink.RT_FILTER_DST)
 	if err != nil {
 		return nil, err
@@ -250,17 +290,52 @@ func (b *bgpLab) kernelNexthops() ([]netip.Addr, error) {
 	return nhs, nil
 }
 
-// waitNexthops waits until the router's kernel forwards the VIP to exactly
-// want (sorted) and returns how long that took.
+// waitNexthops waits until the router's kernel forwards the IPv4 VIP to
+// exactly want and returns how long that took.
 func (b *bgpLab) waitNexthops(t *testing.T, timeout time.Duration, want ...netip.Addr) time.Duration {
+	t.Helper()
+	return b.waitNexthopsOf(t, vip, timeout, want...)
+}
+
+// waitNexthopsOf waits until the router's kernel forwards dst to exactly
+// want and returns how long that took.
+func (b *bgpLab) waitNexthopsOf(t *testing.T, dst netip.Addr, timeout time.Duration, want ...netip.Addr) time.Duration {
 	t.Helper()
 	slices.SortFunc(want, netip.Addr.Compare)
 	start := time.Now()
 	var last []netip.Addr
-	err := lab.WaitFor(timeout, fmt.Sprintf("router forwarding %s to %v", vip, want), func() (bool, error) {
+	err := lab.WaitFor(timeout, fmt.Sprintf("router forwarding %s to %v", dst, want), func() (bool, error) {
 		var err error
-		last, err = b.kernelNexthops()
+		last, err = b.kernelNexthops(dst)
 		return slices.Equal(last, want), err
+	})
+	if err != nil {
+		t.Fatalf("%v (last seen: %v)", err, last)
+	}
+	return time.Since(start)
+}
+
+// waitStable waits until the router's kernel has forwarded dst to exactly
+// want for a whole period d, and returns how long that took.
+func (b *bgpLab) waitStable(t *testing.T, dst netip.Addr, timeout, d time.Duration, want ...netip.Addr) time.Duration {
+	t.Helper()
+	slices.SortFunc(want, netip.Addr.Compare)
+	start := time.Now()
+	var since time.Time
+	var last []netip.Addr
+	err := lab.WaitFor(timeout, fmt.Sprintf("router forwarding %s to %v for %v", dst, want, d), func() (bool, error) {
+		var err error
+		if last, err = b.kernelNexthops(dst); err != nil {
+			return false, err
+		}
+		if !slices.Equal(last, want) {
+			since = time.Time{}
+			return false, nil
+		}
+		if since.IsZero() {
+			since = time.Now()
+		}
+		return time.Since(since) >= d, nil
 	})
 	if err != nil {
 		t.Fatalf("%v (last seen: %v)", err, last)
@@ -276,14 +351,14 @@ func (b *bgpLab) nodeAddrs(is ...int) []netip.Addr {
 	return as
 }
 
-// connect opens n new connections from the client to the VIP, one after the
+// connect opens n new connections from the client to dst, one after the
 // other, and counts the answering nodes and the failures.
-func (b *bgpLab) connect(n int) (servers map[string]int, failed []string, err error) {
+func (b *bgpLab) connect(dst netip.Addr, n int) (servers map[string]int, failed []string, err error) {
 	servers = map[string]int{}
 	err = b.client.Do(func() error {
 		d := net.Dialer{Timeout: time.Second}
 		for range n {
-			c, err := d.Dial("tcp", netip.AddrPortFrom(vip, servicePort).String())
+			c, err := d.Dial("tcp", netip.AddrPortFrom(dst, servicePort).String())
 			if err != nil {
 				failed = append(failed, err.Error())
 				continue
@@ -314,6 +389,17 @@ func failureWindow(r lab.Result, t0 time.Time) (window time.Duration, failed int
 	return window, failed
 }
 
+// failures lists the failed attempts of r, their times relative to t0.
+func failures(r lab.Result, t0 time.Time) string {
+	var b strings.Builder
+	for _, a := range r.Attempts {
+		if !a.OK {
+			fmt.Fprintf(&b, "\n  failed attempt %v..%v after the start: %s", a.Start.Sub(t0).Round(time.Microsecond), a.End.Sub(t0).Round(time.Microsecond), a.Err)
+		}
+	}
+	return b.String()
+}
+
 func TestBGPLab(t *testing.T) {
 	b := newBGPLab(t)
 	ctx := context.Background()
@@ -322,14 +408,8 @@ func TestBGPLab(t *testing.T) {
 	if !t.Run("ECMP", func(t *testing.T) {
 		took := b.waitNexthops(t, 60*time.Second, all...)
 		t.Logf("router forwards %s to all %d nodes %v after the start", vip, nodes, took.Round(time.Millisecond))
-		nhs, err := b.frr.FIBNexthops(ctx, vipPrefix)
-		must(t, err)
-		slices.SortFunc(nhs, netip.Addr.Compare)
-		if !slices.Equal(nhs, all) {
-			t.Fatalf("vtysh show ip route %s json: FIB next hops %v, want one per node %v", vipPrefix, nhs, all)
-		}
 		// BFD is up between the router and every node (GoBGP's BFD).
-		err = lab.WaitFor(20*time.Second, "BFD up with every node", func() (bool, error) {
+		err := lab.WaitFor(20*time.Second, "BFD up with every node, over IPv4 and IPv6", func() (bool, error) {
 			out, err := b.frr.Vtysh(ctx, "show bfd peers json")
 			if err != nil {
 				return false, err
@@ -347,10 +427,20 @@ func TestBGPLab(t *testing.T) {
 					up++
 				}
 			}
-			return up == nodes, nil
+			return up == 2*nodes, nil // IPv4 and IPv6 sessions
 		})
 		must(t, err)
-		servers, failed, err := b.connect(200)
+		// A session may be reset once as its BFD session comes up (FRR
+		// re-keys it, see BGP-LAB.md): measure from a settled set.
+		took = b.waitStable(t, vip, 30*time.Second, time.Second, all...)
+		t.Logf("set stable for 1s %v later", took.Round(time.Millisecond))
+		nhs, err := b.frr.FIBNexthops(ctx, vipPrefix)
+		must(t, err)
+		slices.SortFunc(nhs, netip.Addr.Compare)
+		if !slices.Equal(nhs, all) {
+			t.Fatalf("vtysh show ip route %s json: FIB next hops %v, want one per node %v", vipPrefix, nhs, all)
+		}
+		servers, failed, err := b.connect(vip, 200)
 		must(t, err)
 		t.Logf("200 new connections: %v, %d failed", servers, len(failed))
 		if len(failed) > 0 {
@@ -365,20 +455,48 @@ func TestBGPLab(t *testing.T) {
 		return
 	}
 
+	if !t.Run("IPv6ECMP", func(t *testing.T) {
+		all6 := []netip.Addr{b.l.Node(1).IPv6, b.l.Node(2).IPv6, b.l.Node(3).IPv6}
+		took := b.waitStable(t, vip6, 60*time.Second, time.Second, all6...)
+		t.Logf("router forwards %s to all %d nodes, stable for 1s, %v after the IPv4 VIP", vip6, nodes, took.Round(time.Millisecond))
+		nhs, err := b.frr.FIBNexthops(ctx, vip6Prefix)
+		must(t, err)
+		slices.SortFunc(nhs, netip.Addr.Compare)
+		if !slices.Equal(nhs, all6) {
+			t.Fatalf("vtysh show ipv6 route %s json: FIB next hops %v, want one per node %v", vip6Prefix, nhs, all6)
+		}
+		servers, failed, err := b.connect(vip6, 200)
+		must(t, err)
+		t.Logf("200 new IPv6 connections: %v, %d failed", servers, len(failed))
+		if len(failed) > 0 {
+			t.Errorf("%d of 200 connections failed: %q", len(failed), failed[:min(5, len(failed))])
+		}
+		for i := 1; i <= nodes; i++ {
+			if servers[b.l.Node(i).Name] == 0 {
+				t.Errorf("no IPv6 connection reached %s: %v", b.l.Node(i).Name, servers)
+			}
+		}
+	}) {
+		return
+	}
+
 	if !t.Run("AnnouncerStatus", func(t *testing.T) {
-		// The announcer's own view: both sessions up, BFD up, the VIP
-		// advertised to each router.
-		want := []netip.Prefix{vipPrefix}
+		// The announcer's own view: the sessions (FRR over IPv4 and IPv6,
+		// BIRD) and their BFD up, the VIP of the family advertised to each.
 		var st bgp.Status
 		err := lab.WaitFor(20*time.Second, "n1's status: sessions and BFD up, VIP advertised", func() (bool, error) {
 			var err error
 			if st, err = b.nodeStatus(1); err != nil {
 				return false, err
 			}
-			if !st.Running || len(st.Peers) != 2 {
+			if !st.Running || len(st.Peers) != 3 {
 				return false, nil
 			}
 			for _, p := range st.Peers {
+				want := []netip.Prefix{vipPrefix}
+				if p.Address.Is6() {
+					want = []netip.Prefix{vip6Prefix}
+				}
 				if !p.Established() || p.BFD != "up" || !slices.Equal(p.Advertised, want) {
 					return false, nil
 				}
@@ -397,7 +515,7 @@ func TestBGPLab(t *testing.T) {
 		must(t, b.nodes[2].Signal(SignalCheckFail))
 		took := b.waitNexthops(t, 10*time.Second, b.nodeAddrs(1, 2)...)
 		t.Logf("n3's check failed: out of the ECMP set after %v", took.Round(time.Millisecond))
-		servers, failed, err := b.connect(200)
+		servers, failed, err := b.connect(vip, 200)
 		must(t, err)
 		if len(failed) > 0 || servers[b.l.Node(3).Name] > 0 || servers[b.l.Node(1).Name] == 0 || servers[b.l.Node(2).Name] == 0 {
 			t.Errorf("200 connections with n3 withdrawn: %v, %d failed; want n1 and n2 only, none failed", servers, len(failed))
@@ -520,7 +638,7 @@ func TestBGPLab(t *testing.T) {
 			t.Errorf("announcer exit code %d, want 0:\n%s", st.ExitCode(), b.nodes[2].LogTail(30))
 		}
 		if failed != 0 {
-			t.Errorf("%d connections failed during the graceful stop, want 0: %s", failed, res.Summary())
+			t.Errorf("%d connections failed during the graceful stop, want 0: %s%s", failed, res.Summary(), failures(res, t0))
 		}
 		if res.Servers()[b.l.Node(3).Name] == 0 {
 			t.Logf("note: no probe reached n3 during the drain")
@@ -575,7 +693,7 @@ func TestBGPLab(t *testing.T) {
 			t.Logf("%s (%v): %d failed connections", ph.what, ph.end.Sub(ph.start).Round(time.Millisecond), n)
 		}
 		if failed != 0 || res.Failed() != 0 {
-			t.Errorf("%d connections failed during the rolling restart, want 0: %s", res.Failed(), res.Summary())
+			t.Errorf("%d connections failed during the rolling restart, want 0: %s%s", res.Failed(), res.Summary(), failures(res, t0))
 		}
 	})
 

@@ -55,7 +55,8 @@ type FRRConfig struct {
 	// ASN and RouterID of the router.
 	ASN      uint32
 	RouterID netip.Addr
-	// Neighbors are the nodes; all in one peer group with BFD.
+	// Neighbors are the nodes, IPv4 and IPv6 sessions; one peer group per
+	// family, with BFD.
 	Neighbors []FRRNeighbor
 	// HoldTime and Keepalive are the BGP timers in seconds.
 	HoldTime, Keepalive int
@@ -122,14 +123,26 @@ router bgp {{.C.ASN}}
  neighbor NODES timers connect 2
  neighbor NODES bfd
  neighbor NODES bfd profile lab
+ neighbor NODES6 peer-group
+ neighbor NODES6 timers {{.C.Keepalive}} {{.C.HoldTime}}
+ neighbor NODES6 timers connect 2
+ neighbor NODES6 bfd
+ neighbor NODES6 bfd profile lab
 {{- range .C.Neighbors}}
  neighbor {{.Address}} remote-as {{.ASN}}
- neighbor {{.Address}} peer-group NODES
+ neighbor {{.Address}} peer-group {{if .Address.Is4}}NODES{{else}}NODES6{{end}}
 {{- end}}
  !
  address-family ipv4 unicast
   maximum-paths {{.C.MaximumPaths}}
   neighbor NODES route-map FROM-NODES in
+  no neighbor NODES6 activate
+ exit-address-family
+ !
+ address-family ipv6 unicast
+  maximum-paths {{.C.MaximumPaths}}
+  neighbor NODES6 activate
+  neighbor NODES6 route-map FROM-NODES in
  exit-address-family
 exit
 !
@@ -274,15 +287,20 @@ type Route struct {
 }
 
 // FIBNexthops returns the next hops of prefix that zebra installed in the
-// kernel (selected route, nexthops with "fib": true), as FRR reports them.
+// kernel (selected route, nexthops with "fib": true), as FRR reports them
+// (`show ip route` or `show ipv6 route`).
 func (f *FRR) FIBNexthops(ctx context.Context, prefix netip.Prefix) ([]netip.Addr, error) {
-	out, err := f.Vtysh(ctx, "show ip route "+prefix.String()+" json")
+	show := "show ip route "
+	if prefix.Addr().Is6() {
+		show = "show ipv6 route "
+	}
+	out, err := f.Vtysh(ctx, show+prefix.String()+" json")
 	if err != nil {
 		return nil, err
 	}
 	var m map[string][]Route
 	if err := json.Unmarshal(out, &m); err != nil {
-		return nil, fmt.Errorf("parsing show ip route json: %w: %s", err, out)
+		return nil, fmt.Errorf("parsing %s json: %w: %s", show, err, out)
 	}
 	var nhs []netip.Addr
 	for _, r := range m[prefix.String()] {
