@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -503,5 +504,35 @@ func TestNewRejectsInvalid(t *testing.T) {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("New(Config{}) = %v, want it to name %s", err, w)
 		}
+	}
+}
+
+// Run leaves no goroutine behind once it has returned: GoBGP's server,
+// sessions and BFD are stopped and waited for.
+func TestRunLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		r := newFakeRouter(t, "127.0.0.1", 65000, nil)
+		defer r.close()
+		a := newAnnouncer(t, "127.0.0.1", r.port(), func(c *Config) { c.Peers[0].BFD = true })
+		if err := a.Advertise(vip1); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		r.next(t)
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines before, %d after Run returned:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
