@@ -319,6 +319,11 @@ func fromV1alpha1(obj *agentv1alpha1.AgentConfig) (*Config, error) {
 		c.IPVS.CheckConcurrency = int(deref(obj.IPVS.CheckConcurrency))
 	}
 	for i := range obj.VirtualRouters {
+		if obj.VirtualRouters[i].Mode == agentv1alpha1.ModeBGP {
+			// The API has the mode (issue 14); the agent does not run the
+			// BGP announcer (agent/bgp) yet.
+			return nil, fmt.Errorf("virtualRouters[%d].mode: bgp is not supported by this agent yet: use mode vrrp", i)
+		}
 		r, err := routerFromV1alpha1(&obj.VirtualRouters[i], obj.Interface)
 		if err != nil {
 			return nil, fmt.Errorf("virtualRouters[%d]: %w", i, err)

@@ -11,7 +11,8 @@ import (
 // those. A nil c is left alone.
 //
 // checksumMode is defaulted only where it applies: version 3 routers whose
-// first VIP is an IPv4 address.
+// first VIP is an IPv4 address; the VRRP fields of a router in mode bgp are
+// left unset.
 func SetDefaults(c *AgentConfig) {
 	if c == nil {
 		return
@@ -37,6 +38,7 @@ func SetDefaults(c *AgentConfig) {
 	if c.IPVS.CheckConcurrency == nil {
 		c.IPVS.CheckConcurrency = ptr[int32](DefaultRealServerCheckConcurrency)
 	}
+	setBGPDefaults(c.BGP)
 	for i := range c.VirtualRouters {
 		setRouterDefaults(&c.VirtualRouters[i])
 		for j := range c.VirtualRouters[i].VirtualServices {
@@ -67,6 +69,9 @@ func setCheckDefaults(c *Check) {
 }
 
 func setRouterDefaults(r *VirtualRouter) {
+	if r.Mode == ModeBGP {
+		return // the VRRP fields do not apply
+	}
 	if r.Version == nil {
 		r.Version = ptr[int32](DefaultVersion)
 	}

@@ -94,6 +94,11 @@ type AgentConfig struct {
 	// fields apply.
 	// +optional
 	IPVS *IPVS `json:"ipvs,omitempty"`
+	// BGP configures the BGP speaker that advertises the VIPs of the
+	// virtual routers in mode bgp. Required when a virtual router is in
+	// mode bgp; optional otherwise.
+	// +optional
+	BGP *BGP `json:"bgp,omitempty"`
 	// VirtualRouters are the VRRP virtual routers the agent runs: 1 to 255.
 	// Required.
 	VirtualRouters []VirtualRouter `json:"virtualRouters"`
@@ -156,8 +161,19 @@ type VirtualRouter struct {
 	// Required.
 	Name string `json:"name"`
 	// VRID is the Virtual Router Identifier, 1 to 255, the same on every
-	// node of the router. Unique per interface and address family. Required.
-	VRID int32 `json:"vrid"`
+	// node of the router. Unique per interface and address family.
+	// Required in mode vrrp; unset in mode bgp.
+	VRID int32 `json:"vrid,omitempty"`
+	// Mode is how the VIPs are announced: "vrrp" (one master node holds
+	// them) or "bgp" (every node whose tracked checks pass holds them and
+	// advertises them to the peers of the bgp section: active/active over
+	// ECMP). In mode bgp the VIPs are host addresses (/32, /128) and the
+	// VRRP fields (vrid, version, priority, advertInterval, preempt,
+	// preemptDelay, checksumMode, authPassword, sourceAddress, unicastPeers,
+	// announce, preemptAfterChecks) are not set. Default "vrrp". The agent
+	// does not run mode bgp yet and refuses a configuration that uses it.
+	// +optional
+	Mode AnnouncementMode `json:"mode,omitempty"`
 	// Interface is the network interface the router runs on, which carries
 	// its VIPs. Same form as the top-level interface, which it overrides.
 	// Optional, default: the top-level interface.

@@ -133,6 +133,8 @@ func ValidateAgentConfig(c *agentv1alpha1.AgentConfig) field.ErrorList {
 	checkNames, cerrs := validateChecks(field.NewPath("checks"), c.Checks)
 	errs = append(errs, cerrs...)
 	errs = append(errs, validateVirtualRouters(field.NewPath("virtualRouters"), c)...)
+	errs = append(errs, validateModes(field.NewPath("virtualRouters"), c)...)
+	errs = append(errs, validateBGP(field.NewPath("bgp"), c.BGP)...)
 	for i := range c.VirtualRouters {
 		errs = append(errs, validateTrackChecks(field.NewPath("virtualRouters").Index(i), &c.VirtualRouters[i], checkNames)...)
 	}
@@ -293,7 +295,7 @@ func validateVirtualRouter(p *field.Path, r *agentv1alpha1.VirtualRouter, defaul
 	} else if msg := DNS1123Label(r.Name); msg != "" {
 		errs = append(errs, field.Invalid(p.Child("name"), r.Name, msg))
 	}
-	if r.VRID < 1 || r.VRID > 255 {
+	if vrrpRouter(r) && (r.VRID < 1 || r.VRID > 255) {
 		errs = append(errs, field.Invalid(p.Child("vrid"), r.VRID, "must be between 1 and 255"))
 	}
 

@@ -1,0 +1,721 @@
+package bgplab
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/vipvs/vipvs/agent/bgp"
+	"github.com/vipvs/vipvs/test/lab"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(NodeEnv) != "" {
+		os.Exit(NodeMain())
+	}
+	os.Exit(m.Run())
+}
+
+// The lab's address plan (see the package documentation).
+var (
+	vip        = netip.MustParseAddr("203.0.113.10")
+	vipPrefix  = netip.PrefixFrom(vip, 32)
+	routerASN  = uint32(65000)
+	birdASN    = uint32(65010)
+	clientNet  = netip.MustParsePrefix("198.51.100.0/24")
+	routerSide = netip.MustParsePrefix("198.51.100.1/24")
+	clientSide = netip.MustParsePrefix("198.51.100.2/24")
+	// IPv6: the VIP, the client's subnet behind the router.
+	vip6        = netip.MustParseAddr("2001:db8:ffff::10")
+	vip6Prefix  = netip.PrefixFrom(vip6, 128)
+	clientNet6  = netip.MustParsePrefix("2001:db8:100::/64")
+	routerSide6 = netip.MustParsePrefix("2001:db8:100::1/64")
+	clientSide6 = netip.MustParsePrefix("2001:db8:100::2/64")
+)
+
+const (
+	servicePort = 8080
+	nodes       = 3
+	holdTime    = 9 * time.Second
+	keepalive   = 3 * time.Second
+	bfdInterval = 300 * time.Millisecond
+	bfdMult     = 3
+	bfdDetect   = bfdInterval * bfdMult
+	// routeSlack is what the measurements allow beyond the protocol's own
+	// detection time: bgpd -> zebra -> kernel takes about 70 ms, and this
+	// machine is shared and slow.
+	routeSlack = 600 * time.Millisecond
+)
+
+func nodeASN(i int) uint32 { return 65000 + uint32(i) }
+
+// bgpLab is the running lab: the FRR router (c1), the client (c2), the BIRD
+// router (c3) and a node helper per node.
+type bgpLab struct {
+	l      *lab.Lab
+	router *lab.Host
+	client *lab.Host
+	frr    *FRR
+	bird   *BIRD
+	nodes  []*lab.Proc    // index i-1 for node i
+	status []string       // each node's status file
+	serve  map[int]func() // each node's TCP service
+}
+
+func newBGPLab(t *testing.T) *bgpLab {
+	t.Helper()
+	lab.RequireRoot(t)
+	if why := HaveFRR(); why != "" {
+		t.Skip(why)
+	}
+	if why := HaveBIRD(); why != "" {
+		t.Skip(why)
+	}
+	l := lab.NewT(t, lab.Options{Nodes: nodes, Clients: 3})
+	b := &bgpLab{l: l, router: l.Client(1), client: l.Client(2), serve: map[int]func(){}}
+
+	// The router forwards, hashes ECMP flows on L4 and sends no redirects
+	// (client and nodes share its segment).
+	for k, v := range map[string]string{
+		"net.ipv4.ip_forward":                  "1",
+		"net.ipv4.fib_multipath_hash_policy":   "1",
+		"net.ipv4.conf.all.send_redirects":     "0",
+		"net.ipv4.conf.default.send_redirects": "0",
+		"net.ipv4.conf.eth0.send_redirects":    "0",
+		"net.ipv6.conf.all.forwarding":         "1",
+		"net.ipv6.fib_multipath_hash_policy":   "1",
+	} {
+		must(t, b.router.SetSysctl(k, v))
+	}
+	must(t, addAddr(b.router, lab.IfName, routerSide))
+	must(t, addAddr(b.router, lab.IfName, routerSide6))
+	// The client is behind the router at layer 3.
+	must(t, b.client.SetSysctl("net.core.txrehash", "0"))
+	must(t, addAddr(b.client, lab.IfName, clientSide))
+	must(t, addRoute(b.client, netip.MustParsePrefix("203.0.113.0/24"), routerSide.Addr(), clientSide.Addr()))
+	// IPv6 routers send redirects on a shared segment whatever the
+	// sysctls; the client and nodes ignore them and stay behind the router.
+	must(t, b.client.SetSysctl("net.ipv6.conf.all.accept_redirects", "0"))
+	must(t, b.client.SetSysctl("net.ipv6.conf.eth0.accept_redirects", "0"))
+	must(t, addAddr(b.client, lab.IfName, clientSide6))
+	must(t, addRoute(b.client, netip.PrefixFrom(vip6, 64).Masked(), routerSide6.Addr(), clientSide6.Addr()))
+
+	var neighbors, v6neighbors []FRRNeighbor
+	for i := 1; i <= nodes; i++ {
+		n := l.Node(i)
+		neighbors = append(neighbors, FRRNeighbor{Address: n.IPv4, ASN: nodeASN(i)})
+		v6neighbors = append(v6neighbors, FRRNeighbor{Address: n.IPv6, ASN: nodeASN(i)})
+		// The VIP on lo, not ARP-visible; replies to the client via the router.
+		must(t, n.SetSysctl("net.ipv4.conf.all.arp_ignore", "1"))
+		must(t, n.SetSysctl("net.ipv4.conf.all.arp_announce", "2"))
+		must(t, addAddr(n, "lo", vipPrefix))
+		must(t, addRoute(n, clientNet, b.router.IPv4, netip.Addr{}))
+		must(t, n.SetSysctl("net.ipv6.conf.all.accept_redirects", "0"))
+		must(t, n.SetSysctl("net.ipv6.conf.eth0.accept_redirects", "0"))
+		must(t, addAddr(n, "lo", vip6Prefix))
+		must(t, addRoute(n, clientNet6, b.router.IPv6, netip.Addr{}))
+		stop, err := n.Serve(servicePort)
+		must(t, err)
+		b.serve[i] = stop
+	}
+
+	var err error
+	b.frr, err = StartFRR(t, b.router, FRRConfig{
+		ASN: routerASN, RouterID: b.router.IPv4, Neighbors: append(slices.Clone(neighbors), v6neighbors...),
+		HoldTime: int(holdTime / time.Second), Keepalive: int(keepalive / time.Second),
+		BFDInterval: int(bfdInterval / time.Millisecond), BFDMultiplier: bfdMult,
+		MaximumPaths: 8,
+	})
+	must(t, err)
+	b.bird, err = StartBIRD(t, l.Client(3), BIRDConfig{
+		ASN: birdASN, RouterID: l.Client(3).IPv4, Neighbors: neighbors,
+		HoldTime: int(holdTime / time.Second), Keepalive: int(keepalive / time.Second),
+		BFDInterval: int(bfdInterval / time.Millisecond), BFDMultiplier: bfdMult,
+	})
+	must(t, err)
+
+	dir := t.TempDir()
+	for i := 1; i <= nodes; i++ {
+		b.status = append(b.status, fmt.Sprintf("%s/n%d-status.json", dir, i))
+	}
+	for i := 1; i <= nodes; i++ {
+		b.nodes = append(b.nodes, b.startNode(t, i, true))
+	}
+	return b
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func addAddr(h *lab.Host, ifname string, p netip.Prefix) error {
+	nl := h.Netlink()
+	link, err := nl.LinkByName(ifname)
+	if err != nil {
+		return fmt.Errorf("%s: %s: %w", h.Name, ifname, err)
+	}
+	a := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
+	if p.Addr().Is6() {
+		a.Flags = unix.IFA_F_NODAD // usable at once, as the lab's own addresses
+	}
+	if err := nl.AddrAdd(link, a); err != nil {
+		return fmt.Errorf("%s: adding %s to %s: %w", h.Name, p, ifname, err)
+	}
+	return nil
+}
+
+func addRoute(h *lab.Host, dst netip.Prefix, gw, src netip.Addr) error {
+	nl := h.Netlink()
+	link, err := nl.LinkByName(lab.IfName)
+	if err != nil {
+		return err
+	}
+	r := &netlink.Route{
+		LinkIndex: link.Attrs().Index,
+		Dst:       &net.IPNet{IP: dst.Addr().AsSlice(), Mask: net.CIDRMask(dst.Bits(), dst.Addr().BitLen())},
+		Gw:        gw.AsSlice(),
+	}
+	if src.IsValid() {
+		r.Src = src.AsSlice()
+	}
+	// An IPv6 gateway just made on-link by an address added a moment ago
+	// can still be refused (EINVAL) for a few milliseconds.
+	return lab.WaitFor(2*time.Second, fmt.Sprintf("%s: route %s via %s", h.Name, dst, gw), func() (bool, error) {
+		err := nl.RouteAdd(r)
+		if errors.Is(err, unix.EINVAL) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+}
+
+// startNode starts node i's announcer helper; bfd turns BFD on towards both
+// routers.
+func (b *bgpLab) startNode(t *testing.T, i int, bfd bool) *lab.Proc {
+	t.Helper()
+	return b.startNodeBFD(t, i, bfd, bfdInterval)
+}
+
+// startNodeBFD is startNode with a BFD interval of its own.
+func (b *bgpLab) startNodeBFD(t *testing.T, i int, bfd bool, interval time.Duration) *lab.Proc {
+	t.Helper()
+	n := b.l.Node(i)
+	peer := func(addr netip.Addr, asn uint32) bgp.Peer {
+		return bgp.Peer{Address: addr, ASN: asn, SourceAddress: n.IPv4, HoldTime: holdTime, KeepaliveTime: keepalive, ConnectRetry: 2 * time.Second, BFD: bfd}
+	}
+	peer6 := func(addr netip.Addr, asn uint32) bgp.Peer {
+		p := peer(addr, asn)
+		p.SourceAddress = n.IPv6
+		return p
+	}
+	cfg, err := json.Marshal(NodeConfig{
+		BGP: bgp.Config{
+			ASN: nodeASN(i), RouterID: n.IPv4,
+			Peers:        []bgp.Peer{peer(b.router.IPv4, routerASN), peer(b.l.Client(3).IPv4, birdASN), peer6(b.router.IPv6, routerASN)},
+			BFD:          bgp.BFDProfile{MinTx: interval, MinRx: interval, Multiplier: bfdMult},
+			GracefulWait: 2 * time.Second,
+		},
+		VIPs:       []netip.Addr{vip, vip6},
+		StatusFile: b.status[i-1],
+	})
+	must(t, err)
+	exe, err := os.Executable()
+	must(t, err)
+	p, err := n.Start(fmt.Sprintf("announcer-bfd-%v", bfd), []string{exe}, append(os.Environ(), NodeEnv+"="+string(cfg)), "")
+	must(t, err)
+	return p
+}
+
+// nodeStatus asks node i's helper for its announcer's Status.
+func (b *bgpLab) nodeStatus(i int) (bgp.Status, error) {
+	path := b.status[i-1]
+	_ = os.Remove(path)
+	if err := b.nodes[i-1].Signal(SignalStatus); err != nil {
+		return bgp.Status{}, err
+	}
+	if err := lab.WaitFor(5*time.Second, fmt.Sprintf("n%d's status file", i), func() (bool, error) {
+		_, err := os.Stat(path)
+		return err == nil, nil
+	}); err != nil {
+		return bgp.Status{}, err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return bgp.Status{}, err
+	}
+	var st bgp.Status
+	return st, json.Unmarshal(data, &st)
+}
+
+// kernelNexthops returns the next hops of dst's host route in the router's
+// kernel (the forwarding truth; FRR's view is FIBNexthops).
+func (b *bgpLab) kernelNexthops(dst netip.Addr) ([]netip.Addr, error) {
+	fam := netlink.FAMILY_V4
+	if dst.Is6() {
+		fam = netlink.FAMILY_V6
+	}
+	routes, err := b.router.Netlink().RouteListFiltered(fam, &netlink.Route{
+		Dst: &net.IPNet{IP: dst.AsSlice(), Mask: net.CIDRMask(dst.BitLen(), dst.BitLen())},
+	}, netlink.RT_FILTER_DST)
+	if err != nil {
+		return nil, err
+	}
+	var nhs []netip.Addr
+	for _, r := range routes {
+		if len(r.MultiPath) == 0 && r.Gw != nil {
+			a, _ := netip.AddrFromSlice(r.Gw)
+			nhs = append(nhs, a.Unmap())
+		}
+		for _, nh := range r.MultiPath {
+			a, _ := netip.AddrFromSlice(nh.Gw)
+			nhs = append(nhs, a.Unmap())
+		}
+	}
+	slices.SortFunc(nhs, netip.Addr.Compare)
+	return nhs, nil
+}
+
+// waitNexthops waits until the router's kernel forwards the IPv4 VIP to
+// exactly want and returns how long that took.
+func (b *bgpLab) waitNexthops(t *testing.T, timeout time.Duration, want ...netip.Addr) time.Duration {
+	t.Helper()
+	return b.waitNexthopsOf(t, vip, timeout, want...)
+}
+
+// waitNexthopsOf waits until the router's kernel forwards dst to exactly
+// want and returns how long that took.
+func (b *bgpLab) waitNexthopsOf(t *testing.T, dst netip.Addr, timeout time.Duration, want ...netip.Addr) time.Duration {
+	t.Helper()
+	slices.SortFunc(want, netip.Addr.Compare)
+	start := time.Now()
+	var last []netip.Addr
+	err := lab.WaitFor(timeout, fmt.Sprintf("router forwarding %s to %v", dst, want), func() (bool, error) {
+		var err error
+		last, err = b.kernelNexthops(dst)
+		return slices.Equal(last, want), err
+	})
+	if err != nil {
+		t.Fatalf("%v (last seen: %v)", err, last)
+	}
+	return time.Since(start)
+}
+
+// waitStable waits until the router's kernel has forwarded dst to exactly
+// want for a whole period d, and returns how long that took.
+func (b *bgpLab) waitStable(t *testing.T, dst netip.Addr, timeout, d time.Duration, want ...netip.Addr) time.Duration {
+	t.Helper()
+	slices.SortFunc(want, netip.Addr.Compare)
+	start := time.Now()
+	var since time.Time
+	var last []netip.Addr
+	err := lab.WaitFor(timeout, fmt.Sprintf("router forwarding %s to %v for %v", dst, want, d), func() (bool, error) {
+		var err error
+		if last, err = b.kernelNexthops(dst); err != nil {
+			return false, err
+		}
+		if !slices.Equal(last, want) {
+			since = time.Time{}
+			return false, nil
+		}
+		if since.IsZero() {
+			since = time.Now()
+		}
+		return time.Since(since) >= d, nil
+	})
+	if err != nil {
+		t.Fatalf("%v (last seen: %v)", err, last)
+	}
+	return time.Since(start)
+}
+
+func (b *bgpLab) nodeAddrs(is ...int) []netip.Addr {
+	var as []netip.Addr
+	for _, i := range is {
+		as = append(as, b.l.Node(i).IPv4)
+	}
+	return as
+}
+
+// connect opens n new connections from the client to dst, one after the
+// other, and counts the answering nodes and the failures.
+func (b *bgpLab) connect(dst netip.Addr, n int) (servers map[string]int, failed []string, err error) {
+	servers = map[string]int{}
+	err = b.client.Do(func() error {
+		d := net.Dialer{Timeout: time.Second}
+		for range n {
+			c, err := d.Dial("tcp", netip.AddrPortFrom(dst, servicePort).String())
+			if err != nil {
+				failed = append(failed, err.Error())
+				continue
+			}
+			_ = c.SetDeadline(time.Now().Add(time.Second))
+			line, err := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if err != nil {
+				failed = append(failed, err.Error())
+				continue
+			}
+			servers[strings.TrimSpace(line)]++
+		}
+		return nil
+	})
+	return servers, failed, err
+}
+
+// failureWindow is how long after t0 new connections kept failing: from t0
+// to the end of the last failed attempt (0 when none failed).
+func failureWindow(r lab.Result, t0 time.Time) (window time.Duration, failed int) {
+	for _, a := range r.Since(t0).Attempts {
+		if !a.OK {
+			failed++
+			window = a.End.Sub(t0)
+		}
+	}
+	return window, failed
+}
+
+// failures lists the failed attempts of r, their times relative to t0.
+func failures(r lab.Result, t0 time.Time) string {
+	var b strings.Builder
+	for _, a := range r.Attempts {
+		if !a.OK {
+			fmt.Fprintf(&b, "\n  failed attempt %v..%v after the start: %s", a.Start.Sub(t0).Round(time.Microsecond), a.End.Sub(t0).Round(time.Microsecond), a.Err)
+		}
+	}
+	return b.String()
+}
+
+func TestBGPLab(t *testing.T) {
+	b := newBGPLab(t)
+	ctx := context.Background()
+	all := b.nodeAddrs(1, 2, 3)
+
+	if !t.Run("ECMP", func(t *testing.T) {
+		took := b.waitNexthops(t, 60*time.Second, all...)
+		t.Logf("router forwards %s to all %d nodes %v after the start", vip, nodes, took.Round(time.Millisecond))
+		// BFD is up between the router and every node (GoBGP's BFD).
+		err := lab.WaitFor(20*time.Second, "BFD up with every node, over IPv4 and IPv6", func() (bool, error) {
+			out, err := b.frr.Vtysh(ctx, "show bfd peers json")
+			if err != nil {
+				return false, err
+			}
+			var peers []struct {
+				Peer   string `json:"peer"`
+				Status string `json:"status"`
+			}
+			if err := json.Unmarshal(out, &peers); err != nil {
+				return false, fmt.Errorf("%w: %s", err, out)
+			}
+			up := 0
+			for _, p := range peers {
+				if p.Status == "up" {
+					up++
+				}
+			}
+			return up == 2*nodes, nil // IPv4 and IPv6 sessions
+		})
+		must(t, err)
+		// A session may be reset once as its BFD session comes up (FRR
+		// re-keys it, see BGP-LAB.md): measure from a settled set.
+		took = b.waitStable(t, vip, 30*time.Second, time.Second, all...)
+		t.Logf("set stable for 1s %v later", took.Round(time.Millisecond))
+		nhs, err := b.frr.FIBNexthops(ctx, vipPrefix)
+		must(t, err)
+		slices.SortFunc(nhs, netip.Addr.Compare)
+		if !slices.Equal(nhs, all) {
+			t.Fatalf("vtysh show ip route %s json: FIB next hops %v, want one per node %v", vipPrefix, nhs, all)
+		}
+		servers, failed, err := b.connect(vip, 200)
+		must(t, err)
+		t.Logf("200 new connections: %v, %d failed", servers, len(failed))
+		if len(failed) > 0 {
+			t.Errorf("%d of 200 connections failed: %q", len(failed), failed[:min(5, len(failed))])
+		}
+		for i := 1; i <= nodes; i++ {
+			if servers[b.l.Node(i).Name] == 0 {
+				t.Errorf("no connection reached %s: %v", b.l.Node(i).Name, servers)
+			}
+		}
+	}) {
+		return
+	}
+
+	if !t.Run("IPv6ECMP", func(t *testing.T) {
+		all6 := []netip.Addr{b.l.Node(1).IPv6, b.l.Node(2).IPv6, b.l.Node(3).IPv6}
+		took := b.waitStable(t, vip6, 60*time.Second, time.Second, all6...)
+		t.Logf("router forwards %s to all %d nodes, stable for 1s, %v after the IPv4 VIP", vip6, nodes, took.Round(time.Millisecond))
+		nhs, err := b.frr.FIBNexthops(ctx, vip6Prefix)
+		must(t, err)
+		slices.SortFunc(nhs, netip.Addr.Compare)
+		if !slices.Equal(nhs, all6) {
+			t.Fatalf("vtysh show ipv6 route %s json: FIB next hops %v, want one per node %v", vip6Prefix, nhs, all6)
+		}
+		servers, failed, err := b.connect(vip6, 200)
+		must(t, err)
+		t.Logf("200 new IPv6 connections: %v, %d failed", servers, len(failed))
+		if len(failed) > 0 {
+			t.Errorf("%d of 200 connections failed: %q", len(failed), failed[:min(5, len(failed))])
+		}
+		for i := 1; i <= nodes; i++ {
+			if servers[b.l.Node(i).Name] == 0 {
+				t.Errorf("no IPv6 connection reached %s: %v", b.l.Node(i).Name, servers)
+			}
+		}
+	}) {
+		return
+	}
+
+	if !t.Run("AnnouncerStatus", func(t *testing.T) {
+		// The announcer's own view: the sessions (FRR over IPv4 and IPv6,
+		// BIRD) and their BFD up, the VIP of the family advertised to each.
+		var st bgp.Status
+		err := lab.WaitFor(20*time.Second, "n1's status: sessions and BFD up, VIP advertised", func() (bool, error) {
+			var err error
+			if st, err = b.nodeStatus(1); err != nil {
+				return false, err
+			}
+			if !st.Running || len(st.Peers) != 3 {
+				return false, nil
+			}
+			for _, p := range st.Peers {
+				want := []netip.Prefix{vipPrefix}
+				if p.Address.Is6() {
+					want = []netip.Prefix{vip6Prefix}
+				}
+				if !p.Established() || p.BFD != "up" || !slices.Equal(p.Advertised, want) {
+					return false, nil
+				}
+			}
+			return true, nil
+		})
+		if err != nil {
+			t.Fatalf("%v: last status %+v", err, st)
+		}
+		t.Logf("n1's status: %+v", st)
+	}) {
+		return
+	}
+
+	if !t.Run("CheckFailWithdraws", func(t *testing.T) {
+		must(t, b.nodes[2].Signal(SignalCheckFail))
+		took := b.waitNexthops(t, 10*time.Second, b.nodeAddrs(1, 2)...)
+		t.Logf("n3's check failed: out of the ECMP set after %v", took.Round(time.Millisecond))
+		servers, failed, err := b.connect(vip, 200)
+		must(t, err)
+		if len(failed) > 0 || servers[b.l.Node(3).Name] > 0 || servers[b.l.Node(1).Name] == 0 || servers[b.l.Node(2).Name] == 0 {
+			t.Errorf("200 connections with n3 withdrawn: %v, %d failed; want n1 and n2 only, none failed", servers, len(failed))
+		}
+		must(t, b.nodes[2].Signal(SignalCheckPass))
+		took = b.waitNexthops(t, 10*time.Second, all...)
+		t.Logf("n3's check passes again: back in the set after %v", took.Round(time.Millisecond))
+	}) {
+		return
+	}
+
+	t.Run("BIRDPeer", func(t *testing.T) {
+		err := lab.WaitFor(60*time.Second, "BIRD learns the VIP from every node", func() (bool, error) {
+			out, err := b.bird.Birdc(ctx, "show", "route", "for", vip.String(), "all")
+			if err != nil {
+				return false, err
+			}
+			for _, a := range all {
+				if !strings.Contains(string(out), "via "+a.String()) {
+					return false, nil
+				}
+			}
+			return true, nil
+		})
+		if err != nil {
+			out, _ := b.bird.Birdc(ctx, "show", "protocols", "all")
+			t.Fatalf("%v\n%s", err, out)
+		}
+		out, err := b.bird.Birdc(ctx, "show", "protocols")
+		must(t, err)
+		if n := strings.Count(string(out), "Established"); n != nodes {
+			t.Errorf("BIRD has %d established sessions, want %d:\n%s", n, nodes, out)
+		}
+		routes, _ := b.bird.Birdc(ctx, "show", "route", "for", vip.String())
+		t.Logf("BIRD:\n%s%s", out, routes)
+	})
+
+	// silentDeath drops every IP packet in and out of n3 and measures how
+	// long the router keeps n3 in the ECMP set and how long the client's
+	// new connections keep failing.
+	silentDeath := func(t *testing.T, limit time.Duration, bfd bool) (detect, window time.Duration) {
+		b.waitNexthops(t, 60*time.Second, all...)
+		p, err := b.client.Probe(netip.AddrPortFrom(vip, servicePort), 5*time.Millisecond, 300*time.Millisecond)
+		must(t, err)
+		time.Sleep(300 * time.Millisecond) // a baseline of good attempts
+		t0 := time.Now()
+		undo, err := b.l.Loss(b.l.Node(3), 100)
+		must(t, err)
+		detect = b.waitNexthops(t, limit+10*time.Second, b.nodeAddrs(1, 2)...)
+		if bfd {
+			// n3's side: its BFD sessions went down too.
+			var st bgp.Status
+			err := lab.WaitFor(5*time.Second, "n3's status: BFD to the router not up", func() (bool, error) {
+				var err error
+				st, err = b.nodeStatus(3)
+				return err == nil && len(st.Peers) > 0 && st.Peers[0].BFD != "up", err
+			})
+			if err != nil {
+				t.Errorf("%v: %+v", err, st)
+			}
+			t.Logf("n3's status behind the drop: %+v", st.Peers)
+		}
+		time.Sleep(time.Second)
+		res := p.Stop()
+		window, failed := failureWindow(res, t0)
+		t.Logf("silent death of n3: out of the router's ECMP set after %v; client: %d failed connections, the last ending %v after the fault, longest gap %v (%s)",
+			detect.Round(time.Millisecond), failed, window.Round(time.Millisecond), res.Since(t0).LongestGap().Round(time.Millisecond), res.Since(t0).Summary())
+		must(t, undo())
+		took := b.waitNexthops(t, 60*time.Second, all...)
+		t.Logf("n3 healed: back in the set after %v", took.Round(time.Millisecond))
+		return detect, window
+	}
+
+	if !t.Run("SilentDeathBFD", func(t *testing.T) {
+		detect, _ := silentDeath(t, bfdDetect+routeSlack, true)
+		if detect > bfdDetect+routeSlack {
+			t.Errorf("with BFD %v x %d the router took %v to drop n3, want at most the detection time %v (+%v)", bfdInterval, bfdMult, detect, bfdDetect, routeSlack)
+		}
+	}) {
+		return
+	}
+
+	if !t.Run("SilentDeathHoldTime", func(t *testing.T) {
+		// n3 again, without BFD: only the hold timer notices.
+		must(t, b.nodes[2].Signal(SignalHardStop))
+		_, err := b.nodes[2].Wait(20 * time.Second)
+		must(t, err)
+		b.waitNexthops(t, 10*time.Second, b.nodeAddrs(1, 2)...)
+		b.nodes[2] = b.startNode(t, 3, false)
+		detect, _ := silentDeath(t, holdTime+routeSlack, false)
+		if detect > holdTime+routeSlack {
+			t.Errorf("without BFD the router took %v to drop n3, want at most the hold time %v (+%v)", detect, holdTime, routeSlack)
+		}
+		if detect < holdTime-keepalive-time.Second {
+			t.Errorf("without BFD the router dropped n3 after %v, before the hold time could expire (%v - keepalive %v): something else detected it", detect, holdTime, keepalive)
+		}
+	}) {
+		return
+	}
+
+	t.Run("GracefulStop", func(t *testing.T) {
+		b.waitNexthops(t, 60*time.Second, all...)
+		p, err := b.client.Probe(netip.AddrPortFrom(vip, servicePort), 5*time.Millisecond, 300*time.Millisecond)
+		must(t, err)
+		time.Sleep(300 * time.Millisecond)
+		t0 := time.Now()
+		must(t, b.nodes[2].Signal(SignalGracefulStop))
+		left := b.waitNexthops(t, 10*time.Second, b.nodeAddrs(1, 2)...)
+		st, err := b.nodes[2].Wait(30 * time.Second)
+		must(t, err)
+		exited := time.Since(t0)
+		// The node goes away with its service once the agent has exited.
+		b.serve[3]()
+		time.Sleep(500 * time.Millisecond)
+		res := p.Stop().Since(t0)
+		_, failed := failureWindow(res, t0)
+		t.Logf("graceful stop of n3: out of the ECMP set after %v (GRACEFUL_SHUTDOWN), announcer exited after %v (%v); client: %s",
+			left.Round(time.Millisecond), exited.Round(time.Millisecond), st, res.Summary())
+		if st.ExitCode() != 0 {
+			t.Errorf("announcer exit code %d, want 0:\n%s", st.ExitCode(), b.nodes[2].LogTail(30))
+		}
+		if failed != 0 {
+			t.Errorf("%d connections failed during the graceful stop, want 0: %s%s", failed, res.Summary(), failures(res, t0))
+		}
+		if res.Servers()[b.l.Node(3).Name] == 0 {
+			t.Logf("note: no probe reached n3 during the drain")
+		}
+		if left > 2*time.Second {
+			t.Errorf("n3 left the set %v after SIGTERM: the GRACEFUL_SHUTDOWN community (local-pref 0) should move traffic before the withdrawal 2s later", left)
+		}
+	})
+
+	t.Run("RollingRestart", func(t *testing.T) {
+		// n3 back (service and announcer), then every announcer restarted in
+		// turn, each stop graceful, as an agent upgrade does.
+		stop, err := b.l.Node(3).Serve(servicePort)
+		must(t, err)
+		b.serve[3] = stop
+		b.nodes[2] = b.startNode(t, 3, true)
+		b.waitNexthops(t, 60*time.Second, all...)
+		p, err := b.client.Probe(netip.AddrPortFrom(vip, servicePort), 5*time.Millisecond, 300*time.Millisecond)
+		must(t, err)
+		t0 := time.Now()
+		type phase struct {
+			what       string
+			start, end time.Time
+		}
+		var phases []phase
+		for i := 1; i <= nodes; i++ {
+			others := slices.DeleteFunc(b.nodeAddrs(1, 2, 3), func(a netip.Addr) bool { return a == b.l.Node(i).IPv4 })
+			began := time.Now()
+			must(t, b.nodes[i-1].Signal(SignalGracefulStop))
+			b.waitNexthops(t, 10*time.Second, others...)
+			if _, err := b.nodes[i-1].Wait(30 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+			phases = append(phases, phase{fmt.Sprintf("n%d leaves", i), began, time.Now()})
+			began = time.Now()
+			b.nodes[i-1] = b.startNode(t, i, true)
+			b.waitNexthops(t, 60*time.Second, all...)
+			phases = append(phases, phase{fmt.Sprintf("n%d joins", i), began, time.Now()})
+		}
+		time.Sleep(300 * time.Millisecond)
+		res := p.Stop().Since(t0)
+		t.Logf("rolling restart of %d announcers over %v: %s", nodes, time.Since(t0).Round(time.Millisecond), res.Summary())
+		failed := 0
+		for _, ph := range phases {
+			n := 0
+			for _, a := range res.Attempts {
+				if !a.OK && !a.Start.Before(ph.start) && a.Start.Before(ph.end) {
+					n++
+				}
+			}
+			failed += n
+			t.Logf("%s (%v): %d failed connections", ph.what, ph.end.Sub(ph.start).Round(time.Millisecond), n)
+		}
+		if failed != 0 || res.Failed() != 0 {
+			t.Errorf("%d connections failed during the rolling restart, want 0: %s%s", res.Failed(), res.Summary(), failures(res, t0))
+		}
+	})
+
+	t.Run("SilentDeathFastBFD", func(t *testing.T) {
+		// The issue's goal: at most 150 ms at a 30 ms x 3 profile. n3 and
+		// the router's profile go to 30 ms; n1 and n2 stay at 300 ms (BFD
+		// uses the slower side's interval).
+		const fast = 30 * time.Millisecond
+		must(t, b.frr.Configure(ctx, "bfd", "profile lab", "receive-interval 30", "transmit-interval 30"))
+		defer func() {
+			if err := b.frr.Configure(ctx, "bfd", "profile lab", fmt.Sprintf("receive-interval %d", bfdInterval/time.Millisecond), fmt.Sprintf("transmit-interval %d", bfdInterval/time.Millisecond)); err != nil {
+				t.Error(err)
+			}
+		}()
+		must(t, b.nodes[2].Signal(SignalHardStop))
+		_, err := b.nodes[2].Wait(20 * time.Second)
+		must(t, err)
+		b.waitNexthops(t, 10*time.Second, b.nodeAddrs(1, 2)...)
+		b.nodes[2] = b.startNodeBFD(t, 3, true, fast)
+		detect, _ := silentDeath(t, fast*bfdMult+routeSlack, true)
+		if detect > fast*bfdMult+routeSlack {
+			t.Errorf("with BFD %v x %d the router took %v to drop n3, want at most %v (+%v)", fast, bfdMult, detect, fast*bfdMult, routeSlack)
+		}
+	})
+}
