@@ -326,7 +326,7 @@ func TestKernelReconcileChanged(t *testing.T) {
 	// plan and the number of netlink requests it took.
 	step := func(name string, full bool, d []Service, want []string, wantRequests uint64) {
 		t.Helper()
-		before := l.p.Requests()
+		before := l.p.requestCount()
 		var plan Plan
 		var err error
 		if full {
@@ -340,7 +340,7 @@ func TestKernelReconcileChanged(t *testing.T) {
 		if diff := cmp.Diff(want, kinds(plan)); diff != "" {
 			t.Errorf("%s: plan (-want +got):\n%s", name, diff)
 		}
-		if got := l.p.Requests() - before; got != wantRequests {
+		if got := l.p.requestCount() - before; got != wantRequests {
 			t.Errorf("%s: %d netlink requests, want %d", name, got, wantRequests)
 		}
 		if !l.raw.IsServicePresent(foreign) {
