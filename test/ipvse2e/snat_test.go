@@ -120,7 +120,7 @@ func TestSNATHairpin(t *testing.T) {
 	snatPhase(t, "rules without net.ipv4.vs.conntrack", clients, false)
 
 	// 3. EnableConntrack: served.
-	snatMust(t, dir.Do(func() error { return snat.EnableConntrack(snat.Families(targets)...) }))
+	snatMust(t, dir.Do(func() error { return snat.EnableConntrack(snat.IPv4, snat.IPv6) }))
 	for _, k := range []string{"net.ipv4.vs.conntrack", "net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"} {
 		if v, err := dir.Sysctl(k); err != nil || v != "1" {
 			t.Errorf("after EnableConntrack %s = %q (%v), want 1", k, v, err)
