@@ -118,16 +118,16 @@ type Balancer struct {
 	vips     map[string][]netip.Prefix // router -> VIPs
 	master   map[string]bool           // router -> master or handing over
 	resync   time.Duration
-	// record is the file of the services the table's Reconciler owns
-	// (config.IPVS.RecordFile); "" for none. Read when the table opens.
-	record   string
 	sem      chan struct{} // bounds concurrent probes
 	reals    map[realKey]*realCheck
 	st       status.IPVS
 	table    Table
 	snat     SourceNAT
 	rec      *ipvs.Reconciler
-	snatLast []SNATTarget
+
+	// record is the file of the services the table's Reconciler owns
+	// (config.IPVS.RecordFile); "" for none. Read when the table opens.
+	record string
 }
 
 // realKey identifies one real server of one service.

@@ -148,7 +148,7 @@ func normalAll(ss []Service) []Service {
 	for _, s := range ss {
 		s = s.normal()
 		s.Forward = commonForward(s.Reals)
-		if s.Reals == nil || len(s.Reals) == 0 {
+		if len(s.Reals) == 0 {
 			s.Reals = nil
 		}
 		out = append(out, s)

@@ -10,7 +10,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/vipvs/vipvs/test/agentlab"
 	"github.com/vipvs/vipvs/test/lab"
@@ -79,12 +78,3 @@ func must(t *testing.T, err error) {
 	}
 }
 
-// waitServed waits until the prober's newest attempts succeed again after t0.
-func waitServed(t *testing.T, p *lab.Prober, since time.Time, timeout time.Duration) {
-	t.Helper()
-	must(t, lab.WaitFor(timeout, "the client to reach the VIP again", func() (bool, error) {
-		r := p.Snapshot().Since(since)
-		n := len(r.Attempts)
-		return n > 0 && r.Attempts[n-1].OK, nil
-	}))
-}
