@@ -77,4 +77,3 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
-
