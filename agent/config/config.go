@@ -424,11 +424,6 @@ func durationPtr(d time.Duration) *agentv1alpha1.Duration {
 	return &agentv1alpha1.Duration{Duration: d}
 }
 
-// Enabled reports whether any notify command is set.
-func (n Notify) Enabled() bool {
-	return len(n.Command)+len(n.Master)+len(n.Backup)+len(n.Fault)+len(n.Stop) > 0
-}
-
 // cloneArgv copies an argv, keeping nil as nil.
 func cloneArgv(a []string) []string {
 	if len(a) == 0 {

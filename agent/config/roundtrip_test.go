@@ -20,7 +20,7 @@ func toV1alpha1(c *Config) *agentv1alpha1.AgentConfig {
 			SocketPath:    ptr(c.StatusSocket),
 		},
 	}
-	if c.Notify.Enabled() {
+	if n := c.Notify; len(n.Command)+len(n.Master)+len(n.Backup)+len(n.Fault)+len(n.Stop) > 0 {
 		obj.Notify = &agentv1alpha1.Notify{
 			Command: cloneArgv(c.Notify.Command),
 			Master:  cloneArgv(c.Notify.Master),
