@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 
 	"github.com/go-logr/logr"
@@ -375,15 +374,27 @@ func (r *Reconciler) save(a map[serviceID]bool, b map[serviceID]int) error {
 	if r.record == nil || !r.loaded {
 		return nil
 	}
-	want := make(map[serviceID]bool, len(a)+len(b))
+	// Without allocating in the common case: the union is saved already
+	// when each of its keys is, and it is as large as saved.
+	union, same := len(a), true
+	for k := range a {
+		same = same && r.saved[k]
+	}
+	for k := range b {
+		if !a[k] {
+			union++
+			same = same && r.saved[k]
+		}
+	}
+	if same && union == len(r.saved) {
+		return nil
+	}
+	want := make(map[serviceID]bool, union)
 	for k := range a {
 		want[k] = true
 	}
 	for k := range b {
 		want[k] = true
-	}
-	if maps.Equal(want, r.saved) {
-		return nil
 	}
 	list := make([]Service, 0, len(want))
 	for k := range want {
