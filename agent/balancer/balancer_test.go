@@ -199,10 +199,12 @@ func TestDesiredServices(t *testing.T) {
 	if wantT := "[{192.0.2.100 6443 tcp} {192.0.2.101 6443 tcp}]"; got != wantT {
 		t.Errorf("SNAT targets = %s, want %s", got, wantT)
 	}
-	st := b.Status()
-	if st == nil || st.State != status.IPVSActive || st.Services != 2 || len(st.RealServers) != 3 {
-		t.Errorf("Status() = %+v, want active with 2 services and 3 real servers", st)
-	}
+	// The status follows the table (it is updated after Apply).
+	var st *status.IPVS
+	waitFor(t, "the status of 2 services and 3 real servers", 5*time.Second, func() bool {
+		st = b.Status()
+		return st != nil && st.State == status.IPVSActive && st.Services == 2 && len(st.RealServers) == 3
+	})
 
 	if err := b.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
