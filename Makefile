@@ -13,7 +13,7 @@ BENCH_REPS ?= 5
 # Packages whose tests need root and network namespaces; they skip without root.
 E2E_PKGS  := ./test/...
 
-.PHONY: all build image deps test unit e2e fuzz lint vet fmt generate docs verify-generated static-pods verify-static-pods demo bench clean
+.PHONY: all build image deps test unit e2e fuzz lint vet fmt tidy staticcheck generate docs verify-generated static-pods verify-static-pods demo bench clean
 
 all: build
 
@@ -63,7 +63,9 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzReceiveChecks$$' -fuzztime=$(FUZZTIME) ./agent/vrrp/packet/
 	$(GO) test -run='^$$' -fuzz='^FuzzAgentConfig$$' -fuzztime=$(FUZZTIME) ./agent/config/
 
-lint: vet fmt verify-generated verify-static-pods
+## lint: every static gate: vet, gofmt, go.mod tidy, staticcheck, and the
+## generated files (deepcopy, CRD, reference, static pods) up to date.
+lint: vet fmt tidy staticcheck verify-generated verify-static-pods
 
 ## generate: deepcopy code and the CRD from the API types (controller-gen),
 ## and the configuration reference (docs/reference.md).
@@ -117,6 +119,15 @@ verify-bundle:
 
 vet:
 	$(GO) vet ./...
+
+## tidy: fail when `go mod tidy` would change go.mod or go.sum.
+tidy:
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit them"; exit 1; }
+
+## staticcheck: honnef.co/go/tools at the version pinned in hack/tools/go.mod.
+staticcheck:
+	$(GO) build -C hack/tools -o $(CURDIR)/bin/staticcheck honnef.co/go/tools/cmd/staticcheck
+	bin/staticcheck ./...
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -83,4 +85,60 @@ func shellCommands(md string) []string {
 		cur = ""
 	}
 	return cmds
+}
+
+// mdLink matches the target of a Markdown link or image: [text](target).
+var mdLink = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+
+// TestDocLinks checks the relative links of the repository's Markdown
+// files: each names a file or directory of the repository, never one
+// outside it (the documentation travels with the source).
+func TestDocLinks(t *testing.T) {
+	root, err := filepath.Abs(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "bin" || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(path, ".md") {
+			files = append(files, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(root, f)
+		for _, m := range mdLink.FindAllStringSubmatch(string(b), -1) {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "#") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			target, _, _ = strings.Cut(target, "#")
+			p := filepath.Join(filepath.Dir(f), target)
+			if r, err := filepath.Rel(root, p); err != nil || r == ".." || strings.HasPrefix(r, "../") {
+				t.Errorf("%s links %s, outside the repository", rel, m[1])
+				continue
+			}
+			if _, err := os.Stat(p); err != nil {
+				t.Errorf("%s links %s, which does not exist", rel, m[1])
+			}
+			checked++
+		}
+	}
+	if checked < 10 {
+		t.Errorf("checked %d links, want the README's and docs/'s", checked)
+	}
 }

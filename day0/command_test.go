@@ -331,9 +331,9 @@ func TestRenderRefuses(t *testing.T) {
 			lbc:  strings.Replace(strings.Replace(validLBC, "vrid: 51", "VRID: 51\n    prefix: 24", 1), "port: 6443", "port: 6443\n    portt: 1", 1),
 			want: []string{
 				"vipvs render: DIR/lbc.yaml: 3 problems:\n",
-				`  - unknown field "spec.services[0].portt"`,
-				`  - unknown field "spec.virtualIPs[0].VRID"`,
-				`  - unknown field "spec.virtualIPs[0].prefix"`,
+				`  - spec.services[0].portt: Forbidden: unknown field; known fields: name, port,`,
+				`  - spec.virtualIPs[0].VRID: Forbidden: unknown field; field names are case-sensitive: did you mean "vrid"?`,
+				`  - spec.virtualIPs[0].prefix: Forbidden: unknown field; known fields: name, address, vrid, interface, prefixLength`,
 				"  hint: field names are case-sensitive;",
 				"Nothing was written.",
 			},
@@ -341,17 +341,17 @@ func TestRenderRefuses(t *testing.T) {
 		{
 			name: "a value of the wrong type",
 			lbc:  strings.Replace(validLBC, "vrid: 51", `vrid: "51"`, 1),
-			want: []string{`vipvs render: DIR/lbc.yaml: spec.virtualIPs.vrid: Invalid value: a string: must be an integer`},
+			want: []string{`vipvs render: DIR/lbc.yaml: spec.virtualIPs[0].vrid: Invalid value: "51": must be an integer, not a string`},
 		},
 		{
 			name: "a duration without unit",
 			lbc:  validLBC + "  vrrp:\n    advertInterval: 100\n",
-			want: []string{`vipvs render: DIR/lbc.yaml: spec.vrrp.advertInterval: Invalid value: a number: must be a duration string such as "1s" or "100ms"`},
+			want: []string{`vipvs render: DIR/lbc.yaml: spec.vrrp.advertInterval: Invalid value: 100: must be a duration string such as "1s" or "10ms", not a number`},
 		},
 		{
 			name: "a name that YAML reads as a boolean",
 			lbc:  strings.Replace(validLBC, "- name: api\n    address", "- name: yes\n    address", 1),
-			want: []string{`spec.virtualIPs.name: Invalid value: a boolean: must be a string (quote it: YAML reads unquoted numbers, true, false, yes, no, on and off as other types)`},
+			want: []string{`spec.virtualIPs[0].name: Invalid value: true: must be a string, not a boolean (quote it if it is meant as a string: YAML reads unquoted true, false, yes, no, on and off as booleans)`},
 		},
 		{
 			name: "a repeated key",
@@ -361,12 +361,12 @@ func TestRenderRefuses(t *testing.T) {
 		{
 			name: "two documents",
 			lbc:  validLBC + "---\n" + validLBC,
-			want: []string{"vipvs render: DIR/lbc.yaml: the file holds 2 YAML documents, want exactly one"},
+			want: []string{"vipvs render: DIR/lbc.yaml: parsing YAML: found more than one document, want exactly one"},
 		},
 		{
 			name: "an empty file",
 			lbc:  "# nothing\n",
-			want: []string{"vipvs render: DIR/lbc.yaml: the file holds no YAML document"},
+			want: []string{"vipvs render: DIR/lbc.yaml: parsing YAML: the document is empty"},
 		},
 		{
 			name: "not a LoadBalancerConfig",
@@ -383,8 +383,8 @@ func TestRenderRefuses(t *testing.T) {
 			lbc:   strings.Replace(validLBC, "vrid: 51", "vrd: 51", 1),
 			nodes: "nodes:\n- name: master-0\n  adresses: [192.0.2.11]\n",
 			want: []string{
-				`vipvs render: DIR/lbc.yaml: unknown field "spec.virtualIPs[0].vrd"`,
-				`vipvs render: DIR/nodes.yaml: unknown field "nodes[0].adresses"`,
+				`vipvs render: DIR/lbc.yaml: spec.virtualIPs[0].vrd: Forbidden: unknown field`,
+				`vipvs render: DIR/nodes.yaml: nodes[0].adresses: Forbidden: unknown field`,
 				"  hint: see 'vipvs render -h' for the format of the nodes file",
 			},
 		},

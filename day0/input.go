@@ -1,25 +1,21 @@
 package day0
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
-	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 
-	yamlv2 "go.yaml.in/yaml/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	sigsjson "sigs.k8s.io/json"
-	"sigs.k8s.io/yaml"
 
 	"github.com/vipvs/vipvs/api/v1alpha1"
+	"github.com/vipvs/vipvs/internal/strictyaml"
 	"github.com/vipvs/vipvs/render"
 )
 
@@ -54,136 +50,28 @@ func (e *problemsError) Error() string {
 	return fmt.Sprintf("%s: %s", e.source, strings.Join(e.errs, "; "))
 }
 
-// decodeStrict decodes one YAML document into v: a repeated key, an
-// unknown field (field names are case-sensitive) and a value of the wrong
-// type are errors, all of them reported.
+// decodeStrict decodes one YAML document into v with strictyaml.Decode and
+// returns its problems, one message each (field path first); none when v
+// was decoded.
 func decodeStrict(data []byte, v any) []string {
-	root := reflect.TypeOf(v).Elem()
-	if err := checkSingleDocument(data); err != nil {
+	err := strictyaml.Decode(data, v)
+	if err == nil {
+		return nil
+	}
+	var agg utilerrors.Aggregate
+	if !errors.As(err, &agg) {
 		return []string{err.Error()}
 	}
-	j, err := yaml.YAMLToJSONStrict(data)
-	if err != nil {
-		return []string{fmt.Sprintf("parsing YAML: %v", err)}
-	}
-	strict, err := sigsjson.UnmarshalStrict(j, v, sigsjson.DisallowDuplicateFields, sigsjson.DisallowUnknownFields)
-	var msgs []string
-	if err != nil {
-		msgs = append(msgs, typeErrorMessage(err, root))
-	}
-	for _, e := range strict {
+	msgs := make([]string, 0, len(agg.Errors()))
+	for _, e := range agg.Errors() {
 		msgs = append(msgs, e.Error())
 	}
 	return msgs
 }
 
-// typeErrorRE matches the JSON decoder's message for a value of the wrong
-// type: its JSON kind and the field path (without list indexes, which the
-// decoder does not report).
-var typeErrorRE = regexp.MustCompile(`^json: cannot unmarshal (\w+) into Go struct field \w+\.(\S+) of type \S+$`)
-
-// typeErrorMessage says, for a person, what a decoding error of a value
-// decoded into root means.
-func typeErrorMessage(err error, root reflect.Type) string {
-	m := typeErrorRE.FindStringSubmatch(err.Error())
-	if m == nil {
-		return strings.TrimPrefix(err.Error(), "json: ")
-	}
-	got := map[string]string{"string": "a string", "number": "a number", "bool": "a boolean", "array": "a list", "object": "a mapping"}[m[1]]
-	if got == "" {
-		got = m[1]
-	}
-	t, ok := fieldType(root, strings.Split(m[2], "."))
-	if !ok {
-		return fmt.Sprintf("%s: Invalid value: %s: has the wrong type", m[2], got)
-	}
-	var want, hint string
-	switch {
-	case t == reflect.TypeFor[metav1.Duration]():
-		want = `a duration string such as "1s" or "100ms"`
-	case t.Kind() == reflect.String:
-		want = "a string"
-		if m[1] == "number" || m[1] == "bool" {
-			hint = " (quote it: YAML reads unquoted numbers, true, false, yes, no, on and off as other types)"
-		}
-	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
-		want = "an integer"
-	case t.Kind() == reflect.Bool:
-		want = "a boolean (true or false)"
-	case t.Kind() == reflect.Slice:
-		want = "a list"
-	default:
-		want = "a mapping"
-	}
-	return fmt.Sprintf("%s: Invalid value: %s: must be %s%s", m[2], got, want, hint)
-}
-
-// fieldType follows a path of JSON field names from t, through pointers,
-// lists and inlined structs, to the type of the field.
-func fieldType(t reflect.Type, path []string) (reflect.Type, bool) {
-	for _, name := range path {
-		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
-			t = t.Elem()
-		}
-		if t.Kind() != reflect.Struct {
-			return nil, false
-		}
-		f, ok := jsonField(t, name)
-		if !ok {
-			return nil, false
-		}
-		t = f
-	}
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	return t, true
-}
-
-// jsonField finds the field of struct t whose JSON name is name, also in
-// inlined (embedded) structs.
-func jsonField(t reflect.Type, name string) (reflect.Type, bool) {
-	for f := range t.Fields() {
-		tag, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if tag == name {
-			return f.Type, true
-		}
-		if tag == "" && f.Anonymous && (strings.Contains(opts, "inline") || f.Type.Kind() == reflect.Struct) {
-			if ft, ok := jsonField(f.Type, name); ok {
-				return ft, true
-			}
-		}
-	}
-	return nil, false
-}
-
-// checkSingleDocument rejects an empty file and a stream of several YAML
-// documents, of which the YAML to JSON conversion would silently read only
-// the first.
-func checkSingleDocument(data []byte) error {
-	dec := yamlv2.NewDecoder(bytes.NewReader(data))
-	docs := 0
-	for {
-		var v any
-		err := dec.Decode(&v)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("parsing YAML: %w", err)
-		}
-		if v != nil {
-			docs++
-		}
-	}
-	switch {
-	case docs == 0:
-		return errors.New("the file holds no YAML document")
-	case docs > 1:
-		return fmt.Errorf("the file holds %d YAML documents, want exactly one", docs)
-	}
-	return nil
-}
+// unknownField reports whether msg, a message of decodeStrict, is about an
+// unknown field.
+func unknownField(msg string) bool { return strings.Contains(msg, ": Forbidden: unknown field") }
 
 // loadConfig reads and strictly decodes a LoadBalancerConfig file.
 func loadConfig(path string) (*v1alpha1.LoadBalancerConfig, error) {
@@ -194,7 +82,7 @@ func loadConfig(path string) (*v1alpha1.LoadBalancerConfig, error) {
 	var c v1alpha1.LoadBalancerConfig
 	if msgs := decodeStrict(data, &c); len(msgs) > 0 {
 		pe := &problemsError{source: path, errs: msgs}
-		if slices.ContainsFunc(msgs, func(m string) bool { return strings.HasPrefix(m, "unknown field") }) {
+		if slices.ContainsFunc(msgs, unknownField) {
 			pe.hint = "field names are case-sensitive; `kubectl explain loadbalancerconfig.spec --recursive` (with the CRD installed) or api/v1alpha1 in the vipvs source lists them"
 		}
 		return nil, pe

@@ -63,7 +63,6 @@ type parser struct {
 type oddBrace struct {
 	brace  token
 	opener *stmt
-	indent int
 }
 
 // hint says where a brace is probably missing, from the indentation.

@@ -102,7 +102,8 @@ func (r *NodeDaemonSet) key() types.NamespacedName {
 	return types.NamespacedName{Namespace: r.desired.GetNamespace(), Name: r.desired.GetName()}
 }
 
-// +kubebuilder:rbac:groups=apps,namespace=vipvs-system,resources=daemonsets,verbs=get;list;watch;create;update;patch
+// The DaemonSet permissions are in the Role of
+// manifests/10-operator-rbac.yaml (see Reconciler.Reconcile).
 
 // Reconcile applies the DaemonSet, whatever the request (there is one).
 func (r *NodeDaemonSet) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {

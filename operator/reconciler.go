@@ -220,15 +220,10 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
 		Complete(r)
 }
 
-// +kubebuilder:rbac:groups=vipvs.io,resources=loadbalancerconfigs,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=vipvs.io,resources=loadbalancerconfigs/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=vipvs.io,resources=loadbalancerconfigs/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",namespace=vipvs-system,resources=secrets,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
-// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
-// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=vipvs-system,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// The permissions Reconcile needs are granted by manifests/10-operator-rbac.yaml,
+// written by hand with the reason for each rule and kept least-privilege by
+// test/envtest (TestOperatorRBAC), which runs this reconciler under them:
+// change both together.
 
 // Reconcile brings one LoadBalancerConfig's Secrets, status and metrics in
 // line with its spec, the Nodes and the companions' reports.

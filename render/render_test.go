@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"net/netip"
@@ -17,13 +16,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	sigsjson "sigs.k8s.io/json"
-	"sigs.k8s.io/yaml"
 
 	"github.com/vipvs/vipvs/agent/config"
 	agentv1alpha1 "github.com/vipvs/vipvs/api/agent/v1alpha1"
 	"github.com/vipvs/vipvs/api/agent/validation"
 	"github.com/vipvs/vipvs/api/v1alpha1"
+	"github.com/vipvs/vipvs/internal/strictyaml"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -38,19 +36,8 @@ func addrs(ss ...string) []netip.Addr {
 	return out
 }
 
-// decodeStrict decodes YAML into v as `vipvs render` does: duplicate and
-// unknown fields are errors, and field names are case-sensitive.
-func decodeStrict(data []byte, v any) error {
-	j, err := yaml.YAMLToJSONStrict(data)
-	if err != nil {
-		return err
-	}
-	strict, err := sigsjson.UnmarshalStrict(j, v, sigsjson.DisallowDuplicateFields, sigsjson.DisallowUnknownFields)
-	if err != nil {
-		return err
-	}
-	return errors.Join(strict...)
-}
+// decodeStrict decodes YAML into v as `vipvs render` does (strictyaml).
+func decodeStrict(data []byte, v any) error { return strictyaml.Decode(data, v) }
 
 func loadLBC(t *testing.T, path string) *v1alpha1.LoadBalancerConfig {
 	t.Helper()

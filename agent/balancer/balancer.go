@@ -33,6 +33,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"strconv"
@@ -126,7 +127,10 @@ type Balancer struct {
 	table    Table
 	snat     SourceNAT
 	rec      *ipvs.Reconciler
-	snatLast []SNATTarget
+
+	// record is the file of the services the table's Reconciler owns
+	// (config.IPVS.RecordFile); "" for none. Read when the table opens.
+	record string
 }
 
 // realKey identifies one real server of one service.
@@ -182,6 +186,7 @@ func (b *Balancer) Update(c *config.Config) {
 	if c.IPVS.ResyncInterval > 0 {
 		b.resync = c.IPVS.ResyncInterval
 	}
+	b.record = c.IPVS.RecordFile
 	if n := c.IPVS.CheckConcurrency; n > 0 && n != cap(b.sem) {
 		// Probes in flight finish on the old semaphore.
 		b.sem = make(chan struct{}, n)
@@ -230,6 +235,11 @@ func (b *Balancer) Trigger() {
 // last full reconcile, or attempt to open the table, and triggers do not
 // postpone it, so that a steady stream of health changes cannot starve the
 // repair of drift. The first reconcile after the table opens is full.
+//
+// The services the balancer programs are recorded in config.IPVS.RecordFile
+// (see ipvs.WithRecord): when the agent starts again, the first reconcile
+// deletes those no longer configured, even when none is configured any more;
+// services it did not program are never touched.
 func (b *Balancer) Run(ctx context.Context) {
 	var checks sync.WaitGroup
 	checks.Go(func() { b.checks.Run(ctx) })
@@ -240,8 +250,13 @@ func (b *Balancer) Run(ctx context.Context) {
 	for {
 		b.mu.Lock()
 		idle := len(b.services) == 0 && b.rec == nil
-		every := b.resync
+		every, record := b.resync, b.record
 		b.mu.Unlock()
+		if idle && record != "" {
+			// Services recorded by an earlier run are to be deleted.
+			_, err := os.Stat(record)
+			idle = errors.Is(err, fs.ErrNotExist)
+		}
 		if idle || b.reconcile(ctx, full) {
 			lastFull = b.clk.Now()
 		}
@@ -360,7 +375,11 @@ func (b *Balancer) open() (opened, ok bool) {
 		}
 	}
 	b.table = t
-	b.rec = ipvs.NewReconciler(t, b.clk, b.log)
+	var opts []ipvs.ReconcilerOption
+	if b.record != "" {
+		opts = append(opts, ipvs.WithRecord(ipvs.OwnedFile(b.record)))
+	}
+	b.rec = ipvs.NewReconciler(t, b.clk, b.log, opts...)
 	b.st.State, b.st.Reason = status.IPVSActive, ""
 	b.m.available.Set(1)
 	b.log.Info("IPVS table opened")

@@ -3,8 +3,10 @@ package balancer
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -197,16 +199,78 @@ func TestDesiredServices(t *testing.T) {
 	if wantT := "[{192.0.2.100 6443 tcp} {192.0.2.101 6443 tcp}]"; got != wantT {
 		t.Errorf("SNAT targets = %s, want %s", got, wantT)
 	}
-	st := b.Status()
-	if st == nil || st.State != status.IPVSActive || st.Services != 2 || len(st.RealServers) != 3 {
-		t.Errorf("Status() = %+v, want active with 2 services and 3 real servers", st)
-	}
+	// The status follows the table (it is updated after Apply).
+	var st *status.IPVS
+	waitFor(t, "the status of 2 services and 3 real servers", 5*time.Second, func() bool {
+		st = b.Status()
+		return st != nil && st.State == status.IPVSActive && st.Services == 2 && len(st.RealServers) == 3
+	})
 
 	if err := b.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if got := table.weights(); len(got) != 0 || !table.closed || !snat.deleted {
 		t.Errorf("after Shutdown: table %v closed %v, SNAT deleted %v; want empty, closed, deleted", got, table.closed, snat.deleted)
+	}
+}
+
+// TestRecordAfterRestart: the services of an earlier run, recorded in
+// config.IPVS.RecordFile, are deleted when no longer configured, even when
+// no service is configured any more; a foreign service stays. The kernel's
+// table is exercised the same way by test/ipvse2e/lb.TestOwnedAfterRestart.
+func TestRecordAfterRestart(t *testing.T) {
+	svc := func(port uint16) ipvs.Service {
+		return ipvs.Service{VIP: netip.MustParseAddr("192.0.2.100"), Port: port, Protocol: ipvs.TCP, Scheduler: "rr", Forward: ipvs.NAT,
+			Reals: []ipvs.Real{{Addr: netip.MustParseAddr("192.0.2.11"), Port: port, Weight: 1, Forward: ipvs.NAT}}}
+	}
+	vs := func(port uint16) config.VirtualService {
+		return config.VirtualService{Router: "api", Name: fmt.Sprint("p", port), Port: port, Protocol: "TCP", Scheduler: "rr", Forwarding: "NAT",
+			RealServers: []config.RealServer{{Addr: netip.AddrPortFrom(netip.MustParseAddr("192.0.2.11"), port), Weight: 1}}}
+	}
+	for _, tt := range []struct {
+		name       string
+		configured []config.VirtualService
+		want       []string // the table's services afterwards
+	}{
+		{"B dropped", []config.VirtualService{vs(1)}, []string{"tcp/192.0.2.100:1", "tcp/192.0.2.100:3", "tcp/192.0.2.101:1"}},
+		{"all dropped", nil, []string{"tcp/192.0.2.100:3"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// The earlier run programmed A (port 1) and B (port 2) on one
+			// VIP; port 3 is someone else's.
+			record := filepath.Join(t.TempDir(), "agent.ipvs.json")
+			table := newMemTable()
+			for _, s := range []ipvs.Service{svc(1), svc(2), svc(3)} {
+				table.services[s.Key()] = s
+			}
+			if err := ipvs.OwnedFile(record).Save([]ipvs.Service{svc(1), svc(2)}); err != nil {
+				t.Fatal(err)
+			}
+			b := start(t, table, nil, nil)
+			c := testConfig(tt.configured...)
+			c.IPVS.RecordFile = record
+			b.Update(c)
+			keys := func() []string {
+				table.mu.Lock()
+				defer table.mu.Unlock()
+				return slices.Sorted(maps.Keys(table.services))
+			}
+			waitFor(t, fmt.Sprint("the table to hold ", tt.want), 5*time.Second, func() bool { return slices.Equal(keys(), tt.want) })
+			// The record follows the deletion (it is written after Apply).
+			wantRecord := slices.DeleteFunc(slices.Clone(tt.want), func(k string) bool { return k == "tcp/192.0.2.100:3" })
+			var recorded []string
+			waitFor(t, fmt.Sprint("the record to hold ", wantRecord), 5*time.Second, func() bool {
+				got, err := ipvs.OwnedFile(record).Load()
+				if err != nil {
+					t.Fatal(err)
+				}
+				recorded = nil
+				for _, s := range got {
+					recorded = append(recorded, s.Key())
+				}
+				return slices.Equal(recorded, wantRecord)
+			})
+		})
 	}
 }
 

@@ -77,28 +77,3 @@ func checkFromV1alpha1(c *agentv1alpha1.Check) (Check, error) {
 	}
 	return out, nil
 }
-
-func checkToV1alpha1(c Check) agentv1alpha1.Check {
-	out := agentv1alpha1.Check{
-		Name:     c.Name,
-		Interval: durationPtr(c.Interval),
-		Timeout:  durationPtr(c.Timeout),
-		Rise:     ptr(int32(c.Rise)),
-		Fall:     ptr(int32(c.Fall)),
-	}
-	switch {
-	case c.TCP.IsValid():
-		out.TCP = &agentv1alpha1.TCPCheck{Address: c.TCP.String()}
-	case c.HTTP != nil:
-		h := &agentv1alpha1.HTTPCheck{URL: c.HTTP.URL, CAFile: c.HTTP.CAFile, InsecureSkipVerify: c.HTTP.InsecureSkipVerify, ServerName: c.HTTP.ServerName}
-		for _, s := range c.HTTP.ExpectStatus {
-			h.ExpectStatus = append(h.ExpectStatus, int32(s))
-		}
-		out.HTTP = h
-	case len(c.Exec) > 0:
-		out.Exec = &agentv1alpha1.ExecCheck{Command: cloneArgv(c.Exec)}
-	case c.Interface != "":
-		out.Interface = &agentv1alpha1.InterfaceCheck{Name: c.Interface}
-	}
-	return out
-}

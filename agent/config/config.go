@@ -318,6 +318,7 @@ func fromV1alpha1(obj *agentv1alpha1.AgentConfig) (*Config, error) {
 		c.IPVS.ResyncInterval = durationOf(obj.IPVS.ResyncInterval)
 		c.IPVS.CheckConcurrency = int(deref(obj.IPVS.CheckConcurrency))
 	}
+	c.IPVS.RecordFile = recordFile(c.StatusSocket)
 	for i := range obj.VirtualRouters {
 		if obj.VirtualRouters[i].Mode == agentv1alpha1.ModeBGP {
 			// The API has the mode (issue 14); the agent does not run the
@@ -407,83 +408,6 @@ func parseVIP(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
-// ToV1alpha1 turns c back into the file format, with every default written
-// out. Parsing the marshalled result gives a Config equal to c except for
-// Hash.
-func ToV1alpha1(c *Config) *agentv1alpha1.AgentConfig {
-	obj := &agentv1alpha1.AgentConfig{
-		APIVersion: agentv1alpha1.GroupVersion,
-		Kind:       agentv1alpha1.Kind,
-		NodeName:   c.NodeName,
-		Status: &agentv1alpha1.Status{
-			ListenAddress: ptr(c.StatusListen),
-			SocketPath:    ptr(c.StatusSocket),
-		},
-	}
-	if c.Notify.Enabled() {
-		obj.Notify = &agentv1alpha1.Notify{
-			Command: cloneArgv(c.Notify.Command),
-			Master:  cloneArgv(c.Notify.Master),
-			Backup:  cloneArgv(c.Notify.Backup),
-			Fault:   cloneArgv(c.Notify.Fault),
-			Stop:    cloneArgv(c.Notify.Stop),
-			Timeout: durationPtr(c.Notify.Timeout),
-		}
-	}
-	for _, ch := range c.Checks {
-		obj.Checks = append(obj.Checks, checkToV1alpha1(ch))
-	}
-	if c.IPVS != (IPVS{}) {
-		obj.IPVS = &agentv1alpha1.IPVS{
-			ResyncInterval:   durationPtr(c.IPVS.ResyncInterval),
-			CheckConcurrency: ptr(int32(c.IPVS.CheckConcurrency)),
-		}
-	}
-	for _, r := range c.Routers {
-		vr := agentv1alpha1.VirtualRouter{
-			Name:           r.Name,
-			VRID:           int32(r.VRID),
-			Interface:      r.Interface,
-			Version:        ptr(int32(r.Version)),
-			Priority:       ptr(int32(r.Priority)),
-			AdvertInterval: durationPtr(r.AdvertInterval),
-			Preempt:        ptr(r.Preempt),
-			PreemptDelay:   durationPtr(r.PreemptDelay),
-			AuthPassword:   r.AuthPassword,
-			Announce: &agentv1alpha1.Announce{
-				Count:           ptr(int32(r.Announce.Count)),
-				RepeatDelay:     durationPtr(r.Announce.RepeatDelay),
-				RefreshInterval: durationPtr(r.Announce.RefreshInterval),
-			},
-		}
-		vr.PreemptAfterChecks = r.PreemptAfterChecks
-		for _, tc := range r.TrackChecks {
-			vr.TrackChecks = append(vr.TrackChecks, agentv1alpha1.TrackCheck{Check: tc.Check, Weight: int32(tc.Weight)})
-		}
-		if r.Version == 3 && !r.IPv6 {
-			vr.ChecksumMode = agentv1alpha1.ChecksumMode(r.ChecksumMode.String())
-		}
-		if r.SourceAddr.IsValid() {
-			vr.SourceAddress = r.SourceAddr.String()
-		}
-		for _, p := range r.Peers {
-			vr.UnicastPeers = append(vr.UnicastPeers, p.String())
-		}
-		for _, p := range r.VIPs {
-			vr.VIPs = append(vr.VIPs, p.String())
-		}
-		vr.VirtualServices = servicesToV1alpha1(c.Services, r.Name)
-		obj.VirtualRouters = append(obj.VirtualRouters, vr)
-	}
-	return obj
-}
-
-// Marshal encodes c as an agent configuration file (YAML, every default
-// written out, keys in alphabetical order).
-func Marshal(c *Config) ([]byte, error) {
-	return agentv1alpha1.Marshal(ToV1alpha1(c))
-}
-
 func deref[T any](p *T) T {
 	var zero T
 	if p == nil {
@@ -503,11 +427,6 @@ func durationOf(d *agentv1alpha1.Duration) time.Duration {
 
 func durationPtr(d time.Duration) *agentv1alpha1.Duration {
 	return &agentv1alpha1.Duration{Duration: d}
-}
-
-// Enabled reports whether any notify command is set.
-func (n Notify) Enabled() bool {
-	return len(n.Command)+len(n.Master)+len(n.Backup)+len(n.Fault)+len(n.Stop) > 0
 }
 
 // cloneArgv copies an argv, keeping nil as nil.

@@ -16,6 +16,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	agentv1alpha1 "github.com/vipvs/vipvs/api/agent/v1alpha1"
 )
 
 // cmpOpts compares Configs: netip values by ==, Hash ignored.
@@ -37,7 +39,9 @@ func prefixes(ss ...string) []netip.Prefix {
 	return out
 }
 
-func defaultIPVS() IPVS { return IPVS{ResyncInterval: 10 * time.Second, CheckConcurrency: 16} }
+func defaultIPVS() IPVS {
+	return IPVS{ResyncInterval: 10 * time.Second, CheckConcurrency: 16, RecordFile: "/run/vipvs/agent.ipvs.json"}
+}
 
 func defaultAnnounce() Announce { return Announce{Count: 5, RepeatDelay: time.Second} }
 
@@ -98,7 +102,7 @@ func TestParseTestdata(t *testing.T) {
 			file: "ipv6.yaml",
 			want: &Config{
 				NodeName:     "master-2",
-				IPVS:         defaultIPVS(),
+				IPVS:         IPVS{ResyncInterval: 10 * time.Second, CheckConcurrency: 16}, // no socket, no record
 				StatusListen: "[::1]:9444",
 				Routers: []Router{{
 					Name: "api-v6", VRID: 61, Interface: "eth0", Version: 3, IPv6: true, Priority: 255,
@@ -120,7 +124,7 @@ func TestParseTestdata(t *testing.T) {
 			NodeName:     "master-0",
 			StatusListen: "127.0.0.1:9444",
 			StatusSocket: "/run/vipvs/agent.sock",
-			IPVS:         IPVS{ResyncInterval: 30 * time.Second, CheckConcurrency: 16},
+			IPVS:         IPVS{ResyncInterval: 30 * time.Second, CheckConcurrency: 16, RecordFile: "/run/vipvs/agent.ipvs.json"},
 			Routers: []Router{
 				{
 					Name: "api", VRID: 51, Interface: "eth0", Version: 3, Priority: 100,
@@ -348,7 +352,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, err := Marshal(c)
+			out, err := marshal(c)
 			if err != nil {
 				t.Fatalf("Marshal() error: %v", err)
 			}
@@ -357,7 +361,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 				t.Fatalf("Parse(Marshal()) error: %v\n%s", err, out)
 			}
 			if diff := cmp.Diff(c, c2, cmpOpts); diff != "" {
-				t.Errorf("Parse(Marshal(c)) (-want +got):\n%s\n%s", diff, out)
+				t.Errorf("Parse(marshal(c)) (-want +got):\n%s\n%s", diff, out)
 			}
 		})
 	}
@@ -379,3 +383,6 @@ func TestMarshalLogRedactsPassword(t *testing.T) {
 		t.Errorf("MarshalLog changed the config: AuthPassword = %q", c.Routers[2].AuthPassword)
 	}
 }
+
+// marshal writes c in the file format, every default written out.
+func marshal(c *Config) ([]byte, error) { return agentv1alpha1.Marshal(toV1alpha1(c)) }

@@ -34,7 +34,7 @@ func FuzzAgentConfig(f *testing.F) {
 		if err != nil {
 			return
 		}
-		out, err := Marshal(c)
+		out, err := marshal(c)
 		if err != nil {
 			t.Fatalf("Marshal() of an accepted config: %v", err)
 		}
@@ -43,7 +43,7 @@ func FuzzAgentConfig(f *testing.F) {
 			t.Fatalf("Parse(Marshal()) of an accepted config: %v\ninput:\n%s\nmarshalled:\n%s", err, data, out)
 		}
 		if diff := cmp.Diff(c, c2, cmpOpts); diff != "" {
-			t.Fatalf("Parse(Marshal(c)) (-want +got):\n%s\ninput:\n%s\nmarshalled:\n%s", diff, data, out)
+			t.Fatalf("Parse(marshal(c)) (-want +got):\n%s\ninput:\n%s\nmarshalled:\n%s", diff, data, out)
 		}
 	})
 }

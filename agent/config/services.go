@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	agentv1alpha1 "github.com/vipvs/vipvs/api/agent/v1alpha1"
@@ -16,6 +17,21 @@ type IPVS struct {
 	// CheckConcurrency bounds the real-server probes running at once:
 	// 1 to 1024.
 	CheckConcurrency int
+	// RecordFile is where the agent records the IPVS services it
+	// programmed, so that after a restart it deletes those dropped from the
+	// configuration while it was down: beside the status socket, its path
+	// with ".ipvs.json" in place of ".sock" (so unique per agent on a node,
+	// as the socket is); "" (no record) when the socket is disabled. It is
+	// not part of the file format.
+	RecordFile string
+}
+
+// recordFile returns IPVS.RecordFile for the status socket path socket.
+func recordFile(socket string) string {
+	if socket == "" {
+		return ""
+	}
+	return strings.TrimSuffix(socket, ".sock") + ".ipvs.json"
 }
 
 // VirtualService is a validated IPVS virtual service of one router, offered
@@ -154,66 +170,4 @@ func servicesFromV1alpha1(vr *agentv1alpha1.VirtualRouter) ([]VirtualService, er
 		out = append(out, vs)
 	}
 	return out, nil
-}
-
-func servicesToV1alpha1(svcs []VirtualService, router string) []agentv1alpha1.VirtualService {
-	var out []agentv1alpha1.VirtualService
-	for _, vs := range svcs {
-		if vs.Router != router {
-			continue
-		}
-		s := agentv1alpha1.VirtualService{
-			Name:       vs.Name,
-			Port:       int32(vs.Port),
-			Protocol:   vs.Protocol,
-			Scheduler:  vs.Scheduler,
-			Forwarding: vs.Forwarding,
-		}
-		if vs.Persistence > 0 {
-			s.Persistence = durationPtr(vs.Persistence)
-		}
-		for _, r := range vs.RealServers {
-			s.RealServers = append(s.RealServers, agentv1alpha1.RealServer{
-				Address: r.Addr.Addr().String(),
-				Port:    ptr(int32(r.Addr.Port())),
-				Weight:  ptr(int32(r.Weight)),
-			})
-		}
-		if c := vs.HealthCheck; c != nil {
-			hc := &agentv1alpha1.RealServerCheck{
-				Interval: durationPtr(c.Interval),
-				Timeout:  durationPtr(c.Timeout),
-				Rise:     ptr(int32(c.Rise)),
-				Fall:     ptr(int32(c.Fall)),
-			}
-			switch {
-			case c.TCP:
-				hc.TCP = &agentv1alpha1.RealServerTCPCheck{}
-				if c.TCPPort != 0 {
-					hc.TCP.Port = ptr(int32(c.TCPPort))
-				}
-			case c.HTTP != nil:
-				h := c.HTTP
-				scheme := "http"
-				if h.HTTPS {
-					scheme = "https"
-				}
-				hc.HTTP = &agentv1alpha1.RealServerHTTPCheck{
-					Scheme: scheme, Path: h.Path, CAFile: h.CAFile,
-					InsecureSkipVerify: h.InsecureSkipVerify, ServerName: h.ServerName,
-				}
-				if h.Port != 0 {
-					hc.HTTP.Port = ptr(int32(h.Port))
-				}
-				for _, code := range h.ExpectStatus {
-					hc.HTTP.ExpectStatus = append(hc.HTTP.ExpectStatus, int32(code))
-				}
-			case len(c.Exec) > 0:
-				hc.Exec = &agentv1alpha1.ExecCheck{Command: cloneArgv(c.Exec)}
-			}
-			s.HealthCheck = hc
-		}
-		out = append(out, s)
-	}
-	return out
 }

@@ -80,7 +80,7 @@ func toggle(desired []Service) {
 // through p.
 func measureOne(t *testing.T, p *Programmer, f func() (Plan, error), wantOps int) (time.Duration, uint64) {
 	t.Helper()
-	before := p.Requests()
+	before := p.requestCount()
 	start := time.Now()
 	plan, err := f()
 	took := time.Since(start)
@@ -90,7 +90,7 @@ func measureOne(t *testing.T, p *Programmer, f func() (Plan, error), wantOps int
 	if len(plan.Ops) != wantOps {
 		t.Fatalf("plan has %d operations, want %d", len(plan.Ops), wantOps)
 	}
-	return took, p.Requests() - before
+	return took, p.requestCount() - before
 }
 
 func measureVipvs(t *testing.T, l *lab, n int) {

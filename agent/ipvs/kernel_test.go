@@ -148,7 +148,7 @@ func normalAll(ss []Service) []Service {
 	for _, s := range ss {
 		s = s.normal()
 		s.Forward = commonForward(s.Reals)
-		if s.Reals == nil || len(s.Reals) == 0 {
+		if len(s.Reals) == 0 {
 			s.Reals = nil
 		}
 		out = append(out, s)
@@ -326,7 +326,7 @@ func TestKernelReconcileChanged(t *testing.T) {
 	// plan and the number of netlink requests it took.
 	step := func(name string, full bool, d []Service, want []string, wantRequests uint64) {
 		t.Helper()
-		before := l.p.Requests()
+		before := l.p.requestCount()
 		var plan Plan
 		var err error
 		if full {
@@ -340,7 +340,7 @@ func TestKernelReconcileChanged(t *testing.T) {
 		if diff := cmp.Diff(want, kinds(plan)); diff != "" {
 			t.Errorf("%s: plan (-want +got):\n%s", name, diff)
 		}
-		if got := l.p.Requests() - before; got != wantRequests {
+		if got := l.p.requestCount() - before; got != wantRequests {
 			t.Errorf("%s: %d netlink requests, want %d", name, got, wantRequests)
 		}
 		if !l.raw.IsServicePresent(foreign) {

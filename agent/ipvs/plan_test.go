@@ -327,17 +327,6 @@ func TestValidate(t *testing.T) {
 func TestParse(t *testing.T) {
 	for _, tt := range []struct {
 		in   string
-		want Forward
-	}{{"nat", NAT}, {"MASQ", NAT}, {"dr", DR}, {"route", DR}, {"droute", DR}, {"tun", Tunnel}, {"tunnel", Tunnel}} {
-		if got, err := ParseForward(tt.in); err != nil || got != tt.want {
-			t.Errorf("ParseForward(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
-		}
-	}
-	if _, err := ParseForward("fullnat"); err == nil {
-		t.Error("ParseForward(fullnat) succeeded")
-	}
-	for _, tt := range []struct {
-		in   string
 		want Protocol
 	}{{"tcp", TCP}, {"UDP", UDP}, {"sctp", SCTP}} {
 		if got, err := ParseProtocol(tt.in); err != nil || got != tt.want {

@@ -107,11 +107,11 @@ func (p *Programmer) Close() error {
 	return nil
 }
 
-// Requests returns the number of calls the Programmer has made through
+// requestCount returns the number of calls the Programmer has made through
 // moby/ipvs, each one netlink request and its reply (a round trip to the
 // kernel): one per operation applied, one for the service list and one per
 // service whose reals were read (plus one or two for the probe of NewAt).
-func (p *Programmer) Requests() uint64 {
+func (p *Programmer) requestCount() uint64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.requests

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/go-logr/logr"
 	"k8s.io/utils/clock"
@@ -36,43 +35,51 @@ type realsFilter interface {
 // kernel (applied without error, or found in sync); an incremental
 // reconcile reads the service list (one dump) and the reals only of the
 // desired services that differ from that memory, and trusts the reals of
-// the others. Run reconciles fully at start and on its timer, so that a
-// real server changed by someone else is repaired within the period, and
-// incrementally when triggered by a change of the desired state.
+// the others. The caller (package balancer) decides when: fully at start
+// and on a timer, so that a real server changed by someone else is
+// repaired, and incrementally on a change of the desired state.
 //
-// Reconcile, ReconcileChanged and Run may be called from different
-// goroutines; reconciles are serialised.
+// With a Record (WithRecord), what the Reconciler owns survives a restart
+// of the process: the first reconcile claims the recorded services, so a
+// service dropped from the desired state while the process was down is
+// deleted; the record is written before a reconcile adds a service (so a
+// crash cannot leave an unrecorded service behind) and after one deletes.
+//
+// Reconcile and ReconcileChanged may be called from different goroutines;
+// reconciles are serialised.
 type Reconciler struct {
 	table Table
 	clock clock.Clock
 	log   logr.Logger
-	// alsoOwned, if set, claims services the Reconciler has not desired in
-	// this process (e.g. from the configuration before a restart).
-	alsoOwned func(Service) bool
+	// record, if set, keeps owned across restarts.
+	record Record
 
-	mu    chan struct{} // a lock that Run can select on: held while reconciling
+	mu chan struct{} // a lock that a reconcile waits for with its context
+	// loaded is set once the record was loaded into owned.
+	loaded bool
+	// saved is what the record holds (when loaded).
+	saved map[serviceID]bool
 	owned map[serviceID]bool
 	// applied holds each desired service as the last reconcile left it in
 	// the kernel: applied without error or found in sync. A service whose
 	// operations failed, or that is no longer desired, is not in it.
 	applied map[serviceID]*appliedService
-	// trigger is buffered: Trigger never blocks and coalesces.
-	trigger chan struct{}
 }
 
 // ReconcilerOption configures a Reconciler.
 type ReconcilerOption func(*Reconciler)
 
-// WithOwned makes the Reconciler also own (and so delete when not desired)
-// the services for which owned returns true, e.g. those of the previous
-// configuration after a restart.
-func WithOwned(owned func(Service) bool) ReconcilerOption {
-	return func(r *Reconciler) { r.alsoOwned = owned }
+// WithRecord keeps the services the Reconciler owns in rec, so that after
+// a restart it owns (and so deletes when not desired) those it programmed
+// before. A record that cannot be loaded is reported by the first
+// reconcile, which then owns only what it is asked for; a record that
+// cannot be saved is reported by each reconcile until it is saved.
+func WithRecord(rec Record) ReconcilerOption {
+	return func(r *Reconciler) { r.record = rec }
 }
 
-// NewReconciler returns a Reconciler of t. clk measures durations and, in
-// Run, the period; log receives the changes ("ipvs" is appended to its
-// name).
+// NewReconciler returns a Reconciler of t. clk measures durations; log
+// receives the changes ("ipvs" is appended to its name).
 func NewReconciler(t Table, clk clock.Clock, log logr.Logger, opts ...ReconcilerOption) *Reconciler {
 	r := &Reconciler{
 		table:   t,
@@ -81,7 +88,6 @@ func NewReconciler(t Table, clk clock.Clock, log logr.Logger, opts ...Reconciler
 		mu:      make(chan struct{}, 1),
 		owned:   map[serviceID]bool{},
 		applied: map[serviceID]*appliedService{},
-		trigger: make(chan struct{}, 1),
 	}
 	for _, o := range opts {
 		o(r)
@@ -121,10 +127,26 @@ func (r *Reconciler) reconcile(ctx context.Context, desired []Service, full bool
 	}
 	defer func() { <-r.mu }()
 	start := r.clock.Now()
+	var errs []error
+	if r.record != nil && !r.loaded {
+		// Claim what the previous process owned.
+		r.loaded = true
+		r.saved = map[serviceID]bool{}
+		prev, err := r.record.Load()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w; services dropped from the configuration while the agent was down are left in the kernel", err))
+		}
+		for _, s := range prev {
+			r.owned[s.id()] = true
+			r.saved[s.id()] = true
+		}
+		if len(prev) > 0 {
+			r.log.Info("claiming the IPVS services of the previous run", "services", len(prev))
+		}
+	}
 
 	// list holds the valid desired services in order, byID the index in
 	// list of every desired service (-1 for an invalid one).
-	var errs []error
 	list := make([]wanted, 0, len(desired))
 	byID := make(map[serviceID]int, len(desired))
 	reads := 0
@@ -165,7 +187,7 @@ func (r *Reconciler) reconcile(ctx context.Context, desired []Service, full bool
 		if _, ok := byID[k]; ok {
 			return false // desired but invalid: leave it alone
 		}
-		return r.owned[k] || (r.alsoOwned != nil && r.alsoOwned(s))
+		return r.owned[k]
 	}
 
 	var actual []Service
@@ -213,6 +235,10 @@ func (r *Reconciler) reconcile(ctx context.Context, desired []Service, full bool
 		}
 	}
 	plan := Diff(diffWant, have, owned)
+	// Record first what this reconcile may add: everything desired.
+	if err := r.save(r.owned, byID); err != nil {
+		errs = append(errs, err)
+	}
 	applyErr := r.table.Apply(ctx, plan)
 	if applyErr != nil {
 		errs = append(errs, applyErr)
@@ -235,6 +261,10 @@ func (r *Reconciler) reconcile(ctx context.Context, desired []Service, full bool
 	}
 	for k := range byID {
 		r.owned[k] = true
+	}
+	// Then what it deleted.
+	if err := r.save(r.owned, nil); err != nil {
+		errs = append(errs, err)
 	}
 	// Remember what the kernel now holds of each valid desired service,
 	// except those whose operations failed: the next reconcile reads them.
@@ -338,78 +368,41 @@ func collectOpErrors(err error, keys map[serviceID]bool) bool {
 	return false
 }
 
-// Trigger asks Run for an incremental reconcile (ReconcileChanged) now: call
-// it when the desired state changed. It never blocks, and triggers during a
-// reconcile coalesce into one more.
-func (r *Reconciler) Trigger() {
-	select {
-	case r.trigger <- struct{}{}:
-	default:
+// save makes the record hold the union of a and b, when it does not yet.
+// Nothing is saved before the record was loaded, or without a record.
+func (r *Reconciler) save(a map[serviceID]bool, b map[serviceID]int) error {
+	if r.record == nil || !r.loaded {
+		return nil
 	}
-}
-
-// Run reconciles at once, then every period and whenever triggered, until
-// ctx ends; desired is called each time for the current state. The first
-// reconcile and those of the period are full (Reconcile), the triggered ones
-// incremental (ReconcileChanged). onResult, if not nil, gets each
-// reconcile's plan, duration and error. The period is measured on the
-// Reconciler's clock from the end of one full reconcile to the start of the
-// next; triggered reconciles do not postpone it, so that a steady stream of
-// changes cannot starve the repair of drift. Errors are logged when they
-// change.
-func (r *Reconciler) Run(ctx context.Context, every time.Duration, desired func() []Service, onResult func(Plan, time.Duration, error)) {
-	var lastErr string
-	full := true
-	var due time.Time // when the next full reconcile is due
-	for {
-		start := r.clock.Now()
-		var plan Plan
-		var err error
-		if full {
-			plan, err = r.Reconcile(ctx, desired())
-		} else {
-			plan, err = r.ReconcileChanged(ctx, desired())
-		}
-		took := r.clock.Since(start)
-		if ctx.Err() != nil {
-			return
-		}
-		if full {
-			due = r.clock.Now().Add(every)
-		}
-		if msg := errString(err); msg != lastErr {
-			if err != nil {
-				r.log.Error(err, "IPVS reconcile failed")
-			} else {
-				r.log.Info("IPVS reconcile succeeds again")
-			}
-			lastErr = msg
-		}
-		if onResult != nil {
-			onResult(plan, took, err)
-		}
-		wait := due.Sub(r.clock.Now())
-		if wait <= 0 {
-			full = true
-			continue
-		}
-		t := r.clock.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C():
-			full = true
-		case <-r.trigger:
-			t.Stop()
-			full = false
+	// Without allocating in the common case: the union is saved already
+	// when each of its keys is, and it is as large as saved.
+	union, same := len(a), true
+	for k := range a {
+		same = same && r.saved[k]
+	}
+	for k := range b {
+		if !a[k] {
+			union++
+			same = same && r.saved[k]
 		}
 	}
-}
-
-func errString(err error) string {
-	if err == nil {
-		return ""
+	if same && union == len(r.saved) {
+		return nil
 	}
-	return err.Error()
+	want := make(map[serviceID]bool, union)
+	for k := range a {
+		want[k] = true
+	}
+	for k := range b {
+		want[k] = true
+	}
+	list := make([]Service, 0, len(want))
+	for k := range want {
+		list = append(list, Service{Protocol: k.proto, VIP: k.vip, Port: k.port})
+	}
+	if err := r.record.Save(list); err != nil {
+		return err
+	}
+	r.saved = want
+	return nil
 }

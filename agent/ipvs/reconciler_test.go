@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -85,92 +84,6 @@ func TestReconcile(t *testing.T) {
 				t.Errorf("the foreign service was deleted")
 			}
 		})
-	}
-}
-
-func TestReconcileWithOwned(t *testing.T) {
-	// After a restart, the previous configuration's services are claimed.
-	m := newMemTable(api())
-	r := NewReconciler(m, clocktesting.NewFakeClock(time.Unix(0, 0)), testr.New(t), WithOwned(ownKeys(api().Key())))
-	plan, err := r.Reconcile(context.Background(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := kinds(plan); len(got) != 1 || got[0] != "del-service tcp/192.0.2.100:6443" {
-		t.Errorf("plan = %q, want the old service deleted", got)
-	}
-}
-
-type result struct {
-	plan Plan
-	took time.Duration
-	err  error
-}
-
-func TestRun(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	clk := clocktesting.NewFakeClock(time.Unix(0, 0))
-	m := newMemTable()
-	m.readHook = func() { clk.Step(time.Millisecond) } // a reconcile "takes" 1 ms
-	r := NewReconciler(m, clk, testr.New(t))
-	results := make(chan result, 10)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		r.Run(ctx, 10*time.Second, func() []Service { return []Service{api()} }, func(p Plan, took time.Duration, err error) {
-			results <- result{p, took, err}
-		})
-	}()
-	next := func(what string) result {
-		t.Helper()
-		select {
-		case res := <-results:
-			return res
-		case <-time.After(10 * time.Second):
-			t.Fatalf("no reconcile: %s", what)
-		}
-		return result{}
-	}
-	waitTimer := func() {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !clk.HasWaiters() {
-			if time.Now().After(deadline) {
-				t.Fatal("Run did not arm its timer")
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
-
-	if res := next("at start"); len(res.plan.Ops) != 4 || res.err != nil || res.took != time.Millisecond {
-		t.Errorf("first reconcile: %d ops, took %s, err %v; want 4 ops, 1ms, nil", len(res.plan.Ops), res.took, res.err)
-	}
-	waitTimer()
-	m.mu.Lock()
-	delete(m.services, api().Key()) // kube-proxy deletes it
-	m.mu.Unlock()
-	clk.Step(9 * time.Second)
-	select {
-	case res := <-results:
-		t.Fatalf("reconciled before the period: %v", res.plan)
-	default:
-	}
-	clk.Step(time.Second)
-	if res := next("after the period"); len(res.plan.Ops) != 4 {
-		t.Errorf("periodic reconcile: %v, want the service back", kinds(res.plan))
-	}
-	waitTimer()
-	r.Trigger()
-	if res := next("after Trigger"); !res.plan.Empty() || res.err != nil {
-		t.Errorf("triggered reconcile: %v, %v; want nothing to do", kinds(res.plan), res.err)
-	}
-	waitTimer()
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after cancel")
 	}
 }
 
@@ -379,99 +292,6 @@ func TestReconcileChangedRemembersCopies(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"update-real tcp/192.0.2.100:6443 192.0.2.12:6443 weight=4 forward=masq"}, kinds(plan)); diff != "" {
 		t.Errorf("plan (-want +got):\n%s", diff)
-	}
-}
-
-func TestRunModes(t *testing.T) {
-	// Run: full at start and every period, incremental when triggered;
-	// triggers do not postpone the full reconcile.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	clk := clocktesting.NewFakeClock(time.Unix(0, 0))
-	m := newMemTable()
-	var mu sync.Mutex
-	desired := svcsN(3)
-	current := func() []Service {
-		mu.Lock()
-		defer mu.Unlock()
-		out := slices.Clone(desired)
-		for i := range out {
-			out[i].Reals = slices.Clone(out[i].Reals)
-		}
-		return out
-	}
-	r := NewReconciler(m, clk, testr.New(t))
-	type res struct {
-		read []string
-		plan []string
-	}
-	results := make(chan res, 10)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		r.Run(ctx, 10*time.Second, current, func(p Plan, _ time.Duration, _ error) {
-			m.mu.Lock()
-			read := slices.Clone(m.realsRead)
-			m.realsRead = nil
-			m.mu.Unlock()
-			results <- res{read, kinds(p)}
-		})
-	}()
-	next := func(what string) res {
-		t.Helper()
-		select {
-		case got := <-results:
-			return got
-		case <-time.After(10 * time.Second):
-			t.Fatalf("no reconcile: %s", what)
-		}
-		return res{}
-	}
-	waitTimer := func() {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !clk.HasWaiters() {
-			if time.Now().After(deadline) {
-				t.Fatal("Run did not arm its timer")
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
-
-	if got := next("at start"); len(got.plan) != 12 || got.read != nil {
-		t.Errorf("first reconcile: %v, reals read of %v; want 3 services added, nothing to read", got.plan, got.read)
-	}
-	waitTimer()
-	clk.Step(4 * time.Second)
-	mu.Lock()
-	desired[1].Reals[0].Weight = 2
-	mu.Unlock()
-	r.Trigger()
-	if got := next("after Trigger"); !slices.Equal(got.read, keysOf(svcN(1))) || len(got.plan) != 1 {
-		t.Errorf("triggered reconcile read the reals of %v and did %v; want those of %s, one update", got.read, got.plan, svcN(1).Key())
-	}
-	waitTimer()
-	clk.Step(4 * time.Second)
-	r.Trigger()
-	if got := next("after a second Trigger"); got.read != nil || got.plan != nil {
-		t.Errorf("second triggered reconcile read the reals of %v and did %v; want nothing", got.read, got.plan)
-	}
-	waitTimer()
-	select {
-	case got := <-results:
-		t.Fatalf("reconciled before the period: %v", got)
-	default:
-	}
-	clk.Step(2 * time.Second) // 10 s after the first reconcile, 2 s after the last trigger
-	if got := next("after the period"); !slices.Equal(got.read, keysOf(svcsN(3)...)) {
-		t.Errorf("periodic reconcile read the reals of %v; want all", got.read)
-	}
-	waitTimer()
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after cancel")
 	}
 }
 

@@ -83,20 +83,6 @@ func (f Forward) String() string {
 	return "forward-" + strconv.Itoa(int(f))
 }
 
-// ParseForward parses the keepalived lb_kind words and ipvsadm's: "nat" or
-// "masq", "dr", "route" or "droute", "tun" or "tunnel" (any case).
-func ParseForward(s string) (Forward, error) {
-	switch strings.ToLower(s) {
-	case "nat", "masq":
-		return NAT, nil
-	case "dr", "route", "droute":
-		return DR, nil
-	case "tun", "tunnel":
-		return Tunnel, nil
-	}
-	return 0, fmt.Errorf("ipvs: unknown forwarding method %q (want nat, dr or tunnel)", s)
-}
-
 // Flag is a service flag of IPVS (IP_VS_SVC_F_*) that the Service type does
 // not express otherwise. Persistence is Service.Persistence; the kernel's
 // internal "hashed" flag never appears.

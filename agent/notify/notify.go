@@ -94,8 +94,9 @@ func (n *Notifier) Notify(ev Event) {
 	}
 }
 
-// Dropped returns how many events were dropped because the queue was full.
-func (n *Notifier) Dropped() uint64 {
+// droppedEvents returns how many events were dropped because the queue was
+// full.
+func (n *Notifier) droppedEvents() uint64 {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.dropped

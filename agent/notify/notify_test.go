@@ -103,7 +103,7 @@ func TestNotifyNeverBlocks(t *testing.T) {
 	for i := 0; i < queueSize+10; i++ {
 		n.Notify(Event{"api", "MASTER", 100})
 	}
-	if d := n.Dropped(); d != 10 {
+	if d := n.droppedEvents(); d != 10 {
 		t.Errorf("dropped %d, want 10", d)
 	}
 }

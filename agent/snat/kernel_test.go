@@ -34,7 +34,7 @@ func newKernelLab(t *testing.T) *kernelLab {
 	t.Helper()
 	lab.RequireRoot(t)
 	ns := lab.NewNetNS(t)
-	m, err := New(WithNetNS(int(ns)), WithLogger(testr.NewWithOptions(t, testr.Options{Verbosity: 1})))
+	m, err := New(withNetNS(int(ns)), WithLogger(testr.NewWithOptions(t, testr.Options{Verbosity: 1})))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,10 +23,12 @@ type Manager struct {
 // Option configures a Manager.
 type Option func(*Manager)
 
-// WithNetNS makes the Manager program the network namespace that fd refers
+// withNetNS makes the Manager program the network namespace that fd refers
 // to (an open /run/netns/<name>, or int(netns.NsHandle)) rather than the
-// caller's. The caller keeps fd open for the Manager's life.
-func WithNetNS(fd int) Option {
+// caller's, for the tests. The caller keeps fd open for the Manager's life.
+// Elsewhere, a Manager whose methods run on a thread in a namespace
+// programs that namespace: each operation opens its own netlink socket.
+func withNetNS(fd int) Option {
 	return func(m *Manager) { m.netns = fd }
 }
 

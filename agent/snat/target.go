@@ -93,9 +93,9 @@ func (t Target) Family() Family {
 	return IPv6
 }
 
-// Families returns the families of the targets, IPv4 first, each once: the
+// families returns the families of the targets, IPv4 first, each once: the
 // argument EnableConntrack needs for them.
-func Families(targets []Target) []Family {
+func families(targets []Target) []Family {
 	var fs []Family
 	for _, f := range []Family{IPv4, IPv6} {
 		if slices.ContainsFunc(targets, func(t Target) bool { return t.VIP.IsValid() && t.Family() == f }) {

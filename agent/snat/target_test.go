@@ -134,7 +134,7 @@ func TestFamilies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, Families(tt.in)); diff != "" {
+			if diff := cmp.Diff(tt.want, families(tt.in)); diff != "" {
 				t.Errorf("Families (-want +got):\n%s", diff)
 			}
 		})

@@ -19,18 +19,26 @@ package v1alpha1
 //go:generate go run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0 object crd paths=./... output:crd:artifacts:config=../../manifests/crd
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/scheme"
 )
 
 var (
 	// GroupVersion is the group and version of the LoadBalancerConfig API.
 	GroupVersion = schema.GroupVersion{Group: "vipvs.io", Version: "v1alpha1"}
 
-	// SchemeBuilder registers the API's types (LoadBalancerConfig and its
-	// list) with a runtime.Scheme.
-	SchemeBuilder = (&scheme.Builder{GroupVersion: GroupVersion}).Register(&LoadBalancerConfig{}, &LoadBalancerConfigList{})
+	schemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
 
-	// AddToScheme adds the API's types to a runtime.Scheme.
-	AddToScheme = SchemeBuilder.AddToScheme
+	// AddToScheme adds the API's types (LoadBalancerConfig and its list)
+	// to a runtime.Scheme.
+	AddToScheme = schemeBuilder.AddToScheme
 )
+
+// addKnownTypes registers the API's types, and the options types of
+// metav1 (ListOptions and the like) for the group version.
+func addKnownTypes(s *runtime.Scheme) error {
+	s.AddKnownTypes(GroupVersion, &LoadBalancerConfig{}, &LoadBalancerConfigList{})
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
+}

@@ -45,6 +45,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/vipvs/vipvs/api/v1alpha1"
+	"github.com/vipvs/vipvs/internal/strictyaml"
 	"github.com/vipvs/vipvs/manifests"
 )
 
@@ -134,7 +135,7 @@ func Generate(root string) (map[string][]byte, error) {
 		return nil, err
 	}
 	var crd apiextensionsv1.CustomResourceDefinition
-	if err := yaml.UnmarshalStrict(crdBytes, &crd); err != nil {
+	if err := strictyaml.Decode(crdBytes, &crd); err != nil {
 		return nil, fmt.Errorf("%s: %w", manifests.CRDFile, err)
 	}
 
@@ -413,7 +414,7 @@ func exampleJSON(root string) (string, error) {
 			return "", err
 		}
 		var lbc v1alpha1.LoadBalancerConfig
-		if err := yaml.UnmarshalStrict(b, &lbc); err != nil {
+		if err := strictyaml.Decode(b, &lbc); err != nil {
 			return "", fmt.Errorf("%s: %w", p, err)
 		}
 		var obj map[string]any

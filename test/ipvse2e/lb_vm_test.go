@@ -18,6 +18,7 @@ var lbTests = []string{
 	"TestNATBalancing",
 	"TestDirectRouting",
 	"TestTunnel",
+	"TestOwnedAfterRestart",
 }
 
 // TestLoadBalancingInVM boots the VM with the vipvs binary and the test

@@ -94,7 +94,9 @@ func TestSNATHairpin(t *testing.T) {
 		snatMust(t, dir.SetSysctl(s[0], s[1]))
 	}
 
-	m, err := snat.New(snat.WithNetNS(int(dir.NS())), snat.WithLogger(testr.New(t)))
+	// The Manager programs the namespace of the thread its methods run on
+	// (a netlink socket per operation): dir.Do runs them in dir's.
+	m, err := snat.New(snat.WithLogger(testr.New(t)))
 	snatMust(t, err)
 	targets := []snat.Target{
 		{VIP: vip4, Port: snatPort, Protocol: snat.TCP},
@@ -116,11 +118,11 @@ func TestSNATHairpin(t *testing.T) {
 
 	// 2. The rules, but IPVS leaves its connections untracked: nothing
 	// for them to match.
-	snatMust(t, m.Sync(targets))
+	snatMust(t, dir.Do(func() error { return m.Sync(targets) }))
 	snatPhase(t, "rules without net.ipv4.vs.conntrack", clients, false)
 
 	// 3. EnableConntrack: served.
-	snatMust(t, dir.Do(func() error { return snat.EnableConntrack(snat.Families(targets)...) }))
+	snatMust(t, dir.Do(func() error { return snat.EnableConntrack(snat.IPv4, snat.IPv6) }))
 	for _, k := range []string{"net.ipv4.vs.conntrack", "net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"} {
 		if v, err := dir.Sysctl(k); err != nil || v != "1" {
 			t.Errorf("after EnableConntrack %s = %q (%v), want 1", k, v, err)
@@ -129,11 +131,11 @@ func TestSNATHairpin(t *testing.T) {
 	snatPhase(t, "rules and conntrack", clients, true)
 
 	// 4. Delete: not served any more.
-	snatMust(t, m.Delete())
+	snatMust(t, dir.Do(m.Delete))
 	snatPhase(t, "after Delete", clients, false)
 
 	// 5. Sync again: served again.
-	snatMust(t, m.Sync(targets))
+	snatMust(t, dir.Do(func() error { return m.Sync(targets) }))
 	snatPhase(t, "after a new Sync", clients, true)
 }
 

@@ -114,7 +114,11 @@ type Status struct {
 	ListenAddress *string `json:"listenAddress,omitempty"`
 	// SocketPath is the absolute path of the unix socket that serves the
 	// JSON status to `vipvs status`; at most 107 bytes (the kernel's limit).
-	// "" disables the socket. Default "/run/vipvs/agent.sock".
+	// "" disables the socket. Default "/run/vipvs/agent.sock". Beside it,
+	// at the same path with ".ipvs.json" in place of ".sock", the agent
+	// records the IPVS virtual services it programmed, so that when it
+	// starts again it deletes those removed from the configuration while it
+	// was down; with the socket disabled there is no such record.
 	// +optional
 	SocketPath *string `json:"socketPath,omitempty"`
 }

@@ -12,14 +12,17 @@
 package lb
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vipvs/vipvs/agent/ipvs"
 	"github.com/vipvs/vipvs/agent/status"
 	v1alpha1 "github.com/vipvs/vipvs/api/agent/v1alpha1"
 	"github.com/vipvs/vipvs/test/agentlab"
@@ -354,3 +357,92 @@ func TestDirectRouting(t *testing.T) { testDirect(t, vipDR, v1alpha1.ForwardingD
 // TestTunnel: a tunnel service carries traffic to real servers that hold
 // the VIP on tunl0.
 func TestTunnel(t *testing.T) { testDirect(t, vipTunnel, v1alpha1.ForwardingTunnel) }
+
+// TestOwnedAfterRestart: an agent programs services A and B and is killed
+// (SIGKILL: no shutdown, its services stay in the kernel); B is removed
+// from its config; when the agent starts again it deletes B, keeps A, and
+// leaves alone a service someone else added on the same VIP. The agent
+// knows B was its own from the record it keeps beside its status socket.
+func TestOwnedAfterRestart(t *testing.T) {
+	requireVM(t)
+	l := lab.NewT(t, lab.Options{Nodes: 2})
+	const portA, portB, portForeign = 8081, 8082, 8083
+	svc := func(name string, port int32) v1alpha1.VirtualService {
+		return v1alpha1.VirtualService{Name: name, Port: port, Scheduler: "rr",
+			RealServers: []v1alpha1.RealServer{{Address: l.Node(2).IPv4.String(), Port: &port}}}
+	}
+	router := agentlab.Router{
+		Name: "owned", VIPs: []netip.Prefix{vipNAT}, VRID: 53, Priorities: []int{150},
+		Interval: 100 * time.Millisecond,
+		Services: []v1alpha1.VirtualService{svc("a", portA), svc("b", portB)},
+	}
+	c, err := agentlab.New(l, vipvsBin, t.TempDir(), router)
+	must(t, err)
+	c.Agents = c.Agents[:1]
+	a := c.Agents[0]
+	t.Cleanup(func() {
+		if t.Failed() {
+			var b strings.Builder
+			c.Dump(&b)
+			t.Log("\n" + b.String())
+		}
+		if a.Proc != nil {
+			a.Proc.Kill()
+		}
+	})
+
+	table, err := ipvs.NewAt(fmt.Sprintf("/proc/self/fd/%d", int(a.Node.NS())))
+	must(t, err)
+	t.Cleanup(func() { table.Close() })
+	key := func(port int) string {
+		return ipvs.Service{Protocol: ipvs.TCP, VIP: vipNAT.Addr(), Port: uint16(port)}.Key()
+	}
+	keys := func() ([]string, error) {
+		ss, err := table.Services(context.Background())
+		var out []string
+		for _, s := range ss {
+			out = append(out, s.Key())
+		}
+		slices.Sort(out)
+		return out, err
+	}
+	waitTable := func(what string, want ...string) {
+		t.Helper()
+		slices.Sort(want)
+		must(t, lab.WaitFor(15*time.Second, what, func() (bool, error) {
+			got, err := keys()
+			return slices.Equal(got, want), err
+		}))
+	}
+	// Someone else's service on the same VIP.
+	foreign := ipvs.Service{Protocol: ipvs.TCP, VIP: vipNAT.Addr(), Port: portForeign, Scheduler: "rr",
+		Reals: []ipvs.Real{{Addr: l.Node(2).IPv4, Port: portForeign, Weight: 1, Forward: ipvs.NAT}}}
+	must(t, table.Apply(context.Background(), ipvs.Diff([]ipvs.Service{foreign}, nil, nil)))
+
+	must(t, a.Start())
+	waitTable("A and B programmed beside the foreign service", key(portA), key(portB), key(portForeign))
+	record := strings.TrimSuffix(a.Socket, ".sock") + ".ipvs.json"
+	if b, err := os.ReadFile(record); err != nil {
+		t.Errorf("the record of the agent's services: %v", err)
+	} else {
+		t.Logf("record %s:\n%s", record, b)
+	}
+
+	must(t, a.Proc.Kill())
+	a.Proc = nil
+	if got, err := keys(); err != nil || len(got) != 3 {
+		t.Fatalf("after SIGKILL the table holds %v (%v), want the three services still", got, err)
+	}
+
+	router.Services = router.Services[:1]
+	cfg := c.Config(1, router)
+	cfg.IPVS = &v1alpha1.IPVS{ResyncInterval: &v1alpha1.Duration{Duration: time.Second}}
+	must(t, a.WriteConfig(cfg))
+	must(t, a.Start())
+	waitTable("B deleted, A and the foreign service kept", key(portA), key(portForeign))
+	// And it stays so through later full reconciles (every second).
+	time.Sleep(2500 * time.Millisecond)
+	if got, err := keys(); err != nil || !slices.Equal(got, []string{key(portA), key(portForeign)}) {
+		t.Errorf("later the table holds %v (%v), want A and the foreign service", got, err)
+	}
+}
