@@ -27,6 +27,7 @@ import (
 	"github.com/vipvs/vipvs/agent/status"
 	"github.com/vipvs/vipvs/agent/vip"
 	"github.com/vipvs/vipvs/agent/vrrp"
+	statusv1 "github.com/vipvs/vipvs/api/status/v1alpha1"
 	"github.com/vipvs/vipvs/version"
 )
 
@@ -66,6 +67,8 @@ type Agent struct {
 	routers     map[string]*router
 	announcers  map[string]*announce.Announcer
 	configError string
+	// configProblems are configError's typed problems (the status contract).
+	configProblems []statusv1.Problem
 }
 
 // Run runs the agent until ctx is cancelled, then stops every router
@@ -164,7 +167,7 @@ func Run(ctx context.Context, opts Options) error {
 		// log, in the status (configError) and by not being ready. A
 		// crash loop would hide the reason from the companion.
 		a.mu.Lock()
-		a.configError = err.Error()
+		a.configError, a.configProblems = err.Error(), statusv1.ProblemsOf(err, statusv1.CodeApplyFailed)
 		a.mu.Unlock()
 		log.Error(err, "some of the config could not be applied; the agent runs the rest and is not ready")
 	}
@@ -172,15 +175,25 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Pprof {
 		srv.EnablePprof()
 	}
+	// The status servers are waited for on exit: the socket file is
+	// removed when ServeSocket returns, which a process that exits first
+	// leaves behind.
+	var statusServers sync.WaitGroup
+	defer statusServers.Wait()
+	defer stopBG()
 	if cfg.StatusListen != "" {
+		statusServers.Add(1)
 		go func() {
+			defer statusServers.Done()
 			if err := srv.ListenAndServe(bg, cfg.StatusListen); err != nil {
 				log.Error(err, "status server stopped")
 			}
 		}()
 	}
 	if cfg.StatusSocket != "" {
+		statusServers.Add(1)
 		go func() {
+			defer statusServers.Done()
 			if err := srv.ServeSocket(bg, cfg.StatusSocket); err != nil {
 				log.Error(err, "status socket stopped")
 			}
@@ -216,7 +229,7 @@ func Run(ctx context.Context, opts Options) error {
 func (a *Agent) reject(err error) {
 	a.m.reloads.WithLabelValues("rejected").Inc()
 	a.mu.Lock()
-	a.configError = err.Error()
+	a.configError, a.configProblems = err.Error(), statusv1.ProblemsOf(err, statusv1.CodeConfigInvalid)
 	hash := a.cfg.Hash
 	a.mu.Unlock()
 	a.log.Error(err, "config rejected; the running config stays", "configHash", hash)
@@ -225,7 +238,7 @@ func (a *Agent) reject(err error) {
 func (a *Agent) reload(ctx context.Context, c *config.Config) {
 	a.mu.Lock()
 	same := a.cfg != nil && a.cfg.Hash == c.Hash
-	a.configError = ""
+	a.configError, a.configProblems = "", nil
 	a.mu.Unlock()
 	if same {
 		a.m.reloads.WithLabelValues("unchanged").Inc()
@@ -234,7 +247,7 @@ func (a *Agent) reload(ctx context.Context, c *config.Config) {
 	if err := a.apply(ctx, c); err != nil {
 		a.m.reloads.WithLabelValues("rejected").Inc()
 		a.mu.Lock()
-		a.configError = err.Error()
+		a.configError, a.configProblems = err.Error(), statusv1.ProblemsOf(err, statusv1.CodeApplyFailed)
 		a.mu.Unlock()
 		a.log.Error(err, "applying the new config failed")
 		return
@@ -457,7 +470,7 @@ func (a *Agent) ready() error {
 func (a *Agent) Report() status.Report {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	rep := status.Report{Version: version.Version, Started: a.started, ConfigError: a.configError, Checks: a.checkReports(), IPVS: a.bal.Status()}
+	rep := status.Report{Version: version.Version, Started: a.started, ConfigError: a.configError, ConfigProblems: a.configProblems, Checks: a.checkReports(), IPVS: a.bal.Status()}
 	if a.cfg != nil {
 		rep.Node = a.cfg.NodeName
 		rep.ConfigHash = a.cfg.Hash

@@ -4,9 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -109,4 +113,68 @@ func TestCompanionReadsRealAgent(t *testing.T) {
 	// The companion re-exports the agent's metrics, read over the same
 	// socket, with the label load_balancer_config.
 	checkRealAgentMetrics(t, c.AgentMetrics(testr.New(t)), lbc)
+}
+
+// TestAgentRemovesSocketOnQuickExit starts the real agent and stops it
+// (SIGTERM) as soon as its status socket exists: the socket file must be
+// gone when the process has exited, or `vipvs status` and the companion
+// find a dead socket. Needs root.
+func TestAgentRemovesSocketOnQuickExit(t *testing.T) {
+	lab.RequireRoot(t)
+	bin, cleanup, err := agentlab.BinaryForTests("vipvs-node-test")
+	if err != nil {
+		t.Fatalf("building vipvs: %v", err)
+	}
+	t.Cleanup(cleanup)
+	if bin == "" {
+		t.Skip("no vipvs binary (set VIPVS_BIN, or run as root to build one)")
+	}
+	l := lab.NewT(t, lab.Options{Nodes: 1})
+	n := l.Node(1)
+	dir := t.TempDir()
+	socket := filepath.Join(dir, "api.sock")
+	listen := "127.0.0.1:9445"
+	prio := int32(100)
+	interval := agentv1alpha1.Duration{Duration: 100 * time.Millisecond}
+	cfg := &agentv1alpha1.AgentConfig{
+		APIVersion: agentv1alpha1.GroupVersion, Kind: agentv1alpha1.Kind, NodeName: n.Name, Interface: n.IfName,
+		Status: &agentv1alpha1.Status{ListenAddress: &listen, SocketPath: &socket},
+		VirtualRouters: []agentv1alpha1.VirtualRouter{{Name: "api", VRID: 51, Priority: &prio, AdvertInterval: &interval,
+			VIPs: []string{l.VIPv4(1).String() + "/32"}}},
+	}
+	data, err := agentv1alpha1.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	configPath := filepath.Join(dir, "agent.yaml")
+	if err := os.WriteFile(configPath, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 3 {
+		p, err := n.Start("vipvs", []string{bin, "agent", "--config", configPath}, nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = lab.WaitFor(10*time.Second, "the agent's socket", func() (bool, error) {
+			if p.Exited() {
+				return false, fmt.Errorf("the agent exited:\n%s", p.LogTail(20))
+			}
+			_, err := os.Lstat(socket)
+			return err == nil, nil
+		})
+		if err != nil {
+			_ = p.Kill()
+			t.Fatal(err)
+		}
+		if err := p.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Wait(15 * time.Second); err != nil {
+			_ = p.Kill()
+			t.Fatalf("round %d: the agent did not exit after SIGTERM: %v", round, err)
+		}
+		if _, err := os.Lstat(socket); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("round %d: after the agent exited, its socket %s: %v; want it removed\nagent log:\n%s", round, socket, err, p.LogTail(20))
+		}
+	}
 }
