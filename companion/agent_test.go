@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	agentv1alpha1 "github.com/vipvs/vipvs/api/agent/v1alpha1"
+	statusv1 "github.com/vipvs/vipvs/api/status/v1alpha1"
 	"github.com/vipvs/vipvs/render"
 	"github.com/vipvs/vipvs/test/agentlab"
 	"github.com/vipvs/vipvs/test/lab"
@@ -97,7 +98,8 @@ func TestCompanionReadsRealAgent(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = p.Kill() })
 
-	want := AgentStatus{Routers: []RouterStatus{{Name: lbc, State: StateMaster, Master: n.IPv4.String()}}}.Encode()
+	want := statusv1.NodeReport{APIVersion: statusv1.APIVersion, Kind: statusv1.KindNodeReport,
+		Routers: []statusv1.RouterSummary{{Name: lbc, State: statusv1.StateMaster, Master: n.IPv4.String(), Interface: n.IfName}}}.Encode()
 	var got map[string]string
 	err = lab.WaitFor(15*time.Second, "the companion to report the agent as master of the config it wrote", func() (bool, error) {
 		if p.Exited() {

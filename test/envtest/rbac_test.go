@@ -33,6 +33,7 @@ import (
 
 	"github.com/vipvs/vipvs/agent/status"
 	agentv1alpha1 "github.com/vipvs/vipvs/api/agent/v1alpha1"
+	statusv1 "github.com/vipvs/vipvs/api/status/v1alpha1"
 	"github.com/vipvs/vipvs/api/v1alpha1"
 	"github.com/vipvs/vipvs/companion"
 	"github.com/vipvs/vipvs/manifests"
@@ -253,7 +254,7 @@ func (f rbacAgents) Fetch(_ context.Context, lbc, _ string) (status.Report, erro
 	for _, r := range cfg.VirtualRouters {
 		state := "BACKUP"
 		if f.node == rbacNodes[0].name {
-			state = companion.StateMaster
+			state = statusv1.StateMaster
 		}
 		rep.Routers = append(rep.Routers, status.Router{Name: r.Name, VRID: uint8(r.VRID), State: state})
 	}
