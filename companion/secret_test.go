@@ -7,7 +7,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 )
 
 func TestEncodeDecodeFiles(t *testing.T) {
@@ -92,4 +91,3 @@ func TestLabelValue(t *testing.T) {
 		t.Error("two long names with a common prefix map to one label value")
 	}
 }
-
