@@ -2,13 +2,13 @@ package day0
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -69,7 +69,7 @@ func decodeStrict(data []byte, v any) []string {
 	strict, err := sigsjson.UnmarshalStrict(j, v, sigsjson.DisallowDuplicateFields, sigsjson.DisallowUnknownFields)
 	var msgs []string
 	if err != nil {
-		msgs = append(msgs, typeErrorMessage(err, root))
+		msgs = append(msgs, decodeErrorMessage(j, err, root))
 	}
 	for _, e := range strict {
 		msgs = append(msgs, e.Error())
@@ -77,25 +77,38 @@ func decodeStrict(data []byte, v any) []string {
 	return msgs
 }
 
-// typeErrorRE matches the JSON decoder's message for a value of the wrong
-// type: its JSON kind and the field path (without list indexes, which the
-// decoder does not report).
-var typeErrorRE = regexp.MustCompile(`^json: cannot unmarshal (\w+) into Go struct field \w+\.(\S+) of type \S+$`)
+// decodeErrorMessage says, for a person, what the error err of decoding
+// the JSON j into a root means. The strict decoder's errors are of an
+// internal type, so j is decoded again with encoding/json, whose
+// *json.UnmarshalTypeError carries the field path, the JSON kind and the Go
+// type as fields (and *json.SyntaxError the offset): nothing is read from
+// an error's text.
+func decodeErrorMessage(j []byte, err error, root reflect.Type) string {
+	stdErr := json.Unmarshal(j, reflect.New(root).Interface())
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(stdErr, &te):
+		return typeErrorMessage(te, root)
+	case errors.As(stdErr, &se):
+		return fmt.Sprintf("parsing: invalid JSON at byte %d: %v", se.Offset, se)
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
 
-// typeErrorMessage says, for a person, what a decoding error of a value
-// decoded into root means.
-func typeErrorMessage(err error, root reflect.Type) string {
-	m := typeErrorRE.FindStringSubmatch(err.Error())
-	if m == nil {
-		return strings.TrimPrefix(err.Error(), "json: ")
-	}
-	got := map[string]string{"string": "a string", "number": "a number", "bool": "a boolean", "array": "a list", "object": "a mapping"}[m[1]]
+// typeErrorMessage says, for a person, what a value of the wrong type,
+// decoded into root, means: which field, what it holds, what it must hold.
+func typeErrorMessage(te *json.UnmarshalTypeError, root reflect.Type) string {
+	got := map[string]string{"string": "a string", "number": "a number", "bool": "a boolean", "array": "a list", "object": "a mapping"}[te.Value]
 	if got == "" {
-		got = m[1]
+		got = te.Value
 	}
-	t, ok := fieldType(root, strings.Split(m[2], "."))
+	if te.Field == "" {
+		return fmt.Sprintf("Invalid value: %s: must be %s", got, kindName(te.Type))
+	}
+	t, ok := fieldType(root, strings.Split(te.Field, "."))
 	if !ok {
-		return fmt.Sprintf("%s: Invalid value: %s: has the wrong type", m[2], got)
+		return fmt.Sprintf("%s: Invalid value: %s: has the wrong type", te.Field, got)
 	}
 	var want, hint string
 	switch {
@@ -103,19 +116,30 @@ func typeErrorMessage(err error, root reflect.Type) string {
 		want = `a duration string such as "1s" or "100ms"`
 	case t.Kind() == reflect.String:
 		want = "a string"
-		if m[1] == "number" || m[1] == "bool" {
+		if te.Value == "number" || te.Value == "bool" {
 			hint = " (quote it: YAML reads unquoted numbers, true, false, yes, no, on and off as other types)"
 		}
-	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
-		want = "an integer"
-	case t.Kind() == reflect.Bool:
-		want = "a boolean (true or false)"
-	case t.Kind() == reflect.Slice:
-		want = "a list"
 	default:
-		want = "a mapping"
+		want = kindName(t)
 	}
-	return fmt.Sprintf("%s: Invalid value: %s: must be %s%s", m[2], got, want, hint)
+	return fmt.Sprintf("%s: Invalid value: %s: must be %s%s", te.Field, got, want, hint)
+}
+
+// kindName names what a value of Go type t looks like in YAML.
+func kindName(t reflect.Type) string {
+	switch {
+	case t == nil:
+		return "another type"
+	case t.Kind() == reflect.String:
+		return "a string"
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
+		return "an integer"
+	case t.Kind() == reflect.Bool:
+		return "a boolean (true or false)"
+	case t.Kind() == reflect.Slice:
+		return "a list"
+	}
+	return "a mapping"
 }
 
 // fieldType follows a path of JSON field names from t, through pointers,
