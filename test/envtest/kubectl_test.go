@@ -109,4 +109,3 @@ func TestInstallBothWays(t *testing.T) {
 		}
 	})
 }
-
