@@ -229,6 +229,7 @@ type fakeAgent struct {
 type fakeServer struct {
 	stop      func()
 	podGoneAt time.Time // zero while the static pod is there
+	rejected  bool      // its config vanished under it
 }
 
 func newFakeAgent(t *testing.T, root, node, master string) *fakeAgent {
@@ -289,6 +290,13 @@ func (a *fakeAgent) kubelet(ctx context.Context) {
 			a.servers[lbc] = a.start(lbc)
 		}
 		for lbc, s := range a.servers {
+			// The agent watches its config file, as the real one does.
+			if _, err := os.Stat(filepath.Join(a.root, render.AgentConfigPath(lbc, a.node))); err != nil && !s.rejected {
+				s.rejected = true
+				a.mu.Lock()
+				a.rejected = append(a.rejected, fmt.Sprintf("%s on %s: config rejected: %v", lbc, a.node, err))
+				a.mu.Unlock()
+			}
 			if present[lbc] {
 				continue
 			}
