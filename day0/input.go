@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"reflect"
-	"slices"
 	"strings"
 
 	yamlv2 "go.yaml.in/yaml/v2"
@@ -75,6 +74,18 @@ func decodeStrict(data []byte, v any) []string {
 		msgs = append(msgs, e.Error())
 	}
 	return msgs
+}
+
+// hasUnknownFields reports whether data, decoded into v, has fields that v
+// does not know: the strict decoder's errors do not say their kind but in
+// their text, so only unknown fields are disallowed in this decode.
+func hasUnknownFields(data []byte, v any) bool {
+	j, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return false
+	}
+	strict, _ := sigsjson.UnmarshalStrict(j, v, sigsjson.DisallowUnknownFields)
+	return len(strict) > 0
 }
 
 // decodeErrorMessage says, for a person, what the error err of decoding
@@ -218,7 +229,7 @@ func loadConfig(path string) (*v1alpha1.LoadBalancerConfig, error) {
 	var c v1alpha1.LoadBalancerConfig
 	if msgs := decodeStrict(data, &c); len(msgs) > 0 {
 		pe := &problemsError{source: path, errs: msgs}
-		if slices.ContainsFunc(msgs, func(m string) bool { return strings.HasPrefix(m, "unknown field") }) {
+		if hasUnknownFields(data, &v1alpha1.LoadBalancerConfig{}) {
 			pe.hint = "field names are case-sensitive; `kubectl explain loadbalancerconfig.spec --recursive` (with the CRD installed) or api/v1alpha1 in the vipvs source lists them"
 		}
 		return nil, pe
