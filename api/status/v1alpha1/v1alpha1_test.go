@@ -67,3 +67,18 @@ func TestNodeReportRoundTrip(t *testing.T) {
 		t.Error("a state change left the digest as it was")
 	}
 }
+
+// BenchmarkDigest is the cost of one look at the report by a waiting
+// GET /status (the agent's status server computes it every 100 ms while
+// the node companion watches): a report of four routers.
+func BenchmarkDigest(b *testing.B) {
+	r := Report{ConfigHash: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}
+	for i := range 4 {
+		r.Routers = append(r.Routers, Router{Name: fmt.Sprintf("router-%d", i), State: StateBackup, Master: "192.0.2.11",
+			Interface: "eth0", VIPs: []string{"192.0.2.100/24"}, Drops: map[string]uint64{"peer": 3}})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = Digest(r)
+	}
+}
