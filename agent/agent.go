@@ -26,6 +26,7 @@ import (
 	"github.com/vipvs/vipvs/agent/notify"
 	"github.com/vipvs/vipvs/agent/status"
 	"github.com/vipvs/vipvs/agent/vrrp"
+	statusv1 "github.com/vipvs/vipvs/api/status/v1alpha1"
 	"github.com/vipvs/vipvs/version"
 )
 
@@ -77,6 +78,8 @@ type Agent struct {
 	routers     map[string]*router
 	announcers  map[string]Announcer
 	configError string
+	// configProblems are configError's typed problems (the status contract).
+	configProblems []statusv1.Problem
 }
 
 // New assembles an Agent from its parts. reg receives the agent's metrics.
@@ -222,16 +225,16 @@ func (a *Agent) serveStatus(ctx context.Context, cfg *config.Config) {
 func (a *Agent) setConfigError(err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.configError = ""
+	a.configError, a.configProblems = "", nil
 	if err != nil {
-		a.configError = err.Error()
+		a.configError, a.configProblems = err.Error(), statusv1.ProblemsOf(err, statusv1.CodeApplyFailed)
 	}
 }
 
 func (a *Agent) reject(err error) {
 	a.m.reloads.WithLabelValues("rejected").Inc()
 	a.mu.Lock()
-	a.configError = err.Error()
+	a.configError, a.configProblems = err.Error(), statusv1.ProblemsOf(err, statusv1.CodeConfigInvalid)
 	hash := ""
 	if a.cfg != nil {
 		hash = a.cfg.Hash
@@ -243,7 +246,7 @@ func (a *Agent) reject(err error) {
 func (a *Agent) reload(ctx context.Context, c *config.Config) {
 	a.mu.Lock()
 	same := a.cfg != nil && a.cfg.Hash == c.Hash
-	a.configError = ""
+	a.configError, a.configProblems = "", nil
 	a.mu.Unlock()
 	if same {
 		a.m.reloads.WithLabelValues("unchanged").Inc()
@@ -519,7 +522,7 @@ func (a *Agent) ready() error {
 func (a *Agent) Report() status.Report {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	rep := status.Report{Version: version.Version, Started: a.started, ConfigError: a.configError, Checks: a.checkReports(), IPVS: a.parts.Balancer.Status()}
+	rep := status.Report{Version: version.Version, Started: a.started, ConfigError: a.configError, ConfigProblems: a.configProblems, Checks: a.checkReports(), IPVS: a.parts.Balancer.Status()}
 	if a.cfg != nil {
 		rep.Node = a.cfg.NodeName
 		rep.ConfigHash = a.cfg.Hash

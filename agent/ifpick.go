@@ -9,6 +9,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/vipvs/vipvs/agent/config"
+	statusv1 "github.com/vipvs/vipvs/api/status/v1alpha1"
 )
 
 // pickInterfaces returns a copy of c in which every router without an
@@ -48,12 +49,14 @@ func pickInterfaces(c *config.Config) (*config.Config, error) {
 		}
 		idx, err := pickInterface(r.VIPs[0], own)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("router %s: %w", r.Name, err))
+			errs = append(errs, fmt.Errorf("router %s: %w", r.Name, &statusv1.Problem{
+				Code: statusv1.CodeVIPNotInSubnet, Router: r.Name, VIP: r.VIPs[0].Addr().String(), Message: err.Error()}))
 			continue
 		}
 		l, err := netlink.LinkByIndex(idx)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("router %s: reading interface %d, which holds the subnet of VIP %s: %w", r.Name, idx, r.VIPs[0], err))
+			errs = append(errs, &statusv1.Problem{Code: statusv1.CodeInterfaceUnavailable, Router: r.Name, VIP: r.VIPs[0].Addr().String(),
+				Message: fmt.Sprintf("router %s: reading interface %d, which holds the subnet of VIP %s: %v", r.Name, idx, r.VIPs[0], err)})
 			continue
 		}
 		r.Interface = l.Attrs().Name

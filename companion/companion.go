@@ -9,8 +9,10 @@ import (
 	"path"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -32,13 +34,25 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/vipvs/vipvs/agent/status"
+	statusv1 "github.com/vipvs/vipvs/api/status/v1alpha1"
 	"github.com/vipvs/vipvs/api/v1alpha1"
 	"github.com/vipvs/vipvs/render"
 )
 
 // DefaultStatusInterval is how often the companion reads its agents'
-// status when nothing else happens.
+// status when nothing else happens (it also watches them: a change is
+// reported at once).
 const DefaultStatusInterval = 10 * time.Second
+
+// DefaultAgentStopTimeout bounds the wait, after the static pod of a
+// removed Secret is deleted, for its agent to stop before the agent's
+// config is deleted too: the static pod's grace period (30 s) and kubelet's
+// delay in noticing the file's removal.
+const DefaultAgentStopTimeout = time.Minute
+
+// agentGoneRecheck is how often the companion looks whether the agent of a
+// deleted static pod has stopped.
+const agentGoneRecheck = 250 * time.Millisecond
 
 // statusTimeout bounds one read of an agent's status.
 const statusTimeout = 3 * time.Second
@@ -78,6 +92,14 @@ type Options struct {
 	// StatusInterval is how often the agents' status is read.
 	// Default: DefaultStatusInterval.
 	StatusInterval time.Duration
+	// WatchPoll is how often an agent that does not answer (or a Status
+	// that cannot wait for a change) is read again. Default
+	// DefaultWatchPoll.
+	WatchPoll time.Duration
+	// AgentStopTimeout bounds the wait for an agent to stop after its
+	// static pod was deleted, before its config is deleted too. Default
+	// DefaultAgentStopTimeout.
+	AgentStopTimeout time.Duration
 	// Registerer, when set, gets the collector that re-exports the agents'
 	// metrics (AgentMetrics), by Setup.
 	Registerer prometheus.Registerer
@@ -94,6 +116,15 @@ type Companion struct {
 	// agents are the LoadBalancerConfigs of the last reconcile, whose
 	// agents' metrics AgentMetrics reads.
 	agents agentSet
+	// watch follows the agents' status and wakes the reconcile.
+	watch *watchers
+
+	mu sync.Mutex
+	// podGone is when the static pod of a removed set was deleted, by set:
+	// its other files wait until its agent has stopped.
+	podGone map[string]time.Time
+	// now is the clock.
+	now func() time.Time
 }
 
 // CacheOptions restricts a manager's cache to what a companion needs: the
@@ -119,6 +150,7 @@ func Setup(mgr manager.Manager, opts Options) error {
 	if err != nil {
 		return err
 	}
+	c.watch.log = mgr.GetLogger().WithName("watch")
 	if opts.Registerer != nil {
 		if err := opts.Registerer.Register(c.AgentMetrics(mgr.GetLogger().WithName("metrics"))); err != nil {
 			return fmt.Errorf("node companion: registering the agents' metrics: %w", err)
@@ -141,14 +173,25 @@ func New(cl client.Client, opts Options) (*Companion, error) {
 	if opts.StatusInterval <= 0 {
 		opts.StatusInterval = DefaultStatusInterval
 	}
-	return &Companion{client: cl, opts: opts}, nil
+	if opts.WatchPoll <= 0 {
+		opts.WatchPoll = DefaultWatchPoll
+	}
+	if opts.AgentStopTimeout <= 0 {
+		opts.AgentStopTimeout = DefaultAgentStopTimeout
+	}
+	return &Companion{client: cl, opts: opts, podGone: map[string]time.Time{}, now: time.Now,
+		watch: newWatchers(opts.Status, opts.HostRoot, opts.WatchPoll, logr.Discard())}, nil
 }
 
 // SetupWithManager registers the companion's controller with mgr: it
 // watches the node's Secrets (changes of what the operator writes, not of
-// the companion's own annotations) and runs once at start, so that the
-// files of Secrets deleted while it was down are removed too.
+// the companion's own annotations) and its agents' status (a change wakes
+// it within a second), and runs once at start, so that the files of
+// Secrets deleted while it was down are removed too.
 func (c *Companion) SetupWithManager(mgr manager.Manager) error {
+	if err := mgr.Add(c.watch); err != nil {
+		return fmt.Errorf("node companion: adding the agents' watch: %w", err)
+	}
 	toNode := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: c.opts.NodeName}}}
 	})
@@ -158,6 +201,7 @@ func (c *Companion) SetupWithManager(mgr manager.Manager) error {
 		Named("vipvs-node").
 		Watches(&corev1.Secret{}, toNode, builder.WithPredicates(operatorChanges())).
 		WatchesRawSource(source.Channel(start, toNode)).
+		WatchesRawSource(source.Channel(c.watch.wake, toNode)).
 		Complete(c)
 }
 
@@ -179,7 +223,8 @@ func operatorChanges() predicate.Predicate {
 }
 
 // Reconcile brings the node in line with its Secrets; the request's name
-// is the node's, whatever changed. It runs again after the status interval.
+// is the node's, whatever changed. It runs again after the status interval,
+// or sooner while an agent whose static pod was removed still runs.
 func (c *Companion) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
 	log := logr.FromContextOrDiscard(ctx).WithValues("node", c.opts.NodeName)
 	var list corev1.SecretList
@@ -206,24 +251,107 @@ func (c *Companion) Reconcile(ctx context.Context, _ reconcile.Request) (reconci
 		}
 	}
 	c.agents.set(agents)
+	c.watch.set(agents)
 
 	sets, err := c.opts.Writer.Sets()
 	if err != nil {
 		errs = append(errs, err)
 	}
+	res := reconcile.Result{RequeueAfter: c.opts.StatusInterval}
 	for _, set := range sets {
 		if live[set] {
 			continue
 		}
-		removed, err := c.opts.Writer.Remove(set)
-		if len(removed) > 0 {
-			log.Info("files removed: their secret is gone", "secret", set, "files", removed)
-		}
+		done, err := c.remove(ctx, log, set)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("removing the files of secret %s: %w", set, err))
 		}
+		if !done {
+			res.RequeueAfter = agentGoneRecheck
+		}
 	}
-	return reconcile.Result{RequeueAfter: c.opts.StatusInterval}, errors.Join(errs...)
+	return res, errors.Join(errs...)
+}
+
+// remove deletes the files of a set whose Secret is gone, in two steps: the
+// static pod first (kubelet then stops the agent, which hands its VIPs
+// over), the agent's config and the rest once the agent no longer answers
+// on its socket, or AgentStopTimeout after the pod went. Deleting the
+// config under a running agent would make it reject its config (a false
+// config-rejected alert) while it still serves. It reports whether the
+// set is gone.
+func (c *Companion) remove(ctx context.Context, log logr.Logger, set string) (bool, error) {
+	paths, err := c.opts.Writer.Paths(set)
+	if err != nil {
+		return false, err
+	}
+	lbc := staticPodLBC(paths)
+	c.mu.Lock()
+	gone, waiting := c.podGone[set]
+	c.mu.Unlock()
+	if lbc != "" {
+		pod := render.StaticPodPath(lbc)
+		if slices.Contains(paths, pod) {
+			removed, err := c.opts.Writer.RemoveFile(set, pod)
+			if err != nil {
+				return false, err
+			}
+			if removed {
+				log.Info("static pod removed: its secret is gone; the agent's config follows once the agent has stopped", "secret", set, "file", pod)
+			}
+		}
+		if !waiting {
+			gone = c.now()
+			c.mu.Lock()
+			c.podGone[set] = gone
+			c.mu.Unlock()
+		}
+		if c.agentAnswers(ctx, lbc) {
+			if waited := c.now().Sub(gone); waited < c.opts.AgentStopTimeout {
+				return false, nil
+			}
+			log.Info("the agent still answers after its static pod was removed; removing its config anyway", "secret", set,
+				"loadBalancerConfig", lbc, "waited", c.opts.AgentStopTimeout.String())
+		}
+	}
+	removed, err := c.opts.Writer.Remove(set)
+	if len(removed) > 0 {
+		log.Info("files removed: their secret is gone", "secret", set, "files", removed)
+	}
+	if err != nil {
+		return false, err
+	}
+	c.mu.Lock()
+	delete(c.podGone, set)
+	c.mu.Unlock()
+	return true, nil
+}
+
+// agentAnswers reports whether the agent of lbc answers on its socket.
+func (c *Companion) agentAnswers(ctx context.Context, lbc string) bool {
+	sctx, cancel := context.WithTimeout(ctx, statusTimeout)
+	defer cancel()
+	_, err := c.opts.Status.Fetch(sctx, lbc, filepath.Join(c.opts.HostRoot, render.SocketPath(lbc)))
+	return err == nil
+}
+
+// staticPodLBC returns the LoadBalancerConfig whose files paths are (written
+// by this companion): the one of the static pod among them, or of the
+// config directory they are in; "" when none is.
+func staticPodLBC(paths []string) string {
+	for _, p := range paths {
+		name, ok := strings.CutSuffix(strings.TrimPrefix(path.Base(p), "vipvs-"), ".yaml")
+		if ok && render.StaticPodPath(name) == p {
+			return name
+		}
+	}
+	for _, p := range paths {
+		rest, ok := strings.CutPrefix(p, render.ConfigDir+"/")
+		if name, _, found := strings.Cut(rest, "/"); ok && found && name != "" {
+			return name
+		}
+	}
+	return ""
 }
 
 // sync writes one Secret's files, reads its agent's status and patches the
@@ -262,7 +390,7 @@ func (c *Companion) sync(ctx context.Context, log logr.Logger, s *corev1.Secret)
 			problems = append(problems, agentProblem(lbc, err))
 		} else {
 			want[AnnotationRunningConfigHash] = rep.ConfigHash
-			want[AnnotationAgentStatus] = AgentStatusFromReport(rep).Encode()
+			want[AnnotationAgentStatus] = statusv1.Summarize(rep).Encode()
 		}
 	}
 	if len(problems) > 0 {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/testr"
@@ -21,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/vipvs/vipvs/agent/status"
+	"github.com/vipvs/vipvs/render"
 )
 
 // fakeStatus answers for the agents of a test.
@@ -131,7 +133,7 @@ func TestCompanion(t *testing.T) {
 	}
 	want := map[string]string{
 		AnnotationRunningConfigHash: "running",
-		AnnotationAgentStatus:       `{"routers":[{"name":"api","state":"MASTER","master":"192.0.2.11"}]}`,
+		AnnotationAgentStatus:       `{"apiVersion":"status.vipvs.io/v1alpha1","kind":"NodeReport","routers":[{"name":"api","state":"MASTER","master":"192.0.2.11"}]}`,
 	}
 	if diff := cmp.Diff(want, annotations(t, cl, mine.Name)); diff != "" {
 		t.Errorf("annotations (-want +got):\n%s", diff)
@@ -165,18 +167,68 @@ func TestCompanion(t *testing.T) {
 		if err := cl.Delete(context.Background(), mine); err != nil {
 			t.Fatal(err)
 		}
+		ctx := logr.NewContext(context.Background(), testr.New(t))
+		exists := func(p string) bool {
+			_, err := os.Lstat(filepath.Join(w.Root, p))
+			return err == nil
+		}
+		// The agent still answers: the static pod goes, its config stays
+		// until the agent has stopped (kubelet stops it), looked at again
+		// soon.
+		res, err := c.Reconcile(ctx, reconcile.Request{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if exists(podPath) || !exists(render.AgentConfigPath("api", "m0")) || res.RequeueAfter != agentGoneRecheck {
+			t.Errorf("with the agent running: static pod there %v, config there %v, requeue after %v; want the pod removed, the config kept, a requeue after %v",
+				exists(podPath), exists(render.AgentConfigPath("api", "m0")), res.RequeueAfter, agentGoneRecheck)
+		}
+		st.mu.Lock()
+		delete(st.reports, "api")
+		st.mu.Unlock()
 		if err := reconcileNode(t, c); err != nil {
 			t.Fatal(err)
 		}
 		for _, f := range testFiles() {
-			if _, err := os.Lstat(filepath.Join(w.Root, f.Path)); !os.IsNotExist(err) {
-				t.Errorf("%s still there after its secret was deleted: %v", f.Path, err)
+			if exists(f.Path) {
+				t.Errorf("%s still there after its secret was deleted and its agent stopped", f.Path)
 			}
 		}
 		if sets, _ := w.Sets(); len(sets) != 0 {
 			t.Errorf("sets left: %v", sets)
 		}
 	})
+}
+
+// TestCompanionRemovalWaitIsBounded: an agent that keeps answering after
+// its static pod was removed (kubelet not running) does not keep its
+// config for ever.
+func TestCompanionRemovalWaitIsBounded(t *testing.T) {
+	sec := testSecret(t, "vipvs-api-m0", "api", "m0", testFiles())
+	st := &fakeStatus{reports: map[string]status.Report{"api": {ConfigHash: "running"}}}
+	c, cl, w := newTestCompanion(t, st, sec)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c.now = func() time.Time { return now }
+	if err := reconcileNode(t, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Delete(context.Background(), sec); err != nil {
+		t.Fatal(err)
+	}
+	ctx := logr.NewContext(context.Background(), testr.New(t))
+	for _, step := range []struct {
+		after    time.Duration
+		wantLeft bool
+	}{{0, true}, {DefaultAgentStopTimeout - time.Second, true}, {DefaultAgentStopTimeout, false}} {
+		now = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(step.after)
+		if _, err := c.Reconcile(ctx, reconcile.Request{}); err != nil {
+			t.Fatal(err)
+		}
+		sets, _ := w.Sets()
+		if left := len(sets) > 0; left != step.wantLeft {
+			t.Errorf("%v after the static pod was removed, with the agent answering: files left %v, want %v", step.after, left, step.wantLeft)
+		}
+	}
 }
 
 // TestCompanionRemovesStaticPodFirst checks the order of the files: the

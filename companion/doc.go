@@ -14,16 +14,23 @@
 //     same directory, fsync, rename; only when the content or the mode
 //     changed; never through a symbolic link that leads out of the host root;
 //   - reads the agent's status from its unix socket
-//     (render.SocketPath, agent/status.Fetch);
+//     (render.SocketPath, agent/status.Fetch), and watches it (the watch
+//     protocol of api/status/v1alpha1: a long poll that returns when the
+//     report changes), so that a change is reported within a second, not
+//     on the next cycle (Options.StatusInterval);
 //   - patches the Secret's annotations vipvs.io/running-config-hash,
-//     vipvs.io/agent-status and vipvs.io/agent-error, from which the operator
-//     computes the LoadBalancerConfig's status.
+//     vipvs.io/agent-status (a NodeReport of the status contract) and
+//     vipvs.io/agent-error, from which the operator computes the
+//     LoadBalancerConfig's status.
 //
 // The static pod is written last, after the agent's config. When a Secret
 // disappears (the node left the LoadBalancerConfig, or the
 // LoadBalancerConfig was deleted), the companion removes the files it wrote
 // for it, the static pod first: kubelet then stops the agent, which hands
-// its VIPs over gracefully.
+// its VIPs over gracefully. The agent's config and the other files go once
+// the agent no longer answers on its socket (at most
+// Options.AgentStopTimeout later), so that no running agent sees its config
+// vanish and rejects it.
 //
 // # Secret format
 //

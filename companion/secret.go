@@ -8,13 +8,10 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"sort"
 	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-
-	"github.com/vipvs/vipvs/agent/status"
 )
 
 // Labels and annotations of the Secrets that carry a node's files: the
@@ -38,9 +35,10 @@ const (
 	// node's agent reports it runs. Written by the companion; absent while
 	// the agent does not answer.
 	AnnotationRunningConfigHash = "vipvs.io/running-config-hash"
-	// AnnotationAgentStatus is the agent's status in short (JSON,
-	// AgentStatus). Written by the companion; absent while the agent does
-	// not answer.
+	// AnnotationAgentStatus is the agent's status in short: a NodeReport of
+	// the status contract (github.com/vipvs/vipvs/api/status/v1alpha1), as
+	// JSON. Written by the companion; absent while the agent does not
+	// answer.
 	AnnotationAgentStatus = "vipvs.io/agent-status"
 	// AnnotationAgentError says why the companion could not write the
 	// files or read the agent's status. Written by the companion; absent
@@ -191,58 +189,4 @@ func checkMode(p string, m os.FileMode) error {
 		return fmt.Errorf("%s: mode %04o has more than permission bits", p, uint32(m))
 	}
 	return nil
-}
-
-// AgentStatus is the agent's status in short, as the companion writes it
-// into the vipvs.io/agent-status annotation: what the operator needs for
-// the LoadBalancerConfig's status, and little that changes often.
-type AgentStatus struct {
-	// ConfigError is why the agent rejected its newest configuration
-	// (it keeps running the previous one); empty when it runs the newest.
-	ConfigError string `json:"configError,omitempty"`
-	// Routers holds each virtual router, sorted by name.
-	Routers []RouterStatus `json:"routers"`
-}
-
-// RouterStatus is one virtual router of an AgentStatus.
-type RouterStatus struct {
-	// Name is the virtual router's name: the name of its entry in the
-	// LoadBalancerConfig's spec.virtualIPs.
-	Name string `json:"name"`
-	// State is MASTER, BACKUP, FAULT or STOP.
-	State string `json:"state"`
-	// Master is the address of the master as this node last saw it.
-	Master string `json:"master,omitempty"`
-}
-
-// StateMaster is the RouterStatus.State of a master.
-const StateMaster = "MASTER"
-
-// AgentStatusFromReport shortens an agent's report.
-func AgentStatusFromReport(r status.Report) AgentStatus {
-	s := AgentStatus{ConfigError: r.ConfigError, Routers: make([]RouterStatus, 0, len(r.Routers))}
-	for _, rt := range r.Routers {
-		s.Routers = append(s.Routers, RouterStatus{Name: rt.Name, State: rt.State, Master: rt.Master})
-	}
-	sort.Slice(s.Routers, func(i, j int) bool { return s.Routers[i].Name < s.Routers[j].Name })
-	return s
-}
-
-// Encode returns the compact JSON of s.
-func (s AgentStatus) Encode() string {
-	b, err := json.Marshal(s)
-	if err != nil {
-		// Only strings and slices of structs of strings: cannot fail.
-		panic(fmt.Sprintf("node: encoding agent status: %v", err))
-	}
-	return string(b)
-}
-
-// ParseAgentStatus decodes a vipvs.io/agent-status annotation.
-func ParseAgentStatus(s string) (AgentStatus, error) {
-	var a AgentStatus
-	if err := json.Unmarshal([]byte(s), &a); err != nil {
-		return AgentStatus{}, fmt.Errorf("decoding the %s annotation: %w", AnnotationAgentStatus, err)
-	}
-	return a, nil
 }

@@ -7,8 +7,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/vipvs/vipvs/agent/status"
 )
 
 func TestEncodeDecodeFiles(t *testing.T) {
@@ -91,32 +89,5 @@ func TestLabelValue(t *testing.T) {
 	other := strings.Repeat("a", 60) + ".-" + strings.Repeat("c", 60)
 	if LabelValue(other) == got {
 		t.Error("two long names with a common prefix map to one label value")
-	}
-}
-
-func TestAgentStatus(t *testing.T) {
-	rep := status.Report{
-		ConfigHash:  "abc",
-		ConfigError: "spec: bad",
-		Routers: []status.Router{
-			{Name: "v6", State: "BACKUP", Master: "fe80::1", Priority: 99},
-			{Name: "api", State: "MASTER", Master: "192.0.2.11", Priority: 100},
-		},
-	}
-	s := AgentStatusFromReport(rep)
-	enc := s.Encode()
-	want := `{"configError":"spec: bad","routers":[{"name":"api","state":"MASTER","master":"192.0.2.11"},{"name":"v6","state":"BACKUP","master":"fe80::1"}]}`
-	if enc != want {
-		t.Errorf("Encode = %s\nwant     %s", enc, want)
-	}
-	got, err := ParseAgentStatus(enc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(s, got); diff != "" {
-		t.Errorf("round trip (-want +got):\n%s", diff)
-	}
-	if _, err := ParseAgentStatus("{"); err == nil {
-		t.Error("ParseAgentStatus accepted bad JSON")
 	}
 }

@@ -168,6 +168,55 @@ func (w *Writer) Remove(set string) (removed []string, err error) {
 	return removed, nil
 }
 
+// Paths returns the host paths recorded for set, in the order Apply was
+// given them (nil for a set without record).
+func (w *Writer) Paths(set string) ([]string, error) {
+	if err := checkSet(set); err != nil {
+		return nil, err
+	}
+	r, err := os.OpenRoot(w.Root)
+	if err != nil {
+		return nil, fmt.Errorf("opening the host root: %w", err)
+	}
+	defer r.Close()
+	rec, err := w.readRecord(r, set)
+	if err != nil {
+		return nil, err
+	}
+	return rec.Paths, nil
+}
+
+// RemoveFile deletes one file of set, the host path p, and drops it from
+// the set's record; Remove deletes the others later. It reports whether
+// there was a file to remove.
+func (w *Writer) RemoveFile(set, p string) (bool, error) {
+	if err := checkSet(set); err != nil {
+		return false, err
+	}
+	r, err := os.OpenRoot(w.Root)
+	if err != nil {
+		return false, fmt.Errorf("opening the host root: %w", err)
+	}
+	defer r.Close()
+	rec, err := w.readRecord(r, set)
+	if err != nil {
+		return false, err
+	}
+	i := slices.Index(rec.Paths, p)
+	if i < 0 {
+		return false, nil
+	}
+	removed, err := removeFile(r, p)
+	if err != nil {
+		return false, fmt.Errorf("set %s: %w", set, err)
+	}
+	rec.Paths = slices.Delete(rec.Paths, i, i+1)
+	if err := w.writeRecord(r, rec); err != nil {
+		return removed, err
+	}
+	return removed, nil
+}
+
 // Sets returns the names of the sets that have a record, sorted.
 func (w *Writer) Sets() ([]string, error) {
 	r, err := os.OpenRoot(w.Root)

@@ -28,10 +28,19 @@
 //     for it), vipvs-<lbc>-<node> in the operator's namespace, in the
 //     format of package companion, created or updated only when it
 //     changed; the Secrets of nodes that left are deleted.
-//  6. status (status.go): from the companions' reports on the Secrets, per
-//     node the rendered and running configuration hashes, per virtual IP
-//     its master, and the conditions Ready, Progressing and Degraded; the
-//     same facts as metrics (metrics.go).
+//  6. status (status.go): from the companions' reports on the Secrets
+//     (NodeReports of the status contract, api/status/v1alpha1: states,
+//     typed problem codes, never the agent's words), per node the rendered
+//     and running configuration hashes, per virtual IP its master, and the
+//     conditions Ready, Progressing and Degraded (with, among others, the
+//     reasons ConfigRejected naming the spec's field and RouterFault naming
+//     the node, router and interface); the same facts as metrics
+//     (metrics.go). A virtual IP that the reports show with no master or
+//     several keeps the master the status showed for up to a second (a VIP
+//     that moves is not shown as lost).
+//
+// Events about a node (joined, left, forgotten, missing) are related to its
+// Node: one series per node.
 //
 // While a spec cannot be rendered or published, the Secrets published
 // before stay as they are: the agents keep running their configuration.

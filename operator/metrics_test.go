@@ -46,7 +46,7 @@ func TestStatusMetrics(t *testing.T) {
 	}
 	set := func(name string, obs observed) {
 		t.Helper()
-		st, masters := computeStatus(testLBC(name), obs, metav1.Unix(1000, 0))
+		st, masters, _ := computeStatus(testLBC(name), obs, metav1.Unix(1000, 0))
 		m.set(name, st, masters)
 	}
 	check := func(step string, current, master []string) {

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -105,6 +106,10 @@ type Reconciler struct {
 	recorder EventRecorder
 	metrics  *statusMetrics
 	opts     Options
+	// missing are the member nodes already warned about as gone.
+	missing missingNodes
+	// settle holds back the masters of a virtual IP that moves.
+	settle masterSettle
 }
 
 // NewScheme returns a scheme with the Kubernetes types and the
@@ -234,6 +239,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if err := r.client.Get(ctx, req.NamespacedName, &lbc); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.metrics.forget(req.Name)
+			r.missing.forget(req.Name)
+			r.settle.forget(req.Name)
 			return reconcile.Result{}, nil
 		}
 		return reconcile.Result{}, fmt.Errorf("getting LoadBalancerConfig %s: %w", req.Name, err)
@@ -255,11 +262,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		// forget the remembered members and shrink the peer lists.
 		return reconcile.Result{}, err
 	}
-	serr := r.writeStatus(ctx, &lbc, obs)
+	obs.unsettled = r.settle.get(lbc.Name)
+	settleAfter, serr := r.writeStatus(ctx, &lbc, obs)
 	log.V(1).Info("reconciled", "generation", lbc.Generation, "members", len(obs.members), "problem", obs.problem != nil)
 	var res reconcile.Result
 	if obs.requeue {
 		res.RequeueAfter = requeueDelay
+	}
+	if settleAfter > 0 && (res.RequeueAfter == 0 || settleAfter < res.RequeueAfter) {
+		res.RequeueAfter = settleAfter
 	}
 	return res, errors.Join(err, serr)
 }
@@ -365,21 +376,22 @@ func (r *Reconciler) observe(ctx context.Context, lbc *v1alpha1.LoadBalancerConf
 	return observed{members: ms.members, published: byNode(out)}, nil
 }
 
-// committed emits the events of a published membership.
+// committed emits the events of a published membership: one event per
+// node, related to the Node, so that the events of two nodes are two
+// series (the events library folds events with the same regarding and
+// related objects, reason and action into one, keeping the first note).
 func (r *Reconciler) committed(lbc *v1alpha1.LoadBalancerConfig, ms membership, res publishResult) {
 	log := func(reason, msg string, nodes []string) {
 		for _, n := range nodes {
-			r.recorder.Eventf(lbc, nil, corev1.EventTypeNormal, reason, "Select", msg, n)
+			r.recorder.Eventf(lbc, nodeRef(n), corev1.EventTypeNormal, reason, "Select", msg, n)
 		}
 	}
 	log(EventNodeJoined, "node %s joined: it matches spec.nodeSelector", ms.joined)
 	log(EventNodeLeft, "node %s left: it no longer matches spec.nodeSelector; its agent is removed and the other nodes drop it from their peers", ms.left)
 	log(EventNodeForgotten, "node %s, gone from the API, was forgotten as the "+v1alpha1.AnnotationForgetNodes+" annotation asks; the other nodes drop it from their peers", ms.forgotten)
-	for _, n := range ms.missing {
-		if !wasMissing(lbc, n) {
-			r.recorder.Eventf(lbc, nil, corev1.EventTypeWarning, EventNodeMissing, "Select",
-				"the Node object of %s is gone from the API: it stays a peer of the other nodes until it is named in the %s annotation", n, v1alpha1.AnnotationForgetNodes)
-		}
+	for _, n := range r.missing.update(lbc.Name, ms.missing) {
+		r.recorder.Eventf(lbc, nodeRef(n), corev1.EventTypeWarning, EventNodeMissing, "Select",
+			"the Node object of %s is gone from the API: it stays a peer of the other nodes until it is named in the %s annotation", n, v1alpha1.AnnotationForgetNodes)
 	}
 	if res.changed() {
 		r.recorder.Eventf(lbc, nil, corev1.EventTypeNormal, EventPublished, "Publish",
@@ -387,15 +399,48 @@ func (r *Reconciler) committed(lbc *v1alpha1.LoadBalancerConfig, ms membership, 
 	}
 }
 
-// wasMissing reports whether the previous status already said that node's
-// Node object is gone.
-func wasMissing(lbc *v1alpha1.LoadBalancerConfig, name string) bool {
-	for _, ns := range lbc.Status.Nodes {
-		if ns.Name == name {
-			return strings.Contains(ns.Message, "gone from the API")
+// nodeRef is the related object of an event about node name.
+func nodeRef(name string) *corev1.Node {
+	return &corev1.Node{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Node"}, ObjectMeta: metav1.ObjectMeta{Name: name}}
+}
+
+// missingNodes remembers, per LoadBalancerConfig, the member nodes whose
+// Node object is gone, so that each is warned about once while it stays
+// gone (and again after an operator restart).
+type missingNodes struct {
+	mu    sync.Mutex
+	nodes map[string]map[string]bool // by LoadBalancerConfig
+}
+
+// update records that the members names of lbc are missing now and returns
+// those that were not before.
+func (m *missingNodes) update(lbc string, names []string) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.nodes == nil {
+		m.nodes = map[string]map[string]bool{}
+	}
+	now := make(map[string]bool, len(names))
+	var added []string
+	for _, n := range names {
+		now[n] = true
+		if !m.nodes[lbc][n] {
+			added = append(added, n)
 		}
 	}
-	return false
+	if len(now) == 0 {
+		delete(m.nodes, lbc)
+	} else {
+		m.nodes[lbc] = now
+	}
+	return added
+}
+
+// forget drops what is remembered of lbc.
+func (m *missingNodes) forget(lbc string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.nodes, lbc)
 }
 
 // warnOnChange emits a warning event unless the Degraded condition already
@@ -494,27 +539,28 @@ func (r *Reconciler) resolveSecrets(ctx context.Context, lbc *v1alpha1.LoadBalan
 
 // writeStatus computes the status from obs, sets the metrics from it, and
 // patches it when it changed, with an event when the LoadBalancerConfig
-// becomes Ready.
-func (r *Reconciler) writeStatus(ctx context.Context, lbc *v1alpha1.LoadBalancerConfig, obs observed) error {
-	st, masters := computeStatus(lbc, obs, metav1.NewTime(r.opts.Clock.Now()))
+// becomes Ready. It returns when to look again at masters held back.
+func (r *Reconciler) writeStatus(ctx context.Context, lbc *v1alpha1.LoadBalancerConfig, obs observed) (time.Duration, error) {
+	st, masters, settle := computeStatus(lbc, obs, metav1.NewTime(r.opts.Clock.Now()))
+	r.settle.put(lbc.Name, settle.unsettled)
 	r.metrics.set(lbc.Name, st, masters)
 	if equality.Semantic.DeepEqual(lbc.Status, st) {
-		return nil
+		return settle.after, nil
 	}
 	orig := lbc.DeepCopy()
 	wasReady := findCondition(lbc.Status.Conditions, v1alpha1.ConditionReady)
 	lbc.Status = st
 	if err := r.client.Status().Patch(ctx, lbc, client.MergeFrom(orig)); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil
+			return 0, nil
 		}
-		return fmt.Errorf("writing the status of LoadBalancerConfig %s: %w", lbc.Name, err)
+		return settle.after, fmt.Errorf("writing the status of LoadBalancerConfig %s: %w", lbc.Name, err)
 	}
 	if c := findCondition(st.Conditions, v1alpha1.ConditionReady); c != nil && c.Status == metav1.ConditionTrue &&
 		(wasReady == nil || wasReady.Status != metav1.ConditionTrue) {
 		r.recorder.Eventf(lbc, nil, corev1.EventTypeNormal, EventReady, "Reconcile", "%s", c.Message)
 	}
-	return nil
+	return settle.after, nil
 }
 
 // finalize deletes the Secrets of a LoadBalancerConfig being deleted
@@ -522,6 +568,8 @@ func (r *Reconciler) writeStatus(ctx context.Context, lbc *v1alpha1.LoadBalancer
 // removes the finalizer.
 func (r *Reconciler) finalize(ctx context.Context, lbc *v1alpha1.LoadBalancerConfig) error {
 	r.metrics.forget(lbc.Name)
+	r.missing.forget(lbc.Name)
+	r.settle.forget(lbc.Name)
 	if !controllerutil.ContainsFinalizer(lbc, Finalizer) {
 		return nil
 	}

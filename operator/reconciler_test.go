@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	statusv1 "github.com/vipvs/vipvs/api/status/v1alpha1"
 	"github.com/vipvs/vipvs/api/v1alpha1"
 	"github.com/vipvs/vipvs/companion"
 	"github.com/vipvs/vipvs/render"
@@ -112,11 +113,11 @@ func TestReconcile(t *testing.T) {
 		sec := got[NodeFilesName("cp", n)]
 		state := "BACKUP"
 		if n == "m0" {
-			state = companion.StateMaster
+			state = statusv1.StateMaster
 		}
 		orig := sec.DeepCopy()
 		sec.Annotations[companion.AnnotationRunningConfigHash] = sec.Annotations[companion.AnnotationConfigHash]
-		sec.Annotations[companion.AnnotationAgentStatus] = companion.AgentStatus{Routers: []companion.RouterStatus{{Name: "api", State: state}}}.Encode()
+		sec.Annotations[companion.AnnotationAgentStatus] = statusv1.Summarize(statusv1.Report{Routers: []statusv1.Router{{Name: "api", State: state}}}).Encode()
 		if err := cl.Patch(ctx, sec, client.MergeFrom(orig)); err != nil {
 			t.Fatal(err)
 		}

@@ -2,13 +2,15 @@ package operator
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	statusv1 "github.com/vipvs/vipvs/api/status/v1alpha1"
 	"github.com/vipvs/vipvs/api/v1alpha1"
 	"github.com/vipvs/vipvs/companion"
 )
@@ -43,14 +45,63 @@ type observed struct {
 	// blind means nothing could be observed (the API did not answer a
 	// list): the status, and the members it remembers, stay as they are.
 	blind bool
+	// unsettled is, by virtual IP address, since when the reports show it
+	// with no master or several (masterSettle).
+	unsettled map[string]time.Time
 }
+
+// settleTime is how long the reports may show a virtual IP with no master,
+// or with several, before the status does: while a VIP moves, the old
+// master's companion may report before the new master's, and the status
+// would flicker ("-", "a+b") for that moment. Until then the status keeps
+// the single master it showed.
+const settleTime = time.Second
+
+// settled is what computeStatus says of the virtual IPs it holds back.
+type settled struct {
+	// unsettled is the new observed.unsettled.
+	unsettled map[string]time.Time
+	// after is when to look again (0: nothing held back).
+	after time.Duration
+}
+
+// masterSettle remembers observed.unsettled per LoadBalancerConfig between
+// reconciles.
+type masterSettle struct {
+	mu    sync.Mutex
+	since map[string]map[string]time.Time // by LoadBalancerConfig
+}
+
+// get returns what is remembered of lbc.
+func (m *masterSettle) get(lbc string) map[string]time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.since[lbc]
+}
+
+// put remembers u for lbc.
+func (m *masterSettle) put(lbc string, u map[string]time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.since == nil {
+		m.since = map[string]map[string]time.Time{}
+	}
+	if len(u) == 0 {
+		delete(m.since, lbc)
+		return
+	}
+	m.since[lbc] = u
+}
+
+// forget drops what is remembered of lbc.
+func (m *masterSettle) forget(lbc string) { m.put(lbc, nil) }
 
 // report is what a node's Secret says of the node.
 type report struct {
 	rendered, running string
 	// agent is the agent's short status; nil when the companion could not
 	// read it, or when the node's report may be stale.
-	agent *companion.AgentStatus
+	agent *statusv1.NodeReport
 	// agentError is the companion's error annotation.
 	agentError string
 }
@@ -68,9 +119,9 @@ func readReport(m *member, s *corev1.Secret) (report, string) {
 	if !ok {
 		return r, ""
 	}
-	a, err := companion.ParseAgentStatus(raw)
+	a, err := statusv1.ParseNodeReport(raw)
 	if err != nil {
-		return r, err.Error()
+		return r, fmt.Sprintf("the %s annotation of its Secret cannot be read: %v", companion.AnnotationAgentStatus, err)
 	}
 	if m.reporting() {
 		r.agent = &a
@@ -84,8 +135,8 @@ func readReport(m *member, s *corev1.Secret) (report, string) {
 // conditions (old ones keep their transition time while their status does
 // not change). It also returns, by virtual IP address, the nodes that
 // report being its master, sorted (status.vips[].masterNode may be
-// truncated).
-func computeStatus(lbc *v1alpha1.LoadBalancerConfig, obs observed, now metav1.Time) (v1alpha1.LoadBalancerConfigStatus, map[string][]string) {
+// truncated), and the virtual IPs whose masters it holds back (settleTime).
+func computeStatus(lbc *v1alpha1.LoadBalancerConfig, obs observed, now metav1.Time) (v1alpha1.LoadBalancerConfigStatus, map[string][]string, settled) {
 	st := v1alpha1.LoadBalancerConfigStatus{
 		ObservedGeneration: lbc.Generation,
 		Conditions:         append([]metav1.Condition(nil), lbc.Status.Conditions...),
@@ -95,7 +146,8 @@ func computeStatus(lbc *v1alpha1.LoadBalancerConfig, obs observed, now metav1.Ti
 		rolling, down, rejected, missing []string
 		undelivered                      []string
 		downMsg, rejectedMsg, undelivMsg string
-		agents                           = map[string]*companion.AgentStatus{}
+		agents                           = map[string]*statusv1.NodeReport{}
+		faults                           []string
 	)
 	for i := range obs.members {
 		m := &obs.members[i]
@@ -124,14 +176,21 @@ func computeStatus(lbc *v1alpha1.LoadBalancerConfig, obs observed, now metav1.Ti
 			active++
 			ns.Running = true
 			agents[m.name] = r.agent
-			if r.agent.ConfigError != "" {
+			if r.agent.ConfigError != "" || len(r.agent.ConfigProblems) > 0 {
 				rejected = append(rejected, m.name)
-				cerr := explainAgentError(lbc, r.agent.ConfigError)
+				cerr := explainAgentError(lbc, r.agent)
 				msgs = append(msgs, "the agent rejected (part of) its newest configuration: "+cerr)
 				rejectedMsg = firstMsg(rejectedMsg, cerr)
 			} else if r.running != r.rendered {
 				rolling = append(rolling, m.name)
 				msgs = append(msgs, "the agent does not run the rendered configuration yet")
+			}
+			for _, rt := range r.agent.Routers {
+				if rt.State == statusv1.StateFault {
+					f := routerFault(lbc, m.name, rt)
+					faults = append(faults, f)
+					msgs = append(msgs, f)
+				}
 			}
 			if r.agentError != "" {
 				undelivered = append(undelivered, m.name)
@@ -159,16 +218,32 @@ func computeStatus(lbc *v1alpha1.LoadBalancerConfig, obs observed, now metav1.Ti
 	var masters []string
 	var noMaster, split []string
 	vipMasters := make(map[string][]string, len(lbc.Spec.VirtualIPs))
+	settle := settled{unsettled: map[string]time.Time{}}
 	for _, v := range lbc.Spec.VirtualIPs {
 		var ms []string
 		for name, a := range agents {
 			for _, rt := range a.Routers {
-				if rt.Name == v.Name && rt.State == companion.StateMaster {
+				if rt.Name == v.Name && rt.State == statusv1.StateMaster {
 					ms = append(ms, name)
 				}
 			}
 		}
 		sort.Strings(ms)
+		if len(ms) != 1 {
+			since, ok := obs.unsettled[v.Address]
+			if !ok {
+				since = now.Time
+			}
+			settle.unsettled[v.Address] = since
+			// Only a node that still reports (a member, Ready, its agent
+			// answering) is held: one that left is not master any more.
+			if prev := previousMaster(lbc, v); agents[prev] != nil && now.Sub(since) < settleTime {
+				ms = []string{prev}
+				if left := settleTime - now.Sub(since); settle.after == 0 || left < settle.after {
+					settle.after = left
+				}
+			}
+		}
 		vipMasters[v.Address] = ms
 		vs := v1alpha1.VIPStatus{Name: v.Name, Address: v.Address, MasterNode: truncate(strings.Join(ms, "+"), maxMasterNode)}
 		st.VIPs = append(st.VIPs, vs)
@@ -202,6 +277,10 @@ func computeStatus(lbc *v1alpha1.LoadBalancerConfig, obs observed, now metav1.Ti
 	if len(rejected) > 0 {
 		degraded = append(degraded, finding{v1alpha1.ReasonConfigRejected,
 			"the agent rejected the rendered configuration on " + onNodes(rejected, rejectedMsg)})
+	}
+	if len(faults) > 0 {
+		degraded = append(degraded, finding{v1alpha1.ReasonRouterFault,
+			"a virtual router cannot run (FAULT) on " + strings.Join(faults, "; ")})
 	}
 	if len(missing) > 0 {
 		degraded = append(degraded, finding{v1alpha1.ReasonNodeMissing, fmt.Sprintf(
@@ -255,7 +334,18 @@ func computeStatus(lbc *v1alpha1.LoadBalancerConfig, obs observed, now metav1.Ti
 	}
 	ready.Message = truncate(ready.Message, maxConditionMessage)
 	setCondition(&st.Conditions, ready, now)
-	return st, vipMasters
+	return st, vipMasters, settle
+}
+
+// previousMaster returns the single master node the status shows for v,
+// or "" when it shows none or several.
+func previousMaster(lbc *v1alpha1.LoadBalancerConfig, v v1alpha1.VirtualIP) string {
+	for _, vs := range lbc.Status.VIPs {
+		if vs.Name == v.Name && vs.Address == v.Address && vs.MasterNode != "" && !strings.Contains(vs.MasterNode, "+") {
+			return vs.MasterNode
+		}
+	}
+	return ""
 }
 
 // firstMsg keeps the first node's message for a condition.
@@ -326,22 +416,58 @@ func truncate(s string, n int) string {
 
 func runeStart(b byte) bool { return b&0xC0 != 0x80 }
 
-// noSubnet matches the agent's error for a router whose VIP is in no
-// subnet of the node.
-var noSubnet = regexp.MustCompile(`router ([a-z0-9-]+): no interface has an address in the subnet of VIP`)
-
-// explainAgentError prefixes an agent's config error that comes from a
-// field of the LoadBalancerConfig with that field's path, so that the
-// status names what to fix.
-func explainAgentError(lbc *v1alpha1.LoadBalancerConfig, msg string) string {
-	m := noSubnet.FindStringSubmatch(msg)
-	if m == nil {
-		return msg
+// explainAgentError says why an agent does not run its newest
+// configuration: each typed problem, and for one that comes from a field of
+// the LoadBalancerConfig, that field's path, so that the status names what
+// to fix. A report without problems (an agent older than the status
+// contract's codes) is quoted as it is.
+func explainAgentError(lbc *v1alpha1.LoadBalancerConfig, a *statusv1.NodeReport) string {
+	if len(a.ConfigProblems) == 0 {
+		return a.ConfigError
 	}
-	for i, v := range lbc.Spec.VirtualIPs {
-		if v.Name == m[1] {
-			return fmt.Sprintf("spec.virtualIPs[%d].address: %s is in no subnet of the node and spec.virtualIPs[%d].interface is empty: set the interface or use an address of the nodes' subnet (%s)", i, v.Address, i, msg)
+	msgs := make([]string, 0, len(a.ConfigProblems))
+	for _, p := range a.ConfigProblems {
+		msgs = append(msgs, explainProblem(lbc, p))
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// explainProblem words one problem of an agent for the LoadBalancerConfig's
+// status.
+func explainProblem(lbc *v1alpha1.LoadBalancerConfig, p statusv1.Problem) string {
+	switch p.Code {
+	case statusv1.CodeVIPNotInSubnet:
+		for i, v := range lbc.Spec.VirtualIPs {
+			if v.Name == p.Router {
+				return fmt.Sprintf("%s: spec.virtualIPs[%d].address: %s is in no subnet of the node and spec.virtualIPs[%d].interface is empty: set the interface or use an address of the nodes' subnet (%s)",
+					p.Code, i, v.Address, i, p.Message)
+			}
+		}
+	case statusv1.CodeInterfaceUnavailable:
+		for i, v := range lbc.Spec.VirtualIPs {
+			if v.Name == p.Router {
+				return fmt.Sprintf("%s: spec.virtualIPs[%d] (%s): the node's interface for it cannot be used (%s)", p.Code, i, v.Address, p.Message)
+			}
 		}
 	}
-	return msg
+	return fmt.Sprintf("%s: %s", p.Code, p.Message)
+}
+
+// routerFault says that node's router rt is in FAULT: which VIP, which
+// interface, and the agent's reason.
+func routerFault(lbc *v1alpha1.LoadBalancerConfig, node string, rt statusv1.RouterSummary) string {
+	what := "router " + rt.Name
+	for i, v := range lbc.Spec.VirtualIPs {
+		if v.Name == rt.Name {
+			what = fmt.Sprintf("router %s (spec.virtualIPs[%d], %s)", rt.Name, i, v.Address)
+		}
+	}
+	msg := fmt.Sprintf("node %s: %s is FAULT", node, what)
+	if rt.Interface != "" {
+		msg += " on interface " + rt.Interface
+	}
+	if rt.Reason != "" {
+		msg += ": " + rt.Reason
+	}
+	return msg + "; it holds no VIP until it recovers"
 }

@@ -7,15 +7,33 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
+
+	v1alpha1 "github.com/vipvs/vipvs/api/status/v1alpha1"
 )
 
 // Fetch reads the report from an agent. target is a unix socket path (it
 // starts with "/") or an HTTP host:port.
 func Fetch(ctx context.Context, target string) (Report, error) {
-	client := &http.Client{Timeout: 5 * time.Second}
-	url := "http://" + target + "/status"
+	r, _, _, err := get(ctx, target, "", 0)
+	return r, err
+}
+
+// Watch reads the report from an agent (target as for Fetch) once it
+// differs from the one whose ETag is etag, waiting at most wait (the watch
+// protocol of api/status/v1alpha1). It returns the report and its ETag, or
+// changed false when wait passed without a change. With an empty etag it
+// returns at once. An agent that does not know the protocol answers at
+// once, with changed true.
+func Watch(ctx context.Context, target, etag string, wait time.Duration) (rep Report, newETag string, changed bool, err error) {
+	return get(ctx, target, etag, wait)
+}
+
+func get(ctx context.Context, target, etag string, wait time.Duration) (Report, string, bool, error) {
+	client := &http.Client{Timeout: 5*time.Second + wait}
+	base := "http://" + target
 	if strings.HasPrefix(target, "/") {
 		client.Transport = &http.Transport{
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -23,30 +41,46 @@ func Fetch(ctx context.Context, target string) (Report, error) {
 				return d.DialContext(ctx, "unix", target)
 			},
 			// A transport per call: a kept-alive connection would stay
-			// open in both processes for good (the node companion reads
-			// every agent's status every few seconds).
+			// open in both processes for good.
 			DisableKeepAlives: true,
 		}
-		url = "http://agent/status"
+		base = "http://agent"
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	u := base + "/status"
+	if etag != "" && wait > 0 {
+		u += "?wait=" + url.QueryEscape(wait.String())
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return Report{}, fmt.Errorf("status: %w", err)
+		return Report{}, "", false, fmt.Errorf("status: %w", err)
+	}
+	if etag != "" {
+		req.Header.Set("If-None-Match", etag)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return Report{}, fmt.Errorf("status: reading the agent's status from %s: %w", target, err)
+		return Report{}, "", false, fmt.Errorf("status: reading the agent's status from %s: %w", target, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotModified {
+		return Report{}, etag, false, nil
+	}
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return Report{}, fmt.Errorf("status: %s answered %s: %s", target, resp.Status, strings.TrimSpace(string(b)))
+		return Report{}, "", false, fmt.Errorf("status: %s answered %s: %s", target, resp.Status, strings.TrimSpace(string(b)))
 	}
 	var r Report
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&r); err != nil {
-		return Report{}, fmt.Errorf("status: decoding the status from %s: %w", target, err)
+		return Report{}, "", false, fmt.Errorf("status: decoding the status from %s: %w", target, err)
 	}
-	return r, nil
+	if err := v1alpha1.CheckAPIVersion(r.APIVersion); err != nil {
+		return Report{}, "", false, fmt.Errorf("status: the status from %s: %w", target, err)
+	}
+	newETag := resp.Header.Get("ETag")
+	if newETag == "" {
+		newETag = `"` + v1alpha1.Digest(r) + `"`
+	}
+	return r, newETag, true, nil
 }
 
 // WriteTable prints the report as a table: router, VRID, state, priority,

@@ -1,139 +1,30 @@
 package status
 
-import "time"
+import v1alpha1 "github.com/vipvs/vipvs/api/status/v1alpha1"
 
-// Report is the agent's status document (JSON).
-type Report struct {
-	// Node is the node name from the config, if any.
-	Node string `json:"node,omitempty"`
-	// Version is the agent's build version.
-	Version string `json:"version"`
-	// ConfigHash is the sha256 of the config file the agent runs.
-	ConfigHash string `json:"configHash"`
-	// ConfigError is the last rejected config, if the newest file was bad.
-	ConfigError string `json:"configError,omitempty"`
-	// Started is when the agent started.
-	Started time.Time `json:"started"`
-	// Routers holds one entry per virtual router.
-	Routers []Router `json:"routers"`
-	// Checks are the node's health checks.
-	Checks []Check `json:"checks,omitempty"`
-	// IPVS is the state of the load balancing; nil when the config has no
-	// virtual services.
-	IPVS *IPVS `json:"ipvs,omitempty"`
-}
-
-// IPVS states.
-const (
-	// IPVSActive: the virtual services are programmed.
-	IPVSActive = "active"
-	// IPVSUnavailable: the kernel has no IPVS (or it cannot be used); the
-	// VIPs still move but connections are not balanced. Reason says why.
-	IPVSUnavailable = "unavailable"
-	// IPVSFailing: IPVS is there but the last reconcile failed; LastError
-	// says why.
-	IPVSFailing = "failing"
+// The agent's status document is the status contract's AgentReport
+// (package github.com/vipvs/vipvs/api/status/v1alpha1, which documents
+// every field); these names let the agent's packages say status.Report.
+type (
+	// Report is v1alpha1.Report.
+	Report = v1alpha1.Report
+	// Router is v1alpha1.Router.
+	Router = v1alpha1.Router
+	// Conflict is v1alpha1.Conflict.
+	Conflict = v1alpha1.Conflict
+	// Check is v1alpha1.Check.
+	Check = v1alpha1.Check
+	// TrackCheck is v1alpha1.TrackCheck.
+	TrackCheck = v1alpha1.TrackCheck
+	// IPVS is v1alpha1.IPVS.
+	IPVS = v1alpha1.IPVS
+	// RealServer is v1alpha1.RealServer.
+	RealServer = v1alpha1.RealServer
 )
 
-// IPVS is the state of the agent's IPVS load balancing.
-type IPVS struct {
-	// State is active, unavailable or failing.
-	State string `json:"state"`
-	// Reason says why IPVS is unavailable, and what to do.
-	Reason string `json:"reason,omitempty"`
-	// Services is the number of IPVS virtual services the agent programs
-	// (one per service and VIP).
-	Services int `json:"services"`
-	// LastReconcile is when the kernel's table was last reconciled;
-	// LastError is that reconcile's error, if any.
-	LastReconcile time.Time `json:"lastReconcile,omitempty"`
-	LastError     string    `json:"lastError,omitempty"`
-	// RealServers are the real servers of every service, with their health.
-	RealServers []RealServer `json:"realServers,omitempty"`
-}
-
-// RealServer is the state of one real server of one virtual service.
-type RealServer struct {
-	Router  string `json:"router"`
-	Service string `json:"service"`
-	// Address is "ip:port".
-	Address string `json:"address"`
-	// Weight is the weight programmed now: the configured one while
-	// healthy, 0 while drained.
-	Weight int `json:"weight"`
-	// Healthy is the health check's verdict (true without a check).
-	Healthy bool `json:"healthy"`
-	// LastError is why the last probe failed ("" if it passed).
-	LastError string `json:"lastError,omitempty"`
-}
-
-// Check is the state of one health check of the node.
-type Check struct {
-	Name string `json:"name"`
-	// Kind is tcp, http, exec or interface.
-	Kind    string `json:"kind"`
-	Healthy bool   `json:"healthy"`
-	// LastError is why the last probe failed ("" if it passed).
-	LastError string    `json:"lastError,omitempty"`
-	LastProbe time.Time `json:"lastProbe,omitempty"`
-}
-
-// TrackCheck is a check tracked by a router, with its weight.
-type TrackCheck struct {
-	Check  string `json:"check"`
-	Weight int    `json:"weight"`
-}
-
-// Router is the status of one virtual router.
-type Router struct {
-	Name      string `json:"name"`
-	VRID      uint8  `json:"vrid"`
-	Interface string `json:"interface"`
-	// Family is "IPv4" or "IPv6".
-	Family string `json:"family"`
-	// State is the keepalived word: MASTER, BACKUP, FAULT or STOP.
-	State string `json:"state"`
-	// ProtocolState is the RFC 9568 word (Active, Backup, Initialize, ...).
-	ProtocolState string `json:"protocolState"`
-	// Priority is the effective priority; ConfiguredPriority the configured one.
-	Priority           uint8 `json:"priority"`
-	ConfiguredPriority uint8 `json:"configuredPriority"`
-	// Master is the address of the current master as last seen ("" unknown).
-	Master string `json:"master,omitempty"`
-	// Source is the address this router sends from.
-	Source string `json:"source,omitempty"`
-	// VIPs are the router's virtual addresses (prefix form).
-	VIPs []string `json:"vips"`
-	// Since is when the router entered State.
-	Since          time.Time `json:"since"`
-	LastReason     string    `json:"lastReason,omitempty"`
-	Transitions    uint64    `json:"transitions"`
-	AdvertsSent    uint64    `json:"advertsSent"`
-	AdvertsRecv    uint64    `json:"advertsReceived"`
-	AdvertsDropped uint64    `json:"advertsDropped"`
-	// Drops counts dropped adverts by reason.
-	Drops map[string]uint64 `json:"drops,omitempty"`
-	// TrackChecks are the checks this router tracks.
-	TrackChecks []TrackCheck `json:"trackChecks,omitempty"`
-	// Conflicts are the current disagreements with other routers that use
-	// this VRID (another VIP list, version, interval or password, a second
-	// master). Empty when all agree.
-	Conflicts []Conflict `json:"conflicts,omitempty"`
-}
-
-// Conflict is a disagreement with another router that uses our VRID.
-type Conflict struct {
-	// Kind is address-mismatch, version-mismatch, interval-mismatch,
-	// auth-mismatch or second-master.
-	Kind string `json:"kind"`
-	// Peer is the other router's address.
-	Peer string `json:"peer"`
-	// Detail says what differs.
-	Detail string    `json:"detail"`
-	First  time.Time `json:"first"`
-	Last   time.Time `json:"last"`
-	Count  uint64    `json:"count"`
-}
-
-// Master reports whether the router is master (MASTER).
-func (r Router) IsMaster() bool { return r.State == "MASTER" }
+// IPVS states: v1alpha1.IPVSActive, IPVSUnavailable and IPVSFailing.
+const (
+	IPVSActive      = v1alpha1.IPVSActive
+	IPVSUnavailable = v1alpha1.IPVSUnavailable
+	IPVSFailing     = v1alpha1.IPVSFailing
+)

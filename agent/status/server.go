@@ -15,6 +15,8 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	v1alpha1 "github.com/vipvs/vipvs/api/status/v1alpha1"
 )
 
 // Provider returns the current report. It is called for every request and
@@ -28,7 +30,13 @@ type Server struct {
 	ready    func() error
 	log      logr.Logger
 	pprof    bool
+	// watchPoll is how often a waiting GET /status reads the report.
+	watchPoll time.Duration
 }
+
+// DefaultWatchPoll is how often a GET /status that waits for a change reads
+// the report: a change reaches the waiting client within this time.
+const DefaultWatchPoll = 100 * time.Millisecond
 
 // EnablePprof serves net/http/pprof's handlers under /debug/pprof/ (off by
 // default: profiles show the process's internals).
@@ -37,10 +45,12 @@ func (s *Server) EnablePprof() { s.pprof = true }
 // NewServer returns a server. ready says whether the agent is ready (nil) or
 // why not; gatherer may be nil (then /metrics is not served).
 func NewServer(p Provider, ready func() error, gatherer prometheus.Gatherer, log logr.Logger) *Server {
-	return &Server{provider: p, ready: ready, gatherer: gatherer, log: log}
+	return &Server{provider: p, ready: ready, gatherer: gatherer, log: log, watchPoll: DefaultWatchPoll}
 }
 
 // Handler returns the HTTP handler: /healthz, /readyz, /status, /metrics.
+// GET /status follows the watch protocol of package
+// github.com/vipvs/vipvs/api/status/v1alpha1 (ETag, If-None-Match, wait).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -67,14 +77,69 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
-func (s *Server) serveStatus(w http.ResponseWriter, _ *http.Request) {
+// report returns the provider's report with its apiVersion and kind.
+func (s *Server) report() Report {
+	r := s.provider()
+	r.APIVersion, r.Kind = v1alpha1.APIVersion, v1alpha1.KindAgentReport
+	return r
+}
+
+// serveStatus answers GET /status with the report and its ETag. With
+// If-None-Match and wait=<duration> (v1alpha1's watch protocol) it answers
+// when the report's digest differs from the ETag, or with 304 Not Modified
+// when wait has passed.
+func (s *Server) serveStatus(w http.ResponseWriter, req *http.Request) {
+	rep := s.report()
+	etag := quote(v1alpha1.Digest(rep))
+	if q := req.URL.Query().Get("wait"); q != "" {
+		wait, err := time.ParseDuration(q)
+		if err != nil || wait < 0 || wait > v1alpha1.MaxWait {
+			http.Error(w, fmt.Sprintf("wait=%q: want a duration from 0s to %s", q, v1alpha1.MaxWait), http.StatusBadRequest)
+			return
+		}
+		if inm := req.Header.Get("If-None-Match"); inm == etag {
+			var changed bool
+			rep, etag, changed = s.waitChange(req.Context(), inm, wait)
+			if !changed {
+				w.Header().Set("ETag", etag)
+				w.WriteHeader(http.StatusNotModified)
+				return
+			}
+		}
+	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", etag)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(s.provider()); err != nil {
+	if err := enc.Encode(rep); err != nil {
 		s.log.V(1).Info("writing status", "err", err.Error())
 	}
 }
+
+// waitChange reads the report every watchPoll until its ETag differs from
+// etag, wait has passed or ctx is done (the client left, or the server
+// stops). It reports whether the report changed.
+func (s *Server) waitChange(ctx context.Context, etag string, wait time.Duration) (Report, string, bool) {
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	tick := time.NewTicker(s.watchPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return Report{}, etag, false
+		case <-deadline.C:
+			return Report{}, etag, false
+		case <-tick.C:
+			rep := s.report()
+			if t := quote(v1alpha1.Digest(rep)); t != etag {
+				return rep, t, true
+			}
+		}
+	}
+}
+
+func quote(s string) string { return `"` + s + `"` }
 
 // ListenAndServe serves HTTP on addr (host:port) until ctx is done.
 func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
@@ -86,7 +151,9 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 }
 
 // ServeSocket serves the same endpoints on a unix socket at path until ctx is
-// done; a stale socket file is replaced and the file is removed at the end.
+// done; a stale socket file is replaced and the file is removed before it
+// returns. A process must wait for it to return before it exits, or the
+// file stays behind.
 func (s *Server) ServeSocket(ctx context.Context, path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("status: creating the socket directory: %w", err)
@@ -103,14 +170,24 @@ func (s *Server) ServeSocket(ctx context.Context, path string) error {
 }
 
 func (s *Server) serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// The requests' context ends with ctx: a GET /status that waits for a
+	// change returns at once when the server stops.
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return ctx }}
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		<-ctx.Done()
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shutdownCtx)
 	}()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	err := srv.Serve(ln)
+	cancel()
+	<-stopped
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("status: serving on %s: %w", ln.Addr(), err)
 	}
 	return nil

@@ -6,14 +6,19 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr/testr"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
+
+	v1alpha1 "github.com/vipvs/vipvs/api/status/v1alpha1"
+	"github.com/vipvs/vipvs/render"
 )
 
 func sampleReport() Report {
@@ -104,7 +109,9 @@ func TestSocketRoundTrip(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if diff := cmp.Diff(sampleReport(), got); diff != "" {
+	want := sampleReport()
+	want.APIVersion, want.Kind = v1alpha1.APIVersion, v1alpha1.KindAgentReport
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("report over the socket (-want +got):\n%s", diff)
 	}
 	cancel()
@@ -121,5 +128,129 @@ func TestCommandWithoutAgent(t *testing.T) {
 	code := Command([]string{"--socket", filepath.Join(t.TempDir(), "none.sock")}, &out, &errOut)
 	if code != 1 || !strings.Contains(errOut.String(), "is the agent running?") {
 		t.Errorf("exit %d, stderr %q; want 1 and a hint", code, errOut.String())
+	}
+}
+
+// serveSocket serves p on a unix socket at path until the test ends, and
+// waits until it answers.
+func serveSocket(t *testing.T, path string, p Provider) (stop func()) {
+	t.Helper()
+	s := NewServer(p, func() error { return nil }, nil, testr.New(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.ServeSocket(ctx, path) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("ServeSocket %s: %v", path, err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := Fetch(context.Background(), path); err == nil {
+			return stop
+		} else if time.Now().After(deadline) {
+			t.Fatalf("fetching over %s: %v", path, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestCommandFindsAgents runs `vipvs status` without flags: it reads every
+// agent socket of the run directory, where the operator's agents listen on
+// <LoadBalancerConfig>.sock (not agent.sock).
+func TestCommandFindsAgents(t *testing.T) {
+	if dir, _ := filepath.Split(render.SocketPath("api")); filepath.Clean(dir) != DefaultRunDir {
+		t.Fatalf("the operator renders the socket %s, outside %s where vipvs status looks", render.SocketPath("api"), DefaultRunDir)
+	}
+	dir := t.TempDir()
+	withNode := func(node string) Provider {
+		return func() Report { r := sampleReport(); r.Node = node; return r }
+	}
+
+	var out, errOut strings.Builder
+	if code := command(nil, &out, &errOut, dir); code != 1 || !strings.Contains(errOut.String(), "no agent status socket in "+dir) {
+		t.Errorf("no agent: exit %d, stderr %q; want 1 and no agent status socket", code, errOut.String())
+	}
+
+	serveSocket(t, filepath.Join(dir, "api.sock"), withNode("api-node"))
+	out.Reset()
+	errOut.Reset()
+	if code := command(nil, &out, &errOut, dir); code != 0 || !strings.HasPrefix(out.String(), "node api-node,") {
+		t.Errorf("one agent: exit %d, stdout %q, stderr %q; want its table", code, out.String(), errOut.String())
+	}
+
+	serveSocket(t, filepath.Join(dir, "ingress.sock"), withNode("ingress-node"))
+	out.Reset()
+	errOut.Reset()
+	code := command(nil, &out, &errOut, dir)
+	api, ingress := strings.Index(out.String(), "== "+filepath.Join(dir, "api.sock")+"\nnode api-node,"),
+		strings.Index(out.String(), "== "+filepath.Join(dir, "ingress.sock")+"\nnode ingress-node,")
+	if code != 0 || api < 0 || ingress < api {
+		t.Errorf("two agents: exit %d, stdout %q, stderr %q; want both tables, each under its socket", code, out.String(), errOut.String())
+	}
+
+	out.Reset()
+	if code := command([]string{"--json"}, &out, &errOut, dir); code != 0 || strings.Count(out.String(), `"apiVersion": "status.vipvs.io/v1alpha1"`) != 2 || !strings.HasPrefix(out.String(), "[") {
+		t.Errorf("two agents, --json: exit %d, stdout %q; want a list of two reports", code, out.String())
+	}
+}
+
+// TestWatch follows the watch protocol: a GET /status with the current ETag
+// and wait returns as soon as the report changes, 304 when it does not, and
+// at once when the server stops (whose socket file is then gone).
+func TestWatch(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	var mu sync.Mutex
+	state := "BACKUP"
+	setState := func(s string) { mu.Lock(); state = s; mu.Unlock() }
+	stop := serveSocket(t, sock, func() Report {
+		mu.Lock()
+		defer mu.Unlock()
+		r := sampleReport()
+		r.Routers[1].State = state
+		r.Routers[0].AdvertsSent = uint64(time.Now().UnixNano()) // counters are not a change
+		return r
+	})
+	ctx := context.Background()
+	first, etag, changed, err := Watch(ctx, sock, "", 0)
+	if err != nil || !changed || etag == "" || first.Routers[1].State != "BACKUP" {
+		t.Fatalf("first Watch = %v, %q, %v, %v; want the report and its ETag", first.Routers, etag, changed, err)
+	}
+
+	start := time.Now()
+	_, etag2, changed, err := Watch(ctx, sock, etag, 300*time.Millisecond)
+	if err != nil || changed || etag2 != etag || time.Since(start) < 300*time.Millisecond {
+		t.Fatalf("Watch without a change = %q, %v, %v after %v; want not modified after the wait", etag2, changed, err, time.Since(start))
+	}
+
+	time.AfterFunc(200*time.Millisecond, func() { setState("MASTER") })
+	start = time.Now()
+	rep, etag3, changed, err := Watch(ctx, sock, etag, 10*time.Second)
+	took := time.Since(start)
+	if err != nil || !changed || etag3 == etag || rep.Routers[1].State != "MASTER" {
+		t.Fatalf("Watch across a change = %v, %q, %v, %v", rep.Routers, etag3, changed, err)
+	}
+	if took > 200*time.Millisecond+2*DefaultWatchPoll+200*time.Millisecond {
+		t.Errorf("the change reached the watcher after %v, want within about %v of it", took-200*time.Millisecond, DefaultWatchPoll)
+	}
+	t.Logf("change seen by the watcher %v after it happened", (took - 200*time.Millisecond).Round(time.Millisecond))
+
+	// A watch in flight does not hold the server up when it stops.
+	errc := make(chan error, 1)
+	go func() { _, _, _, err := Watch(ctx, sock, etag3, 30*time.Second); errc <- err }()
+	time.Sleep(100 * time.Millisecond)
+	start = time.Now()
+	stop()
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("stopping the server with a watch in flight took %v", took)
+	}
+	<-errc
+	if _, err := os.Lstat(sock); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket file after the server stopped: %v, want it removed", err)
 	}
 }

@@ -73,6 +73,7 @@ const (
 // +kubebuilder:printcolumn:name="VIP",type=string,JSONPath=`.spec.virtualIPs[0].address`,description="The first virtual IP address (Masters lists them all)."
 // +kubebuilder:printcolumn:name="Masters",type=string,JSONPath=`.status.masters`,description="Each virtual IP address with its master node, as address=node."
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,description="Whether every VIP has a master and every node runs its rendered configuration."
+// +kubebuilder:printcolumn:name="Degraded",type=string,JSONPath=`.status.conditions[?(@.type=="Degraded")].reason`,description="Why something needs attention (e.g. RouterFault, ConfigRejected, AgentNotRunning); AsExpected when nothing does."
 // +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`,priority=1,description="activeStandby or spread."
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type LoadBalancerConfig struct {
@@ -1003,6 +1004,10 @@ const (
 	// ReasonConfigRejected: a node's agent rejected the rendered
 	// configuration and keeps running its previous one.
 	ReasonConfigRejected = "ConfigRejected"
+	// ReasonRouterFault: a node's virtual router is in FAULT: it cannot run
+	// (its interface is down, or it has none) and holds no VIP. The message
+	// names the node, the router, the interface and the agent's reason.
+	ReasonRouterFault = "RouterFault"
 )
 
 // Annotations of a LoadBalancerConfig read by the operator.

@@ -834,7 +834,8 @@ func testStatusAndColumns(ctx context.Context, t *testing.T, c client.Client, cf
 	lbc.Status = v1alpha1.LoadBalancerConfigStatus{
 		ObservedGeneration: lbc.Generation,
 		Conditions: []metav1.Condition{
-			{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonAsExpected, Message: "3 of 3 nodes run their configuration", LastTransitionTime: metav1.Now(), ObservedGeneration: lbc.Generation},
+			{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonRouterFault, Message: "node worker-1: router ingress-a is FAULT", LastTransitionTime: metav1.Now(), ObservedGeneration: lbc.Generation},
+			{Type: v1alpha1.ConditionDegraded, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonRouterFault, Message: "node worker-1: router ingress-a is FAULT", LastTransitionTime: metav1.Now(), ObservedGeneration: lbc.Generation},
 		},
 		Nodes: []v1alpha1.NodeStatus{{Name: "worker-0", RenderedConfigHash: "abc", RunningConfigHash: "abc", Running: true}},
 		VIPs: []v1alpha1.VIPStatus{
@@ -869,14 +870,14 @@ func testStatusAndColumns(ctx context.Context, t *testing.T, c client.Client, cf
 	for _, col := range table.ColumnDefinitions {
 		names = append(names, col.Name)
 	}
-	if diff := cmp.Diff([]string{"Name", "VIP", "Masters", "Ready", "Mode", "Age"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"Name", "VIP", "Masters", "Ready", "Degraded", "Mode", "Age"}, names); diff != "" {
 		t.Errorf("columns (-want +got):\n%s", diff)
 	}
 	if len(table.Rows) != 1 {
 		t.Fatalf("want one row, got %d", len(table.Rows))
 	}
-	got := fmt.Sprint(table.Rows[0].Cells[:5])
-	want := "[columns 192.0.2.20 192.0.2.20=worker-0,192.0.2.21=worker-1,2001:db8::20=worker-2 True spread]"
+	got := fmt.Sprint(table.Rows[0].Cells[:6])
+	want := "[columns 192.0.2.20 192.0.2.20=worker-0,192.0.2.21=worker-1,2001:db8::20=worker-2 False RouterFault spread]"
 	if got != want {
 		t.Errorf("row = %s, want %s", got, want)
 	}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/testr"
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -34,6 +35,7 @@ import (
 
 	"github.com/vipvs/vipvs/agent/status"
 	agentv1alpha1 "github.com/vipvs/vipvs/api/agent/v1alpha1"
+	statusv1 "github.com/vipvs/vipvs/api/status/v1alpha1"
 	"github.com/vipvs/vipvs/api/v1alpha1"
 	"github.com/vipvs/vipvs/companion"
 	"github.com/vipvs/vipvs/operator"
@@ -46,9 +48,9 @@ const (
 	testImage   = "quay.io/vipvs/vipvs:test"
 	// waitTimeout bounds every wait for the operator or a companion.
 	waitTimeout = 30 * time.Second
-	// companionInterval is how often the test companions read their fake
-	// agents.
-	companionInterval = 200 * time.Millisecond
+	// agentStopDelay is how long a fake agent runs on after its static pod
+	// was removed (kubelet noticing, the agent handing its VIPs over).
+	agentStopDelay = 300 * time.Millisecond
 )
 
 // TestOperator runs the operator's reconciler and node companions (one per
@@ -157,7 +159,8 @@ type nodeCompanion struct {
 	stop  func()
 }
 
-// companion starts the companion of a node, once.
+// companion starts the companion of a node, once, with its default status
+// interval: what it reports in between comes from its watch of the agents.
 func (h *harness) companion(t *testing.T, name string) *nodeCompanion {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -165,7 +168,7 @@ func (h *harness) companion(t *testing.T, name string) *nodeCompanion {
 		return c
 	}
 	root := h.t.TempDir()
-	c := &nodeCompanion{root: root, agent: &fakeAgent{root: root, node: name, master: "m0"}}
+	c := &nodeCompanion{root: root, agent: newFakeAgent(h.t, root, name, "m0")}
 	mgr, err := ctrl.NewManager(h.cfg, h.managerOptions(ctrl.Options{
 		Cache:  companion.CacheOptions(opNamespace, name),
 		Logger: testr.New(h.t).WithName("node-" + name),
@@ -173,8 +176,7 @@ func (h *harness) companion(t *testing.T, name string) *nodeCompanion {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = companion.Setup(mgr, companion.Options{NodeName: name, Namespace: opNamespace, Writer: &companion.Writer{Root: root},
-		Status: c.agent, StatusInterval: companionInterval})
+	err = companion.Setup(mgr, companion.Options{NodeName: name, Namespace: opNamespace, Writer: &companion.Writer{Root: root}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,17 +186,65 @@ func (h *harness) companion(t *testing.T, name string) *nodeCompanion {
 	return c
 }
 
-// fakeAgent stands for the agent of each LoadBalancerConfig on a node: it
-// "runs" the config file the companion wrote below the host root (its
-// hash is what it reports), unless frozen (an agent that has not reloaded
-// yet keeps reporting the config it ran before). The node named master is
-// MASTER of every router, the others BACKUP.
-type fakeAgent struct {
-	root, node, master string
+// setMaster makes node the master of every router of every fake agent
+// ("" for none).
+func (h *harness) setMaster(node string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, c := range h.companions {
+		c.agent.mu.Lock()
+		c.agent.master = node
+		c.agent.mu.Unlock()
+	}
+}
 
-	mu      sync.Mutex
-	frozen  bool
-	running map[string]string // by LoadBalancerConfig: the hash it runs
+// fakeAgent stands for the agents of a node, with a kubelet stand-in: for
+// each static pod the companion writes below the host root it starts an
+// agent, a real status server (agent/status) on the agent's socket there,
+// and it stops that agent agentStopDelay after the static pod is removed,
+// as kubelet stops a static pod whose file is gone. An agent "runs" the
+// config file the companion wrote (its hash is what it reports), unless
+// frozen (an agent that has not reloaded yet keeps reporting the config it
+// ran before). The node named master is MASTER of every router, the others
+// BACKUP; with fault set, every router is FAULT on that interface. An agent
+// whose config file is gone while it runs records it, as the real agent
+// logs "config rejected".
+type fakeAgent struct {
+	root, node string
+	t          *testing.T
+
+	mu       sync.Mutex
+	master   string
+	frozen   bool
+	fault    string
+	running  map[string]string // by LoadBalancerConfig: the hash it runs
+	rejected []string          // configs gone under a running agent
+
+	// servers are the running agents by LoadBalancerConfig, the kubelet
+	// goroutine's alone.
+	servers map[string]*fakeServer
+}
+
+// fakeServer is one running fake agent.
+type fakeServer struct {
+	stop      func()
+	podGoneAt time.Time // zero while the static pod is there
+	rejected  bool      // its config vanished under it
+}
+
+func newFakeAgent(t *testing.T, root, node, master string) *fakeAgent {
+	a := &fakeAgent{t: t, root: root, node: node, master: master, running: map[string]string{}, servers: map[string]*fakeServer{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.kubelet(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return a
 }
 
 func (a *fakeAgent) freeze(frozen bool) {
@@ -203,18 +253,92 @@ func (a *fakeAgent) freeze(frozen bool) {
 	a.frozen = frozen
 }
 
-func (a *fakeAgent) Fetch(_ context.Context, lbc, socket string) (status.Report, error) {
-	if want := filepath.Join(a.root, render.SocketPath(lbc)); socket != want {
-		return status.Report{}, fmt.Errorf("asked for socket %s, want %s", socket, want)
-	}
-	b, err := os.ReadFile(filepath.Join(a.root, render.AgentConfigPath(lbc, a.node)))
-	if err != nil {
-		return status.Report{}, fmt.Errorf("dial unix %s: connect: no such file or directory (no config: %w)", socket, err)
-	}
+func (a *fakeAgent) setFault(iface string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.running == nil {
-		a.running = map[string]string{}
+	a.fault = iface
+}
+
+// rejections returns what the node's agents rejected.
+func (a *fakeAgent) rejections() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.rejected)
+}
+
+// kubelet starts and stops the agents of the static pods, every 20 ms,
+// until ctx is done; then it stops them all.
+func (a *fakeAgent) kubelet(ctx context.Context) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	defer func() {
+		for _, s := range a.servers {
+			s.stop()
+		}
+	}()
+	for {
+		pods, _ := filepath.Glob(filepath.Join(a.root, render.ManifestsDir, "vipvs-*.yaml"))
+		present := map[string]bool{}
+		for _, p := range pods {
+			present[strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "vipvs-"), ".yaml")] = true
+		}
+		for lbc := range present {
+			if s, ok := a.servers[lbc]; ok {
+				s.podGoneAt = time.Time{}
+				continue
+			}
+			a.servers[lbc] = a.start(lbc)
+		}
+		for lbc, s := range a.servers {
+			// The agent watches its config file, as the real one does.
+			if _, err := os.Stat(filepath.Join(a.root, render.AgentConfigPath(lbc, a.node))); err != nil && !s.rejected {
+				s.rejected = true
+				a.mu.Lock()
+				a.rejected = append(a.rejected, fmt.Sprintf("%s on %s: config rejected: %v", lbc, a.node, err))
+				a.mu.Unlock()
+			}
+			if present[lbc] {
+				continue
+			}
+			if s.podGoneAt.IsZero() {
+				s.podGoneAt = time.Now()
+			}
+			if time.Since(s.podGoneAt) >= agentStopDelay {
+				s.stop()
+				delete(a.servers, lbc)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// start runs the agent of lbc: a status server on its socket.
+func (a *fakeAgent) start(lbc string) *fakeServer {
+	srv := status.NewServer(func() status.Report { return a.report(lbc) }, func() error { return nil }, nil, logr.Discard())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.ServeSocket(ctx, filepath.Join(a.root, render.SocketPath(lbc))); err != nil {
+			a.t.Errorf("fake agent %s on %s: %v", lbc, a.node, err)
+		}
+	}()
+	return &fakeServer{stop: func() { cancel(); <-done }}
+}
+
+// report is the status of the agent of lbc.
+func (a *fakeAgent) report(lbc string) status.Report {
+	b, err := os.ReadFile(filepath.Join(a.root, render.AgentConfigPath(lbc, a.node)))
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err != nil {
+		a.rejected = append(a.rejected, fmt.Sprintf("%s on %s: config rejected: %v", lbc, a.node, err))
+		return status.Report{Node: a.node, ConfigHash: a.running[lbc], ConfigError: err.Error(),
+			ConfigProblems: []statusv1.Problem{{Code: statusv1.CodeConfigInvalid, Message: err.Error()}}}
 	}
 	if _, ok := a.running[lbc]; !ok || !a.frozen {
 		sum := sha256.Sum256(b)
@@ -222,17 +346,20 @@ func (a *fakeAgent) Fetch(_ context.Context, lbc, socket string) (status.Report,
 	}
 	cfg, err := agentv1alpha1.Decode(b)
 	if err != nil {
-		return status.Report{}, fmt.Errorf("the companion wrote a config the agent rejects: %w", err)
+		return status.Report{Node: a.node, ConfigHash: a.running[lbc], ConfigError: "the companion wrote a config the agent rejects: " + err.Error()}
 	}
 	rep := status.Report{Node: a.node, ConfigHash: a.running[lbc]}
 	for _, r := range cfg.VirtualRouters {
-		state := "BACKUP"
-		if a.node == a.master {
-			state = "MASTER"
+		rt := status.Router{Name: r.Name, State: statusv1.StateBackup, Interface: "eth0"}
+		switch {
+		case a.fault != "":
+			rt.State, rt.Interface, rt.LastReason = statusv1.StateFault, a.fault, "interface "+a.fault+" is down"
+		case a.node == a.master:
+			rt.State = statusv1.StateMaster
 		}
-		rep.Routers = append(rep.Routers, status.Router{Name: r.Name, State: state})
+		rep.Routers = append(rep.Routers, rt)
 	}
-	return rep, nil
+	return rep
 }
 
 // createNode creates a Node with labels, InternalIP addresses and a Ready
@@ -593,6 +720,12 @@ func (h *harness) testLifecycle(t *testing.T) {
 		}
 		h.waitEvent(t, lbc.Name, operator.EventPublished, "3 Secrets created")
 		h.waitEvent(t, lbc.Name, operator.EventReady, "")
+		// One event per node (the events library folds the events of one
+		// object, reason and action into one series unless they are
+		// related to different objects).
+		for _, n := range []string{"m0", "m1", "m2"} {
+			h.waitEvent(t, lbc.Name, operator.EventNodeJoined, "node "+n+" joined")
+		}
 		waitMetrics(t, lbc.Name,
 			"node_config_current{node=m0} 1", "node_config_current{node=m1} 1", "node_config_current{node=m2} 1",
 			"vip_master{node=m0,vip=192.0.2.10} 1", "vip_master{node=m0,vip=2001:db8::10} 1")
@@ -602,6 +735,24 @@ func (h *harness) testLifecycle(t *testing.T) {
 			t.Errorf("ConfigMaps published: %d, %v", len(cms.Items), err)
 		}
 	})
+
+	t.Run("routerFault", func(t *testing.T) {
+		h.companion(t, "m1").agent.setFault("eth1")
+		got := h.waitCondition(t, lbc.Name, v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonRouterFault)
+		c := cond(got, v1alpha1.ConditionDegraded)
+		for _, want := range []string{"node m1", "router api (spec.virtualIPs[0], 192.0.2.10) is FAULT on interface eth1", "interface eth1 is down"} {
+			if !strings.Contains(c.Message, want) {
+				t.Errorf("Degraded message %q does not say %q", c.Message, want)
+			}
+		}
+		if r := cond(got, v1alpha1.ConditionReady); r.Status != metav1.ConditionFalse || r.Reason != v1alpha1.ReasonRouterFault {
+			t.Errorf("Ready with a FAULT router = %s/%s, want False/RouterFault", r.Status, r.Reason)
+		}
+		h.companion(t, "m1").agent.setFault("")
+		h.waitCondition(t, lbc.Name, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonAsExpected)
+	})
+
+	t.Run("statusLatency", func(t *testing.T) { h.testStatusLatency(t, lbc.Name) })
 
 	t.Run("cachedSecrets", func(t *testing.T) {
 		// Secrets the caches must not hold: one without the labels in the
@@ -841,13 +992,107 @@ func (h *harness) testLifecycle(t *testing.T) {
 		}
 		waitMetrics(t, lbc.Name)
 		for _, n := range []string{"m0", "m1"} {
+			c := h.companion(t, n)
 			waitFor(t, "the companion of "+n+" to remove the agent's files", func() (bool, string) {
-				_, err1 := hostFile(h.companion(t, n), render.StaticPodPath(lbc.Name))
-				_, err2 := hostFile(h.companion(t, n), render.AgentConfigPath(lbc.Name, n))
-				return errors.Is(err1, os.ErrNotExist) && errors.Is(err2, os.ErrNotExist), fmt.Sprint(err1, err2)
+				_, err1 := hostFile(c, render.StaticPodPath(lbc.Name))
+				_, err2 := hostFile(c, render.AgentConfigPath(lbc.Name, n))
+				_, err3 := os.Lstat(filepath.Join(c.root, render.SocketPath(lbc.Name)))
+				return errors.Is(err1, os.ErrNotExist) && errors.Is(err2, os.ErrNotExist) && errors.Is(err3, os.ErrNotExist), fmt.Sprint(err1, err2, err3)
 			})
 		}
+		// The static pod went first, the config once the agent had
+		// stopped: no agent saw its config vanish ("config rejected").
+		for _, n := range []string{"m0", "m1", "m2", "m3"} {
+			if r := h.companion(t, n).agent.rejections(); len(r) > 0 {
+				t.Errorf("agents of %s rejected their config while running: %v", n, r)
+			}
+		}
 	})
+}
+
+// testStatusLatency moves the VIPs of LoadBalancerConfig name from m0 to
+// m1 as VRRP does (the old master steps down, the new one takes over a
+// moment later) and measures how long the companions take to report it
+// (the Secrets' annotations) and the operator to write it (status.masters),
+// with the companions' fixed cycle at its default of 10 s: only their
+// watch of the agents is fast. The transient state in between (no master)
+// must not reach status.masters; a state that lasts (no master for 2 s)
+// must, after the settle time.
+func (h *harness) testStatusLatency(t *testing.T, name string) {
+	const (
+		m0 = "192.0.2.10=m0,2001:db8::10=m0"
+		m1 = "192.0.2.10=m1,2001:db8::10=m1"
+		no = "192.0.2.10=-,2001:db8::10=-"
+	)
+	if got := h.get(t, name).Status.Masters; got != m0 {
+		t.Fatalf("status.masters = %q, want %q", got, m0)
+	}
+	// follow samples status.masters and m1's agent-status annotation every
+	// 10 ms until status.masters is want, and returns when each first
+	// changed after start, and every value status.masters took.
+	follow := func(start time.Time, want string, within time.Duration) (reported, written time.Duration, seen []string) {
+		t.Helper()
+		deadline := start.Add(within)
+		var firstAnn string
+		for time.Now().Before(deadline) {
+			now := time.Now()
+			var sec corev1.Secret
+			if err := h.c.Get(h.ctx, client.ObjectKey{Namespace: opNamespace, Name: operator.NodeFilesName(name, "m1")}, &sec); err == nil {
+				ann := sec.Annotations[companion.AnnotationAgentStatus]
+				if firstAnn == "" {
+					firstAnn = ann
+				} else if ann != firstAnn && reported == 0 {
+					reported = now.Sub(start)
+				}
+			}
+			got := h.get(t, name).Status.Masters
+			if len(seen) == 0 || seen[len(seen)-1] != got {
+				seen = append(seen, got)
+			}
+			if got == want {
+				return reported, now.Sub(start), seen
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("status.masters not %q within %v; seen %q", want, within, seen)
+		return 0, 0, nil
+	}
+
+	// m0 steps down; 300 ms later m1 takes over.
+	h.setMaster("")
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	h.setMaster("m1")
+	reported, written, seen := follow(start, m1, 10*time.Second)
+	t.Logf("VIP moved m0 -> m1 (300 ms without master): the companion of m1 reported after %v, status.masters written after %v; status.masters took %q",
+		reported.Round(time.Millisecond), written.Round(time.Millisecond), seen)
+	if reported == 0 || reported > time.Second {
+		t.Errorf("the companion reported the new master after %v, want within 1 s", reported)
+	}
+	if written > 2*time.Second {
+		t.Errorf("status.masters showed the new master after %v, want within 2 s", written)
+	}
+	for _, v := range seen {
+		if v != m0 && v != m1 {
+			t.Errorf("status.masters showed the transient %q while the VIP moved", v)
+		}
+	}
+
+	// No master for good: shown once it has lasted the settle time.
+	start = time.Now()
+	h.setMaster("")
+	_, written, _ = follow(start, no, 10*time.Second)
+	t.Logf("no master for good: status.masters said so after %v", written.Round(time.Millisecond))
+	if written < 900*time.Millisecond {
+		t.Errorf("no master shown after %v, before the settle time", written)
+	}
+	if written > 3*time.Second {
+		t.Errorf("no master shown after %v, want within about 2 s", written)
+	}
+
+	h.setMaster("m0")
+	follow(time.Now(), m0, 10*time.Second)
+	h.waitCondition(t, name, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonAsExpected)
 }
 
 // simpleLBC is a LoadBalancerConfig of one IPv4 VIP on the nodes with

@@ -33,6 +33,7 @@ import (
 
 	"github.com/vipvs/vipvs/agent/status"
 	agentv1alpha1 "github.com/vipvs/vipvs/api/agent/v1alpha1"
+	statusv1 "github.com/vipvs/vipvs/api/status/v1alpha1"
 	"github.com/vipvs/vipvs/api/v1alpha1"
 	"github.com/vipvs/vipvs/companion"
 	"github.com/vipvs/vipvs/manifests"
@@ -232,14 +233,18 @@ func rbacRunCompanion(ctx context.Context, cfg *rest.Config, nodeName, root stri
 	return mgr.Start(ctx)
 }
 
-// rbacAgents stands for the agents of one node: an agent reports the hash
-// of the config file the companion wrote for it, and the routers of that
-// file, MASTER on the first node and BACKUP elsewhere.
+// rbacAgents stands for the agents of one node: an agent runs while its
+// static pod is there (kubelet stops it at once when the file goes) and
+// reports the hash of the config file the companion wrote for it, and the
+// routers of that file, MASTER on the first node and BACKUP elsewhere.
 type rbacAgents struct {
 	root, node string
 }
 
 func (f rbacAgents) Fetch(_ context.Context, lbc, _ string) (status.Report, error) {
+	if _, err := os.Stat(filepath.Join(f.root, render.StaticPodPath(lbc))); err != nil {
+		return status.Report{}, fmt.Errorf("no agent: %w", err)
+	}
 	b, err := os.ReadFile(filepath.Join(f.root, render.AgentConfigPath(lbc, f.node)))
 	if err != nil {
 		return status.Report{}, fmt.Errorf("no agent: %w", err)
@@ -253,7 +258,7 @@ func (f rbacAgents) Fetch(_ context.Context, lbc, _ string) (status.Report, erro
 	for _, r := range cfg.VirtualRouters {
 		state := "BACKUP"
 		if f.node == rbacNodes[0].name {
-			state = companion.StateMaster
+			state = statusv1.StateMaster
 		}
 		rep.Routers = append(rep.Routers, status.Router{Name: r.Name, VRID: uint8(r.VRID), State: state})
 	}
