@@ -204,9 +204,6 @@ func (r *router) receive(ctx context.Context) {
 		r.recv++
 		r.mu.Unlock()
 		r.rm.recv.Inc()
-		if adv.Priority == packet.PriorityOwner && !packet.SameAddrs(adv.Addrs, expect.Addrs) {
-			r.log.Info("address owner advertises other VIPs than ours", "peer", p.Src.String(), "theirs", addrStrings(adv.Addrs))
-		}
 		r.observe(p.Src, adv)
 		r.runner.HandleAdvert(vrrp.AdvertReceived{Src: p.Src, Priority: adv.Priority, Interval: adv.Interval})
 	}
@@ -242,7 +239,8 @@ func (r *router) observe(src netip.Addr, adv packet.Advert) {
 		r.conflicts.seen(now, conflictInterval, src.String(), fmt.Sprintf("it advertises every %v, we every %v", adv.Interval, r.cfg.AdvertInterval))
 	}
 	if adv.Priority > 0 && r.runner.State() == vrrp.Active {
-		r.conflicts.seen(now, conflictSecondActor, src.String(), fmt.Sprintf("it advertises priority %d while we are master at %d", adv.Priority, r.runner.Status().Priority))
+		// A conflict only when both stay master (not a preemption).
+		r.conflicts.masterSeen(now, src.String(), fmt.Sprintf("it advertises priority %d while we are master at %d", adv.Priority, r.runner.Status().Priority), secondMasterPersist(r.cfg.AdvertInterval))
 	}
 }
 
@@ -426,6 +424,15 @@ func (h *vipHolder) Release() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// StopAnnouncing cancels the announcement schedule; the VIPs stay (a
+// router that stepped down keeps them until the winner has announced).
+func (h *vipHolder) StopAnnouncing() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stopAnnouncingLocked()
+	return nil
 }
 
 // Reannounce starts the announcement schedule again: a burst now, a repeat,
