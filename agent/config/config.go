@@ -135,6 +135,10 @@ type Router struct {
 	// Peers are the unicast peers, distinct, without zone, not SourceAddr
 	// and not a VIP of any router; empty means multicast.
 	Peers []netip.Addr
+	// MulticastPeers is multicast mode's peer allowlist (same rules as
+	// Peers; only when Peers is empty): adverts from other sources are
+	// dropped. Empty accepts any source.
+	MulticastPeers []netip.Addr
 	// VIPs are 1 to 16 addresses with their prefix lengths ("192.0.2.100"
 	// in the file is 192.0.2.100/32), unique across all routers, none
 	// multicast, loopback, unspecified or link-local.
@@ -380,6 +384,13 @@ func routerFromV1alpha1(vr *agentv1alpha1.VirtualRouter, defaultIface string) (R
 		}
 		r.Peers = append(r.Peers, a)
 	}
+	for k, s := range vr.MulticastPeers {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return r, fmt.Errorf("multicastPeers[%d]: %w", k, err)
+		}
+		r.MulticastPeers = append(r.MulticastPeers, a)
+	}
 	if a := vr.Announce; a != nil {
 		r.Announce = Announce{
 			Count:           int(deref(a.Count)),
@@ -463,6 +474,9 @@ func ToV1alpha1(c *Config) *agentv1alpha1.AgentConfig {
 		}
 		for _, p := range r.Peers {
 			vr.UnicastPeers = append(vr.UnicastPeers, p.String())
+		}
+		for _, p := range r.MulticastPeers {
+			vr.MulticastPeers = append(vr.MulticastPeers, p.String())
 		}
 		for _, p := range r.VIPs {
 			vr.VIPs = append(vr.VIPs, p.String())
