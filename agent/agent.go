@@ -1,7 +1,9 @@
-// Package agent runs the vipvs agent: it builds the real implementations of
-// every part (raw VRRP sockets, netlink VIPs, ARP/NDP announcements, the status
-// server) and wires them to one VRRP state machine per virtual router. Nothing
-// else in vipvs constructs them.
+// Package agent runs the vipvs agent. New assembles an Agent from its parts
+// (the config source, the shared VRRP sockets, the VIP manager, the
+// announcers, the link watcher, the IPVS balancer, see Parts) and wires
+// them to one VRRP state machine per virtual router; Run builds the real
+// parts and runs it. Every goroutine the Agent starts belongs to its
+// group and is waited for before Run returns.
 package agent
 
 import (
@@ -16,21 +18,18 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"k8s.io/utils/clock"
 
-	"github.com/vipvs/vipvs/agent/announce"
-	"github.com/vipvs/vipvs/agent/balancer"
+	"github.com/vipvs/vipvs/agent/check"
 	"github.com/vipvs/vipvs/agent/config"
 	"github.com/vipvs/vipvs/agent/link"
 	"github.com/vipvs/vipvs/agent/notify"
 	"github.com/vipvs/vipvs/agent/status"
-	"github.com/vipvs/vipvs/agent/vip"
 	"github.com/vipvs/vipvs/agent/vrrp"
 	"github.com/vipvs/vipvs/version"
 )
 
-// Options configure Run.
+// Options configure an Agent.
 type Options struct {
 	// ConfigPath is the agent config file (agent.vipvs.io/v1alpha1 AgentConfig).
 	ConfigPath string
@@ -47,164 +46,146 @@ type Options struct {
 	Pprof bool
 }
 
-// Agent is a running agent.
+// Agent is the agent: the routers of the current config and the parts
+// they use. Create it with New, run it with Run.
 type Agent struct {
 	opts    Options
 	log     logr.Logger
 	clk     clock.WithTicker
+	parts   Parts
 	reg     *prometheus.Registry
 	m       *metrics
-	vips    *vip.Manager
 	notify  *notify.Notifier
-	bal     *balancer.Balancer
 	started time.Time
 
+	// group holds every goroutine the Agent starts; Run waits for it.
+	group sync.WaitGroup
+	// applyMu serialises the changes of the router set: a config applied,
+	// routers restarted on a re-created interface, the final stop.
+	applyMu sync.Mutex
+	stopped bool // guarded by applyMu: no router starts after the final stop
+	// runCtx is the context of the routers started outside a config
+	// change (on a re-created interface); done when Run ends.
+	runCtx context.Context
+
 	mu          sync.Mutex
-	linkUp      map[string]bool // interface -> up, as last seen
-	checks      map[string]*checkRunner
+	links       map[string]link.State   // interface -> state, as last seen
+	checks      *check.Pool             // the track checks
+	checkCfgs   map[string]config.Check // the running checks' configs
+	everHealthy map[string]bool         // checks that have been healthy since they started
 	cfg         *config.Config
 	routers     map[string]*router
-	announcers  map[string]*announce.Announcer
+	announcers  map[string]Announcer
 	configError string
 }
 
-// Run runs the agent until ctx is cancelled, then stops every router
-// gracefully (see vrrp.Runner.Run) and returns. It returns an error at once
-// when the config file cannot be loaded or the agent's own parts (metrics,
-// netlink) cannot start; a router that cannot start (say, no interface holds
-// the subnet of its VIP) is reported in the log and the status, the others
-// run, and the agent is not ready.
-func Run(ctx context.Context, opts Options) error {
+// New assembles an Agent from its parts. reg receives the agent's metrics.
+// It starts nothing.
+func New(opts Options, parts Parts, reg *prometheus.Registry) (*Agent, error) {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
-	log := opts.Log
-	// The watcher loads the file: a change between loading and watching
-	// cannot be missed.
-	watcher, err := config.NewWatcher(opts.ConfigPath, log.WithName("config"))
-	if err != nil {
-		return err
+	if parts.Config == nil || parts.Network == nil || parts.VIPs == nil || parts.Links == nil ||
+		parts.Balancer == nil || parts.OpenAnnouncer == nil || parts.PickInterfaces == nil {
+		return nil, errors.New("agent: every part must be given")
 	}
-	cfg := watcher.Current()
-	log.Info("config accepted", "path", opts.ConfigPath, "configHash", cfg.Hash, "routers", len(cfg.Routers))
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m, err := newMetrics(reg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	vips, err := vip.New(log.WithName("vip"))
-	if err != nil {
-		return fmt.Errorf("starting the VIP manager: %w", err)
-	}
-	defer vips.Close()
+	cfg := parts.Config.Current()
+	return &Agent{
+		opts:        opts,
+		log:         opts.Log,
+		clk:         opts.Clock,
+		parts:       parts,
+		reg:         reg,
+		m:           m,
+		notify:      notify.New(notifyCommands(cfg.Notify), opts.Log.WithName("notify"), nil),
+		started:     opts.Clock.Now(),
+		routers:     map[string]*router{},
+		links:       map[string]link.State{},
+		checks:      check.NewPool(opts.Clock, opts.Log.WithName("check")),
+		checkCfgs:   map[string]config.Check{},
+		everHealthy: map[string]bool{},
+		announcers:  map[string]Announcer{},
+	}, nil
+}
 
-	a := &Agent{
-		opts:       opts,
-		log:        log,
-		clk:        opts.Clock,
-		reg:        reg,
-		m:          m,
-		vips:       vips,
-		started:    opts.Clock.Now(),
-		routers:    map[string]*router{},
-		linkUp:     map[string]bool{},
-		checks:     map[string]*checkRunner{},
-		announcers: map[string]*announce.Announcer{},
-	}
-	defer a.closeAnnouncers()
-	a.bal, err = balancer.New(balancer.Options{
-		Log:           log.WithName("ipvs"),
-		Clock:         opts.Clock,
-		Registerer:    reg,
-		OpenTable:     openIPVS,
-		OpenSNAT:      snatOpener(log.WithName("snat")),
-		PrepareKernel: prepareKernel,
-	})
-	if err != nil {
-		return err
-	}
-	a.notify = notify.New(notifyCommands(cfg.Notify), log.WithName("notify"), nil)
-	notifyCtx, stopNotify := context.WithCancel(context.Background())
-	notifyDone := make(chan struct{})
-	go func() { a.notify.Run(notifyCtx); close(notifyDone) }()
-	defer func() {
-		// Deliver the STOP notifications of the routers just stopped.
-		stopNotify()
-		<-notifyDone
-	}()
-
-	bg, stopBG := context.WithCancel(context.Background())
-	defer stopBG()
+// goroutine runs f in the Agent's group.
+func (a *Agent) goroutine(f func()) {
+	a.group.Add(1)
 	go func() {
-		if err := vips.Run(bg); err != nil && bg.Err() == nil {
-			log.Error(err, "watching VIPs stopped; a VIP deleted by something else will not be put back")
-		}
+		defer a.group.Done()
+		f()
 	}()
+}
 
-	balCtx, stopBal := context.WithCancel(bg)
-	balDone := make(chan struct{})
-	go func() { a.bal.Run(balCtx); close(balDone) }()
+// Run runs the agent until ctx is cancelled, then stops every router
+// gracefully (see vrrp.Runner.Run), stops every goroutine of the group,
+// waits for them, removes the virtual services and returns. A router that
+// cannot start (say, no interface holds the subnet of its VIP) is reported
+// in the log and the status, the others run, and the agent is not ready.
+func (a *Agent) Run(ctx context.Context) error {
+	cfg := a.parts.Config.Current()
+	a.log.Info("config accepted", "path", a.opts.ConfigPath, "configHash", cfg.Hash, "routers", len(cfg.Routers))
+	// bg lives until the routers have stopped: the parts the routers use
+	// (VIP watcher, balancer, notify hooks, link watcher) outlive them.
+	bg, stopBG := context.WithCancel(context.Background())
+	a.applyMu.Lock()
+	a.runCtx = bg
+	a.applyMu.Unlock()
 	defer func() {
-		// After the VIPs were handed over: stop the real-server checks and
-		// remove the virtual services and the source NAT.
-		stopBal()
-		<-balDone
+		stopBG()
+		a.group.Wait()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := a.bal.Shutdown(sctx); err != nil {
-			log.Error(err, "removing the virtual services failed")
+		// After the VIPs were handed over: remove the virtual services
+		// and the source NAT.
+		if err := a.parts.Balancer.Shutdown(sctx); err != nil {
+			a.log.Error(err, "removing the virtual services failed")
 		}
+		a.closeAnnouncers()
 	}()
 
-	defer a.stopChecks()
+	a.goroutine(func() { a.notify.Run(bg) })
+	a.goroutine(func() { a.checks.Run(bg) })
+	a.goroutine(func() {
+		if err := a.parts.VIPs.Run(bg); err != nil && bg.Err() == nil {
+			a.log.Error(err, "watching VIPs stopped; a VIP deleted by something else will not be put back")
+		}
+	})
+	a.goroutine(func() { a.parts.Balancer.Run(bg) })
+	a.goroutine(func() {
+		if err := a.parts.Links.Run(bg, a.linkChanged); err != nil {
+			a.log.Error(err, "watching the interfaces failed; a router on a down interface will not go to FAULT")
+		}
+	})
+
 	if err := a.apply(bg, cfg); err != nil {
 		// Keep running what could start, and say what could not: in the
 		// log, in the status (configError) and by not being ready. A
 		// crash loop would hide the reason from the companion.
-		a.mu.Lock()
-		a.configError = err.Error()
-		a.mu.Unlock()
-		log.Error(err, "some of the config could not be applied; the agent runs the rest and is not ready")
+		a.setConfigError(err)
+		a.log.Error(err, "some of the config could not be applied; the agent runs the rest and is not ready")
 	}
-	srv := status.NewServer(a.Report, a.ready, reg, log.WithName("status"))
-	if opts.Pprof {
-		srv.EnablePprof()
-	}
-	if cfg.StatusListen != "" {
-		go func() {
-			if err := srv.ListenAndServe(bg, cfg.StatusListen); err != nil {
-				log.Error(err, "status server stopped")
-			}
-		}()
-	}
-	if cfg.StatusSocket != "" {
-		go func() {
-			if err := srv.ServeSocket(bg, cfg.StatusSocket); err != nil {
-				log.Error(err, "status socket stopped")
-			}
-		}()
-	}
-
-	go func() {
-		if err := watcher.Run(bg); err != nil {
-			log.Error(err, "watching the config file failed; only SIGHUP reloads it")
+	a.serveStatus(bg, cfg)
+	a.goroutine(func() {
+		if err := a.parts.Config.Run(bg); err != nil {
+			a.log.Error(err, "watching the config file failed; only SIGHUP reloads it")
 		}
-	}()
-	go a.watchLinks(bg)
-	updates, errs := watcher.Updates(), watcher.Errors()
-
+	})
+	updates, errs := a.parts.Config.Updates(), a.parts.Config.Errors()
 	for {
 		select {
 		case <-ctx.Done():
-			log.Info("stopping: releasing the VIPs after a hand-over")
+			a.log.Info("stopping: releasing the VIPs after a hand-over")
 			a.stopAll()
-			log.Info("stopped")
+			a.log.Info("stopped")
 			return nil
-		case <-opts.Reload:
-			log.Info("reload requested")
-			watcher.Reload()
+		case <-a.opts.Reload:
+			a.log.Info("reload requested")
+			a.parts.Config.Reload()
 		case c := <-updates:
 			a.reload(bg, c)
 		case err := <-errs:
@@ -213,11 +194,48 @@ func Run(ctx context.Context, opts Options) error {
 	}
 }
 
+// serveStatus starts the status server and socket the config asks for.
+func (a *Agent) serveStatus(ctx context.Context, cfg *config.Config) {
+	if cfg.StatusListen == "" && cfg.StatusSocket == "" {
+		return
+	}
+	srv := status.NewServer(a.Report, a.ready, a.reg, a.log.WithName("status"))
+	if a.opts.Pprof {
+		srv.EnablePprof()
+	}
+	if cfg.StatusListen != "" {
+		a.goroutine(func() {
+			if err := srv.ListenAndServe(ctx, cfg.StatusListen); err != nil {
+				a.log.Error(err, "status server stopped")
+			}
+		})
+	}
+	if cfg.StatusSocket != "" {
+		a.goroutine(func() {
+			if err := srv.ServeSocket(ctx, cfg.StatusSocket); err != nil {
+				a.log.Error(err, "status socket stopped")
+			}
+		})
+	}
+}
+
+func (a *Agent) setConfigError(err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.configError = ""
+	if err != nil {
+		a.configError = err.Error()
+	}
+}
+
 func (a *Agent) reject(err error) {
 	a.m.reloads.WithLabelValues("rejected").Inc()
 	a.mu.Lock()
 	a.configError = err.Error()
-	hash := a.cfg.Hash
+	hash := ""
+	if a.cfg != nil {
+		hash = a.cfg.Hash
+	}
 	a.mu.Unlock()
 	a.log.Error(err, "config rejected; the running config stays", "configHash", hash)
 }
@@ -233,9 +251,7 @@ func (a *Agent) reload(ctx context.Context, c *config.Config) {
 	}
 	if err := a.apply(ctx, c); err != nil {
 		a.m.reloads.WithLabelValues("rejected").Inc()
-		a.mu.Lock()
-		a.configError = err.Error()
-		a.mu.Unlock()
+		a.setConfigError(err)
 		a.log.Error(err, "applying the new config failed")
 		return
 	}
@@ -244,18 +260,25 @@ func (a *Agent) reload(ctx context.Context, c *config.Config) {
 }
 
 // apply makes the running routers match c: unchanged routers keep running
-// (state and VIPs), a priority-only change is applied without a restart,
-// anything else restarts the router.
+// (state and VIPs), a change of priority, track checks or peers is applied
+// without a restart, anything else restarts the router. The config is
+// recorded even when parts of it cannot start, so that the status, the
+// link watcher and the next reload see it.
 func (a *Agent) apply(ctx context.Context, c *config.Config) error {
-	c, err := pickInterfaces(c)
-	if c == nil {
-		return err
+	a.applyMu.Lock()
+	defer a.applyMu.Unlock()
+	if a.stopped {
+		return errors.New("the agent is stopping")
 	}
 	var errs []error
+	picked, err := a.parts.PickInterfaces(c)
 	if err != nil {
 		errs = append(errs, err)
 	}
-	if err := a.applyChecks(ctx, c.Checks); err != nil {
+	if picked != nil {
+		c = picked
+	}
+	if err := a.applyChecks(c.Checks); err != nil {
 		errs = append(errs, err)
 	}
 	a.mu.Lock()
@@ -300,7 +323,6 @@ func (a *Agent) apply(ctx context.Context, c *config.Config) error {
 			a.m.forget(r.cfg)
 		}
 	}
-
 	names := make([]string, 0, len(want))
 	for name := range want {
 		if _, ok := next[name]; !ok {
@@ -311,23 +333,9 @@ func (a *Agent) apply(ctx context.Context, c *config.Config) error {
 	for _, name := range names {
 		rc := want[name]
 		if rc.Interface == "" {
-			continue // pickInterfaces said why
+			continue // PickInterfaces said why
 		}
-		// A copy of a VIP we do not hold is a leftover (a crashed agent):
-		// remove it before we start as Backup.
-		removed, err := a.vips.RemoveStale(rc.Interface, rc.VIPs)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("removing stale VIPs of router %s: %w", name, err))
-		}
-		for _, p := range removed {
-			a.log.Info("stale VIP removed", "router", name, "interface", rc.Interface, "vip", p.String())
-		}
-		ann, err := a.announcer(rc.Interface)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		r, err := startRouter(ctx, rc, a.vips, ann, a.clk, a.log, a.m, a.observer(rc.Name))
+		r, err := a.startRouter(ctx, rc)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -338,10 +346,51 @@ func (a *Agent) apply(ctx context.Context, c *config.Config) error {
 	a.routers = next
 	a.cfg = c
 	a.mu.Unlock()
+	a.parts.Links.Follow(interfaces(c))
 	a.notify.SetCommands(notifyCommands(c.Notify))
 	a.recompute()
-	a.bal.Update(c)
+	a.parts.Balancer.Update(c)
 	return errors.Join(errs...)
+}
+
+// startRouter removes stale copies of the router's VIPs and starts it.
+func (a *Agent) startRouter(ctx context.Context, rc config.Router) (*router, error) {
+	// A copy of a VIP we do not hold is a leftover (a crashed agent):
+	// remove it before we start as Backup.
+	var errs []error
+	removed, err := a.parts.VIPs.RemoveStale(rc.Interface, rc.VIPs)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("removing stale VIPs of router %s: %w", rc.Name, err))
+	}
+	for _, p := range removed {
+		a.log.Info("stale VIP removed", "router", rc.Name, "interface", rc.Interface, "vip", p.String())
+	}
+	ann, err := a.announcer(rc.Interface)
+	if err != nil {
+		return nil, errors.Join(append(errs, err)...)
+	}
+	r, err := newRouter(ctx, routerDeps{
+		cfg: rc, net: a.parts.Network, vips: a.parts.VIPs, ann: ann, clk: a.clk,
+		log: a.log, m: a.m, obs: a.observer(rc.Name), group: a.goroutine,
+	})
+	if err != nil {
+		return nil, errors.Join(append(errs, err)...)
+	}
+	if len(errs) > 0 {
+		a.log.Error(errors.Join(errs...), "router started, with errors")
+	}
+	return r, nil
+}
+
+// interfaces returns the interfaces of c's routers.
+func interfaces(c *config.Config) []string {
+	var names []string
+	for _, rc := range c.Routers {
+		if rc.Interface != "" && !slices.Contains(names, rc.Interface) {
+			names = append(names, rc.Interface)
+		}
+	}
+	return names
 }
 
 // observer returns the transition observer of a router: it tells the
@@ -349,7 +398,7 @@ func (a *Agent) apply(ctx context.Context, c *config.Config) error {
 // event when the keepalived state word changes (Active -> Releasing does not).
 func (a *Agent) observer(name string) vrrp.Observer {
 	return func(t vrrp.Transition, prio uint8) {
-		a.bal.SetMaster(name, t.To == vrrp.Active || t.To == vrrp.Releasing)
+		a.parts.Balancer.SetMaster(name, t.To == vrrp.Active || t.To == vrrp.Releasing)
 		if t.From.Keepalived() == t.To.Keepalived() {
 			return
 		}
@@ -376,18 +425,30 @@ func liveChange(a, b config.Router) bool {
 	return reflect.DeepEqual(a, b)
 }
 
-func (a *Agent) announcer(ifname string) (*announce.Announcer, error) {
+func (a *Agent) announcer(ifname string) (Announcer, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if ann, ok := a.announcers[ifname]; ok {
 		return ann, nil
 	}
-	ann, err := announce.New(ifname, a.log.WithName("announce"))
+	ann, err := a.parts.OpenAnnouncer(ifname)
 	if err != nil {
 		return nil, fmt.Errorf("opening announcer on %s: %w", ifname, err)
 	}
 	a.announcers[ifname] = ann
 	return ann, nil
+}
+
+// dropAnnouncer closes the announcer of an interface that went away: the
+// next router on it opens a new one on the new interface.
+func (a *Agent) dropAnnouncer(ifname string) {
+	a.mu.Lock()
+	ann, ok := a.announcers[ifname]
+	delete(a.announcers, ifname)
+	a.mu.Unlock()
+	if ok {
+		_ = ann.Close()
+	}
 }
 
 func (a *Agent) closeAnnouncers() {
@@ -410,9 +471,7 @@ func stopGrace(rc config.Router) time.Duration {
 func (a *Agent) stopRouters(rs []*router) {
 	var wg sync.WaitGroup
 	for _, r := range rs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			grace := stopGrace(r.cfg)
 			stopped := make(chan struct{})
 			go func() { r.stop(grace); close(stopped) }()
@@ -422,12 +481,15 @@ func (a *Agent) stopRouters(rs []*router) {
 				r.cutShort()
 				<-stopped
 			}
-		}()
+		})
 	}
 	wg.Wait()
 }
 
 func (a *Agent) stopAll() {
+	a.applyMu.Lock()
+	defer a.applyMu.Unlock()
+	a.stopped = true
 	a.mu.Lock()
 	rs := make([]*router, 0, len(a.routers))
 	for _, r := range a.routers {
@@ -457,7 +519,7 @@ func (a *Agent) ready() error {
 func (a *Agent) Report() status.Report {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	rep := status.Report{Version: version.Version, Started: a.started, ConfigError: a.configError, Checks: a.checkReports(), IPVS: a.bal.Status()}
+	rep := status.Report{Version: version.Version, Started: a.started, ConfigError: a.configError, Checks: a.checkReports(), IPVS: a.parts.Balancer.Status()}
 	if a.cfg != nil {
 		rep.Node = a.cfg.NodeName
 		rep.ConfigHash = a.cfg.Hash
@@ -470,40 +532,88 @@ func (a *Agent) Report() status.Report {
 	return rep
 }
 
-// linkResync is how often the link states are re-read in case a netlink
-// notification was lost.
-const linkResync = 5 * time.Second
-
-// watchLinks moves the routers of an interface that goes down to Fault (no
-// VIP, no adverts: another node takes over, and this one does not claim the
-// VIPs back blindly), and back to Backup when it returns, as keepalived does.
-func (a *Agent) watchLinks(ctx context.Context) {
+// linkChanged handles a change of a followed interface: its routers go to
+// FAULT while it is down or gone (no VIP, no adverts: another node takes
+// over, and this one does not claim the VIPs back blindly), and back to
+// Backup when it returns, as keepalived does. A router whose socket is on
+// another index than the interface now has (deleted and re-created,
+// renamed back) is restarted on the new interface: new socket, multicast
+// joined again, new announcer.
+func (a *Agent) linkChanged(ifname string, st link.State) {
 	a.mu.Lock()
-	seen := map[string]bool{}
-	var names []string
-	for _, rc := range a.cfg.Routers {
-		if !seen[rc.Interface] {
-			seen[rc.Interface] = true
-			names = append(names, rc.Interface)
+	prev, known := a.links[ifname]
+	a.links[ifname] = st
+	a.mu.Unlock()
+	switch {
+	case known && prev.Up != st.Up && st.Up:
+		a.log.Info("interface up", "interface", ifname, "index", st.Index)
+	case (!known || prev.Up) && !st.Up:
+		a.log.Info("interface down or gone: its routers go to FAULT", "interface", ifname, "index", st.Index)
+	}
+	if st.Up && st.Index != 0 {
+		a.restartMoved(ifname, st.Index)
+	}
+	a.recompute()
+}
+
+// restartMoved restarts the routers of ifname whose socket is bound to
+// another index than index, and starts those of the config that could not
+// start (the interface did not exist then).
+func (a *Agent) restartMoved(ifname string, index int) {
+	a.applyMu.Lock()
+	defer a.applyMu.Unlock()
+	if a.stopped {
+		return
+	}
+	a.mu.Lock()
+	var moved []*router
+	var missing []config.Router
+	for _, r := range a.routers {
+		if r.cfg.Interface == ifname && r.ep.IfIndex() != index {
+			moved = append(moved, r)
+		}
+	}
+	if a.cfg != nil {
+		for _, rc := range a.cfg.Routers {
+			if _, ok := a.routers[rc.Name]; !ok && rc.Interface == ifname {
+				missing = append(missing, rc)
+			}
 		}
 	}
 	a.mu.Unlock()
-	err := link.Watch(ctx, names, linkResync, a.log.WithName("link"), func(ifname string, up bool) {
-		a.mu.Lock()
-		prev, known := a.linkUp[ifname]
-		a.linkUp[ifname] = up
-		a.mu.Unlock()
-		if known && prev == up || !known && up {
-			return
-		}
-		if up {
-			a.log.Info("interface up", "interface", ifname)
-		} else {
-			a.log.Info("interface down: its routers go to FAULT", "interface", ifname)
-		}
-		a.recompute()
-	})
-	if err != nil {
-		a.log.Error(err, "watching the interfaces failed; a router on a down interface will not go to FAULT")
+	if len(moved) == 0 && len(missing) == 0 {
+		return
 	}
+	a.log.Info("interface (re-)created: starting its routers on it", "interface", ifname, "index", index, "restarted", len(moved), "started", len(missing))
+	a.stopRouters(moved)
+	if len(moved) > 0 {
+		a.dropAnnouncer(ifname)
+	}
+	for _, r := range moved {
+		missing = append(missing, r.cfg)
+	}
+	ctx := a.runCtx
+	var errs []error
+	started := map[string]*router{}
+	for _, rc := range missing {
+		nr, err := a.startRouter(ctx, rc)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		started[rc.Name] = nr
+	}
+	a.mu.Lock()
+	for _, r := range moved {
+		delete(a.routers, r.cfg.Name)
+	}
+	for name, nr := range started {
+		a.routers[name] = nr
+	}
+	a.mu.Unlock()
+	if err := errors.Join(errs...); err != nil {
+		a.setConfigError(err)
+		a.log.Error(err, "restarting routers on the re-created interface failed")
+	}
+	a.recompute()
 }

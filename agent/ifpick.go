@@ -15,7 +15,8 @@ import (
 // interface has the one whose subnet holds its first VIP. A router for
 // which there is none keeps an empty interface, and the error says why;
 // the caller does not start it. c is returned as it is when every router
-// names its interface.
+// names its interface, or when the node's addresses cannot be listed (with
+// the error): never nil.
 func pickInterfaces(c *config.Config) (*config.Config, error) {
 	need := false
 	for _, r := range c.Routers {
@@ -26,7 +27,7 @@ func pickInterfaces(c *config.Config) (*config.Config, error) {
 	}
 	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
 	if err != nil {
-		return nil, fmt.Errorf("listing the node's addresses to pick the routers' interfaces: %w", err)
+		return c, fmt.Errorf("listing the node's addresses to pick the routers' interfaces: %w", err)
 	}
 	var own []ifaceAddr
 	for _, a := range addrs {

@@ -1,10 +1,13 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,22 +20,22 @@ import (
 	"github.com/vipvs/vipvs/agent/config"
 	"github.com/vipvs/vipvs/agent/status"
 	"github.com/vipvs/vipvs/agent/transport"
-	"github.com/vipvs/vipvs/agent/vip"
 	"github.com/vipvs/vipvs/agent/vrrp"
 	"github.com/vipvs/vipvs/agent/vrrp/packet"
 )
 
-// router is one running virtual router: its socket, its state machine runner
-// and the goroutines that feed it.
+// router is one running virtual router: its endpoint on the shared socket,
+// its state machine runner and the receive handler that feeds it.
 type router struct {
 	cfg    config.Router
-	conn   *transport.Conn
+	ep     Endpoint
 	runner *vrrp.Runner
 	send   *advertSender
 	holder *vipHolder
 	log    logr.Logger
 	m      *metrics
 	rm     routerMetrics
+	expect packet.Expect
 
 	cancel context.CancelFunc // graceful stop
 	hard   chan struct{}      // closed to cut the hand-over short
@@ -42,55 +45,96 @@ type router struct {
 	clk       clock.WithTicker
 	conflicts *conflicts
 
+	// Used by the receive handler only (one socket goroutine).
+	last    lastAdvert
+	lastMAC net.HardwareAddr
+
 	mu    sync.Mutex
 	recv  uint64
 	drops map[string]uint64
 	track trackState // last priority, fault and hold delivered by recompute
 }
 
-// startRouter opens the router's socket and starts it.
-func startRouter(parent context.Context, rc config.Router, vips *vip.Manager, ann *announce.Announcer, clk clock.WithTicker, log logr.Logger, m *metrics, obs vrrp.Observer) (*router, error) {
-	log = log.WithValues("router", rc.Name, "vrid", rc.VRID, "interface", rc.Interface, "family", family(rc.IPv6))
-	conn, err := listen(parent, rc, clk, log)
-	if err != nil {
-		return nil, fmt.Errorf("starting router %s: %w", rc.Name, err)
-	}
+// lastAdvert is the outcome of the checks of the last packet received: a
+// master sends the same bytes every interval, so in the steady state a
+// packet is compared, not parsed again (parsing allocates the address
+// list). The checks depend on nothing else than what is compared.
+type lastAdvert struct {
+	payload  []byte
+	src, dst netip.Addr
+	ttl      int
+	adv      packet.Advert
+	reason   packet.DropReason
+	valid    bool
+}
+
+// routerDeps is what a router is built from.
+type routerDeps struct {
+	cfg   config.Router
+	net   Network
+	vips  VIPs
+	ann   Announcer
+	clk   clock.WithTicker
+	log   logr.Logger
+	m     *metrics
+	obs   vrrp.Observer
+	group func(func()) // runs a goroutine in the agent's group
+}
+
+// newRouter subscribes the router to its socket and starts it.
+func newRouter(parent context.Context, d routerDeps) (*router, error) {
+	rc := d.cfg
+	log := d.log.WithValues("router", rc.Name, "vrid", rc.VRID, "interface", rc.Interface, "family", family(rc.IPv6))
+	m := d.m
 	r := &router{
 		cfg:   rc,
-		conn:  conn,
 		log:   log,
 		m:     m,
 		rm:    m.forRouter(rc),
 		hard:  make(chan struct{}),
 		done:  make(chan struct{}),
 		drops: map[string]uint64{},
-		clk:   clk,
+		clk:   d.clk,
+		expect: packet.Expect{
+			Version:  rc.Version,
+			VRID:     rc.VRID,
+			Interval: rc.AdvertInterval,
+			Password: rc.AuthPassword,
+			Addrs:    prefixAddrs(rc.VIPs),
+			Owner:    rc.Priority == vrrp.OwnerPriority,
+		},
+		last: lastAdvert{payload: make([]byte, 0, 1500)},
 		// A conflict is current while it is seen at least once per three
 		// Master_Down_Intervals (at the lowest priority).
 		conflicts: newConflicts(log.WithName("conflict"), 3*(4*rc.AdvertInterval), func(kind string) { m.conflict(rc, kind) }),
 	}
+	ep, err := subscribe(parent, d.net, rc, r.receive, d.clk, log)
+	if err != nil {
+		return nil, fmt.Errorf("starting router %s: %w", rc.Name, err)
+	}
+	r.ep = ep
 	r.holder = &vipHolder{
 		ifname:   rc.Interface,
 		vips:     rc.VIPs,
-		mgr:      vips,
-		ann:      ann,
+		mgr:      d.vips,
+		ann:      d.ann,
 		schedule: announce.Schedule{Count: rc.Announce.Count, RepeatDelay: rc.Announce.RepeatDelay, Refresh: rc.Announce.RefreshInterval},
-		clk:      clk,
+		clk:      d.clk,
 		log:      log.WithName("vip"),
 		m:        m,
 		router:   rc.Name,
 	}
-	send := newAdvertSender(conn, rc, r.rm.sent)
-	r.send = send
+	r.send = newAdvertSender(ep, rc, r.rm.sent)
 	vcfg := vrrp.Config{
 		Version:        rc.Version,
 		Priority:       rc.Priority,
 		AdvertInterval: rc.AdvertInterval,
 		Preempt:        rc.Preempt,
 		PreemptDelay:   rc.PreemptDelay,
-		Primary:        conn.Source(),
+		Primary:        ep.Source(),
 	}
-	r.runner = vrrp.NewRunner(vcfg, send, r.holder, clk, log.WithName("vrrp"), vrrp.WithObserver(func(t vrrp.Transition, prio uint8) {
+	obs := d.obs
+	r.runner = vrrp.NewRunner(vcfg, r.send, r.holder, d.clk, log.WithName("vrrp"), vrrp.WithObserver(func(t vrrp.Transition, prio uint8) {
 		m.transition(rc, t)
 		if obs != nil {
 			obs(t, prio)
@@ -100,17 +144,18 @@ func startRouter(parent context.Context, rc config.Router, vips *vip.Manager, an
 
 	ctx, cancel := context.WithCancel(parent)
 	r.cancel = cancel
-	recvCtx, stopRecv := context.WithCancel(context.Background())
-	go r.receive(recvCtx)
-	go func() {
+	d.group(func() {
 		defer close(r.done)
-		defer stopRecv()
-		defer conn.Close()
+		defer func() {
+			if err := ep.Close(); err != nil {
+				log.Error(err, "closing the VRRP endpoint")
+			}
+		}()
 		if err := r.runner.Run(ctx, r.hard); err != nil {
 			log.Error(err, "router stopped with an error")
 		}
-	}()
-	log.Info("router started", "priority", rc.Priority, "source", conn.Source().String(), "multicast", rc.Multicast(), "vips", prefixStrings(rc.VIPs))
+	})
+	log.Info("router started", "priority", rc.Priority, "source", ep.Source().String(), "multicast", rc.Multicast(), "vips", prefixStrings(rc.VIPs))
 	return r, nil
 }
 
@@ -119,9 +164,9 @@ func startRouter(parent context.Context, rc config.Router, vips *vip.Manager, an
 // (1-2 s after the link comes up with default sysctls).
 const sourceWait = 30 * time.Second
 
-// listen opens the router's socket, waiting for a source address that is
-// missing or still tentative.
-func listen(ctx context.Context, rc config.Router, clk clock.WithTicker, log logr.Logger) (*transport.Conn, error) {
+// subscribe opens the router's endpoint, waiting for a source address that
+// is missing or still tentative.
+func subscribe(ctx context.Context, nw Network, rc config.Router, h transport.Handler, clk clock.WithTicker, log logr.Logger) (Endpoint, error) {
 	opts := transport.Options{
 		Interface: rc.Interface,
 		IPv6:      rc.IPv6,
@@ -132,9 +177,9 @@ func listen(ctx context.Context, rc config.Router, clk clock.WithTicker, log log
 	deadline := clk.Now().Add(sourceWait)
 	logged := false
 	for {
-		conn, err := transport.Listen(opts)
+		ep, err := nw.Subscribe(opts, rc.VRID, h)
 		if err == nil {
-			return conn, nil
+			return ep, nil
 		}
 		if !errors.Is(err, transport.ErrTentative) && !errors.Is(err, transport.ErrNoSource) || clk.Now().After(deadline) {
 			return nil, err
@@ -168,45 +213,39 @@ func (r *router) stop(grace time.Duration) {
 // cutShort ends a graceful hand-over at once: the VIPs are released.
 func (r *router) cutShort() { r.hardMu.Do(func() { close(r.hard) }) }
 
-// receive reads adverts, applies the receive checks and delivers the good
-// ones to the state machine. A bad packet changes nothing but a counter.
-func (r *router) receive(ctx context.Context) {
-	expect := packet.Expect{
-		Version:  r.cfg.Version,
-		VRID:     r.cfg.VRID,
-		Interval: r.cfg.AdvertInterval,
-		Password: r.cfg.AuthPassword,
-		Addrs:    prefixAddrs(r.cfg.VIPs),
-		Owner:    r.cfg.Priority == vrrp.OwnerPriority,
-	}
-	for {
-		p, err := r.conn.Read(ctx)
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, context.Canceled) {
-				return
-			}
-			r.log.Error(err, "reading adverts")
-			return
-		}
+// receive applies the receive checks to one packet of our VRID and delivers
+// a good advert to the state machine. A bad packet changes nothing but a
+// counter. It runs on the socket's goroutine; p is valid only during the
+// call.
+func (r *router) receive(p transport.Packet) {
+	l := &r.last
+	if !l.valid || l.src != p.Src || l.dst != p.Dst || l.ttl != p.TTL || !bytes.Equal(l.payload, p.Payload) {
 		adv, reason := packet.Parse(packet.Received{Payload: p.Payload, Src: p.Src, Dst: p.Dst, TTL: p.TTL})
 		if reason == packet.DropNone && adv.VRID != r.cfg.VRID {
-			// Another virtual router's advert: not ours to count.
-			continue
+			return // not ours (the socket demultiplexes by the same byte)
 		}
 		if reason == packet.DropNone {
-			reason = packet.Check(adv, expect)
+			reason = packet.Check(adv, r.expect)
 		}
-		if reason != packet.DropNone {
-			r.drop(reason, p.Src, adv)
-			continue
-		}
-		r.mu.Lock()
-		r.recv++
-		r.mu.Unlock()
-		r.rm.recv.Inc()
-		r.observe(p.Src, adv)
-		r.runner.HandleAdvert(vrrp.AdvertReceived{Src: p.Src, Priority: adv.Priority, Interval: adv.Interval})
+		l.payload = append(l.payload[:0], p.Payload...)
+		l.src, l.dst, l.ttl, l.adv, l.reason, l.valid = p.Src, p.Dst, p.TTL, adv, reason, true
 	}
+	if l.reason != packet.DropNone {
+		r.drop(l.reason, p.Src, l.adv)
+		return
+	}
+	adv := l.adv
+	r.mu.Lock()
+	r.recv++
+	r.mu.Unlock()
+	r.rm.recv.Inc()
+	r.observe(p.Src, adv)
+	// The state machine may keep the MAC: give it a copy that is never
+	// written, the same one as long as the peer's MAC does not change.
+	if !bytes.Equal(r.lastMAC, p.SrcMAC) {
+		r.lastMAC = slices.Clone(p.SrcMAC)
+	}
+	r.runner.HandleAdvert(vrrp.AdvertReceived{Src: p.Src, SrcMAC: r.lastMAC, Priority: adv.Priority, Interval: adv.Interval})
 }
 
 func (r *router) drop(reason packet.DropReason, src netip.Addr, adv packet.Advert) {
@@ -253,7 +292,7 @@ func (r *router) report() status.Router {
 		drops[k] = v
 		dropped += v
 	}
-	for k, v := range r.conn.Dropped() {
+	for k, v := range r.ep.Dropped() {
 		if v > 0 {
 			drops[k.String()] += v
 			dropped += v
@@ -270,7 +309,7 @@ func (r *router) report() status.Router {
 		ProtocolState:      st.State.String(),
 		Priority:           st.Priority,
 		ConfiguredPriority: r.cfg.Priority,
-		Source:             r.conn.Source().String(),
+		Source:             r.ep.Source().String(),
 		VIPs:               prefixStrings(r.cfg.VIPs),
 		Since:              st.Since,
 		LastReason:         st.LastTransition.Reason,
@@ -296,7 +335,7 @@ func (r *router) report() status.Router {
 // group, or to every unicast peer. Everything but the priority and the
 // interval is fixed, so it is computed once.
 type advertSender struct {
-	conn *transport.Conn
+	conn Endpoint
 	cfg  config.Router
 	sent prometheus.Counter
 	adv  packet.Advert
@@ -306,7 +345,7 @@ type advertSender struct {
 
 var _ vrrp.Sender = (*advertSender)(nil)
 
-func newAdvertSender(conn *transport.Conn, rc config.Router, sent prometheus.Counter) *advertSender {
+func newAdvertSender(conn Endpoint, rc config.Router, sent prometheus.Counter) *advertSender {
 	s := &advertSender{
 		conn: conn,
 		cfg:  rc,
@@ -354,8 +393,8 @@ func (s *advertSender) SendAdvert(priority uint8, interval time.Duration) error 
 type vipHolder struct {
 	ifname   string
 	vips     []netip.Prefix
-	mgr      *vip.Manager
-	ann      *announce.Announcer
+	mgr      VIPs
+	ann      Announcer
 	schedule announce.Schedule
 	clk      clock.WithTicker
 	log      logr.Logger
@@ -476,7 +515,7 @@ func addrStrings(as []netip.Addr) []string {
 // setPeers applies a new unicast peer list to the running router: the
 // socket's filter and the adverts' destinations. The state and VIPs stay.
 func (r *router) setPeers(peers []netip.Addr) error {
-	if err := r.conn.SetPeers(peers); err != nil {
+	if err := r.ep.SetPeers(peers); err != nil {
 		return err
 	}
 	r.send.setPeers(peers)

@@ -1,12 +1,10 @@
 package agent
 
 import (
-	"context"
 	"fmt"
 	"reflect"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/go-logr/logr"
 
@@ -39,25 +37,6 @@ func effective(base uint8, tracks []config.TrackCheck, healthy func(string) bool
 	return uint8(min(max(p, 1), 254)), faults
 }
 
-// checkRunner is one running check.
-type checkRunner struct {
-	cfg    config.Check
-	runner *check.Runner
-	cancel context.CancelFunc
-	done   chan struct{}
-
-	mu          sync.Mutex
-	everHealthy bool
-}
-
-func (c *checkRunner) healthy() bool { return c.runner.Healthy() }
-
-func (c *checkRunner) wasHealthy() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.everHealthy
-}
-
 // newChecker builds the checker of a validated check.
 func newChecker(c config.Check) (check.Checker, error) {
 	switch {
@@ -86,100 +65,71 @@ func newChecker(c config.Check) (check.Checker, error) {
 // applyChecks makes the running checks match cfg: unchanged checks keep
 // running (and their health), changed and new ones start failed, removed ones
 // stop. It is called with the config, before the routers are applied.
-func (a *Agent) applyChecks(ctx context.Context, checks []config.Check) error {
-	a.mu.Lock()
-	old := a.checks
-	a.mu.Unlock()
-	next := map[string]*checkRunner{}
-	var stop []*checkRunner
-	want := map[string]config.Check{}
-	for _, c := range checks {
-		want[c.Name] = c
-	}
-	for name, cr := range old {
-		if c, ok := want[name]; ok && reflect.DeepEqual(c, cr.cfg) {
-			next[name] = cr
-			continue
-		}
-		stop = append(stop, cr)
-	}
-	for _, cr := range stop {
-		cr.cancel()
-		<-cr.done
-		a.m.forgetCheck(cr.cfg.Name)
-	}
+func (a *Agent) applyChecks(checks []config.Check) error {
+	var members []check.Member
 	var errs []string
+	cfgs := map[string]config.Check{}
 	for _, c := range checks {
-		if _, ok := next[c.Name]; ok {
-			continue
-		}
-		cr, err := a.startCheck(ctx, c)
+		checker, err := newChecker(c)
 		if err != nil {
-			errs = append(errs, err.Error())
+			errs = append(errs, err.Error()) // the check package's errors name the target
 			continue
 		}
-		next[c.Name] = cr
+		name := c.Name
+		cfgs[name] = c
+		members = append(members, check.Member{
+			Spec: check.Spec{
+				Name:     name,
+				Checker:  checker,
+				Interval: c.Interval,
+				Timeout:  c.Timeout,
+				Rise:     c.Rise,
+				Fall:     c.Fall,
+				// A check starts failed: a node claims the priority its
+				// checks give only once they have proved healthy (rise
+				// successes).
+				InitiallyHealthy: false,
+			},
+			Config:   c,
+			OnResult: func(res check.Result) { a.m.checkResult(name, res.OK) },
+			OnChange: func(healthy bool, _ check.Result) {
+				if healthy {
+					a.mu.Lock()
+					a.everHealthy[name] = true
+					a.mu.Unlock()
+				}
+				a.m.checkUp(name, healthy)
+				a.recompute()
+			},
+		})
 	}
 	a.mu.Lock()
-	a.checks = next
+	old := a.checkCfgs
 	a.mu.Unlock()
+	stopped, err := a.checks.Sync(members)
+	if err != nil {
+		errs = append(errs, err.Error())
+	}
+	a.mu.Lock()
+	for _, name := range stopped {
+		delete(a.everHealthy, name)
+	}
+	a.checkCfgs = cfgs
+	a.mu.Unlock()
+	for _, name := range stopped {
+		if _, kept := cfgs[name]; !kept {
+			a.m.forgetCheck(name)
+		}
+	}
+	for name := range cfgs {
+		if oc, ok := old[name]; !ok || !reflect.DeepEqual(oc, cfgs[name]) {
+			a.m.checkUp(name, false)
+		}
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("starting checks: %s", strings.Join(errs, "; "))
 	}
 	return nil
-}
-
-func (a *Agent) startCheck(ctx context.Context, c config.Check) (*checkRunner, error) {
-	checker, err := newChecker(c)
-	if err != nil {
-		return nil, err // the check package's errors name the check's target
-	}
-	cr := &checkRunner{cfg: c, done: make(chan struct{})}
-	log := a.log.WithName("check")
-	r, err := check.NewRunner(check.Spec{
-		Name:     c.Name,
-		Checker:  checker,
-		Interval: c.Interval,
-		Timeout:  c.Timeout,
-		Rise:     c.Rise,
-		Fall:     c.Fall,
-		// A check starts failed: a node claims the priority its checks
-		// give only once they have proved healthy (rise successes).
-		InitiallyHealthy: false,
-	}, a.clk, log, func(res check.Result) {
-		a.m.checkResult(c.Name, res.OK)
-	}, func(healthy bool, res check.Result) {
-		if healthy {
-			cr.mu.Lock()
-			cr.everHealthy = true
-			cr.mu.Unlock()
-		}
-		a.m.checkUp(c.Name, healthy)
-		a.recompute()
-	})
-	if err != nil {
-		return nil, err // names the check already
-	}
-	cr.runner = r
-	a.m.checkUp(c.Name, false)
-	cctx, cancel := context.WithCancel(ctx)
-	cr.cancel = cancel
-	go func() {
-		defer close(cr.done)
-		r.Run(cctx)
-	}()
-	return cr, nil
-}
-
-func (a *Agent) stopChecks() {
-	a.mu.Lock()
-	old := a.checks
-	a.checks = map[string]*checkRunner{}
-	a.mu.Unlock()
-	for _, cr := range old {
-		cr.cancel()
-		<-cr.done
-	}
 }
 
 // trackState is what was last delivered to a router, so that only changes
@@ -198,13 +148,10 @@ func (a *Agent) recompute() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, r := range a.routers {
-		healthy := func(name string) bool {
-			cr, ok := a.checks[name]
-			return ok && cr.healthy()
-		}
+		healthy := a.checks.Healthy
 		prio, failing := effective(r.cfg.Priority, r.cfg.TrackChecks, healthy)
 		var reasons []string
-		if up, known := a.linkUp[r.cfg.Interface]; known && !up {
+		if st, known := a.links[r.cfg.Interface]; known && !st.Up {
 			reasons = append(reasons, "interface "+r.cfg.Interface+" is down")
 		}
 		for _, name := range failing {
@@ -213,7 +160,7 @@ func (a *Agent) recompute() {
 		hold := false
 		if r.cfg.PreemptAfterChecks {
 			for _, tc := range r.cfg.TrackChecks {
-				if cr, ok := a.checks[tc.Check]; !ok || !cr.wasHealthy() {
+				if !a.everHealthy[tc.Check] {
 					hold = true
 				}
 			}
@@ -256,10 +203,14 @@ func (r *router) deliverTrack(s trackState, log logr.Logger, m *metrics) {
 
 // checkReports returns the status of every check, by name.
 func (a *Agent) checkReports() []status.Check {
-	out := make([]status.Check, 0, len(a.checks))
-	for name, cr := range a.checks {
-		last := cr.runner.Last()
-		c := status.Check{Name: name, Kind: checkKind(cr.cfg), Healthy: cr.healthy(), LastProbe: last.At}
+	out := make([]status.Check, 0, len(a.checkCfgs))
+	for name, cfg := range a.checkCfgs {
+		r, ok := a.checks.Runner(name)
+		if !ok {
+			continue
+		}
+		last := r.Last()
+		c := status.Check{Name: name, Kind: checkKind(cfg), Healthy: r.Healthy(), LastProbe: last.At}
 		if last.Err != nil {
 			c.LastError = last.Err.Error()
 		}

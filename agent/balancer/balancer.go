@@ -35,8 +35,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"reflect"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -111,14 +109,19 @@ type Balancer struct {
 	// only Run's goroutine uses it.
 	prepareErr string
 
+	// checks are the real-server checks.
+	checks *check.Pool
+	// syncMu serialises syncChecks; realKeys (guarded by it) maps the
+	// checks' names to their real servers.
+	syncMu   sync.Mutex
+	realKeys map[string]realKey
+
 	mu       sync.Mutex
-	ctx      context.Context // Run's, for the check runners; nil before Run
 	services []config.VirtualService
 	vips     map[string][]netip.Prefix // router -> VIPs
 	master   map[string]bool           // router -> master or handing over
 	resync   time.Duration
 	sem      chan struct{} // bounds concurrent probes
-	reals    map[realKey]*realCheck
 	st       status.IPVS
 	table    Table
 	snat     SourceNAT
@@ -132,12 +135,11 @@ type realKey struct {
 	addr            netip.AddrPort
 }
 
-// realCheck is the health check of one real server.
-type realCheck struct {
-	spec   config.RealServerCheck
-	runner *check.Runner
-	cancel context.CancelFunc
-	done   chan struct{}
+// realConfig is what a real server's check is built from: a change
+// restarts it.
+type realConfig struct {
+	key  realKey
+	spec config.RealServerCheck
 }
 
 // New returns a Balancer; Run starts it.
@@ -162,7 +164,7 @@ func New(opts Options) (*Balancer, error) {
 		master:  map[string]bool{},
 		resync:  agentv1alpha1.DefaultIPVSResyncInterval,
 		sem:     make(chan struct{}, agentv1alpha1.DefaultRealServerCheckConcurrency),
-		reals:   map[realKey]*realCheck{},
+		checks:  check.NewPool(opts.Clock, opts.Log.WithName("real")),
 	}, nil
 }
 
@@ -184,10 +186,9 @@ func (b *Balancer) Update(c *config.Config) {
 		// Probes in flight finish on the old semaphore.
 		b.sem = make(chan struct{}, n)
 	}
-	if b.ctx != nil {
-		b.syncChecksLocked()
-	}
+	members := b.checkMembersLocked()
 	b.mu.Unlock()
+	b.syncChecks(members)
 	b.Trigger()
 }
 
@@ -230,11 +231,9 @@ func (b *Balancer) Trigger() {
 // postpone it, so that a steady stream of health changes cannot starve the
 // repair of drift. The first reconcile after the table opens is full.
 func (b *Balancer) Run(ctx context.Context) {
-	b.mu.Lock()
-	b.ctx = ctx
-	b.syncChecksLocked()
-	b.mu.Unlock()
-	defer b.stopChecks()
+	var checks sync.WaitGroup
+	checks.Go(func() { b.checks.Run(ctx) })
+	defer checks.Wait()
 
 	full := true
 	lastFull := b.clk.Now()
@@ -384,7 +383,7 @@ func (b *Balancer) desired() (out []ipvs.Service, v4NAT, v6NAT bool) {
 		var reals []ipvs.Real
 		for _, r := range s.RealServers {
 			w := r.Weight
-			if rc := b.reals[realKey{s.Router, s.Name, r.Addr}]; rc != nil && !rc.runner.Healthy() {
+			if rc, ok := b.checks.Runner(keyString(realKey{s.Router, s.Name, r.Addr})); ok && !rc.Healthy() {
 				w = 0
 			}
 			if w > 0 {
@@ -483,9 +482,9 @@ func (b *Balancer) Status() *status.IPVS {
 	for _, s := range b.services {
 		for _, r := range s.RealServers {
 			rs := status.RealServer{Router: s.Router, Service: s.Name, Address: r.Addr.String(), Weight: r.Weight, Healthy: true}
-			if rc := b.reals[realKey{s.Router, s.Name, r.Addr}]; rc != nil {
-				rs.Healthy = rc.runner.Healthy()
-				if last := rc.runner.Last(); last.Err != nil {
+			if rc, ok := b.checks.Runner(keyString(realKey{s.Router, s.Name, r.Addr})); ok {
+				rs.Healthy = rc.Healthy()
+				if last := rc.Last(); last.Err != nil {
 					rs.LastError = last.Err.Error()
 				}
 			}
@@ -498,100 +497,96 @@ func (b *Balancer) Status() *status.IPVS {
 	return &st
 }
 
-// syncChecksLocked makes the running real-server checks match the
-// services: unchanged ones keep running, changed and new ones start,
-// removed ones stop. b.mu is held.
-func (b *Balancer) syncChecksLocked() {
-	want := map[realKey]config.RealServerCheck{}
+// checkMembersLocked returns the real-server checks the services ask for.
+// b.mu is held.
+func (b *Balancer) checkMembersLocked() []check.Member {
+	var members []check.Member
 	for _, s := range b.services {
 		if s.HealthCheck == nil {
 			continue
 		}
 		for _, r := range s.RealServers {
-			want[realKey{s.Router, s.Name, r.Addr}] = *s.HealthCheck
+			k := realKey{s.Router, s.Name, r.Addr}
+			m, err := b.checkMember(k, *s.HealthCheck, b.sem)
+			if err != nil {
+				b.log.Error(err, "real-server check not started; the real server stays in service", "router", k.router, "service", k.service, "real", k.addr)
+				continue
+			}
+			members = append(members, m)
 		}
 	}
-	for k, rc := range b.reals {
-		if spec, ok := want[k]; ok && reflect.DeepEqual(spec, rc.spec) {
-			continue
-		}
-		rc.cancel()
-		delete(b.reals, k)
-		b.m.forgetReal(k)
+	return members
+}
+
+// syncChecks makes the running real-server checks match members:
+// unchanged ones keep running, changed and new ones start, removed ones
+// stop.
+func (b *Balancer) syncChecks(members []check.Member) {
+	b.syncMu.Lock()
+	defer b.syncMu.Unlock()
+	before := map[string]bool{}
+	for _, name := range b.checks.Names() {
+		before[name] = true
 	}
-	keys := make([]realKey, 0, len(want))
-	for k := range want {
-		if b.reals[k] == nil {
-			keys = append(keys, k)
+	stopped, err := b.checks.Sync(members)
+	if err != nil {
+		b.log.Error(err, "real-server checks not started; their real servers stay in service")
+	}
+	restarted := map[string]bool{}
+	for _, name := range stopped {
+		restarted[name] = true
+	}
+	keys := map[string]realKey{}
+	for _, m := range members {
+		k := m.Config.(realConfig).key
+		keys[m.Spec.Name] = k
+		if !before[m.Spec.Name] || restarted[m.Spec.Name] {
+			// A new check starts healthy.
+			b.m.up.WithLabelValues(k.router, k.service, k.addr.String()).Set(1)
 		}
 	}
-	sort.Slice(keys, func(i, j int) bool { return keyString(keys[i]) < keyString(keys[j]) })
-	for _, k := range keys {
-		rc, err := b.startCheck(k, want[k])
-		if err != nil {
-			b.log.Error(err, "real-server check not started; the real server stays in service", "router", k.router, "service", k.service, "real", k.addr)
-			continue
+	for _, name := range stopped {
+		if _, kept := keys[name]; !kept {
+			b.m.forgetReal(b.realKeys[name])
 		}
-		b.reals[k] = rc
 	}
+	b.realKeys = keys
 }
 
 func keyString(k realKey) string { return k.router + "/" + k.service + "/" + k.addr.String() }
 
-// startCheck starts the check of one real server. b.mu is held.
-func (b *Balancer) startCheck(k realKey, spec config.RealServerCheck) (*realCheck, error) {
+// checkMember builds the check of one real server.
+func (b *Balancer) checkMember(k realKey, spec config.RealServerCheck, sem chan struct{}) (check.Member, error) {
 	checker, err := newChecker(k.addr, spec)
 	if err != nil {
-		return nil, err
+		return check.Member{}, err
 	}
 	name := keyString(k)
 	log := b.log.WithName("real").WithValues("router", k.router, "service", k.service, "real", k.addr.String())
 	up := b.m.up.WithLabelValues(k.router, k.service, k.addr.String())
-	up.Set(1)
-	r, err := check.NewRunner(check.Spec{
-		Name:             name,
-		Checker:          limited{checker, b.sem},
-		Interval:         spec.Interval,
-		Timeout:          spec.Timeout,
-		Rise:             spec.Rise,
-		Fall:             spec.Fall,
-		InitiallyHealthy: true,
-		Jitter:           true,
-	}, b.clk, log, nil, func(healthy bool, res check.Result) {
-		if healthy {
-			up.Set(1)
-			log.Info("real server healthy again, restoring its weight")
-		} else {
-			up.Set(0)
-			log.Info("real server failed its check, draining it (weight 0)", "error", errString(res.Err))
-		}
-		b.Trigger()
-	})
-	if err != nil {
-		return nil, fmt.Errorf("real-server check of %s: %w", name, err)
-	}
-	ctx, cancel := context.WithCancel(b.ctx)
-	rc := &realCheck{spec: spec, runner: r, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(rc.done)
-		r.Run(ctx)
-	}()
-	return rc, nil
-}
-
-// stopChecks stops every real-server check and waits for them.
-func (b *Balancer) stopChecks() {
-	b.mu.Lock()
-	reals := b.reals
-	b.reals = map[realKey]*realCheck{}
-	b.ctx = nil
-	b.mu.Unlock()
-	for _, rc := range reals {
-		rc.cancel()
-	}
-	for _, rc := range reals {
-		<-rc.done
-	}
+	return check.Member{
+		Spec: check.Spec{
+			Name:             name,
+			Checker:          limited{checker, sem},
+			Interval:         spec.Interval,
+			Timeout:          spec.Timeout,
+			Rise:             spec.Rise,
+			Fall:             spec.Fall,
+			InitiallyHealthy: true,
+			Jitter:           true,
+		},
+		Config: realConfig{key: k, spec: spec},
+		OnChange: func(healthy bool, res check.Result) {
+			if healthy {
+				up.Set(1)
+				log.Info("real server healthy again, restoring its weight")
+			} else {
+				up.Set(0)
+				log.Info("real server failed its check, draining it (weight 0)", "error", errString(res.Err))
+			}
+			b.Trigger()
+		},
+	}, nil
 }
 
 // newChecker builds the probe of real server addr.

@@ -14,8 +14,10 @@
 // (a program exits with status 0) and [Interface] (a link is up). A [Tracker]
 // counts consecutive results against rise and fall. A [Runner] runs one
 // Checker every interval, bounds each probe by a timeout, feeds a Tracker and
-// reports every result and every change of state through callbacks; a [Set]
-// runs several Runners and says whether all of them are healthy.
+// reports every result and every change of state through callbacks; a [Pool]
+// runs a changing set of Runners (Sync keeps the unchanged ones running with
+// their state): the agent's track checks and the balancer's real-server
+// checks are each one Pool.
 //
 // Time comes from an injected k8s.io/utils/clock, so the scheduling is tested
 // with a fake clock. The package keeps no global state.

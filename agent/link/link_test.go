@@ -25,8 +25,10 @@ func TestWatch(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- n.Do(func() error {
-			return Watch(ctx, []string{n.IfName, "nosuch0"}, time.Hour, testr.New(t), func(ifname string, up bool) {
-				changes <- change{ifname, up}
+			w := NewWatcher(time.Hour, testr.New(t))
+			w.Follow([]string{n.IfName, "nosuch0"})
+			return w.Run(ctx, func(ifname string, st State) {
+				changes <- change{ifname, st.Up}
 			})
 		})
 	}()

@@ -51,6 +51,7 @@ type node struct {
 	v4sec   netip.Addr // 192.0.2.110+id, secondary
 	v6      netip.Addr // 2001:db8::10+id, nodad
 	ll      netip.Addr // link-local (zero until known)
+	mac     net.HardwareAddr
 }
 
 type nodeOptions struct {
@@ -210,6 +211,7 @@ func (l *lab) addNode(opts nodeOptions) *node {
 	if err := n.h.LinkSetName(link, labIf); err != nil {
 		t.Fatalf("renaming %s: %v", tmp, err)
 	}
+	n.mac = link.Attrs().HardwareAddr
 	if !opts.dad {
 		sysctl(t, n.ns, "ipv6/conf/"+labIf+"/accept_dad", "0")
 	}

@@ -52,6 +52,9 @@ type Packet struct {
 	TTL int
 	// IfIndex is the index of the interface the packet arrived on.
 	IfIndex int
+	// SrcMAC is the link-layer source address of the frame (nil on an
+	// interface without link-layer addresses).
+	SrcMAC net.HardwareAddr
 }
 
 // Options configure Listen.
@@ -117,7 +120,6 @@ type Conn struct {
 	rc  rawConn
 
 	readMu sync.Mutex
-	buf    []byte // guarded by readMu
 
 	drops [numDropReasons]atomic.Uint64
 
@@ -166,9 +168,15 @@ func listen(opts Options) (*Conn, error) {
 		own[a.addr] = struct{}{}
 	}
 	own[source] = struct{}{}
-	rc, err := listenRaw(ifi, opts.IPv6, opts.Multicast)
+	rc, err := listenRaw(ifi, opts.IPv6)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Multicast {
+		if err := rc.join(); err != nil {
+			rc.Close()
+			return nil, err
+		}
 	}
 	c := &Conn{
 		ifName:  ifi.Name,
@@ -177,7 +185,6 @@ func listen(opts Options) (*Conn, error) {
 		source:  source,
 		own:     own,
 		rc:      rc,
-		buf:     make([]byte, readBufferSize),
 	}
 	c.peers.Store(&peers)
 	return c, nil
@@ -217,33 +224,40 @@ func (c *Conn) Read(ctx context.Context) (Packet, error) {
 		}
 	}()
 	for {
-		n, src, dst, ttl, ifIndex, err := c.rc.read(c.buf)
+		f, err := c.rc.read()
+		if errors.Is(err, errInterfaceDown) {
+			continue
+		}
 		if err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				return Packet{}, ctxErr
 			}
 			return Packet{}, c.readError(err)
 		}
-		if _, ok := c.own[src]; ok {
+		if _, ok := c.own[f.src]; ok {
 			c.drops[DropSelf].Add(1)
 			continue
 		}
 		if peers := *c.peers.Load(); len(peers) > 0 {
-			if _, ok := peers[src]; !ok {
+			if _, ok := peers[f.src]; !ok {
 				c.drops[DropNotPeer].Add(1)
 				continue
 			}
 		}
-		if ifIndex == 0 {
-			ifIndex = c.ifIndex
+		if f.ifIndex == 0 {
+			f.ifIndex = c.ifIndex
 		}
-		return Packet{
-			Payload: append([]byte(nil), c.buf[:n]...),
-			Src:     src,
-			Dst:     dst,
-			TTL:     ttl,
-			IfIndex: ifIndex,
-		}, nil
+		p := Packet{
+			Payload: append([]byte(nil), f.payload...),
+			Src:     f.src,
+			Dst:     f.dst,
+			TTL:     f.ttl,
+			IfIndex: f.ifIndex,
+		}
+		if f.srcMAC != nil {
+			p.SrcMAC = append(net.HardwareAddr(nil), f.srcMAC...)
+		}
+		return p, nil
 	}
 }
 

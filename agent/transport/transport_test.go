@@ -62,7 +62,7 @@ func TestMulticast(t *testing.T) {
 			if r.err != nil {
 				t.Fatalf("Read: %v", r.err)
 			}
-			want := Packet{Payload: payload, Src: tt.wantSrc, Dst: group, TTL: 255, IfIndex: b.ifIndex}
+			want := Packet{Payload: payload, Src: tt.wantSrc, Dst: group, TTL: 255, IfIndex: b.ifIndex, SrcMAC: a.mac}
 			if diff := cmp.Diff(want, r.p, addrComparer); diff != "" {
 				t.Errorf("received packet (-want +got):\n%s", diff)
 			}
@@ -125,7 +125,7 @@ func TestUnicastPeers(t *testing.T) {
 			if r.err != nil {
 				t.Fatalf("Read: %v", r.err)
 			}
-			want := Packet{Payload: payload, Src: a.source(tt.ipv6), Dst: tt.dst, TTL: 255, IfIndex: b.ifIndex}
+			want := Packet{Payload: payload, Src: a.source(tt.ipv6), Dst: tt.dst, TTL: 255, IfIndex: b.ifIndex, SrcMAC: a.mac}
 			if diff := cmp.Diff(want, r.p, addrComparer); diff != "" {
 				t.Errorf("received packet (-want +got):\n%s", diff)
 			}
@@ -372,5 +372,38 @@ func TestListenTentativeLinkLocal(t *testing.T) {
 	}
 	if !c.Source().IsLinkLocalUnicast() {
 		t.Errorf("Source() = %s, want a link-local address", c.Source())
+	}
+}
+
+// TestSocketReadAllocatesNothing proves, on a real packet socket, that
+// reading a packet (recvfrom, the IP header, the link-layer source)
+// allocates nothing.
+func TestSocketReadAllocatesNothing(t *testing.T) {
+	l := newLab(t)
+	a, b := l.addNode(nodeOptions{}), l.addNode(nodeOptions{})
+	ca := a.listen(t, Options{Multicast: true})
+	cb := b.listen(t, Options{Multicast: true})
+	const runs = 100
+	payload := []byte{0x31, 1, 100, 1, 0, 100, 0, 0, 192, 0, 2, 100}
+	// AllocsPerRun runs the function once more to warm up.
+	for range runs + 1 {
+		if err := cb.Write(payload, MulticastGroup(false)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	var mac net.HardwareAddr
+	allocs := testing.AllocsPerRun(runs, func() {
+		f, err := ca.rc.read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		mac = f.srcMAC
+	})
+	if allocs != 0 {
+		t.Errorf("reading a packet allocates %.1f times, want 0", allocs)
+	}
+	if mac.String() != b.mac.String() {
+		t.Errorf("source MAC %s, want %s", mac, b.mac)
 	}
 }

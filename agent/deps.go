@@ -1,0 +1,116 @@
+package agent
+
+import (
+	"context"
+	"net/netip"
+
+	"github.com/vipvs/vipvs/agent/config"
+	"github.com/vipvs/vipvs/agent/link"
+	"github.com/vipvs/vipvs/agent/status"
+	"github.com/vipvs/vipvs/agent/transport"
+)
+
+// The parts the agent is assembled from. Production builds them in Run
+// (see production.go); the unit tests of this package give fakes, so that
+// reload, live changes, link faults and router restarts are tested without
+// root.
+
+// ConfigSource delivers the agent config: the one loaded at start, then
+// every accepted change and every rejected one (*config.Watcher).
+type ConfigSource interface {
+	// Current returns the config loaded at start.
+	Current() *config.Config
+	// Updates delivers each accepted new config.
+	Updates() <-chan *config.Config
+	// Errors delivers the reason each new config was rejected.
+	Errors() <-chan error
+	// Reload re-reads the config now (SIGHUP).
+	Reload()
+	// Run watches the config until ctx is done.
+	Run(ctx context.Context) error
+}
+
+// Network opens the VRRP endpoints of virtual routers: one socket per
+// (interface, family), shared by the routers on it (*transport.Hub).
+type Network interface {
+	// Subscribe opens the endpoint of the router with vrid on
+	// opts.Interface; h receives its packets (see transport.Handler).
+	Subscribe(opts transport.Options, vrid uint8, h transport.Handler) (Endpoint, error)
+}
+
+// Endpoint is one virtual router's share of a VRRP socket
+// (*transport.Sub).
+type Endpoint interface {
+	// Source is the address adverts are sent from.
+	Source() netip.Addr
+	// IfIndex is the index of the interface the socket is bound to: a
+	// router whose interface now has another index must be restarted.
+	IfIndex() int
+	// Write sends one VRRP message to dst.
+	Write(payload []byte, dst netip.Addr) error
+	// SetPeers replaces the unicast peer filter.
+	SetPeers(peers []netip.Addr) error
+	// Dropped counts the packets the endpoint skipped, by reason.
+	Dropped() map[transport.DropReason]uint64
+	// Close ends the subscription.
+	Close() error
+}
+
+// VIPs adds and removes VIPs on interfaces and puts back a held VIP that
+// something else deleted while Run runs (*vip.Manager).
+type VIPs interface {
+	Add(ifname string, vip netip.Prefix) error
+	Remove(ifname string, vip netip.Prefix) error
+	// RemoveStale removes the copies of vips on ifname that are not held
+	// (a crashed agent's) and returns them.
+	RemoveStale(ifname string, vips []netip.Prefix) ([]netip.Prefix, error)
+	Run(ctx context.Context) error
+}
+
+// Announcer announces VIPs on one interface: gratuitous ARP, unsolicited
+// neighbour advertisement (*announce.Announcer).
+type Announcer interface {
+	Announce(vips []netip.Addr) error
+	Close() error
+}
+
+// LinkWatcher follows the state of the interfaces of the current config
+// (*link.Watcher).
+type LinkWatcher interface {
+	// Follow replaces the set of interfaces followed; Run reports the
+	// state of a newly followed one at once.
+	Follow(ifnames []string)
+	// Run calls changed for every change of a followed interface's state
+	// (up, index) until ctx is done.
+	Run(ctx context.Context, changed func(ifname string, st link.State)) error
+}
+
+// Balancer programs IPVS for the routers this node is master of
+// (*balancer.Balancer).
+type Balancer interface {
+	// Update applies a new config.
+	Update(c *config.Config)
+	// SetMaster says whether the node holds the VIPs of a router.
+	SetMaster(router string, master bool)
+	// Run reconciles until ctx is done.
+	Run(ctx context.Context)
+	// Shutdown removes what the balancer programmed.
+	Shutdown(ctx context.Context) error
+	// Status is the balancer's part of the status document.
+	Status() *status.IPVS
+}
+
+// Parts are the components New assembles into an Agent. Every field is
+// required.
+type Parts struct {
+	Config   ConfigSource
+	Network  Network
+	VIPs     VIPs
+	Links    LinkWatcher
+	Balancer Balancer
+	// OpenAnnouncer returns the announcer of an interface.
+	OpenAnnouncer func(ifname string) (Announcer, error)
+	// PickInterfaces fills in the interface of routers that name none (see
+	// pickInterfaces). It returns a usable config even when it fails.
+	PickInterfaces func(c *config.Config) (*config.Config, error)
+}

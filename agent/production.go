@@ -1,0 +1,86 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"k8s.io/utils/clock"
+
+	"github.com/vipvs/vipvs/agent/announce"
+	"github.com/vipvs/vipvs/agent/balancer"
+	"github.com/vipvs/vipvs/agent/config"
+	"github.com/vipvs/vipvs/agent/link"
+	"github.com/vipvs/vipvs/agent/transport"
+	"github.com/vipvs/vipvs/agent/vip"
+)
+
+// linkResync is how often the link states are re-read in case a netlink
+// notification was lost.
+const linkResync = 5 * time.Second
+
+// Run builds the real parts of the agent (the config watcher, the shared
+// raw VRRP sockets, netlink VIPs, ARP/NDP announcers, the link watcher,
+// IPVS), assembles them with New and runs the agent until ctx is cancelled
+// (see Agent.Run). It returns an error at once when the config file cannot
+// be loaded or the agent's own parts cannot start.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	log := opts.Log
+	// The watcher loads the file: a change between loading and watching
+	// cannot be missed.
+	watcher, err := config.NewWatcher(opts.ConfigPath, log.WithName("config"))
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	vips, err := vip.New(log.WithName("vip"))
+	if err != nil {
+		return fmt.Errorf("starting the VIP manager: %w", err)
+	}
+	defer vips.Close()
+	bal, err := balancer.New(balancer.Options{
+		Log:           log.WithName("ipvs"),
+		Clock:         opts.Clock,
+		Registerer:    reg,
+		OpenTable:     openIPVS,
+		OpenSNAT:      snatOpener(log.WithName("snat")),
+		PrepareKernel: prepareKernel,
+	})
+	if err != nil {
+		return err
+	}
+	hub := transport.NewHub(log.WithName("transport"))
+	defer hub.Close()
+	a, err := New(opts, Parts{
+		Config:   watcher,
+		Network:  hubNetwork{hub},
+		VIPs:     vips,
+		Links:    link.NewWatcher(linkResync, log.WithName("link")),
+		Balancer: bal,
+		OpenAnnouncer: func(ifname string) (Announcer, error) {
+			return announce.New(ifname, log.WithName("announce"))
+		},
+		PickInterfaces: pickInterfaces,
+	}, reg)
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}
+
+// hubNetwork adapts a transport.Hub to Network.
+type hubNetwork struct{ hub *transport.Hub }
+
+func (n hubNetwork) Subscribe(opts transport.Options, vrid uint8, h transport.Handler) (Endpoint, error) {
+	sub, err := n.hub.Subscribe(opts, vrid, h)
+	if err != nil {
+		return nil, err
+	}
+	return sub, nil
+}
