@@ -192,6 +192,7 @@ func (r *Router) announced(now time.Time, ev Announced) []Action {
 		// step down and go quiet (a winner's advert precedes its
 		// announcement, so a real winner makes us step down first).
 		r.duplicate = ev.MAC.String()
+		r.announcedMAC, r.announcedAt = ev.MAC, now
 	}
 	return nil
 }

@@ -226,6 +226,11 @@ type Router struct {
 	// duplicate is the MAC of another node seen announcing our VIPs while we
 	// are Active, "" when none; answered at the next Adver_Timer.
 	duplicate string
+	// announcedMAC and announcedAt are the last announcement of our VIPs by
+	// another node seen while Active: a winner's announcement may be
+	// handled before its advert.
+	announcedMAC net.HardwareAddr
+	announcedAt  time.Time
 }
 
 // New returns a router in Initialize.
@@ -528,6 +533,10 @@ func (r *Router) activeAdvert(now time.Time, adv AdvertReceived) []Action {
 		acts := r.becomeBackup(now, reason)
 		acts = append(acts, StopAnnouncing{}, r.advertise())
 		if !r.cfg.AwaitAnnouncement {
+			return append(acts, ReleaseVIPs{After: r.releaseLinger()})
+		}
+		if len(r.announcedMAC) > 0 && macAgrees(adv.SrcMAC, r.announcedMAC) && now.Sub(r.announcedAt) <= r.MasterDownInterval() {
+			// Its announcement overtook its advert: it has announced.
 			return append(acts, ReleaseVIPs{After: r.releaseLinger()})
 		}
 		// Keep the VIPs until the winner has announced them.
