@@ -228,8 +228,10 @@ func (e *Env) Mark() time.Time { return time.Now() }
 
 // Outcome is what the client and the nodes showed over a period.
 type Outcome struct {
-	// Longest is the longest time the client went without an answer;
-	// Total sums the times without an answer longer than OutageMin.
+	// Longest is the client's longest outage: from the start of a failed
+	// connection to the end of the next successful one (a slow but
+	// successful connection, the machine being busy, is no outage); Total
+	// sums the outages.
 	Longest, Total time.Duration
 	// Probes and Failed count the client's connections.
 	Probes, Failed int
@@ -240,25 +242,30 @@ type Outcome struct {
 	TwoHolders, NoHolder time.Duration
 }
 
-// OutageMin is the shortest gap between answers counted as an outage: five
-// probe intervals.
-const OutageMin = 5 * ProbeEvery
-
 // Outcome returns what happened since t.
 func (e *Env) Outcome(since time.Time) Outcome {
 	r := e.prober.Snapshot().Since(since)
-	o := Outcome{Longest: r.LongestGap(), Probes: len(r.Attempts), Failed: r.Failed()}
-	last := time.Time{}
+	o := Outcome{Probes: len(r.Attempts), Failed: r.Failed()}
+	var start time.Time // start of the current outage, zero when none
+	end := func(t time.Time) {
+		if start.IsZero() {
+			return
+		}
+		d := t.Sub(start)
+		o.Total += d
+		o.Longest = max(o.Longest, d)
+		start = time.Time{}
+	}
 	for _, a := range r.Attempts {
-		if !a.OK {
-			continue
+		switch {
+		case !a.OK && start.IsZero():
+			start = a.Start
+		case a.OK:
+			end(a.End)
 		}
-		if !last.IsZero() {
-			if gap := a.End.Sub(last); gap > OutageMin {
-				o.Total += gap
-			}
-		}
-		last = a.End
+	}
+	if n := len(r.Attempts); n > 0 {
+		end(r.Attempts[n-1].End)
 	}
 	o.Takeovers, o.TwoHolders, o.NoHolder = e.holders.since(since)
 	return o
