@@ -132,3 +132,11 @@ func (c *conflicts) current(now time.Time) []conflict {
 func secondMasterPersist(interval time.Duration) time.Duration {
 	return max(4*interval, time.Second)
 }
+
+// conflictTTL is how long a conflict stays reported after it was last
+// seen: three Master_Down_Intervals at the lowest priority, and at least a
+// minute, so that a one-off (a stall, an impostor) is still in the status
+// when someone looks.
+func conflictTTL(interval time.Duration) time.Duration {
+	return max(3*(4*interval), time.Minute)
+}

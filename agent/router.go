@@ -107,9 +107,7 @@ func newRouter(parent context.Context, d routerDeps) (*router, error) {
 			Owner:    rc.Priority == vrrp.OwnerPriority,
 		},
 		last: lastAdvert{payload: make([]byte, 0, 1500)},
-		// A conflict is current while it is seen at least once per three
-		// Master_Down_Intervals (at the lowest priority).
-		conflicts: newConflicts(log.WithName("conflict"), 3*(4*rc.AdvertInterval), func(kind string) { m.conflict(rc, kind) }),
+		conflicts: newConflicts(log.WithName("conflict"), conflictTTL(rc.AdvertInterval), func(kind string) { m.conflict(rc, kind) }),
 	}
 	ep, err := subscribe(parent, d.net, rc, r.receive, d.clk, log)
 	if err != nil {
