@@ -106,7 +106,7 @@ func newRouter(parent context.Context, d routerDeps) (*router, error) {
 			Addrs:    prefixAddrs(rc.VIPs),
 			Owner:    rc.Priority == vrrp.OwnerPriority,
 		},
-		last: lastAdvert{payload: make([]byte, 0, 1500)},
+		last:      lastAdvert{payload: make([]byte, 0, 1500)},
 		conflicts: newConflicts(log.WithName("conflict"), conflictTTL(rc.AdvertInterval), func(kind string) { m.conflict(rc, kind) }),
 	}
 	ep, err := subscribe(parent, d.net, rc, r.receive, d.clk, log)
