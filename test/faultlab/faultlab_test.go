@@ -164,8 +164,12 @@ func partitionTest(t *testing.T, name string) {
 	}
 }
 
-func TestPartitionHealMasterFirst(t *testing.T) { partitionTest(t, "partition healed, master heard first") }
-func TestPartitionHealStrayFirst(t *testing.T)  { partitionTest(t, "partition healed, stray heard first") }
+func TestPartitionHealMasterFirst(t *testing.T) {
+	partitionTest(t, "partition healed, master heard first")
+}
+func TestPartitionHealStrayFirst(t *testing.T) {
+	partitionTest(t, "partition healed, stray heard first")
+}
 
 // TestRandomLoss: sustained random loss of VRRP packets causes the
 // takeovers the RFC forces, none costing the client more than one advert
