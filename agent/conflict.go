@@ -94,6 +94,11 @@ func (c *conflicts) seen(now time.Time, kind, peer, detail string) {
 		e.Last, e.Count, e.Detail = now, e.Count+1, detail
 		return
 	}
+	if len(c.active) >= maxConflicts {
+		// A flood from made-up sources: the metric counts it, the status
+		// keeps the first ones.
+		return
+	}
 	c.active[key] = &conflict{Kind: kind, Peer: peer, Detail: detail, First: now, Last: now, Count: 1}
 	c.log.Info("conflict detected: another router with our VRID disagrees; not following it", "kind", kind, "peer", peer, "reason", detail)
 }
@@ -140,3 +145,6 @@ func secondMasterPersist(interval time.Duration) time.Duration {
 func conflictTTL(interval time.Duration) time.Duration {
 	return max(3*(4*interval), time.Minute)
 }
+
+// maxConflicts bounds the conflicts a router reports at once.
+const maxConflicts = 64

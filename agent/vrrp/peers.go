@@ -111,6 +111,11 @@ type pin struct {
 	last time.Time // last advert (or neighbour entry) with this MAC
 }
 
+// maxPins bounds the pinned peers: a flood of adverts from made-up sources
+// must not grow the router's memory. Real peers are pinned first (they
+// advertise before any attack, or come from the neighbour table).
+const maxPins = 256
+
 // pinExpiry is how long a pinned MAC must have been silent before another
 // MAC may take its place (a replaced NIC, a migrated VM): ten
 // Master_Down_Intervals at the lowest priority, at least 10 s.
@@ -130,7 +135,9 @@ func (r *Router) admit(now time.Time, adv AdvertReceived) *Dropped {
 		p := r.pins[adv.Src]
 		switch {
 		case p == nil:
-			r.pins[adv.Src] = &pin{mac: adv.SrcMAC, last: now}
+			if len(r.pins) < maxPins {
+				r.pins[adv.Src] = &pin{mac: adv.SrcMAC, last: now}
+			}
 		case bytes.Equal(p.mac, adv.SrcMAC):
 			p.last = now
 		case now.Sub(p.last) < r.pinExpiry():

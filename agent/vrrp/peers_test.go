@@ -265,3 +265,22 @@ func TestPeerRules(t *testing.T) {
 		})
 	}
 }
+
+// TestPinsBounded: adverts from many made-up sources pin at most maxPins
+// peers, and a peer pinned before the flood stays protected.
+func TestPinsBounded(t *testing.T) {
+	r := New(cfg())
+	r.Handle(at(0), Startup{})
+	r.Handle(at(ms(1)), AdvertReceived{Src: upper, SrcMAC: macUpper, Priority: 200, Interval: time.Second})
+	for i := 0; i < 2*maxPins; i++ {
+		src := netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)})
+		r.Handle(at(ms(2+i)), AdvertReceived{Src: src, SrcMAC: macForge, Priority: 50, Interval: time.Second})
+	}
+	if len(r.pins) != maxPins {
+		t.Errorf("%d pins, want at most %d", len(r.pins), maxPins)
+	}
+	got := r.Handle(at(ms(1000)), AdvertReceived{Src: upper, SrcMAC: macForge, Priority: 200, Interval: time.Second})
+	if len(got) != 1 || got[0].(Dropped).Reason != DropMACMismatch {
+		t.Errorf("forged advert for the pinned peer gave %v, want a mac-mismatch drop", got)
+	}
+}

@@ -376,6 +376,11 @@ func (r *Runner) logOnce(now time.Time, key, msg string, kv ...any) {
 	if last, ok := r.logged[key]; ok && now.Sub(last) < alarmQuiet {
 		return
 	}
+	for k, t := range r.logged {
+		if now.Sub(t) >= alarmQuiet {
+			delete(r.logged, k)
+		}
+	}
 	r.logged[key] = now
 	r.log.Info(msg, kv...)
 }
