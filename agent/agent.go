@@ -552,7 +552,10 @@ func (a *Agent) linkChanged(ifname string, st link.State) {
 		a.log.Info("interface down or gone: its routers go to FAULT", "interface", ifname, "index", st.Index)
 	}
 	if st.Up && st.Index != 0 {
-		a.restartMoved(ifname, st.Index)
+		// Not on the watcher's goroutine: a router may wait for its
+		// source address (sourceWait), and the other interfaces' changes
+		// must not wait for it.
+		a.goroutine(func() { a.restartMoved(ifname, st.Index) })
 	}
 	a.recompute()
 }

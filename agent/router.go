@@ -124,6 +124,7 @@ func newRouter(parent context.Context, d routerDeps) (*router, error) {
 		log:      log.WithName("vip"),
 		m:        m,
 		router:   rc.Name,
+		group:    d.group,
 	}
 	r.send = newAdvertSender(ep, rc, r.rm.sent)
 	vcfg := vrrp.Config{
@@ -419,6 +420,7 @@ type vipHolder struct {
 	log      logr.Logger
 	m        *metrics
 	router   string
+	group    func(func()) // runs the announcing goroutine in the agent's group
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
@@ -450,10 +452,10 @@ func (h *vipHolder) startAnnouncing() {
 	h.cancel, h.done = cancel, done
 	addrs := prefixAddrs(h.vips)
 	ctx = logr.NewContext(ctx, h.log)
-	go func() {
+	h.group(func() {
 		defer close(done)
 		h.schedule.Run(ctx, h.clk, h, addrs)
-	}()
+	})
 }
 
 // Announce sends one announcement per VIP and counts it; the schedule calls it.

@@ -216,16 +216,14 @@ func TestInterfaceRecreated(t *testing.T) {
 	// to new endpoints on it, take the VIPs back and announce them.
 	h.net.setIndex("eth0", 9)
 	h.links.set("eth0", link.State{Up: true, Index: 9})
-	for _, ep := range old {
-		if !ep.isClosed() {
-			t.Errorf("the endpoint of VRID %d on the old interface is still open", ep.vrid)
-		}
-	}
+	eventually(t, "the endpoints on the old interface to close", func() bool {
+		return old[0].isClosed() && old[1].isClosed()
+	})
 	for _, vrid := range []uint8{1, 2} {
-		eps := h.net.open("eth0", vrid)
-		if len(eps) != 1 || eps[0].IfIndex() != 9 {
-			t.Fatalf("VRID %d: %d open endpoints, want 1 on index 9", vrid, len(eps))
-		}
+		eventually(t, fmt.Sprintf("VRID %d to have one endpoint, on index 9", vrid), func() bool {
+			eps := h.net.open("eth0", vrid)
+			return len(eps) == 1 && eps[0].IfIndex() == 9
+		})
 	}
 	h.becomeMaster("r0", "eth0", vip0)
 	h.becomeMaster("r1", "eth0", vip1)
@@ -363,4 +361,41 @@ func TestRouterReceiveAllocs(t *testing.T) {
 	if total != 0 {
 		t.Errorf("the receive path allocates %.1f times per advert (%.1f in the state machine), want 0", total, sm)
 	}
+}
+
+// TestRecreatedInterfaceWaitsForItsAddress: a re-created interface whose
+// address comes later (NetworkManager configures it after the link) gets
+// its router once the address is there, and meanwhile the other
+// interfaces' changes are not held up.
+func TestRecreatedInterfaceWaitsForItsAddress(t *testing.T) {
+	h := startAgent(t, testConfig("1", testRouter("r0", 1, "eth0", vip0), testRouter("r1", 2, "eth1", vip1)), nil)
+	h.becomeMaster("r0", "eth0", vip0)
+	h.becomeMaster("r1", "eth1", vip1)
+	h.net.setIndex("eth0", 0)
+	h.links.set("eth0", link.State{Up: false})
+	h.waitState("r0", "FAULT")
+	h.net.mu.Lock()
+	h.net.fail["eth0"] = fmt.Errorf("%w: the interface has no IPv4 address", transport.ErrNoSource)
+	h.net.index["eth0"] = 9
+	h.net.mu.Unlock()
+	returned := make(chan struct{})
+	go func() {
+		h.links.set("eth0", link.State{Up: true, Index: 9})
+		close(returned)
+	}()
+	select {
+	case <-returned:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the link watcher's callback waits for the router's source address")
+	}
+	h.links.set("eth1", link.State{Up: false, Index: 3})
+	h.waitState("r1", "FAULT")
+	h.net.mu.Lock()
+	delete(h.net.fail, "eth0")
+	h.net.mu.Unlock()
+	eventually(t, "r0 on the new interface", func() bool {
+		eps := h.net.open("eth0", 1)
+		return len(eps) == 1 && eps[0].IfIndex() == 9
+	})
+	h.becomeMaster("r0", "eth0", vip0)
 }

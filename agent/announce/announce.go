@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/go-logr/logr"
+	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ndp"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -18,9 +19,10 @@ import (
 // destination of unsolicited neighbour advertisements (RFC 4861 §7.2.6).
 var allNodes = netip.MustParseAddr("ff02::1")
 
-// frameWriter sends whole Ethernet frames; *packetConn implements it.
-type frameWriter interface {
-	WriteFrame(frame []byte) error
+// garpWriter sends ARP packets in Ethernet frames; *arp.Client
+// implements it.
+type garpWriter interface {
+	WriteTo(p *arp.Packet, addr net.HardwareAddr) error
 	Close() error
 }
 
@@ -31,9 +33,9 @@ type naWriter interface {
 }
 
 var (
-	_ frameWriter = (*packetConn)(nil)
-	_ naWriter    = (*icmp6Conn)(nil)
-	_ Sender      = (*Announcer)(nil)
+	_ garpWriter = (*arp.Client)(nil)
+	_ naWriter   = (*icmp6Conn)(nil)
+	_ Sender     = (*Announcer)(nil)
 )
 
 // Option configures an Announcer.
@@ -57,7 +59,7 @@ type Announcer struct {
 	ns     netns.NsHandle
 
 	mu     sync.Mutex
-	garp   frameWriter
+	garp   garpWriter
 	na     naWriter
 	garpHW net.HardwareAddr // MAC of the interface when garp was opened
 	naHW   net.HardwareAddr // MAC of the interface when na was opened
@@ -159,13 +161,13 @@ func (a *Announcer) sendNA(vip netip.Addr) error {
 	return nil
 }
 
-// writeGARP sends the gratuitous ARP keepalived sends (see garpFrame).
-func writeGARP(w frameWriter, mac net.HardwareAddr, vip netip.Addr) error {
-	f, err := garpFrame(mac, vip)
+// writeGARP sends the gratuitous ARP keepalived sends (see garpPacket).
+func writeGARP(w garpWriter, mac net.HardwareAddr, vip netip.Addr) error {
+	p, err := garpPacket(mac, vip)
 	if err != nil {
 		return err
 	}
-	return w.WriteFrame(f)
+	return w.WriteTo(p, broadcastHW)
 }
 
 // writeNA sends an unsolicited neighbour advertisement for vip to ff02::1:
@@ -195,7 +197,7 @@ func (a *Announcer) openARP() error {
 	if len(ifi.HardwareAddr) != 6 {
 		return fmt.Errorf("interface has no Ethernet address (%q)", ifi.HardwareAddr)
 	}
-	c, err := listenPacket(ifi.Index)
+	c, err := dialARP(ifi)
 	if err != nil {
 		return fmt.Errorf("opening ARP socket: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-logr/logr/testr"
 	"github.com/google/go-cmp/cmp"
+	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ndp"
 	"golang.org/x/net/ipv6"
 )
@@ -96,22 +97,57 @@ func capturedNA(t *testing.T) (frame, icmp []byte) {
 	return nil, nil
 }
 
-func TestGARPFrameMatchesKeepalived(t *testing.T) {
-	want := capturedGARP(t)
-	got, err := garpFrame(n1MAC, vip4)
+// frameOf returns the Ethernet frame arp.Client.WriteTo sends for p to
+// dst: the header, the ARP packet, zero padding to the 60-byte minimum.
+func frameOf(t *testing.T, p *arp.Packet, dst net.HardwareAddr) []byte {
+	t.Helper()
+	pb, err := p.MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(want, got) {
-		t.Errorf("GARP frame differs from keepalived's:\nwant % x\ngot  % x", want, got)
+	f := append(append(append([]byte(nil), dst...), p.SenderHardwareAddr...), 0x08, 0x06)
+	f = append(f, pb...)
+	for len(f) < 60 {
+		f = append(f, 0)
+	}
+	return f
+}
+
+// samePadded reports whether got is want followed by zero padding up to
+// the 60-byte Ethernet minimum: keepalived's capture is taken before the
+// NIC pads, the ARP client pads itself.
+func samePadded(want, got []byte) bool {
+	if len(got) < len(want) || !bytes.Equal(want, got[:len(want)]) || len(got) > max(60, len(want)) {
+		return false
+	}
+	for _, b := range got[len(want):] {
+		if b != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func TestGARPFrameMatchesKeepalived(t *testing.T) {
+	want := capturedGARP(t)
+	p, err := garpPacket(n1MAC, vip4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := frameOf(t, p, broadcastHW); !samePadded(want, got) {
+		t.Errorf("GARP frame differs from keepalived's (padding aside):\nwant % x\ngot  % x", want, got)
+	}
+	// The comparison sees a difference outside the padding.
+	if bad := frameOf(t, p, n1MAC); samePadded(want, bad) {
+		t.Error("samePadded accepts a frame to another destination")
 	}
 }
 
-func TestGARPFrameErrors(t *testing.T) {
-	if _, err := garpFrame(net.HardwareAddr{1, 2, 3}, vip4); err == nil {
+func TestGARPPacketErrors(t *testing.T) {
+	if _, err := garpPacket(net.HardwareAddr{1, 2, 3}, vip4); err == nil {
 		t.Error("short MAC: no error")
 	}
-	if _, err := garpFrame(n1MAC, vip6); err == nil {
+	if _, err := garpPacket(n1MAC, vip6); err == nil {
 		t.Error("IPv6 VIP: no error")
 	}
 }
@@ -158,20 +194,21 @@ func TestNAMatchesKeepalived(t *testing.T) {
 	}
 }
 
-type fakeFrames struct {
+type fakeARP struct {
+	t      *testing.T
 	frames [][]byte
 	err    error
 	closed bool
 }
 
-func (f *fakeFrames) WriteFrame(b []byte) error {
+func (f *fakeARP) WriteTo(p *arp.Packet, dst net.HardwareAddr) error {
 	if f.err != nil {
 		return f.err
 	}
-	f.frames = append(f.frames, append([]byte(nil), b...))
+	f.frames = append(f.frames, frameOf(f.t, p, dst))
 	return nil
 }
-func (f *fakeFrames) Close() error { f.closed = true; return nil }
+func (f *fakeARP) Close() error { f.closed = true; return nil }
 
 type sentNA struct {
 	m   ndp.Message
@@ -198,14 +235,15 @@ func TestAnnounceWithFakes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fa, fn := &fakeFrames{}, &fakeNDP{}
+	fa, fn := &fakeARP{t: t}, &fakeNDP{}
 	a.garp, a.garpHW, a.na, a.naHW = fa, n1MAC, fn, n1MAC
 
 	if err := a.Announce([]netip.Addr{vip4, vip6, netip.MustParseAddr("::ffff:192.0.2.101")}); err != nil {
 		t.Fatalf("Announce: %v", err)
 	}
-	want4a, _ := garpFrame(n1MAC, vip4)
-	want4b, _ := garpFrame(n1MAC, netip.MustParseAddr("192.0.2.101"))
+	p4a, _ := garpPacket(n1MAC, vip4)
+	p4b, _ := garpPacket(n1MAC, netip.MustParseAddr("192.0.2.101"))
+	want4a, want4b := frameOf(t, p4a, broadcastHW), frameOf(t, p4b, broadcastHW)
 	if diff := cmp.Diff([][]byte{want4a, want4b}, fa.frames); diff != "" {
 		t.Errorf("frames (-want +got):\n%s", diff)
 	}
@@ -249,4 +287,15 @@ func TestNewRejectsBadName(t *testing.T) {
 			t.Errorf("New(%q): no error", name)
 		}
 	}
+}
+
+// etherTypeARP is the EtherType of ARP.
+const etherTypeARP = 0x0806
+
+// htons converts a 16-bit value to network byte order, as sockaddr_ll's
+// sll_protocol wants it (packet(7)).
+func htons(v uint16) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], v)
+	return binary.NativeEndian.Uint16(b[:])
 }

@@ -3,8 +3,10 @@
 // router becomes master:
 //
 //   - IPv4: a gratuitous ARP request (RFC 5227 §3 "ARP Announcement": sender
-//     and target protocol address are the VIP), broadcast, on an AF_PACKET
-//     socket. Byte for byte the frame keepalived sends.
+//     and target protocol address are the VIP), broadcast, sent with
+//     github.com/mdlayher/arp on an AF_PACKET socket that queues nothing it
+//     receives. Byte for byte the frame keepalived sends, padded to the
+//     60-byte Ethernet minimum (keepalived leaves that to the NIC).
 //   - IPv6: an unsolicited Neighbor Advertisement (RFC 4861 §7.2.6) with the
 //     Override flag and a Target Link-Layer Address option, to the all-nodes
 //     group ff02::1 with hop limit 255, built with github.com/mdlayher/ndp.

@@ -23,10 +23,10 @@ func TestWatch(t *testing.T) {
 	changes := make(chan change, 16)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	w := NewWatcher(time.Hour, testr.New(t))
+	w.Follow([]string{n.IfName, "nosuch0"})
 	go func() {
 		done <- n.Do(func() error {
-			w := NewWatcher(time.Hour, testr.New(t))
-			w.Follow([]string{n.IfName, "nosuch0"})
 			return w.Run(ctx, func(ifname string, st State) {
 				changes <- change{ifname, st.Up}
 			})
@@ -67,5 +67,11 @@ func TestWatch(t *testing.T) {
 	}
 	if c := next("eth0 up"); c != (change{n.IfName, true}) {
 		t.Fatalf("got %+v, want eth0 up", c)
+	}
+	// An interface followed later (a reload added a router on it) is
+	// reported at once, without waiting for the resync.
+	w.Follow([]string{n.IfName, "lo"})
+	if c := next("lo, newly followed"); c != (change{"lo", true}) {
+		t.Fatalf("got %+v, want lo up", c)
 	}
 }

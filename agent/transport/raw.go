@@ -170,6 +170,11 @@ func (s *sock) read() (frame, error) {
 		if !ok {
 			continue
 		}
+		// As a raw IP socket would: of the multicast groups, only VRRP's
+		// (the socket's membership) is delivered.
+		if f.dst.IsMulticast() && f.dst != MulticastGroup(s.ipv6) {
+			continue
+		}
 		f.ifIndex = int(s.rsa.Ifindex)
 		if hl := int(s.rsa.Halen); hl > 0 && hl <= len(s.mac) {
 			for i := range hl {
