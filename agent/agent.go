@@ -375,6 +375,7 @@ func (a *Agent) startRouter(ctx context.Context, rc config.Router) (*router, err
 	r, err := newRouter(ctx, routerDeps{
 		cfg: rc, net: a.parts.Network, vips: a.parts.VIPs, ann: ann, clk: a.clk,
 		log: a.log, m: a.m, obs: a.observer(rc.Name), group: a.goroutine,
+		arp: a.parts.OpenARPWatch,
 	})
 	if err != nil {
 		return nil, errors.Join(append(errs, err)...)

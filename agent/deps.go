@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 
+	"github.com/vipvs/vipvs/agent/arpwatch"
 	"github.com/vipvs/vipvs/agent/config"
 	"github.com/vipvs/vipvs/agent/link"
 	"github.com/vipvs/vipvs/agent/status"
@@ -113,4 +114,20 @@ type Parts struct {
 	// PickInterfaces fills in the interface of routers that name none (see
 	// pickInterfaces). It returns a usable config even when it fails.
 	PickInterfaces func(c *config.Config) (*config.Config, error)
+	// OpenARPWatch, optional, returns an ARP watcher of an interface
+	// (*arpwatch.Watcher); an IPv4 router uses it to see other nodes
+	// announce or answer for its VIPs. Nil: no watching (a router that
+	// yields releases its VIPs after the linger).
+	OpenARPWatch func(ifname string) (ARPWatch, error)
+}
+
+// ARPWatch sees the ARP packets of other nodes that claim our VIPs
+// (*arpwatch.Watcher).
+type ARPWatch interface {
+	// Run reports the claims of watched addresses until ctx is done.
+	Run(ctx context.Context, watched func(netip.Addr) bool, seen func(arpwatch.Sighting)) error
+	// Probe asks who holds addr; the answers come through Run.
+	Probe(addr netip.Addr) error
+	// Close closes the socket.
+	Close() error
 }

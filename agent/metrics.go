@@ -64,7 +64,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, append(rl, "reason")),
 		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "vrrp", Name: "conflicts_total",
-			Help: "Adverts for our VRID from a router that disagrees, by kind: address-mismatch, version-mismatch, interval-mismatch, auth-mismatch, second-master.",
+			Help: "Disagreements and alarms of a virtual router, by kind: address-mismatch, version-mismatch, interval-mismatch, auth-mismatch, second-master (two masters that both persist), mac-mismatch, forged-priority-0, unknown-peer, impostor, duplicate-owner, stall.",
 		}, append(rl, "kind")),
 		announceSent: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "announce", Name: "sent_total",

@@ -32,7 +32,7 @@ func TestMetrics(t *testing.T) {
 # HELP vipvs_vrrp_adverts_dropped_total VRRP advertisements dropped by a receive check, by reason.
 # TYPE vipvs_vrrp_adverts_dropped_total counter
 vipvs_vrrp_adverts_dropped_total{family="IPv4",reason="peer",router="api",vrid="51"} 2
-# HELP vipvs_vrrp_conflicts_total Adverts for our VRID from a router that disagrees, by kind: address-mismatch, version-mismatch, interval-mismatch, auth-mismatch, second-master.
+# HELP vipvs_vrrp_conflicts_total Disagreements and alarms of a virtual router, by kind: address-mismatch, version-mismatch, interval-mismatch, auth-mismatch, second-master (two masters that both persist), mac-mismatch, forged-priority-0, unknown-peer, impostor, duplicate-owner, stall.
 # TYPE vipvs_vrrp_conflicts_total counter
 vipvs_vrrp_conflicts_total{family="IPv4",kind="address-mismatch",router="api",vrid="51"} 1
 # HELP vipvs_vrrp_state Current state of each virtual router: 1 for the state it is in, 0 for the others.

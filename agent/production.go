@@ -10,6 +10,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/vipvs/vipvs/agent/announce"
+	"github.com/vipvs/vipvs/agent/arpwatch"
 	"github.com/vipvs/vipvs/agent/balancer"
 	"github.com/vipvs/vipvs/agent/config"
 	"github.com/vipvs/vipvs/agent/link"
@@ -67,6 +68,9 @@ func Run(ctx context.Context, opts Options) error {
 			return announce.New(ifname, log.WithName("announce"))
 		},
 		PickInterfaces: pickInterfaces,
+		OpenARPWatch: func(ifname string) (ARPWatch, error) {
+			return arpwatch.Open(ifname)
+		},
 	}, reg)
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/vipvs/vipvs/agent/announce"
+	"github.com/vipvs/vipvs/agent/arpwatch"
 	"github.com/vipvs/vipvs/agent/config"
 	"github.com/vipvs/vipvs/agent/status"
 	"github.com/vipvs/vipvs/agent/transport"
@@ -79,6 +80,8 @@ type routerDeps struct {
 	m     *metrics
 	obs   vrrp.Observer
 	group func(func()) // runs a goroutine in the agent's group
+	// arp opens an ARP watcher (optional; IPv4 routers only).
+	arp func(ifname string) (ARPWatch, error)
 }
 
 // newRouter subscribes the router to its socket and starts it.
@@ -103,10 +106,8 @@ func newRouter(parent context.Context, d routerDeps) (*router, error) {
 			Addrs:    prefixAddrs(rc.VIPs),
 			Owner:    rc.Priority == vrrp.OwnerPriority,
 		},
-		last: lastAdvert{payload: make([]byte, 0, 1500)},
-		// A conflict is current while it is seen at least once per three
-		// Master_Down_Intervals (at the lowest priority).
-		conflicts: newConflicts(log.WithName("conflict"), 3*(4*rc.AdvertInterval), func(kind string) { m.conflict(rc, kind) }),
+		last:      lastAdvert{payload: make([]byte, 0, 1500)},
+		conflicts: newConflicts(log.WithName("conflict"), conflictTTL(rc.AdvertInterval), func(kind string) { m.conflict(rc, kind) }),
 	}
 	ep, err := subscribe(parent, d.net, rc, r.receive, d.clk, log)
 	if err != nil {
@@ -134,19 +135,37 @@ func newRouter(parent context.Context, d routerDeps) (*router, error) {
 		PreemptDelay:   rc.PreemptDelay,
 		Primary:        ep.Source(),
 	}
+	if rc.Multicast() {
+		vcfg.AllowedPeers = rc.MulticastPeers
+	}
+	var watch ARPWatch
+	if !rc.IPv6 && d.arp != nil {
+		w, err := d.arp(rc.Interface)
+		if err != nil {
+			log.Error(err, "no ARP watching: a yielding master will not wait for the winner's announcement, duplicate owners go unseen")
+		} else {
+			watch = w
+			vcfg.AwaitAnnouncement = true
+		}
+	}
 	obs := d.obs
 	r.runner = vrrp.NewRunner(vcfg, r.send, r.holder, d.clk, log.WithName("vrrp"), vrrp.WithObserver(func(t vrrp.Transition, prio uint8) {
 		m.transition(rc, t)
 		if obs != nil {
 			obs(t, prio)
 		}
-	}))
+	}), vrrp.WithReporter(routerReporter{r}))
 	m.setState(rc, vrrp.Initialize)
 
 	ctx, cancel := context.WithCancel(parent)
 	r.cancel = cancel
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	if watch != nil {
+		d.group(func() { r.watchARP(watchCtx, watch) })
+	}
 	d.group(func() {
 		defer close(r.done)
+		defer stopWatch()
 		defer func() {
 			if err := ep.Close(); err != nil {
 				log.Error(err, "closing the VRRP endpoint")
@@ -240,9 +259,6 @@ func (r *router) receive(p transport.Packet) {
 	r.recv++
 	r.mu.Unlock()
 	r.rm.recv.Inc()
-	if adv.Priority == packet.PriorityOwner && !packet.SameAddrs(adv.Addrs, r.expect.Addrs) {
-		r.log.Info("address owner advertises other VIPs than ours", "peer", p.Src.String(), "theirs", addrStrings(adv.Addrs))
-	}
 	r.observe(p.Src, adv)
 	// The state machine may keep the MAC: give it a copy that is never
 	// written, the same one as long as the peer's MAC does not change.
@@ -282,7 +298,8 @@ func (r *router) observe(src netip.Addr, adv packet.Advert) {
 		r.conflicts.seen(now, conflictInterval, src.String(), fmt.Sprintf("it advertises every %v, we every %v", adv.Interval, r.cfg.AdvertInterval))
 	}
 	if adv.Priority > 0 && r.runner.State() == vrrp.Active {
-		r.conflicts.seen(now, conflictSecondActor, src.String(), fmt.Sprintf("it advertises priority %d while we are master at %d", adv.Priority, r.runner.Status().Priority))
+		// A conflict only when both stay master (not a preemption).
+		r.conflicts.masterSeen(now, src.String(), fmt.Sprintf("it advertises priority %d while we are master at %d", adv.Priority, r.runner.Status().Priority), secondMasterPersist(r.cfg.AdvertInterval))
 	}
 }
 
@@ -469,6 +486,15 @@ func (h *vipHolder) Release() error {
 	return errors.Join(errs...)
 }
 
+// StopAnnouncing cancels the announcement schedule; the VIPs stay (a
+// router that stepped down keeps them until the winner has announced).
+func (h *vipHolder) StopAnnouncing() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stopAnnouncingLocked()
+	return nil
+}
+
 // Reannounce starts the announcement schedule again: a burst now, a repeat,
 // the refresh.
 func (h *vipHolder) Reannounce() error {
@@ -515,4 +541,87 @@ func (r *router) setPeers(peers []netip.Addr) error {
 	}
 	r.send.setPeers(peers)
 	return nil
+}
+
+// routerReporter counts and reports what the state machine dropped and its
+// alarms: metrics by reason, the status's drops and conflicts (logged once
+// per change).
+type routerReporter struct{ r *router }
+
+func (rr routerReporter) Dropped(d vrrp.Dropped) {
+	r := rr.r
+	reason := string(d.Reason)
+	r.m.advertDropped(r.cfg, reason)
+	r.mu.Lock()
+	r.drops[reason]++
+	r.mu.Unlock()
+	peer := d.Src.String()
+	if len(d.MAC) > 0 {
+		peer += " (" + d.MAC.String() + ")"
+	}
+	r.conflicts.seen(r.clk.Now(), reason, peer, d.Detail)
+}
+
+func (rr routerReporter) Alarm(a vrrp.Alarm) {
+	rr.r.conflicts.seen(rr.r.clk.Now(), string(a.Kind), a.Peer, a.Detail)
+}
+
+// arpProbeEvery is how often a master asks who else holds its VIPs.
+const arpProbeEvery = time.Second
+
+// neighborEvery is how often the peers' MACs are read from the neighbour
+// table and pinned.
+const neighborEvery = 5 * time.Second
+
+// watchARP feeds the state machine with other nodes' claims of the VIPs
+// (Announced), probes for them while master (a crashed agent's node still
+// answers), and pins the peers' MACs from the neighbour table, until ctx
+// is done.
+func (r *router) watchARP(ctx context.Context, w ARPWatch) {
+	vips := prefixAddrs(r.cfg.VIPs)
+	watched := func(a netip.Addr) bool { return slices.Contains(vips, a) }
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err := w.Run(ctx, watched, func(s arpwatch.Sighting) {
+			r.runner.Deliver(vrrp.Announced{Addr: s.Addr, MAC: s.MAC})
+		})
+		if err != nil {
+			r.log.Error(err, "ARP watching stopped")
+		}
+	}()
+	defer func() {
+		if err := w.Close(); err != nil {
+			r.log.Error(err, "closing the ARP watcher")
+		}
+		<-done
+	}()
+	peers := append(append([]netip.Addr(nil), r.cfg.Peers...), r.cfg.MulticastPeers...)
+	probe := r.clk.NewTicker(arpProbeEvery)
+	defer probe.Stop()
+	lastNeigh := time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-probe.C():
+		}
+		if r.runner.State() == vrrp.Active {
+			for _, v := range vips {
+				if err := w.Probe(v); err != nil {
+					r.log.V(1).Info("ARP probe failed", "vip", v.String(), "error", err.Error())
+				}
+			}
+		}
+		if len(peers) > 0 && r.clk.Since(lastNeigh) >= neighborEvery {
+			lastNeigh = r.clk.Now()
+			macs, err := arpwatch.Neighbors(r.cfg.Interface, peers)
+			if err != nil {
+				r.log.V(1).Info("reading the neighbour table", "error", err.Error())
+			}
+			for a, mac := range macs {
+				r.runner.Deliver(vrrp.PeerMAC{Addr: a, MAC: mac})
+			}
+		}
+	}
 }

@@ -135,6 +135,10 @@ type Router struct {
 	// Peers are the unicast peers, distinct, without zone, not SourceAddr
 	// and not a VIP of any router; empty means multicast.
 	Peers []netip.Addr
+	// MulticastPeers is multicast mode's peer allowlist (same rules as
+	// Peers; only when Peers is empty): adverts from other sources are
+	// dropped. Empty accepts any source.
+	MulticastPeers []netip.Addr
 	// VIPs are 1 to 16 addresses with their prefix lengths ("192.0.2.100"
 	// in the file is 192.0.2.100/32), unique across all routers, none
 	// multicast, loopback, unspecified or link-local.
@@ -385,6 +389,13 @@ func routerFromV1alpha1(vr *agentv1alpha1.VirtualRouter, defaultIface string) (R
 			return r, fmt.Errorf("unicastPeers[%d]: %w", k, err)
 		}
 		r.Peers = append(r.Peers, a)
+	}
+	for k, s := range vr.MulticastPeers {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return r, fmt.Errorf("multicastPeers[%d]: %w", k, err)
+		}
+		r.MulticastPeers = append(r.MulticastPeers, a)
 	}
 	if a := vr.Announce; a != nil {
 		r.Announce = Announce{

@@ -69,6 +69,9 @@ func toV1alpha1(c *Config) *agentv1alpha1.AgentConfig {
 		for _, p := range r.Peers {
 			vr.UnicastPeers = append(vr.UnicastPeers, p.String())
 		}
+		for _, p := range r.MulticastPeers {
+			vr.MulticastPeers = append(vr.MulticastPeers, p.String())
+		}
 		for _, p := range r.VIPs {
 			vr.VIPs = append(vr.VIPs, p.String())
 		}

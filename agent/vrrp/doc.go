@@ -8,6 +8,15 @@
 // the RFC is a table test. A Runner (runner.go) drives one Router with a real
 // or fake clock, a Sender and a VIP holder.
 //
+// Beyond the RFC, a Router yields only to a router that is really there
+// (peers.go): a peer is its address and the MAC pinned from its adverts or
+// the neighbour table (PeerMAC), multicast mode may have an allowlist,
+// priority 0 counts only from the current master's address and MAC, and a
+// master that yields keeps its VIPs until the winner has announced them
+// (Announced; Config.AwaitAnnouncement) or is found an impostor. Ignored
+// adverts come out as Dropped actions, impostors, duplicate owners and
+// stalls as Alarm actions; see docs/faults.md.
+//
 // Protocol code uses the RFC's words: Initialize, Backup and Active. The
 // keepalived words users know (MASTER, BACKUP, FAULT) are produced at the
 // boundary by State.Keepalived.

@@ -80,6 +80,18 @@ type Config struct {
 	// Primary is this router's own address (the source of its adverts),
 	// compared with the sender's to break a priority tie (§6.4.3).
 	Primary netip.Addr
+	// AllowedPeers, when not empty, are the only routers whose adverts
+	// count (multicast mode's peer allowlist); an advert from any other
+	// source is dropped (DropUnknownPeer).
+	AllowedPeers []netip.Addr
+	// AwaitAnnouncement makes an Active router that yields keep its VIPs
+	// until the router it yielded to has announced them (an Announced event
+	// from its MAC), for at most Master_Down_Interval; a claimant that has
+	// not announced by then is an impostor: this router takes the VIPs back
+	// and ignores it until it announces. Set it only where other routers'
+	// announcements are observed (IPv4 with ARP watching); without it the
+	// VIPs are released one linger after yielding.
+	AwaitAnnouncement bool
 }
 
 // Event is an input to Handle.
@@ -197,6 +209,28 @@ type Router struct {
 	// successor is the router that became Active while we were Releasing.
 	successor         netip.Addr
 	successorPriority uint8
+
+	// masterMAC is the MAC the master's adverts came from (nil: unknown).
+	masterMAC net.HardwareAddr
+	// pins are the MACs peers were seen with, by address.
+	pins map[netip.Addr]*pin
+	// claimant is the router this one yielded to and that has not
+	// announced the VIPs yet (AwaitAnnouncement); claimUntil bounds the wait.
+	claimant    netip.Addr
+	claimantMAC net.HardwareAddr
+	claimUntil  time.Time
+	// impostor is a claimant that did not announce in time; its adverts are
+	// dropped until it announces.
+	impostor    netip.Addr
+	impostorMAC net.HardwareAddr
+	// duplicate is the MAC of another node seen announcing our VIPs while we
+	// are Active, "" when none; answered at the next Adver_Timer.
+	duplicate string
+	// announcedMAC and announcedAt are the last announcement of our VIPs by
+	// another node seen while Active: a winner's announcement may be
+	// handled before its advert.
+	announcedMAC net.HardwareAddr
+	announcedAt  time.Time
 }
 
 // New returns a router in Initialize.
@@ -206,6 +240,7 @@ func New(cfg Config) *Router {
 		priority:            cfg.Priority,
 		state:               Initialize,
 		masterAdverInterval: cfg.AdvertInterval,
+		pins:                map[netip.Addr]*pin{},
 	}
 }
 
@@ -226,7 +261,12 @@ func (r *Router) Master() (netip.Addr, bool) {
 
 // Deadline returns when the router next needs TimerFired; the zero time means
 // no timer is running.
-func (r *Router) Deadline() time.Time { return r.deadline }
+func (r *Router) Deadline() time.Time {
+	if !r.claimUntil.IsZero() && (r.deadline.IsZero() || r.claimUntil.Before(r.deadline)) {
+		return r.claimUntil
+	}
+	return r.deadline
+}
 
 // MasterAdverInterval returns Master_Adver_Interval (§6.1).
 func (r *Router) MasterAdverInterval() time.Duration { return r.masterAdverInterval }
@@ -275,6 +315,13 @@ func (r *Router) Handle(now time.Time, ev Event) []Action {
 	case SetPreemptHold:
 		r.preemptHold = ev.Hold
 		return nil
+	case Announced:
+		return r.announced(now, ev)
+	case Stalled:
+		return r.stalled(now, ev)
+	case PeerMAC:
+		r.pinPeer(now, ev)
+		return nil
 	}
 	return nil
 }
@@ -282,6 +329,12 @@ func (r *Router) Handle(now time.Time, ev Event) []Action {
 func (r *Router) to(s State, reason string) Action {
 	from := r.state
 	r.state = s
+	if s != Backup {
+		r.claimant, r.claimantMAC, r.claimUntil = netip.Addr{}, nil, time.Time{}
+	}
+	if s != Active {
+		r.duplicate = ""
+	}
 	return Transition{From: from, To: s, Reason: reason}
 }
 
@@ -293,7 +346,7 @@ func (r *Router) advertise() Action {
 // advert, take and announce the VIPs, start the Adver_Timer.
 func (r *Router) becomeActive(now time.Time, reason string) []Action {
 	r.deadline = now.Add(r.cfg.AdvertInterval)
-	r.master = netip.Addr{}
+	r.master, r.masterMAC = netip.Addr{}, nil
 	return []Action{r.to(Active, reason), r.advertise(), AcquireVIPs{}}
 }
 
@@ -368,6 +421,9 @@ func (r *Router) release(reason string) []Action {
 }
 
 func (r *Router) timerFired(now time.Time) []Action {
+	if r.state == Backup && !r.claimUntil.IsZero() && !now.Before(r.claimUntil) {
+		return r.impostorFound(now)
+	}
 	if r.deadline.IsZero() || now.Before(r.deadline) {
 		return nil
 	}
@@ -378,6 +434,14 @@ func (r *Router) timerFired(now time.Time) []Action {
 	case Active:
 		// §6.4.3: Adver_Timer fired: advertise and restart it.
 		r.deadline = now.Add(r.cfg.AdvertInterval)
+		if r.duplicate != "" {
+			// Another node announced our VIPs since the last advert and did
+			// not turn out to be a better master: the last word is ours.
+			mac := r.duplicate
+			r.duplicate = ""
+			return []Action{r.advertise(), Reannounce{}, Alarm{Kind: AlarmDuplicateOwner, Peer: mac,
+				Detail: "another node announces our VIPs while we are master; announced them again"}}
+		}
 		return []Action{r.advertise()}
 	case Releasing:
 		if r.successor.IsValid() {
@@ -389,6 +453,12 @@ func (r *Router) timerFired(now time.Time) []Action {
 }
 
 func (r *Router) advert(now time.Time, adv AdvertReceived) []Action {
+	if r.state == Initialize {
+		return nil
+	}
+	if d := r.admit(now, adv); d != nil {
+		return []Action{*d}
+	}
 	switch r.state {
 	case Backup:
 		return r.backupAdvert(now, adv)
@@ -400,7 +470,7 @@ func (r *Router) advert(now time.Time, adv AdvertReceived) []Action {
 		// gratuitous ARP / NA follows its advert, and a client that has not
 		// seen it yet still reaches us.
 		if adv.Priority > 0 && !r.successor.IsValid() {
-			r.master = adv.Src
+			r.master, r.masterMAC = adv.Src, adv.SrcMAC
 			r.successor = adv.Src
 			r.successorPriority = adv.Priority
 			r.deadline = now.Add(r.releaseLinger())
@@ -408,7 +478,7 @@ func (r *Router) advert(now time.Time, adv AdvertReceived) []Action {
 		return nil
 	case Fault:
 		if adv.Priority > 0 {
-			r.master = adv.Src
+			r.master, r.masterMAC = adv.Src, adv.SrcMAC
 		}
 		return nil
 	}
@@ -418,9 +488,10 @@ func (r *Router) advert(now time.Time, adv AdvertReceived) []Action {
 // backupAdvert is RFC 9568 §6.4.2 "If an ADVERTISEMENT is received".
 func (r *Router) backupAdvert(now time.Time, adv AdvertReceived) []Action {
 	if adv.Priority == 0 {
-		// The Active router is leaving: take over after Skew_Time only.
+		// The Active router is leaving (admit checked that it is the
+		// master, by address and MAC): take over after Skew_Time only.
 		r.deadline = now.Add(r.SkewTime())
-		r.master = netip.Addr{}
+		r.master, r.masterMAC = netip.Addr{}, nil
 		return nil
 	}
 	preemptAllowed := r.cfg.Preempt && !r.preemptHold && !now.Before(r.preemptAfter)
@@ -430,7 +501,7 @@ func (r *Router) backupAdvert(now time.Time, adv AdvertReceived) []Action {
 		if r.cfg.Version == 3 && adv.Interval > 0 {
 			r.masterAdverInterval = adv.Interval
 		}
-		r.master = adv.Src
+		r.master, r.masterMAC = adv.Src, adv.SrcMAC
 		r.deadline = now.Add(r.MasterDownInterval())
 		return nil
 	}
@@ -451,13 +522,27 @@ func (r *Router) activeAdvert(now time.Time, adv AdvertReceived) []Action {
 		if r.cfg.Version == 3 && adv.Interval > 0 {
 			r.masterAdverInterval = adv.Interval
 		}
-		r.master = adv.Src
+		r.master, r.masterMAC = adv.Src, adv.SrcMAC
 		reason := fmt.Sprintf("advert from %s with higher priority %d (ours %d)", adv.Src, adv.Priority, r.priority)
 		if adv.Priority == r.priority {
 			reason = fmt.Sprintf("advert from %s with equal priority %d and a higher address", adv.Src, adv.Priority)
 		}
+		// Step down: stop announcing (the winner must have the last word),
+		// and send one last advert so that the winner learns of the contest
+		// and announces the VIPs again once we are quiet.
 		acts := r.becomeBackup(now, reason)
-		return append(acts, ReleaseVIPs{After: r.releaseLinger()})
+		acts = append(acts, StopAnnouncing{}, r.advertise())
+		if !r.cfg.AwaitAnnouncement {
+			return append(acts, ReleaseVIPs{After: r.releaseLinger()})
+		}
+		if len(r.announcedMAC) > 0 && macAgrees(adv.SrcMAC, r.announcedMAC) && now.Sub(r.announcedAt) <= r.MasterDownInterval() {
+			// Its announcement overtook its advert: it has announced.
+			return append(acts, ReleaseVIPs{After: r.releaseLinger()})
+		}
+		// Keep the VIPs until the winner has announced them.
+		r.claimant, r.claimantMAC = adv.Src, adv.SrcMAC
+		r.claimUntil = now.Add(r.MasterDownInterval())
+		return acts
 	}
 	// A lower-priority router thinks it is Active (a healed partition, a
 	// stray takeover). Answer at once so it steps down without waiting for
@@ -504,4 +589,14 @@ func (r *Router) setFault(now time.Time, ev SetFault) []Action {
 		return []Action{r.to(Fault, ev.Reason)}
 	}
 	return nil
+}
+
+// impostorFound handles a claimant that did not announce the VIPs within
+// Master_Down_Interval: it is reported, ignored until it announces, and this
+// router, which kept the VIPs, is master again.
+func (r *Router) impostorFound(now time.Time) []Action {
+	imp, mac := r.claimant, r.claimantMAC
+	r.impostor, r.impostorMAC = imp, mac
+	acts := r.becomeActive(now, fmt.Sprintf("%s claimed master but did not announce the VIPs within %v: keeping them", imp, r.MasterDownInterval()))
+	return append(acts, Alarm{Kind: AlarmImpostor, Peer: imp.String(), Detail: "claimed master (higher priority) but never announced the VIPs"})
 }

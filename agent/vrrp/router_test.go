@@ -204,7 +204,7 @@ func TestHandle(t *testing.T) {
 		{
 			name:         "6.4.2 backup: priority-0 advert shortens the timer to skew time",
 			cfg:          cfg(),
-			steps:        []step{{0, Startup{}}, {ms(2000), AdvertReceived{Src: upper, Priority: 0, Interval: time.Second}}},
+			steps:        []step{{0, Startup{}}, {ms(1000), AdvertReceived{Src: upper, Priority: 200, Interval: time.Second}}, {ms(2000), AdvertReceived{Src: upper, Priority: 0, Interval: time.Second}}},
 			wantState:    Backup,
 			wantDeadline: ms(2000) + 609375*time.Microsecond,
 		},
@@ -213,6 +213,7 @@ func TestHandle(t *testing.T) {
 			cfg:  cfg(),
 			steps: []step{
 				{0, Startup{}},
+				{ms(1000), AdvertReceived{Src: upper, Priority: 200, Interval: time.Second}},
 				{ms(2000), AdvertReceived{Src: upper, Priority: 0, Interval: time.Second}},
 				{ms(2000) + 609375*time.Microsecond, TimerFired{}},
 			},
@@ -241,6 +242,8 @@ func TestHandle(t *testing.T) {
 			},
 			wantLast: []Action{
 				Transition{From: Active, To: Backup, Reason: "advert from 192.0.2.13 with higher priority 200 (ours 100)"},
+				StopAnnouncing{},
+				SendAdvert{Priority: 100, Interval: time.Second},
 				ReleaseVIPs{After: time.Second},
 			},
 			wantState:    Backup,
@@ -255,6 +258,8 @@ func TestHandle(t *testing.T) {
 			},
 			wantLast: []Action{
 				Transition{From: Active, To: Backup, Reason: "advert from 192.0.2.13 with equal priority 100 and a higher address"},
+				StopAnnouncing{},
+				SendAdvert{Priority: 100, Interval: time.Second},
 				ReleaseVIPs{After: time.Second},
 			},
 			wantState:    Backup,

@@ -26,11 +26,20 @@ type VIPHolder interface {
 	Release() error
 	// Reannounce announces the VIPs again at once.
 	Reannounce() error
+	// StopAnnouncing cancels the pending announcements; the VIPs stay.
+	StopAnnouncing() error
 }
 
 // Observer is told of every transition, after the actions that came with it
 // have been carried out. It must not block (the notify hooks queue).
 type Observer func(Transition, uint8)
+
+// Reporter is told of every advert the state machine dropped and of every
+// alarm (impostor, duplicate owner, stall). It must not block.
+type Reporter interface {
+	Dropped(Dropped)
+	Alarm(Alarm)
+}
 
 // Status is a snapshot of a runner, for the status endpoint and metrics.
 type Status struct {
@@ -44,6 +53,8 @@ type Status struct {
 	SendErrors     uint64
 	EventsDropped  uint64
 	Stalls         uint64
+	// Drops counts the adverts the state machine dropped, by reason.
+	Drops map[DropReason]uint64
 }
 
 // Clock is what a Runner needs of a clock (k8s.io/utils/clock's RealClock,
@@ -66,6 +77,7 @@ type Runner struct {
 	log    logr.Logger
 	events chan Event
 	obs    Observer
+	rep    Reporter
 
 	mu       sync.Mutex // guards everything below, and the Router
 	router   *Router
@@ -79,6 +91,9 @@ type Runner struct {
 	// release is the pending delayed release of the VIPs (ReleaseVIPs.After),
 	// nil when there is none.
 	release *delayedRelease
+	// logged is when each alarm (kind and peer) was last logged: an alarm
+	// is logged once per change, not on every repeat.
+	logged map[string]time.Time
 }
 
 // delayedRelease is a release of the VIPs that waits for its linger.
@@ -93,6 +108,9 @@ type RunnerOption func(*Runner)
 // WithObserver sets a function told of every transition.
 func WithObserver(o Observer) RunnerOption { return func(r *Runner) { r.obs = o } }
 
+// WithReporter sets who is told of dropped adverts and alarms.
+func WithReporter(rep Reporter) RunnerOption { return func(r *Runner) { r.rep = rep } }
+
 // NewRunner returns a runner for a router with cfg. log should carry the
 // router's name and VRID already.
 func NewRunner(cfg Config, send Sender, vips VIPHolder, clk Clock, log logr.Logger, opts ...RunnerOption) *Runner {
@@ -105,11 +123,12 @@ func NewRunner(cfg Config, send Sender, vips VIPHolder, clk Clock, log logr.Logg
 		log:     log,
 		events:  make(chan Event, 64),
 		stopped: make(chan struct{}),
+		logged:  map[string]time.Time{},
 	}
 	for _, o := range opts {
 		o(r)
 	}
-	r.status = Status{State: Initialize, Priority: cfg.Priority, Since: clk.Now()}
+	r.status = Status{State: Initialize, Priority: cfg.Priority, Since: clk.Now(), Drops: map[DropReason]uint64{}}
 	return r
 }
 
@@ -142,7 +161,12 @@ func (r *Runner) HandleAdvert(adv AdvertReceived) {
 func (r *Runner) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.status
+	st := r.status
+	st.Drops = make(map[DropReason]uint64, len(r.status.Drops))
+	for k, v := range r.status.Drops {
+		st.Drops[k] = v
+	}
+	return st
 }
 
 // Run starts the router and runs it until ctx is cancelled, then shuts it down
@@ -190,24 +214,26 @@ func (r *Runner) fire() {
 	// The timer is spent: whatever the router decides, arm it again.
 	r.armed = time.Time{}
 	r.mu.Unlock()
-	r.checkStall(armed)
+	if late, stalled := r.checkStall(armed); stalled {
+		r.handle(Stalled{Late: late})
+	}
 	r.handle(TimerFired{})
 }
 
 // checkStall notices a timer that fired much later than asked: a paused or
 // starved process. Only the monotonic clock is used.
-func (r *Runner) checkStall(deadline time.Time) {
+func (r *Runner) checkStall(deadline time.Time) (time.Duration, bool) {
 	if deadline.IsZero() {
-		return
+		return 0, false
 	}
 	late := r.clk.Since(deadline)
 	if late <= r.cfg.AdvertInterval && late <= 500*time.Millisecond {
-		return
+		return late, false
 	}
 	r.mu.Lock()
 	r.status.Stalls++
 	r.mu.Unlock()
-	r.log.Info("timer fired late: the process was paused or starved", "late", late.String(), "state", r.State().String())
+	return late, true
 }
 
 // finish stops the timer and marks the runner finished. r.mu is held.
@@ -284,9 +310,23 @@ func (r *Runner) handle(ev Event) {
 				r.log.Error(err, "releasing the VIPs")
 			}
 		case Reannounce:
-			r.log.Info("another router claimed to be active with a lower priority; announcing the VIPs again")
+			r.logOnce(now, "reannounce", "announcing the VIPs again: another router claimed them or we were stalled")
 			if err := r.vips.Reannounce(); err != nil {
 				r.log.Error(err, "re-announcing the VIPs")
+			}
+		case StopAnnouncing:
+			if err := r.vips.StopAnnouncing(); err != nil {
+				r.log.Error(err, "stopping the announcements")
+			}
+		case Dropped:
+			r.status.Drops[a.Reason]++
+			if r.rep != nil {
+				r.rep.Dropped(a)
+			}
+		case Alarm:
+			r.logOnce(now, string(a.Kind)+"/"+a.Peer, a.Detail, "alarm", string(a.Kind), "peer", a.Peer)
+			if r.rep != nil {
+				r.rep.Alarm(a)
 			}
 		case Transition:
 			r.log.Info("state changed", "from", a.From.String(), "to", a.To.String(), "priority", r.router.Priority(), "reason", a.Reason)
@@ -324,6 +364,25 @@ func (r *Runner) handle(ev Event) {
 		return
 	}
 	r.arm(now)
+}
+
+// alarmQuiet is how long an alarm or re-announcement of the same kind and
+// peer stays unlogged after it was logged.
+const alarmQuiet = time.Minute
+
+// logOnce logs msg unless the same key was logged within alarmQuiet. r.mu
+// is held.
+func (r *Runner) logOnce(now time.Time, key, msg string, kv ...any) {
+	if last, ok := r.logged[key]; ok && now.Sub(last) < alarmQuiet {
+		return
+	}
+	for k, t := range r.logged {
+		if now.Sub(t) >= alarmQuiet {
+			delete(r.logged, k)
+		}
+	}
+	r.logged[key] = now
+	r.log.Info(msg, kv...)
 }
 
 // releaseLaterLocked releases the VIPs after d unless cancelled first (by

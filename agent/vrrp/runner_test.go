@@ -33,6 +33,10 @@ func (r *recorder) SendAdvert(p uint8, _ time.Duration) error {
 func (r *recorder) Acquire() error    { r.add("acquire"); return nil }
 func (r *recorder) Release() error    { r.add("release"); return nil }
 func (r *recorder) Reannounce() error { r.add("reannounce"); return nil }
+func (r *recorder) StopAnnouncing() error {
+	r.add("quiet")
+	return nil
+}
 
 func (r *recorder) has(s string) bool {
 	r.mu.Lock()

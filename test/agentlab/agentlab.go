@@ -82,9 +82,12 @@ type Router struct {
 	Priorities []int
 	Interval   time.Duration // 0 means the default (1s)
 	Unicast    bool          // unicast to the other nodes instead of multicast
-	NoPreempt  bool
-	Password   string // v2 authentication
-	VIPs       []netip.Prefix
+	// MulticastPeers lists the other nodes as multicast mode's peer
+	// allowlist (multicastPeers).
+	MulticastPeers bool
+	NoPreempt      bool
+	Password       string // v2 authentication
+	VIPs           []netip.Prefix
 	// PreemptDelay, if set, is the preempt delay of every node.
 	PreemptDelay time.Duration
 	// Services are the router's IPVS virtual services, the same on every
@@ -181,6 +184,13 @@ func (c *Cluster) Config(i int, routers ...Router) *v1alpha1.AgentConfig {
 				vr.UnicastPeers = append(vr.UnicastPeers, addrOf(peer, r.IPv6).String())
 			}
 			vr.SourceAddress = addrOf(n, r.IPv6).String()
+		}
+		if r.MulticastPeers && !r.Unicast {
+			for j, peer := range nodes {
+				if j != i-1 {
+					vr.MulticastPeers = append(vr.MulticastPeers, addrOf(peer, r.IPv6).String())
+				}
+			}
 		}
 		for _, v := range r.VIPs {
 			vr.VIPs = append(vr.VIPs, v.String())

@@ -94,6 +94,9 @@ func main() {
 		fmt.Fprintf(os.Stderr, "bench: needs keepalived (%v); `make bench` installs it\n", err)
 		os.Exit(1)
 	}
+	if *reliabilityOnly {
+		os.Exit(reliabilityOnlyRun(ctx, *bin, *out))
+	}
 	b := &bench{bin: *bin, idle: *idle, results: map[key][]float64{}}
 	start := time.Now()
 	for rep := 1; rep <= *reps; rep++ {
@@ -124,6 +127,9 @@ func main() {
 		fmt.Fprintf(os.Stderr, "IPVS reconcile in the VM (%d repetitions, %v services)...\n", ipvsOpts.Reps, ipvsOpts.Sizes)
 		b.ipvs = ipvsSection(ctx, ipvsOpts, &b.failures)
 	}
+	if *reliabilityOn && ctx.Err() == nil {
+		b.reliability = reliabilitySection(ctx, *bin, *reliabilityReps, *reliabilityFilter, &b.failures)
+	}
 	report := b.report(*reps, time.Since(start))
 	if *out == "-" {
 		fmt.Print(report)
@@ -146,6 +152,8 @@ type bench struct {
 	results  map[key][]float64
 	failures []string
 	ipvs     string // the IPVS section, if measured
+	// reliability is the reliability section (reliability.go), if measured.
+	reliability string
 }
 
 // ipvsSection measures the IPVS figures in the VM and returns their
@@ -647,6 +655,9 @@ func (b *bench) report(reps int, took time.Duration) string {
 	}
 	if b.ipvs != "" {
 		fmt.Fprintf(&w, "\n%s", b.ipvs)
+	}
+	if b.reliability != "" {
+		fmt.Fprintf(&w, "\n%s", b.reliability)
 	}
 	if len(b.failures) > 0 {
 		fmt.Fprintf(&w, "\n## Failed runs\n\n")

@@ -47,8 +47,8 @@ const (
 	// (RFC 3768 §7.1): another Auth Type, a wrong password, or AH.
 	DropAuth
 	// DropAddressMismatch: the address list differs from the configured
-	// one and the sender is not the owner (priority below 255): most
-	// likely another cluster using the same VRID on the same link.
+	// one, whatever the sender's priority: most likely another cluster
+	// using the same VRID on the same link, or a forged advert.
 	DropAddressMismatch
 
 	numReasons
@@ -213,12 +213,13 @@ type Expect struct {
 // accepted, in the order of RFC 3768 §7.1 / RFC 9568 §7.1: version, VRID,
 // owner, v2 authentication, v2 interval, and the address list.
 //
-// When the address list differs from want.Addrs and the sender's priority
-// is not 255, the advert is dropped with DropAddressMismatch: RFC 9568 §7.1
-// makes the check a MAY; vipvs always does it so that another cluster on
-// the same link using the same VRID is detected, not followed. An advert
-// from an owner (priority 255) with another list is accepted, as the RFC
-// requires; callers should still log the misconfiguration ([SameAddrs]).
+// When the address list differs from want.Addrs the advert is dropped with
+// DropAddressMismatch, whatever its priority: RFC 9568 §7.1 makes the check
+// a MAY and would have an owner's (priority 255) advert with another list
+// processed further; vipvs drops it as keepalived does, because an advert
+// at 255 with foreign addresses is another cluster's owner or a forgery, and
+// following it leaves our VIPs on no node (the foreign "owner" never
+// announces them).
 func Check(a Advert, want Expect) DropReason {
 	if a.Version != want.Version {
 		return DropVersion
@@ -237,7 +238,7 @@ func Check(a Advert, want Expect) DropReason {
 			return DropInterval
 		}
 	}
-	if a.Priority != PriorityOwner && !SameAddrs(a.Addrs, want.Addrs) {
+	if !SameAddrs(a.Addrs, want.Addrs) {
 		return DropAddressMismatch
 	}
 	return DropNone

@@ -268,7 +268,9 @@ func TestCheck(t *testing.T) {
 		{name: "address subset dropped", a: v3, want: exp3x, drop: DropAddressMismatch},
 		{name: "address superset dropped", a: v3x, want: exp3, drop: DropAddressMismatch},
 		{name: "v2 address mismatch dropped", a: with(v2, func(a *Advert) { a.Addrs = []netip.Addr{vip4b} }), want: exp2, drop: DropAddressMismatch},
-		{name: "address mismatch from the owner (255) accepted", a: with(v3, func(a *Advert) { a.Priority = 255; a.Addrs = []netip.Addr{vip4b} }), want: exp3},
+		// Deviation from RFC 9568 §7.1 ("continue processing" for an owner), as
+		// keepalived: a foreign list at 255 must not move us (issue #11).
+		{name: "address mismatch from the owner (255) dropped", a: with(v3, func(a *Advert) { a.Priority = 255; a.Addrs = []netip.Addr{vip4b} }), want: exp3, drop: DropAddressMismatch},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

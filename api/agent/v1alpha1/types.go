@@ -233,6 +233,15 @@ type VirtualRouter struct {
 	// (IPv4) or ff02::12 (IPv6).
 	// +optional
 	UnicastPeers []string `json:"unicastPeers,omitempty"`
+	// MulticastPeers, in multicast mode (unicastPeers empty), are the only
+	// nodes whose advertisements count: an advertisement from any other
+	// source is dropped and counted (reason unknown-peer), so that a stray
+	// router or a forged advert on the segment cannot take the VIPs. The
+	// same rules as unicastPeers (up to 64 distinct addresses of the other
+	// nodes, in the family of the VIPs). Empty (the default) accepts any
+	// source, as the RFC does.
+	// +optional
+	MulticastPeers []string `json:"multicastPeers,omitempty"`
 	// VIPs are the virtual IP addresses the master holds: 1 to 16 addresses
 	// of one family, as "address/prefix-length" or a bare address (meaning
 	// /32 for IPv4, /128 for IPv6). An address appears once in the whole

@@ -420,35 +420,11 @@ func validateVirtualRouter(p *field.Path, r *agentv1alpha1.VirtualRouter, defaul
 		}
 	}
 
-	pp := p.Child("unicastPeers")
-	if n := len(r.UnicastPeers); n > agentv1alpha1.MaxUnicastPeers {
-		errs = append(errs, field.TooMany(pp, n, agentv1alpha1.MaxUnicastPeers))
-	}
-	peers := map[netip.Addr]int{}
-	for k, s := range r.UnicastPeers {
-		kp := pp.Index(k)
-		a, msg := parseNodeAddr(s)
-		if msg != "" {
-			errs = append(errs, field.Invalid(kp, s, msg))
-			continue
-		}
-		if info.family != FamilyUnknown && FamilyOf(a) != info.family {
-			errs = append(errs, field.Invalid(kp, s, fmt.Sprintf("must be %s, the family of the VIPs", info.family)))
-			continue
-		}
-		if first, ok := peers[a]; ok {
-			d := field.Duplicate(kp, s)
-			d.Detail = fmt.Sprintf("already listed as %s", pp.Index(first))
-			errs = append(errs, d)
-			continue
-		}
-		peers[a] = k
-		if a == src {
-			errs = append(errs, field.Invalid(kp, s, "must not be the router's own sourceAddress: list the other nodes"))
-		}
-		if owner, ok := vips[a]; ok {
-			errs = append(errs, field.Invalid(kp, s, fmt.Sprintf("must be a node address, not a VIP (%s)", owner.path)))
-		}
+	errs = append(errs, validatePeers(p.Child("unicastPeers"), r.UnicastPeers, info.family, src, vips)...)
+	mp := p.Child("multicastPeers")
+	errs = append(errs, validatePeers(mp, r.MulticastPeers, info.family, src, vips)...)
+	if len(r.MulticastPeers) > 0 && len(r.UnicastPeers) > 0 {
+		errs = append(errs, field.Forbidden(mp, "only for multicast mode: with unicastPeers only those peers are heard already; remove multicastPeers"))
 	}
 
 	errs = append(errs, validateAnnounce(p.Child("announce"), r.Announce)...)
@@ -590,4 +566,41 @@ func DNS1123Subdomain(s string) string {
 		}
 	}
 	return ""
+}
+
+// validatePeers checks a list of the other nodes' addresses (unicastPeers,
+// multicastPeers): at most MaxUnicastPeers, distinct, in the VIPs' family,
+// neither the router's source address nor a VIP.
+func validatePeers(pp *field.Path, list []string, fam Family, src netip.Addr, vips map[netip.Addr]vipOwner) field.ErrorList {
+	var errs field.ErrorList
+	if n := len(list); n > agentv1alpha1.MaxUnicastPeers {
+		errs = append(errs, field.TooMany(pp, n, agentv1alpha1.MaxUnicastPeers))
+	}
+	peers := map[netip.Addr]int{}
+	for k, s := range list {
+		kp := pp.Index(k)
+		a, msg := parseNodeAddr(s)
+		if msg != "" {
+			errs = append(errs, field.Invalid(kp, s, msg))
+			continue
+		}
+		if fam != FamilyUnknown && FamilyOf(a) != fam {
+			errs = append(errs, field.Invalid(kp, s, fmt.Sprintf("must be %s, the family of the VIPs", fam)))
+			continue
+		}
+		if first, ok := peers[a]; ok {
+			d := field.Duplicate(kp, s)
+			d.Detail = fmt.Sprintf("already listed as %s", pp.Index(first))
+			errs = append(errs, d)
+			continue
+		}
+		peers[a] = k
+		if a == src {
+			errs = append(errs, field.Invalid(kp, s, "must not be the router's own sourceAddress: list the other nodes"))
+		}
+		if owner, ok := vips[a]; ok {
+			errs = append(errs, field.Invalid(kp, s, fmt.Sprintf("must be a node address, not a VIP (%s)", owner.path)))
+		}
+	}
+	return errs
 }

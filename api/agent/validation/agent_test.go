@@ -316,6 +316,14 @@ func TestValidateAgentConfigBad(t *testing.T) {
 			want: []string{`virtualRouters[0].unicastPeers[0]: Invalid value: "127.0.0.1": must not be a loopback address`}},
 		{name: "peer unspecified", modify: func(c *agentv1alpha1.AgentConfig) { c.VirtualRouters[0].UnicastPeers = []string{"0.0.0.0"} },
 			want: []string{`virtualRouters[0].unicastPeers[0]: Invalid value: "0.0.0.0": must not be the unspecified address`}},
+		{name: "multicast peer duplicate", modify: func(c *agentv1alpha1.AgentConfig) {
+			c.VirtualRouters[0].UnicastPeers = nil
+			c.VirtualRouters[0].MulticastPeers = []string{"192.0.2.12", "192.0.2.12"}
+		}, want: []string{`virtualRouters[0].multicastPeers[1]: Duplicate value: "192.0.2.12": already listed as virtualRouters[0].multicastPeers[0]`}},
+		{name: "multicast peers with unicast peers", modify: func(c *agentv1alpha1.AgentConfig) {
+			c.VirtualRouters[0].UnicastPeers = []string{"192.0.2.12"}
+			c.VirtualRouters[0].MulticastPeers = []string{"192.0.2.13"}
+		}, want: []string{`virtualRouters[0].multicastPeers: Forbidden: only for multicast mode`}},
 		{name: "peer other family", modify: func(c *agentv1alpha1.AgentConfig) { c.VirtualRouters[0].UnicastPeers = []string{"2001:db8::12"} },
 			want: []string{`virtualRouters[0].unicastPeers[0]: Invalid value: "2001:db8::12": must be IPv4, the family of the VIPs`}},
 		{name: "peer is a vip of another router", modify: func(c *agentv1alpha1.AgentConfig) {
