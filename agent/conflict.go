@@ -17,13 +17,10 @@ const (
 	conflictInterval    = "interval-mismatch" // another advertisement interval
 	conflictAuth        = "auth-mismatch"     // another v2 password or auth type
 	conflictSecondActor = "second-master"     // another router stays master while we are
-	// Reported by the state machine (vrrp.Alarm), not by a packet check.
-	conflictImpostor       = "impostor"        // a router we yielded to never announced the VIPs
-	conflictDuplicateOwner = "duplicate-owner" // another node announces or answers for our VIPs
-	conflictStall          = "stall"           // this process was paused or starved
-	conflictMACMismatch    = "mac-mismatch"    // a peer's address from another MAC: forged
-	conflictForged0        = "forged-priority-0"
-	conflictUnknownPeer    = "unknown-peer" // not on the multicast allowlist
+	// The state machine reports more, under the names of its drop reasons
+	// (vrrp.DropUnknownPeer, DropMACMismatch, DropForgedPriority0,
+	// DropImpostor) and alarms (vrrp.AlarmImpostor, AlarmDuplicateOwner,
+	// AlarmStall): see routerReporter.
 )
 
 // conflict is one detected disagreement.

@@ -91,12 +91,6 @@ func (n *fakeNet) open(ifname string, vrid uint8) []*fakeEP {
 	return out
 }
 
-func (n *fakeNet) count() int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return len(n.eps)
-}
-
 type fakeEP struct {
 	ifname string
 	vrid   uint8
