@@ -318,6 +318,15 @@ func fromV1alpha1(obj *agentv1alpha1.AgentConfig) (*Config, error) {
 		c.IPVS.ResyncInterval = durationOf(obj.IPVS.ResyncInterval)
 		c.IPVS.CheckConcurrency = int(deref(obj.IPVS.CheckConcurrency))
 	}
+	var cs *agentv1alpha1.ConnectionSync
+	if obj.IPVS != nil {
+		cs = obj.IPVS.ConnectionSync
+	}
+	sync, err := connectionSyncFromV1alpha1(cs, obj.VirtualRouters)
+	if err != nil {
+		return nil, err
+	}
+	c.IPVS.Sync = sync
 	for i := range obj.VirtualRouters {
 		r, err := routerFromV1alpha1(&obj.VirtualRouters[i], obj.Interface)
 		if err != nil {
@@ -432,6 +441,7 @@ func ToV1alpha1(c *Config) *agentv1alpha1.AgentConfig {
 		obj.IPVS = &agentv1alpha1.IPVS{
 			ResyncInterval:   durationPtr(c.IPVS.ResyncInterval),
 			CheckConcurrency: ptr(int32(c.IPVS.CheckConcurrency)),
+			ConnectionSync:   connectionSyncToV1alpha1(c.IPVS.Sync),
 		}
 	}
 	for _, r := range c.Routers {

@@ -37,7 +37,15 @@ func prefixes(ss ...string) []netip.Prefix {
 	return out
 }
 
-func defaultIPVS() IPVS { return IPVS{ResyncInterval: 10 * time.Second, CheckConcurrency: 16} }
+func defaultIPVS() IPVS {
+	return IPVS{ResyncInterval: 10 * time.Second, CheckConcurrency: 16, Sync: defaultSync(0)}
+}
+
+// defaultSync is ipvs.connectionSync by default, for a first router with
+// services of VRID id (0: no services).
+func defaultSync(id uint8) ConnectionSync {
+	return ConnectionSync{Enabled: true, SyncID: id, Group: netip.MustParseAddr("224.0.0.81"), Port: 8848, TTL: 1}
+}
 
 func defaultAnnounce() Announce { return Announce{Count: 5, RepeatDelay: time.Second} }
 
@@ -120,7 +128,7 @@ func TestParseTestdata(t *testing.T) {
 			NodeName:     "master-0",
 			StatusListen: "127.0.0.1:9444",
 			StatusSocket: "/run/vipvs/agent.sock",
-			IPVS:         IPVS{ResyncInterval: 30 * time.Second, CheckConcurrency: 16},
+			IPVS:         IPVS{ResyncInterval: 30 * time.Second, CheckConcurrency: 16, Sync: defaultSync(51)},
 			Routers: []Router{
 				{
 					Name: "api", VRID: 51, Interface: "eth0", Version: 3, Priority: 100,

@@ -16,6 +16,8 @@ type IPVS struct {
 	// CheckConcurrency bounds the real-server probes running at once:
 	// 1 to 1024.
 	CheckConcurrency int
+	// Sync is the connection synchronisation between the directors.
+	Sync ConnectionSync
 }
 
 // VirtualService is a validated IPVS virtual service of one router, offered
