@@ -135,10 +135,10 @@ func (l *kernelLab) requireTable(t *testing.T, want []Target) {
 			}
 		}
 		if diff := cmp.Diff(wantRules[i].Exprs, got[i].Exprs); diff != "" {
-			t.Errorf("rule %d (%s) expressions (-want +got):\n%s", i, norm[i], diff)
+			t.Errorf("rule %d (%s) expressions (-want +got):\n%s", i, norm[i/2], diff)
 		}
 		if diff := cmp.Diff(wantRules[i].UserData, got[i].UserData); diff != "" {
-			t.Errorf("rule %d (%s) comment (-want +got):\n%s", i, norm[i], diff)
+			t.Errorf("rule %d (%s) comment (-want +got):\n%s", i, norm[i/2], diff)
 		}
 	}
 	if t.Failed() {

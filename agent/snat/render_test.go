@@ -111,6 +111,18 @@ func renderExpr(e expr.Any) string {
 		return fmt.Sprintf("[ payload load %db @ %s header + %d => reg %d ]", e.Len, bases[e.Base], e.Offset, e.DestRegister)
 	case *expr.Counter:
 		return "[ counter ]"
+	case *expr.Fib:
+		if *e == (expr.Fib{Register: e.Register, FlagSADDR: true, ResultADDRTYPE: true}) {
+			return fmt.Sprintf("[ fib saddr type => reg %d ]", e.Register)
+		}
+		return fmt.Sprintf("[ fib %+v ]", *e)
+	case *expr.Immediate:
+		return fmt.Sprintf("[ immediate reg %d 0x%x ]", e.Register, e.Data)
+	case *expr.NAT:
+		if e.Type == expr.NATTypeSourceNAT && *e == (expr.NAT{Type: e.Type, Family: e.Family, RegAddrMin: e.RegAddrMin, RegAddrMax: e.RegAddrMax}) {
+			return fmt.Sprintf("[ nat snat %s addr_min reg %d addr_max reg %d ]", map[uint32]string{unix.NFPROTO_IPV4: "ip", unix.NFPROTO_IPV6: "ip6"}[e.Family], e.RegAddrMin, e.RegAddrMax)
+		}
+		return fmt.Sprintf("[ nat %+v ]", *e)
 	case *expr.Masq:
 		if *e != (expr.Masq{}) {
 			return fmt.Sprintf("[ masq %+v ]", *e)
@@ -238,6 +250,10 @@ func decodeExpr(family byte, ad *netlink.AttributeDecoder) (expr.Any, error) {
 		e = &expr.Immediate{}
 	case "lookup":
 		e = &expr.Lookup{}
+	case "fib":
+		e = &expr.Fib{}
+	case "nat":
+		e = &expr.NAT{}
 	default:
 		return nil, fmt.Errorf("expression %q: not decoded by this test", name)
 	}

@@ -19,6 +19,9 @@ const (
 	sysctlVSConntrack = "net/ipv4/vs/conntrack"
 	sysctlIPv4Forward = "net/ipv4/ip_forward"
 	sysctlIPv6Forward = "net/ipv6/conf/all/forwarding"
+	// sysctlTCPLoose exists once nf_conntrack is loaded (the nat table
+	// loads it); EnableConntrack sets it when present.
+	sysctlTCPLoose = "net/netfilter/nf_conntrack_tcp_loose"
 )
 
 // EnableConntrack sets, in the network namespace of the calling OS thread
@@ -28,7 +31,13 @@ const (
 //     for the connections it forwards (both families), so that the rules
 //     of a Manager match them;
 //   - net.ipv4.ip_forward=1 for IPv4, net.ipv6.conf.all.forwarding=1 for
-//     IPv6: the director forwards the real servers' answers.
+//     IPv6: the director forwards the real servers' answers;
+//   - net.netfilter.nf_conntrack_tcp_loose=1 (the kernel's default), when
+//     conntrack is loaded: a new master picks up the conntrack state of an
+//     established TCP connection from its next packet, so that a
+//     connection the IPVS sync brought over gets its source NAT (to the
+//     VIP) again. Without conntrack loaded yet it is skipped; the next
+//     call sets it.
 //
 // It reads each sysctl first and writes only one that is not already 1, in
 // that order, and stops at the first error. Without IPVS it returns an
@@ -53,10 +62,12 @@ func enableConntrack(root string, families []Family) error {
 			return fmt.Errorf("snat: enabling conntrack: unknown address family %v", f)
 		}
 	}
+	keys = append(keys, sysctlTCPLoose)
 	for _, k := range keys {
 		err := ensureOne(filepath.Join(root, k))
 		switch {
 		case err == nil:
+		case k == sysctlTCPLoose && errors.Is(err, fs.ErrNotExist):
 		case k == sysctlVSConntrack && errors.Is(err, fs.ErrNotExist):
 			return fmt.Errorf("snat: setting %s=1: %w", sysctlName(k), ErrNoIPVS)
 		case errors.Is(err, syscall.EROFS) || errors.Is(err, fs.ErrPermission):

@@ -109,6 +109,12 @@ func TestEnableConntrack(t *testing.T) {
 			errIs:    os.ErrNotExist,
 		},
 		{
+			name:     "conntrack loaded: TCP loose pickup set",
+			files:    map[string]string{sysctlVSConntrack: "1", sysctlIPv4Forward: "1", sysctlTCPLoose: "0"},
+			families: []Family{IPv4},
+			want:     map[string]string{sysctlVSConntrack: "1", sysctlIPv4Forward: "1", sysctlTCPLoose: "1 (written)"},
+		},
+		{
 			name:     "unknown family: nothing written",
 			files:    all,
 			families: []Family{IPv4, 5},
