@@ -22,6 +22,7 @@ import (
 	"github.com/vipvs/vipvs/agent/announce"
 	"github.com/vipvs/vipvs/agent/balancer"
 	"github.com/vipvs/vipvs/agent/config"
+	"github.com/vipvs/vipvs/agent/ipvssync"
 	"github.com/vipvs/vipvs/agent/link"
 	"github.com/vipvs/vipvs/agent/notify"
 	"github.com/vipvs/vipvs/agent/status"
@@ -121,6 +122,8 @@ func Run(ctx context.Context, opts Options) error {
 		OpenTable:     openIPVS,
 		OpenSNAT:      snatOpener(log.WithName("snat")),
 		PrepareKernel: prepareKernel,
+		OpenSync:      func() (balancer.ConnSync, error) { return ipvssync.OpenManager(log.WithName("ipvssync")) },
+		CountConns:    ipvssync.ReadConnCounts,
 	})
 	if err != nil {
 		return err

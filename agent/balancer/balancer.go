@@ -48,6 +48,7 @@ import (
 	"github.com/vipvs/vipvs/agent/check"
 	"github.com/vipvs/vipvs/agent/config"
 	"github.com/vipvs/vipvs/agent/ipvs"
+	"github.com/vipvs/vipvs/agent/ipvssync"
 	"github.com/vipvs/vipvs/agent/status"
 	agentv1alpha1 "github.com/vipvs/vipvs/api/agent/v1alpha1"
 )
@@ -96,6 +97,12 @@ type Options struct {
 	// whether NAT services exist in each family, to set the sysctls they
 	// need (net.ipv4.vs.conntrack, forwarding).
 	PrepareKernel func(ipv4NAT, ipv6NAT bool) error
+	// OpenSync opens the IPVS connection sync, once, with the table; nil
+	// means none (see connsync.go).
+	OpenSync func() (ConnSync, error)
+	// CountConns, if not nil, counts the table's connections by origin
+	// at each full reconcile while the sync runs.
+	CountConns func() (ipvssync.ConnCounts, error)
 }
 
 // Balancer programs the virtual services of one agent. Its methods are safe
@@ -105,6 +112,7 @@ type Balancer struct {
 	log  logr.Logger
 	clk  clock.WithTicker
 	m    *metrics
+	sm   *syncMetrics
 
 	trigger chan struct{}
 	// prepareErr is the last error of PrepareKernel, logged when it changes;
@@ -124,6 +132,7 @@ type Balancer struct {
 	snat     SourceNAT
 	rec      *ipvs.Reconciler
 	snatLast []SNATTarget
+	sync     syncState
 }
 
 // realKey identifies one real server of one service.
@@ -152,11 +161,16 @@ func New(opts Options) (*Balancer, error) {
 	if err != nil {
 		return nil, err
 	}
+	sm, err := newSyncMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	return &Balancer{
 		opts:    opts,
 		log:     opts.Log,
 		clk:     opts.Clock,
 		m:       m,
+		sm:      sm,
 		trigger: make(chan struct{}, 1),
 		vips:    map[string][]netip.Prefix{},
 		master:  map[string]bool{},
@@ -187,6 +201,7 @@ func (b *Balancer) Update(c *config.Config) {
 	if b.ctx != nil {
 		b.syncChecksLocked()
 	}
+	b.updateSyncLocked(c)
 	b.mu.Unlock()
 	b.Trigger()
 }
@@ -308,6 +323,7 @@ func (b *Balancer) reconcile(ctx context.Context, full bool) bool {
 	if serr := b.syncSNAT(desired); serr != nil {
 		err = errors.Join(err, serr)
 	}
+	b.syncDaemons(full)
 	b.m.observe(plan, took, err)
 	b.m.services.Set(float64(len(desired)))
 
@@ -360,6 +376,7 @@ func (b *Balancer) open() (opened, ok bool) {
 			b.snat = s
 		}
 	}
+	b.openSyncLocked()
 	b.table = t
 	b.rec = ipvs.NewReconciler(t, b.clk, b.log)
 	b.st.State, b.st.Reason = status.IPVSActive, ""
@@ -479,6 +496,7 @@ func (b *Balancer) Status() *status.IPVS {
 	if st.State == "" {
 		st.State = status.IPVSActive
 	}
+	st.ConnectionSync = b.syncStatusLocked()
 	st.RealServers = nil
 	for _, s := range b.services {
 		for _, r := range s.RealServers {

@@ -131,3 +131,13 @@ func same(cur, want Daemon) bool {
 	}
 	return cur == want
 }
+
+// OpenManager opens a Conn in the caller's network namespace and returns a
+// Manager over it; the Manager keeps the Conn for its life.
+func OpenManager(log logr.Logger) (*Manager, error) {
+	c, err := Open()
+	if err != nil {
+		return nil, err
+	}
+	return NewManager(c, log), nil
+}
