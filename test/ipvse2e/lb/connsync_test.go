@@ -1,0 +1,494 @@
+package lb
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vipvs/vipvs/agent/status"
+	v1alpha1 "github.com/vipvs/vipvs/api/agent/v1alpha1"
+	"github.com/vipvs/vipvs/test/agentlab"
+	"github.com/vipvs/vipvs/test/lab"
+)
+
+// The connection-survival tests (issue 15): long-lived TCP connections
+// through the VIP, each exchanging a line every 100 ms, across a hard
+// failover of the master (its link goes down), the preemption back, a
+// graceful stop of the master's agent and the preemption back after it
+// restarts; for NAT, DR and tunnel forwarding. With the connection sync
+// switched off the same connections break at the first failover, which is
+// what proves that the sync (and the NAT to the VIP) keep them.
+
+const (
+	// echoPort is the port of the echo service on the real servers and of
+	// the virtual service (DR and tunnel cannot change the port).
+	echoPort = 7000
+	// exchangeEvery is how often each connection sends a line.
+	exchangeEvery = 100 * time.Millisecond
+	// settle is how long the connections run between two failovers, so
+	// that the new master's sync daemon sends them (IPVS syncs a
+	// connection on its 3rd packet and then every sync_period packets).
+	settle = 3 * time.Second
+)
+
+var (
+	vipSyncNAT    = netip.MustParsePrefix("192.0.2.110/24")
+	vipSyncDR     = netip.MustParsePrefix("192.0.2.111/32")
+	vipSyncTunnel = netip.MustParsePrefix("192.0.2.112/32")
+)
+
+// syncConns is the number of connections: 100 (the issue's), or
+// VIPVS_SYNC_CONNS.
+func syncConns() int {
+	if n, err := strconv.Atoi(os.Getenv("VIPVS_SYNC_CONNS")); err == nil && n > 0 {
+		return n
+	}
+	return 100
+}
+
+// serveEcho runs a line echo server on port in h's namespace until the test
+// ends.
+func serveEcho(t *testing.T, h *lab.Host, port int) {
+	t.Helper()
+	var ln net.Listener
+	must(t, h.Do(func() (err error) {
+		ln, err = net.Listen("tcp", fmt.Sprintf("[::]:%d", port))
+		return err
+	}))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	conns := map[net.Conn]bool{}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				continue
+			}
+			mu.Lock()
+			conns[c] = true
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if _, err := c.Write([]byte(h.Name + " " + line)); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+}
+
+// flow is one long-lived connection of the client.
+type flow struct {
+	id     int
+	conn   net.Conn
+	server string
+
+	mu      sync.Mutex
+	last    time.Time     // last answered exchange
+	gaps    []gap         // stalls longer than 4 exchanges
+	maxGap  time.Duration // longest time between answers
+	answers int
+	err     error
+	errAt   time.Time
+}
+
+// gap is one stall of a flow.
+type gap struct {
+	from time.Time
+	len  time.Duration
+}
+
+// run exchanges a line every exchangeEvery until ctx ends or the
+// connection fails. A read waits up to a minute: a stall is measured, a
+// reset or a close is an error.
+func (f *flow) run(ctx context.Context) {
+	r := bufio.NewReader(f.conn)
+	tick := time.NewTicker(exchangeEvery)
+	defer tick.Stop()
+	for seq := 0; ; seq++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		_ = f.conn.SetDeadline(time.Now().Add(time.Minute))
+		msg := fmt.Sprintf("%d %d\n", f.id, seq)
+		if _, err := f.conn.Write([]byte(msg)); err != nil {
+			f.fail(ctx, err)
+			return
+		}
+		line, err := r.ReadString('\n')
+		if err != nil {
+			f.fail(ctx, err)
+			return
+		}
+		server, rest, _ := strings.Cut(line, " ")
+		now := time.Now()
+		f.mu.Lock()
+		if rest != msg {
+			f.err, f.errAt = fmt.Errorf("answer %q to %q", line, msg), now
+			f.mu.Unlock()
+			return
+		}
+		if f.server == "" {
+			f.server = server
+		}
+		if d := now.Sub(f.last); d > f.maxGap {
+			f.maxGap = d
+		}
+		if d := now.Sub(f.last); d > 4*exchangeEvery {
+			f.gaps = append(f.gaps, gap{f.last, d})
+		}
+		f.last = now
+		f.answers++
+		f.mu.Unlock()
+	}
+}
+
+func (f *flow) fail(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	f.mu.Lock()
+	f.err, f.errAt = err, time.Now()
+	f.mu.Unlock()
+}
+
+// flows is the client's set of connections.
+type flows struct {
+	list   []*flow
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// openFlows dials n connections from h to target and starts their
+// exchanges.
+func openFlows(t *testing.T, h *lab.Host, target netip.AddrPort, n int) *flows {
+	t.Helper()
+	fs := &flows{}
+	for i := range n {
+		var c net.Conn
+		err := h.Do(func() (err error) {
+			c, err = net.DialTimeout("tcp", target.String(), 5*time.Second)
+			return err
+		})
+		if err != nil {
+			fs.close()
+			t.Fatalf("connection %d to %s: %v", i, target, err)
+		}
+		fs.list = append(fs.list, &flow{id: i, conn: c, last: time.Now()})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	fs.cancel = cancel
+	for _, f := range fs.list {
+		fs.wg.Add(1)
+		go func() { defer fs.wg.Done(); f.run(ctx) }()
+	}
+	t.Cleanup(fs.close)
+	return fs
+}
+
+func (fs *flows) close() {
+	if fs.cancel != nil {
+		fs.cancel()
+	}
+	for _, f := range fs.list {
+		f.conn.Close()
+	}
+	fs.wg.Wait()
+}
+
+// report is the state of all flows at one point.
+type report struct {
+	alive, failed int
+	errs          map[string]int // error text (addresses stripped) -> count
+	maxGap        time.Duration  // longest stall of a live flow since mark
+	stalled       int            // live flows without an answer in the last second
+	servers       map[string]int
+	answers       int
+}
+
+func (r report) String() string {
+	var es []string
+	for e, n := range r.errs {
+		es = append(es, fmt.Sprintf("%dx %s", n, e))
+	}
+	sort.Strings(es)
+	return fmt.Sprintf("%d alive, %d failed %v, longest stall %v, %d stalled now, servers %v, %d answers",
+		r.alive, r.failed, es, r.maxGap.Round(time.Millisecond), r.stalled, r.servers, r.answers)
+}
+
+// snapshot reports the flows; maxGap counts only stalls that ended or are
+// ongoing after mark.
+func (fs *flows) snapshot(mark time.Time) report {
+	r := report{errs: map[string]int{}, servers: map[string]int{}}
+	now := time.Now()
+	for _, f := range fs.list {
+		f.mu.Lock()
+		r.answers += f.answers
+		r.servers[f.server]++
+		if f.err != nil {
+			r.failed++
+			r.errs[errKind(f.err)]++
+			f.mu.Unlock()
+			continue
+		}
+		r.alive++
+		for _, g := range f.gaps {
+			if g.from.Add(g.len).After(mark) && g.len > r.maxGap {
+				r.maxGap = g.len
+			}
+		}
+		if d := now.Sub(f.last); d > time.Second {
+			r.stalled++
+			if d > r.maxGap {
+				r.maxGap = d
+			}
+		}
+		f.mu.Unlock()
+	}
+	return r
+}
+
+// errKind shortens a connection error to its kind.
+func errKind(err error) string {
+	switch {
+	case errors.Is(err, syscall.ECONNRESET):
+		return "reset"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, syscall.EPIPE):
+		return "broken pipe"
+	case err.Error() == "EOF":
+		return "closed"
+	}
+	return err.Error()
+}
+
+// syncRouter is the router of one connection-sync test.
+func syncRouter(l *lab.Lab, vip netip.Prefix, fwd v1alpha1.Forwarding) agentlab.Router {
+	return agentlab.Router{
+		Name: "sync", VRID: 61, Priorities: []int{150, 100, 50}, VIPs: []netip.Prefix{vip},
+		Interval: 100 * time.Millisecond,
+		Services: []v1alpha1.VirtualService{{
+			Name: "echo", Port: echoPort, Scheduler: "rr", Forwarding: fwd, RealServers: realServers(l, echoPort),
+		}},
+	}
+}
+
+// startSyncDirectors runs agents on n1..n3 for r, with the connection sync
+// on or off, and waits for n1 to be master.
+func startSyncDirectors(t *testing.T, l *lab.Lab, r agentlab.Router, syncOn bool) *agentlab.Cluster {
+	t.Helper()
+	c, err := agentlab.New(l, vipvsBin, t.TempDir(), r)
+	must(t, err)
+	c.Agents = c.Agents[:3]
+	for _, a := range c.Agents {
+		cfg := c.Config(a.Index, r)
+		cfg.IPVS = &v1alpha1.IPVS{ConnectionSync: &v1alpha1.ConnectionSync{Enabled: &syncOn}}
+		must(t, a.WriteConfig(cfg))
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			var b strings.Builder
+			c.Dump(&b)
+			l.Dump(&b)
+			t.Log("\n" + b.String())
+		}
+	})
+	must(t, c.Start())
+	must(t, c.WaitMaster(r.Name, c.Agents[0], r.VIPs[0].Addr(), 20*time.Second))
+	return c
+}
+
+// syncStatus returns an agent's connection-sync status.
+func syncStatus(a *agentlab.Agent) (*status.ConnectionSync, error) {
+	rep, err := a.Status()
+	if err != nil {
+		return nil, err
+	}
+	if rep.IPVS == nil || rep.IPVS.ConnectionSync == nil {
+		return nil, fmt.Errorf("%s reports no connection sync", a.Node.Name)
+	}
+	return rep.IPVS.ConnectionSync, nil
+}
+
+// survive runs the four failovers with the connection sync on and requires
+// every connection to survive each.
+func survive(t *testing.T, vip netip.Prefix, fwd v1alpha1.Forwarding) {
+	requireVM(t)
+	l := lab.NewT(t, lab.Options{Nodes: 6, Clients: 1})
+	for _, n := range l.Nodes()[3:] {
+		serveEcho(t, n, echoPort)
+		if fwd != v1alpha1.ForwardingNAT {
+			prepareDirectRealServer(t, n, vip, fwd == v1alpha1.ForwardingTunnel)
+		}
+	}
+	r := syncRouter(l, vip, fwd)
+	c := startSyncDirectors(t, l, r, true)
+	n1, n2 := c.Agents[0], c.Agents[1]
+	for _, a := range c.Agents {
+		must(t, lab.WaitFor(10*time.Second, a.Node.Name+" to run the sync daemons", func() (bool, error) {
+			st, err := syncStatus(a)
+			return err == nil && st.State == status.SyncRunning && len(st.Daemons) == 2, nil
+		}))
+	}
+	st, err := syncStatus(n2)
+	must(t, err)
+	t.Logf("%s sync daemons on n2: %v", fwd, st.Daemons)
+
+	target := netip.AddrPortFrom(vip.Addr(), echoPort)
+	fs := openFlows(t, l.Client(1), target, syncConns())
+	time.Sleep(settle)
+	check := func(phase string, mark time.Time, took time.Duration) {
+		t.Helper()
+		r := fs.snapshot(mark)
+		t.Logf("%s %s (VIP moved in %v): %s", fwd, phase, took.Round(time.Millisecond), r)
+		if r.failed > 0 {
+			t.Fatalf("%s %s: %d of %d connections broke: %s", fwd, phase, r.failed, len(fs.list), r)
+		}
+		if r.stalled > 0 {
+			t.Fatalf("%s %s: %d connections stalled: %s", fwd, phase, r.stalled, r)
+		}
+		// A stall is the failover plus TCP's retransmission backoff (RTO
+		// 200 ms, doubling) plus the emulated VM's slowness.
+		if bound := 2*took + 3*time.Second; r.maxGap > bound {
+			t.Errorf("%s %s: longest stall %v, more than the failover (%v) + TCP retransmission allows (%v)", fwd, phase, r.maxGap, took, bound)
+		}
+	}
+	check("before any failover", time.Now(), 0)
+	if s := fs.snapshot(time.Now()).servers; len(s) != 3 {
+		t.Errorf("connections spread over %v, want all three real servers", s)
+	}
+
+	// 1. Hard failover: n1's link goes down, n2 takes over.
+	mark := time.Now()
+	must(t, n1.Node.LinkDown())
+	must(t, lab.WaitFor(10*time.Second, "n2 to become master", func() (bool, error) {
+		rt, err := n2.RouterStatus(r.Name)
+		return err == nil && rt.IsMaster(), nil
+	}))
+	took := time.Since(mark)
+	time.Sleep(settle)
+	check("hard failover n1 -> n2 (link down)", mark, took)
+	if st, err := syncStatus(n2); err == nil {
+		t.Logf("n2 after the takeover: %d local, %d synced connections in its table", st.LocalConnections, st.SyncedConnections)
+	}
+
+	// 2. Preemption back: n1's link returns, n1 (priority 150) takes over.
+	mark = time.Now()
+	must(t, n1.Node.LinkUp())
+	must(t, c.WaitMaster(r.Name, n1, vip.Addr(), 20*time.Second))
+	took = time.Since(mark)
+	time.Sleep(settle)
+	check("preemption back n2 -> n1 (link up)", mark, took)
+
+	// 3. Graceful stop of n1's agent: it hands over to n2.
+	mark = time.Now()
+	must(t, n1.Signal(syscall.SIGTERM))
+	if _, err := n1.Proc.Wait(20 * time.Second); err != nil {
+		t.Fatalf("n1's agent did not stop: %v", err)
+	}
+	must(t, c.WaitMaster(r.Name, n2, vip.Addr(), 20*time.Second))
+	took = time.Since(mark)
+	time.Sleep(settle)
+	check("graceful stop of n1 (SIGTERM) -> n2", mark, took)
+
+	// 4. n1's agent starts again and preempts.
+	mark = time.Now()
+	must(t, n1.Start())
+	must(t, c.WaitMaster(r.Name, n1, vip.Addr(), 30*time.Second))
+	took = time.Since(mark)
+	time.Sleep(settle)
+	check("restart of n1's agent, preemption back n2 -> n1", mark, took)
+}
+
+// breakWithoutSync is survive's first failover with the sync switched off:
+// the connections must break, or the test proves nothing.
+func breakWithoutSync(t *testing.T, vip netip.Prefix, fwd v1alpha1.Forwarding) {
+	requireVM(t)
+	l := lab.NewT(t, lab.Options{Nodes: 6, Clients: 1})
+	for _, n := range l.Nodes()[3:] {
+		serveEcho(t, n, echoPort)
+		if fwd != v1alpha1.ForwardingNAT {
+			prepareDirectRealServer(t, n, vip, fwd == v1alpha1.ForwardingTunnel)
+		}
+	}
+	r := syncRouter(l, vip, fwd)
+	c := startSyncDirectors(t, l, r, false)
+	n1, n2 := c.Agents[0], c.Agents[1]
+	must(t, lab.WaitFor(10*time.Second, "the master to program the service", func() (bool, error) {
+		rep, err := n1.Status()
+		return err == nil && rep.IPVS != nil && rep.IPVS.Services == 1, nil
+	}))
+	if st, err := syncStatus(n1); err != nil || st.State != status.SyncDisabled {
+		t.Errorf("sync status %+v (%v), want disabled", st, err)
+	}
+	fs := openFlows(t, l.Client(1), netip.AddrPortFrom(vip.Addr(), echoPort), syncConns())
+	time.Sleep(settle)
+	if r := fs.snapshot(time.Now()); r.failed > 0 {
+		t.Fatalf("connections broke before the failover: %s", r)
+	}
+	mark := time.Now()
+	must(t, n1.Node.LinkDown())
+	must(t, lab.WaitFor(10*time.Second, "n2 to become master", func() (bool, error) {
+		rt, err := n2.RouterStatus(r.Name)
+		return err == nil && rt.IsMaster(), nil
+	}))
+	took := time.Since(mark)
+	time.Sleep(settle)
+	rep := fs.snapshot(mark)
+	t.Logf("%s without sync, hard failover (VIP moved in %v): %s", fwd, took.Round(time.Millisecond), rep)
+	if rep.failed+rep.stalled < len(fs.list)*9/10 {
+		t.Errorf("without the sync only %d failed and %d stalled of %d connections: the test would not notice a broken sync", rep.failed, rep.stalled, len(fs.list))
+	}
+}
+
+// TestConnSyncNAT: NAT connections survive every failover kind.
+func TestConnSyncNAT(t *testing.T) { survive(t, vipSyncNAT, v1alpha1.ForwardingNAT) }
+
+// TestConnSyncDR: DR connections survive every failover kind.
+func TestConnSyncDR(t *testing.T) { survive(t, vipSyncDR, v1alpha1.ForwardingDR) }
+
+// TestConnSyncTunnel: tunnelled connections survive every failover kind.
+func TestConnSyncTunnel(t *testing.T) { survive(t, vipSyncTunnel, v1alpha1.ForwardingTunnel) }
+
+// TestConnSyncOffNAT: without the sync, NAT connections break.
+func TestConnSyncOffNAT(t *testing.T) { breakWithoutSync(t, vipSyncNAT, v1alpha1.ForwardingNAT) }
+
+// TestConnSyncOffDR: without the sync, DR connections break.
+func TestConnSyncOffDR(t *testing.T) { breakWithoutSync(t, vipSyncDR, v1alpha1.ForwardingDR) }
