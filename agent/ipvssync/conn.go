@@ -22,9 +22,12 @@ var ErrNoIPVS = errors.New("ipvssync: the kernel has no IPVS (module ip_vs not l
 // The IPVS generic netlink commands and attributes of the daemons, from the
 // kernel's include/uapi/linux/ip_vs.h.
 const (
-	cmdNewDaemon uint8 = 8  // IPVS_CMD_NEW_DAEMON
-	cmdDelDaemon uint8 = 9  // IPVS_CMD_DEL_DAEMON
-	cmdGetDaemon uint8 = 10 // IPVS_CMD_GET_DAEMON
+	// enum { IPVS_CMD_UNSPEC, _NEW_SERVICE, _SET_SERVICE, _DEL_SERVICE,
+	// _GET_SERVICE, _NEW_DEST, _SET_DEST, _DEL_DEST, _GET_DEST,
+	// _NEW_DAEMON, _DEL_DAEMON, _GET_DAEMON, ... }
+	cmdNewDaemon uint8 = 9  // IPVS_CMD_NEW_DAEMON
+	cmdDelDaemon uint8 = 10 // IPVS_CMD_DEL_DAEMON
+	cmdGetDaemon uint8 = 11 // IPVS_CMD_GET_DAEMON
 
 	cmdAttrDaemon = 3 // IPVS_CMD_ATTR_DAEMON
 
