@@ -25,6 +25,7 @@ import (
 	"github.com/vipvs/vipvs/agent/ipvssync"
 	"github.com/vipvs/vipvs/agent/link"
 	"github.com/vipvs/vipvs/agent/notify"
+	"github.com/vipvs/vipvs/agent/snat"
 	"github.com/vipvs/vipvs/agent/status"
 	"github.com/vipvs/vipvs/agent/vip"
 	"github.com/vipvs/vipvs/agent/vrrp"
@@ -116,14 +117,15 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer a.closeAnnouncers()
 	a.bal, err = balancer.New(balancer.Options{
-		Log:           log.WithName("ipvs"),
-		Clock:         opts.Clock,
-		Registerer:    reg,
-		OpenTable:     openIPVS,
-		OpenSNAT:      snatOpener(log.WithName("snat")),
-		PrepareKernel: prepareKernel,
-		OpenSync:      func() (balancer.ConnSync, error) { return ipvssync.OpenManager(log.WithName("ipvssync")) },
-		CountConns:    ipvssync.ReadConnCounts,
+		Log:             log.WithName("ipvs"),
+		Clock:           opts.Clock,
+		Registerer:      reg,
+		OpenTable:       openIPVS,
+		OpenSNAT:        snatOpener(log.WithName("snat")),
+		PrepareKernel:   prepareKernel,
+		OpenSync:        func() (balancer.ConnSync, error) { return ipvssync.OpenManager(log.WithName("ipvssync")) },
+		CountConns:      ipvssync.ReadConnCounts,
+		PrepareTakeover: snat.EnableTakeover,
 	})
 	if err != nil {
 		return err

@@ -100,6 +100,10 @@ type Options struct {
 	// OpenSync opens the IPVS connection sync, once, with the table; nil
 	// means none (see connsync.go).
 	OpenSync func() (ConnSync, error)
+	// PrepareTakeover, if not nil, is called before the sync daemons are
+	// checked, while they should run, to set what the kernel needs to
+	// take over established NAT connections (snat.EnableTakeover).
+	PrepareTakeover func() error
 	// CountConns, if not nil, counts the table's connections by origin
 	// at each full reconcile while the sync runs.
 	CountConns func() (ipvssync.ConnCounts, error)

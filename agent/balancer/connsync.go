@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 
@@ -145,7 +146,14 @@ func (b *Balancer) syncDaemons(full bool) {
 	if want == nil && !started {
 		return // never started: leave the kernel's daemons alone
 	}
+	var perr error
+	if want != nil && b.opts.PrepareTakeover != nil {
+		perr = b.opts.PrepareTakeover()
+	}
 	running, err := conn.Sync(want)
+	if perr != nil {
+		err = errors.Join(err, fmt.Errorf("preparing conntrack to take over NAT connections: %w", perr))
+	}
 	st := status.ConnectionSync{State: status.SyncRunning}
 	switch {
 	case err != nil:

@@ -109,12 +109,6 @@ func TestEnableConntrack(t *testing.T) {
 			errIs:    os.ErrNotExist,
 		},
 		{
-			name:     "conntrack loaded: TCP loose pickup set",
-			files:    map[string]string{sysctlVSConntrack: "1", sysctlIPv4Forward: "1", sysctlTCPLoose: "0"},
-			families: []Family{IPv4},
-			want:     map[string]string{sysctlVSConntrack: "1", sysctlIPv4Forward: "1", sysctlTCPLoose: "1 (written)"},
-		},
-		{
 			name:     "unknown family: nothing written",
 			files:    all,
 			families: []Family{IPv4, 5},
@@ -133,6 +127,29 @@ func TestEnableConntrack(t *testing.T) {
 				t.Errorf("enableConntrack = %v, want an error starting with %q", err, tt.wantErr)
 			case tt.errIs != nil && !errors.Is(err, tt.errIs):
 				t.Errorf("enableConntrack = %v, want it to wrap %v", err, tt.errIs)
+			}
+			if diff := cmp.Diff(tt.want, readProcSys(t, root)); diff != "" {
+				t.Errorf("sysctls (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestEnableTakeover(t *testing.T) {
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  map[string]string
+	}{
+		{"both set", map[string]string{sysctlTCPLoose: "0", sysctlTCPLiberal: "0"}, map[string]string{sysctlTCPLoose: "1 (written)", sysctlTCPLiberal: "1 (written)"}},
+		{"loose already on", map[string]string{sysctlTCPLoose: "1", sysctlTCPLiberal: "0"}, map[string]string{sysctlTCPLoose: "1", sysctlTCPLiberal: "1 (written)"}},
+		{"no conntrack yet: skipped", map[string]string{sysctlIPv4Forward: "1"}, map[string]string{sysctlIPv4Forward: "1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := fakeProcSys(t, tt.files)
+			if err := enableTakeover(root); err != nil {
+				t.Fatal(err)
 			}
 			if diff := cmp.Diff(tt.want, readProcSys(t, root)); diff != "" {
 				t.Errorf("sysctls (-want +got):\n%s", diff)

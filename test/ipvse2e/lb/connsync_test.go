@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -303,7 +304,9 @@ func errKind(err error) string {
 func syncRouter(l *lab.Lab, vip netip.Prefix, fwd v1alpha1.Forwarding) agentlab.Router {
 	return agentlab.Router{
 		Name: "sync", VRID: 61, Priorities: []int{150, 100, 50}, VIPs: []netip.Prefix{vip},
-		Interval: 100 * time.Millisecond,
+		// Not faster: under the VM's emulation a process stalls for a few
+		// hundred milliseconds now and then, and a backup would take over.
+		Interval: 500 * time.Millisecond,
 		Services: []v1alpha1.VirtualService{{
 			Name: "echo", Port: echoPort, Scheduler: "rr", Forwarding: fwd, RealServers: realServers(l, echoPort),
 		}},
@@ -327,12 +330,32 @@ func startSyncDirectors(t *testing.T, l *lab.Lab, r agentlab.Router, syncOn bool
 			var b strings.Builder
 			c.Dump(&b)
 			l.Dump(&b)
+			dumpKernelConns(&b, l)
 			t.Log("\n" + b.String())
 		}
 	})
 	must(t, c.Start())
 	must(t, c.WaitMaster(r.Name, c.Agents[0], r.VIPs[0].Addr(), 20*time.Second))
 	return c
+}
+
+// dumpKernelConns writes the IPVS connections (with their origin) and the
+// conntrack entries of every node, for a failed test.
+func dumpKernelConns(w io.Writer, l *lab.Lab) {
+	for _, h := range l.Nodes() {
+		for _, f := range []string{"ip_vs_conn_sync", "nf_conntrack"} {
+			var b []byte
+			err := h.Do(func() (err error) {
+				b, err = os.ReadFile("/proc/thread-self/net/" + f)
+				return err
+			})
+			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+			if len(lines) > 40 {
+				lines = append(lines[:40], fmt.Sprintf("... %d more", len(lines)-40))
+			}
+			fmt.Fprintf(w, "=== %s %s (%v)\n%s\n", h.Name, f, err, strings.Join(lines, "\n"))
+		}
+	}
 }
 
 // syncStatus returns an agent's connection-sync status.
