@@ -56,6 +56,18 @@
 //		}
 //	}
 //
+// and a filter chain "input" (hook input, priority 200: after IPVS) with one
+// rule per VIP with TCP services (inputRules):
+//
+//	chain input {
+//		type filter hook input priority 200; policy accept;
+//		ip daddr 192.0.2.100 meta l4proto tcp ct state new tcp flags & (syn | rst) == 0 tcp dport != 6443 counter packets 0 bytes 0 drop comment "tcp/192.0.2.100"
+//	}
+//
+// It drops a real server's answer that reaches a new master before the
+// client's next packet (it would be delivered locally and answered with a
+// reset; dropped, it is retransmitted once the connection is set up).
+//
 // (as `nft list table inet vipvs` prints it, IPv4 targets before IPv6; each
 // rule also matches meta nfproto, which nft shows implied).
 //

@@ -116,6 +116,10 @@ func renderExpr(e expr.Any) string {
 			return fmt.Sprintf("[ fib saddr type => reg %d ]", e.Register)
 		}
 		return fmt.Sprintf("[ fib %+v ]", *e)
+	case *expr.Bitwise:
+		return fmt.Sprintf("[ bitwise reg %d = (reg %d & 0x%x) ^ 0x%x ]", e.DestRegister, e.SourceRegister, e.Mask, e.Xor)
+	case *expr.Verdict:
+		return fmt.Sprintf("[ immediate reg 0 verdict %d ]", e.Kind)
 	case *expr.Immediate:
 		return fmt.Sprintf("[ immediate reg %d 0x%x ]", e.Register, e.Data)
 	case *expr.NAT:
@@ -252,6 +256,8 @@ func decodeExpr(family byte, ad *netlink.AttributeDecoder) (expr.Any, error) {
 		e = &expr.Lookup{}
 	case "fib":
 		e = &expr.Fib{}
+	case "bitwise":
+		e = &expr.Bitwise{}
 	case "nat":
 		e = &expr.NAT{}
 	default:
@@ -259,6 +265,14 @@ func decodeExpr(family byte, ad *netlink.AttributeDecoder) (expr.Any, error) {
 	}
 	if err := expr.Unmarshal(family, data, e); err != nil {
 		return nil, fmt.Errorf("decoding expression %q: %w", name, err)
+	}
+	if im, ok := e.(*expr.Immediate); ok && im.Register == 0 {
+		// An immediate into the verdict register is a verdict.
+		v := &expr.Verdict{}
+		if err := expr.Unmarshal(family, data, v); err != nil {
+			return nil, fmt.Errorf("decoding verdict: %w", err)
+		}
+		return v, nil
 	}
 	return e, nil
 }

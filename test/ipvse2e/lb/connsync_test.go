@@ -342,6 +342,18 @@ func startSyncDirectors(t *testing.T, l *lab.Lab, r agentlab.Router, syncOn bool
 // dumpKernelConns writes the IPVS connections (with their origin) and the
 // conntrack entries of every node, for a failed test.
 func dumpKernelConns(w io.Writer, l *lab.Lab) {
+	for _, h := range append(l.Nodes(), l.Clients()...) {
+		var b []byte
+		err := h.Do(func() (err error) {
+			b, err = os.ReadFile("/proc/thread-self/net/snmp")
+			return err
+		})
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "Tcp:") {
+				fmt.Fprintf(w, "=== %s %s (%v)\n", h.Name, line, err)
+			}
+		}
+	}
 	for _, h := range l.Nodes() {
 		for _, f := range []string{"ip_vs_conn_sync", "nf_conntrack"} {
 			var b []byte
