@@ -233,6 +233,19 @@ func (fs *flows) close() {
 	fs.wg.Wait()
 }
 
+// answeredSince reports whether every live flow has an answer after t.
+func (fs *flows) answeredSince(t time.Time) bool {
+	for _, f := range fs.list {
+		f.mu.Lock()
+		ok := f.err != nil || f.last.After(t)
+		f.mu.Unlock()
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // report is the state of all flows at one point.
 type report struct {
 	alive, failed int
@@ -411,19 +424,29 @@ func survive(t *testing.T, vip netip.Prefix, fwd v1alpha1.Forwarding) {
 	time.Sleep(settle)
 	check := func(phase string, mark time.Time, took time.Duration) {
 		t.Helper()
+		// Every connection answers again: a connection whose packets were
+		// lost during the failover waits for TCP's retransmission timer
+		// (200 ms, doubling), so recovery can take a few seconds more than
+		// the failover itself, and more under the VM's emulation.
+		moved := mark.Add(took)
+		_ = lab.WaitFor(30*time.Second, "every connection to answer after the failover", func() (bool, error) {
+			r := fs.snapshot(mark)
+			return r.failed > 0 || fs.answeredSince(moved), nil
+		})
 		r := fs.snapshot(mark)
 		t.Logf("%s %s (VIP moved in %v): %s", fwd, phase, took.Round(time.Millisecond), r)
 		if r.failed > 0 {
 			t.Fatalf("%s %s: %d of %d connections broke: %s", fwd, phase, r.failed, len(fs.list), r)
 		}
-		if r.stalled > 0 {
-			t.Fatalf("%s %s: %d connections stalled: %s", fwd, phase, r.stalled, r)
+		if !fs.answeredSince(moved) {
+			t.Fatalf("%s %s: connections still stalled 30s after the failover: %s", fwd, phase, r)
 		}
-		// A stall is the failover plus TCP's retransmission backoff (RTO
-		// 200 ms, doubling) plus the emulated VM's slowness.
-		if bound := 2*took + 3*time.Second; r.maxGap > bound {
-			t.Errorf("%s %s: longest stall %v, more than the failover (%v) + TCP retransmission allows (%v)", fwd, phase, r.maxGap, took, bound)
+		// A stall is the failover plus TCP's retransmission backoff plus
+		// the emulated VM's slowness; a stall far beyond that is a bug.
+		if bound := took + 10*time.Second; r.maxGap > bound {
+			t.Errorf("%s %s: longest stall %v, more than the failover (%v) + 10s of TCP retransmission backoff", fwd, phase, r.maxGap, took)
 		}
+		time.Sleep(settle)
 	}
 	check("before any failover", time.Now(), 0)
 	if s := fs.snapshot(time.Now()).servers; len(s) != 3 {
@@ -438,7 +461,6 @@ func survive(t *testing.T, vip netip.Prefix, fwd v1alpha1.Forwarding) {
 		return err == nil && rt.IsMaster(), nil
 	}))
 	took := time.Since(mark)
-	time.Sleep(settle)
 	check("hard failover n1 -> n2 (link down)", mark, took)
 	if st, err := syncStatus(n2); err == nil {
 		t.Logf("n2 after the takeover: %d local, %d synced connections in its table", st.LocalConnections, st.SyncedConnections)
@@ -449,7 +471,6 @@ func survive(t *testing.T, vip netip.Prefix, fwd v1alpha1.Forwarding) {
 	must(t, n1.Node.LinkUp())
 	must(t, c.WaitMaster(r.Name, n1, vip.Addr(), 20*time.Second))
 	took = time.Since(mark)
-	time.Sleep(settle)
 	check("preemption back n2 -> n1 (link up)", mark, took)
 
 	// 3. Graceful stop of n1's agent: it hands over to n2.
@@ -460,7 +481,6 @@ func survive(t *testing.T, vip netip.Prefix, fwd v1alpha1.Forwarding) {
 	}
 	must(t, c.WaitMaster(r.Name, n2, vip.Addr(), 20*time.Second))
 	took = time.Since(mark)
-	time.Sleep(settle)
 	check("graceful stop of n1 (SIGTERM) -> n2", mark, took)
 
 	// 4. n1's agent starts again and preempts.
@@ -468,7 +488,6 @@ func survive(t *testing.T, vip netip.Prefix, fwd v1alpha1.Forwarding) {
 	must(t, n1.Start())
 	must(t, c.WaitMaster(r.Name, n1, vip.Addr(), 30*time.Second))
 	took = time.Since(mark)
-	time.Sleep(settle)
 	check("restart of n1's agent, preemption back n2 -> n1", mark, took)
 }
 
