@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	agentv1alpha1 "github.com/vipvs/vipvs/api/agent/v1alpha1"
+	"github.com/vipvs/vipvs/api/v1alpha1"
 )
 
 // validateConnectionSync checks ipvs.connectionSync.
@@ -37,4 +38,17 @@ func validateConnectionSync(p *field.Path, cs *agentv1alpha1.ConnectionSync) fie
 		errs = append(errs, field.Invalid(p.Child("ttl"), *ttl, fmt.Sprintf("must be between 1 and 255 (default %d: the directors share a segment)", agentv1alpha1.DefaultConnectionSyncTTL)))
 	}
 	return errs
+}
+
+// validateLBConnectionSync checks spec.connectionSync of a
+// LoadBalancerConfig: the same rules as the agent's ipvs.connectionSync,
+// which it is rendered into.
+func validateLBConnectionSync(p *field.Path, cs *v1alpha1.ConnectionSync) field.ErrorList {
+	if cs == nil {
+		return nil
+	}
+	return validateConnectionSync(p, &agentv1alpha1.ConnectionSync{
+		Enabled: cs.Enabled, Interface: cs.Interface, SyncID: cs.SyncID,
+		MulticastGroup: cs.MulticastGroup, Port: cs.Port, TTL: cs.TTL,
+	})
 }
