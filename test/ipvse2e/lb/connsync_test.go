@@ -383,6 +383,48 @@ func dumpKernelConns(w io.Writer, l *lab.Lab) {
 	}
 }
 
+// tableConns counts the established connections to vip in h's IPVS table
+// (/proc/net/ip_vs_conn_sync), by origin: Local or Sync.
+func tableConns(h *lab.Host, vip netip.Addr) (local, synced int, err error) {
+	var b []byte
+	err = h.Do(func() (err error) {
+		b, err = os.ReadFile("/proc/thread-self/net/ip_vs_conn_sync")
+		return err
+	})
+	v4 := vip.As4()
+	hexVIP := strings.ToUpper(fmt.Sprintf("%02x%02x%02x%02x", v4[0], v4[1], v4[2], v4[3]))
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 10 || f[3] != hexVIP || f[7] != "ESTABLISHED" {
+			continue
+		}
+		switch f[8] {
+		case "Local", "LOCAL":
+			local++
+		case "Sync", "SYNC":
+			synced++
+		}
+	}
+	return local, synced, err
+}
+
+// waitSynced waits until h's IPVS table knows every connection to vip
+// (balanced there or received from the sync) and logs how long it took.
+func waitSynced(t *testing.T, h *lab.Host, vip netip.Addr, n int) {
+	t.Helper()
+	start := time.Now()
+	var local, synced int
+	err := lab.WaitFor(20*time.Second, h.Name+" to know every connection", func() (bool, error) {
+		var err error
+		local, synced, err = tableConns(h, vip)
+		return err == nil && local+synced >= n, nil
+	})
+	if err != nil {
+		t.Fatalf("%s knows %d local + %d synced of %d connections: %v", h.Name, local, synced, n, err)
+	}
+	t.Logf("%s knows all %d connections (%d local, %d synced) after %v", h.Name, n, local, synced, time.Since(start).Round(time.Millisecond))
+}
+
 // syncStatus returns an agent's connection-sync status.
 func syncStatus(a *agentlab.Agent) (*status.ConnectionSync, error) {
 	rep, err := a.Status()
@@ -454,6 +496,7 @@ func survive(t *testing.T, vip netip.Prefix, fwd v1alpha1.Forwarding) {
 	}
 
 	// 1. Hard failover: n1's link goes down, n2 takes over.
+	waitSynced(t, n2.Node, vip.Addr(), len(fs.list))
 	mark := time.Now()
 	must(t, n1.Node.LinkDown())
 	must(t, lab.WaitFor(10*time.Second, "n2 to become master", func() (bool, error) {
@@ -469,11 +512,13 @@ func survive(t *testing.T, vip netip.Prefix, fwd v1alpha1.Forwarding) {
 	// 2. Preemption back: n1's link returns, n1 (priority 150) takes over.
 	mark = time.Now()
 	must(t, n1.Node.LinkUp())
+	waitSynced(t, n1.Node, vip.Addr(), len(fs.list))
 	must(t, c.WaitMaster(r.Name, n1, vip.Addr(), 20*time.Second))
 	took = time.Since(mark)
 	check("preemption back n2 -> n1 (link up)", mark, took)
 
 	// 3. Graceful stop of n1's agent: it hands over to n2.
+	waitSynced(t, n2.Node, vip.Addr(), len(fs.list))
 	mark = time.Now()
 	must(t, n1.Signal(syscall.SIGTERM))
 	if _, err := n1.Proc.Wait(20 * time.Second); err != nil {
