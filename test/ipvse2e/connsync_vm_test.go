@@ -81,7 +81,7 @@ func TestConnSyncInVM(t *testing.T) {
 		}
 	}
 	for _, l := range strings.Split(console.String(), "\n") {
-		if strings.Contains(l, "connsync_test.go") || strings.Contains(l, "--- ") {
+		if strings.Contains(l, "_test.go:") || strings.Contains(l, "--- ") {
 			t.Log(strings.TrimSpace(l))
 		}
 	}
