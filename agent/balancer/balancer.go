@@ -21,6 +21,8 @@
 // the VIP itself (on lo); when the directors are also real servers, a backup
 // director with the service programmed would take the packets the master
 // forwarded to it and balance them again, bouncing them between directors.
+// With the connection sync running, a backup that is none of the service's
+// real servers programs it too (connsync.go).
 //
 // # No IPVS
 //
@@ -137,6 +139,8 @@ type Balancer struct {
 	rec      *ipvs.Reconciler
 	snatLast []SNATTarget
 	sync     syncState
+	// localAddrs lists this node's addresses; nil means the system's.
+	localAddrs func() ([]netip.Addr, error)
 }
 
 // realKey identifies one real server of one service.
@@ -399,7 +403,7 @@ func (b *Balancer) desired() (out []ipvs.Service, v4NAT, v6NAT bool) {
 	active, drained := 0, 0
 	for _, s := range b.services {
 		nat := s.Forwarding == agentv1alpha1.ForwardingNAT
-		if !nat && !b.master[s.Router] {
+		if !nat && !b.master[s.Router] && !b.directOnBackupLocked(s) {
 			continue
 		}
 		var reals []ipvs.Real

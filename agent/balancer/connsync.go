@@ -3,7 +3,10 @@ package balancer
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"reflect"
+	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -14,6 +17,14 @@ import (
 )
 
 // Connection synchronisation
+//
+// With the sync running, a DR or Tunnel service is programmed on backups
+// too unless one of its real servers is this node (the case that keeps
+// them master-only, see the package documentation). The kernel registers
+// its IPVS hooks only while a network namespace has a service: a backup
+// without one would hold the synced connections without using them when
+// the VIP arrives, and a master that steps down would answer the packets
+// still reaching it with resets.
 //
 // While some router has virtual services and ipvs.connectionSync is
 // enabled, the balancer keeps the kernel's master and backup IPVS sync
@@ -83,6 +94,44 @@ func newSyncMetrics(reg prometheus.Registerer) (*syncMetrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// directOnBackupLocked reports whether the DR or Tunnel service s is
+// programmed while this node is not master: the sync runs and no real
+// server of s is an address of this node. b.mu is held.
+func (b *Balancer) directOnBackupLocked(s config.VirtualService) bool {
+	if b.sync.want == nil {
+		return false
+	}
+	local := b.localAddrs
+	if local == nil {
+		local = interfaceAddrs
+	}
+	addrs, err := local()
+	if err != nil {
+		return false
+	}
+	for _, r := range s.RealServers {
+		if slices.Contains(addrs, r.Addr.Addr()) {
+			return false
+		}
+	}
+	return true
+}
+
+// interfaceAddrs returns the addresses of this network namespace.
+func interfaceAddrs() ([]netip.Addr, error) {
+	as, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for _, a := range as {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out = append(out, p.Addr().Unmap())
+		}
+	}
+	return out, nil
 }
 
 // updateSyncLocked computes the wanted daemons from c. b.mu is held.

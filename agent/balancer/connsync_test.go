@@ -141,3 +141,34 @@ func TestConnectionSyncNeverStartedIsLeftAlone(t *testing.T) {
 		t.Errorf("Sync called %d times with the sync switched off from the start, want 0 (the kernel's daemons are not ours)", n)
 	}
 }
+
+func TestDirectOnBackups(t *testing.T) {
+	dr := config.VirtualService{Router: "api", Name: "dr", Port: 80, Protocol: agentv1alpha1.ProtocolTCP, Forwarding: agentv1alpha1.ForwardingDR,
+		RealServers: []config.RealServer{{Addr: netip.MustParseAddrPort("192.0.2.11:80"), Weight: 1}, {Addr: netip.MustParseAddrPort("192.0.2.12:80"), Weight: 1}}}
+	tests := []struct {
+		name  string
+		sync  bool
+		local string
+		want  int // services desired while backup
+	}{
+		{"sync off: master only", false, "192.0.2.99", 0},
+		{"sync on, not a real server: backups too", true, "192.0.2.99", 2},
+		{"sync on, a real server: master only", true, "192.0.2.12", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := New(Options{Log: testr.New(t), OpenTable: func() (Table, error) { return newMemTable(), nil }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.localAddrs = func() ([]netip.Addr, error) { return []netip.Addr{netip.MustParseAddr(tt.local)}, nil }
+			c := syncConfig(tt.sync, false)
+			c.Services = []config.VirtualService{dr}
+			b.Update(c)
+			got, _, _ := b.desired()
+			if len(got) != tt.want {
+				t.Errorf("%d services desired on a backup, want %d", len(got), tt.want)
+			}
+		})
+	}
+}

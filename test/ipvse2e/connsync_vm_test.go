@@ -14,13 +14,11 @@ import (
 
 // connSyncTests are the connection-survival tests of test/ipvse2e/lb
 // (connsync_test.go); each must PASS in the VM. VIPVS_SYNC_TESTS (a
-// regular expression of test names) runs others: TestConnSyncDR and
-// TestConnSyncTunnel are left out because they fail (docs/forwarding.md:
-// a backup without services has no IPVS hooks, so the synced connections
-// of DR and tunnel services are not used on it while it still holds the
-// VIP or before its service is programmed).
+// regular expression of test names) runs a subset.
 var connSyncTests = []string{
 	"TestConnSyncNAT",
+	"TestConnSyncDR",
+	"TestConnSyncTunnel",
 	"TestConnSyncOffNAT",
 	"TestConnSyncOffDR",
 }
