@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"fmt"
+	"github.com/vipvs/vipvs/agent/ipvssync"
+	"github.com/vipvs/vipvs/agent/snat"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,12 +48,15 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer vips.Close()
 	bal, err := balancer.New(balancer.Options{
-		Log:           log.WithName("ipvs"),
-		Clock:         opts.Clock,
-		Registerer:    reg,
-		OpenTable:     openIPVS,
-		OpenSNAT:      snatOpener(log.WithName("snat")),
-		PrepareKernel: prepareKernel,
+		Log:             log.WithName("ipvs"),
+		Clock:           opts.Clock,
+		Registerer:      reg,
+		OpenTable:       openIPVS,
+		OpenSNAT:        snatOpener(log.WithName("snat")),
+		PrepareKernel:   prepareKernel,
+		OpenSync:        func() (balancer.ConnSync, error) { return ipvssync.OpenManager(log.WithName("ipvssync")) },
+		CountConns:      ipvssync.ReadConnCounts,
+		PrepareTakeover: snat.EnableTakeover,
 	})
 	if err != nil {
 		return err

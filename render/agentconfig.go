@@ -98,6 +98,16 @@ func (r *renderer) agentConfig(k int) *agentv1alpha1.AgentConfig {
 			SocketPath:    ptr(SocketPath(r.lbc.Name)),
 		},
 	}
+	if cs := s.ConnectionSync; cs != nil {
+		ac.IPVS = &agentv1alpha1.IPVS{ConnectionSync: &agentv1alpha1.ConnectionSync{
+			Enabled:        cs.Enabled,
+			Interface:      cs.Interface,
+			SyncID:         cs.SyncID,
+			MulticastGroup: cs.MulticastGroup,
+			Port:           cs.Port,
+			TTL:            cs.TTL,
+		}}
+	}
 	var tracks []agentv1alpha1.TrackCheck
 	for i := range s.TrackChecks {
 		tc := &s.TrackChecks[i]

@@ -113,6 +113,11 @@ func goldenCases(t *testing.T) []goldenCase {
 			{Name: "dns-0", Addresses: addrs("198.51.100.11")},
 			{Name: "dns-1", Addresses: addrs("198.51.100.12")},
 		})},
+		// ipvs.connectionSync rendered as set (enabled defaulted to true).
+		{"connection-sync", in("testdata/input/connection-sync.yaml", []Node{
+			{Name: "infra-0", Addresses: addrs("192.0.2.31")},
+			{Name: "infra-1", Addresses: addrs("192.0.2.32")},
+		})},
 		{"by-node", in("testdata/input/by-node.yaml", []Node{
 			{Name: "master-0", Addresses: addrs("192.0.2.11")},
 			{Name: "master-1", Addresses: addrs("192.0.2.12")},

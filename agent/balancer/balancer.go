@@ -21,6 +21,8 @@
 // the VIP itself (on lo); when the directors are also real servers, a backup
 // director with the service programmed would take the packets the master
 // forwarded to it and balance them again, bouncing them between directors.
+// With the connection sync running, a backup that is none of the service's
+// real servers programs it too (connsync.go).
 //
 // # No IPVS
 //
@@ -47,6 +49,7 @@ import (
 	"github.com/vipvs/vipvs/agent/check"
 	"github.com/vipvs/vipvs/agent/config"
 	"github.com/vipvs/vipvs/agent/ipvs"
+	"github.com/vipvs/vipvs/agent/ipvssync"
 	"github.com/vipvs/vipvs/agent/status"
 	agentv1alpha1 "github.com/vipvs/vipvs/api/agent/v1alpha1"
 )
@@ -95,6 +98,16 @@ type Options struct {
 	// whether NAT services exist in each family, to set the sysctls they
 	// need (net.ipv4.vs.conntrack, forwarding).
 	PrepareKernel func(ipv4NAT, ipv6NAT bool) error
+	// OpenSync opens the IPVS connection sync, once, with the table; nil
+	// means none (see connsync.go).
+	OpenSync func() (ConnSync, error)
+	// PrepareTakeover, if not nil, is called before the sync daemons are
+	// checked, while they should run, to set what the kernel needs to
+	// take over established NAT connections (snat.EnableTakeover).
+	PrepareTakeover func() error
+	// CountConns, if not nil, counts the table's connections by origin
+	// at each full reconcile while the sync runs.
+	CountConns func() (ipvssync.ConnCounts, error)
 }
 
 // Balancer programs the virtual services of one agent. Its methods are safe
@@ -104,6 +117,7 @@ type Balancer struct {
 	log  logr.Logger
 	clk  clock.WithTicker
 	m    *metrics
+	sm   *syncMetrics
 
 	trigger chan struct{}
 	// prepareErr is the last error of PrepareKernel, logged when it changes;
@@ -127,6 +141,9 @@ type Balancer struct {
 	table    Table
 	snat     SourceNAT
 	rec      *ipvs.Reconciler
+	sync     syncState
+	// localAddrs lists this node's addresses; nil means the system's.
+	localAddrs func() ([]netip.Addr, error)
 
 	// record is the file of the services the table's Reconciler owns
 	// (config.IPVS.RecordFile); "" for none. Read when the table opens.
@@ -158,11 +175,16 @@ func New(opts Options) (*Balancer, error) {
 	if err != nil {
 		return nil, err
 	}
+	sm, err := newSyncMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	return &Balancer{
 		opts:    opts,
 		log:     opts.Log,
 		clk:     opts.Clock,
 		m:       m,
+		sm:      sm,
 		trigger: make(chan struct{}, 1),
 		vips:    map[string][]netip.Prefix{},
 		master:  map[string]bool{},
@@ -192,6 +214,7 @@ func (b *Balancer) Update(c *config.Config) {
 		b.sem = make(chan struct{}, n)
 	}
 	members := b.checkMembersLocked()
+	b.updateSyncLocked(c)
 	b.mu.Unlock()
 	b.syncChecks(members)
 	b.Trigger()
@@ -322,6 +345,7 @@ func (b *Balancer) reconcile(ctx context.Context, full bool) bool {
 	if serr := b.syncSNAT(desired); serr != nil {
 		err = errors.Join(err, serr)
 	}
+	b.syncDaemons(full)
 	b.m.observe(plan, took, err)
 	b.m.services.Set(float64(len(desired)))
 
@@ -374,6 +398,7 @@ func (b *Balancer) open() (opened, ok bool) {
 			b.snat = s
 		}
 	}
+	b.openSyncLocked()
 	b.table = t
 	var opts []ipvs.ReconcilerOption
 	if b.record != "" {
@@ -396,7 +421,7 @@ func (b *Balancer) desired() (out []ipvs.Service, v4NAT, v6NAT bool) {
 	active, drained := 0, 0
 	for _, s := range b.services {
 		nat := s.Forwarding == agentv1alpha1.ForwardingNAT
-		if !nat && !b.master[s.Router] {
+		if !nat && !b.master[s.Router] && !b.directOnBackupLocked(s) {
 			continue
 		}
 		var reals []ipvs.Real
@@ -497,6 +522,7 @@ func (b *Balancer) Status() *status.IPVS {
 	if st.State == "" {
 		st.State = status.IPVSActive
 	}
+	st.ConnectionSync = b.syncStatusLocked()
 	st.RealServers = nil
 	for _, s := range b.services {
 		for _, r := range s.RealServers {

@@ -323,6 +323,15 @@ func fromV1alpha1(obj *agentv1alpha1.AgentConfig) (*Config, error) {
 		c.IPVS.CheckConcurrency = int(deref(obj.IPVS.CheckConcurrency))
 	}
 	c.IPVS.RecordFile = recordFile(c.StatusSocket)
+	var cs *agentv1alpha1.ConnectionSync
+	if obj.IPVS != nil {
+		cs = obj.IPVS.ConnectionSync
+	}
+	sync, err := connectionSyncFromV1alpha1(cs, obj.VirtualRouters)
+	if err != nil {
+		return nil, err
+	}
+	c.IPVS.Sync = sync
 	for i := range obj.VirtualRouters {
 		if obj.VirtualRouters[i].Mode == agentv1alpha1.ModeBGP {
 			// The API has the mode (issue 14); the agent does not run the

@@ -40,7 +40,13 @@ func prefixes(ss ...string) []netip.Prefix {
 }
 
 func defaultIPVS() IPVS {
-	return IPVS{ResyncInterval: 10 * time.Second, CheckConcurrency: 16, RecordFile: "/run/vipvs/agent.ipvs.json"}
+	return IPVS{ResyncInterval: 10 * time.Second, CheckConcurrency: 16, Sync: defaultSync(0), RecordFile: "/run/vipvs/agent.ipvs.json"}
+}
+
+// defaultSync is ipvs.connectionSync by default, for a first router with
+// services of VRID id (0: no services).
+func defaultSync(id uint8) ConnectionSync {
+	return ConnectionSync{Enabled: true, SyncID: id, Group: netip.MustParseAddr("224.0.0.81"), Port: 8848, TTL: 1}
 }
 
 func defaultAnnounce() Announce { return Announce{Count: 5, RepeatDelay: time.Second} }
@@ -102,7 +108,7 @@ func TestParseTestdata(t *testing.T) {
 			file: "ipv6.yaml",
 			want: &Config{
 				NodeName:     "master-2",
-				IPVS:         IPVS{ResyncInterval: 10 * time.Second, CheckConcurrency: 16}, // no socket, no record
+				IPVS:         IPVS{ResyncInterval: 10 * time.Second, CheckConcurrency: 16, Sync: defaultSync(0)}, // no socket, no record
 				StatusListen: "[::1]:9444",
 				Routers: []Router{{
 					Name: "api-v6", VRID: 61, Interface: "eth0", Version: 3, IPv6: true, Priority: 255,
@@ -124,7 +130,7 @@ func TestParseTestdata(t *testing.T) {
 			NodeName:     "master-0",
 			StatusListen: "127.0.0.1:9444",
 			StatusSocket: "/run/vipvs/agent.sock",
-			IPVS:         IPVS{ResyncInterval: 30 * time.Second, CheckConcurrency: 16, RecordFile: "/run/vipvs/agent.ipvs.json"},
+			IPVS:         IPVS{ResyncInterval: 30 * time.Second, CheckConcurrency: 16, Sync: defaultSync(51), RecordFile: "/run/vipvs/agent.ipvs.json"},
 			Routers: []Router{
 				{
 					Name: "api", VRID: 51, Interface: "eth0", Version: 3, Priority: 100,

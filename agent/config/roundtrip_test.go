@@ -37,6 +37,7 @@ func toV1alpha1(c *Config) *agentv1alpha1.AgentConfig {
 		obj.IPVS = &agentv1alpha1.IPVS{
 			ResyncInterval:   durationPtr(c.IPVS.ResyncInterval),
 			CheckConcurrency: ptr(int32(c.IPVS.CheckConcurrency)),
+			ConnectionSync:   connectionSyncToV1alpha1(c.IPVS.Sync),
 		}
 	}
 	for _, r := range c.Routers {
@@ -164,6 +165,22 @@ func servicesToV1alpha1(svcs []VirtualService, router string) []agentv1alpha1.Vi
 			s.HealthCheck = hc
 		}
 		out = append(out, s)
+	}
+	return out
+}
+
+// connectionSyncToV1alpha1 is the inverse of connectionSyncFromV1alpha1,
+// with every field stated.
+func connectionSyncToV1alpha1(cs ConnectionSync) *agentv1alpha1.ConnectionSync {
+	out := &agentv1alpha1.ConnectionSync{
+		Enabled:   ptr(cs.Enabled),
+		Interface: cs.Interface,
+		SyncID:    ptr(int32(cs.SyncID)),
+		Port:      ptr(int32(cs.Port)),
+		TTL:       ptr(int32(cs.TTL)),
+	}
+	if cs.Group.IsValid() {
+		out.MulticastGroup = cs.Group.String()
 	}
 	return out
 }

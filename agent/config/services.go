@@ -17,6 +17,9 @@ type IPVS struct {
 	// CheckConcurrency bounds the real-server probes running at once:
 	// 1 to 1024.
 	CheckConcurrency int
+	// Sync is the connection synchronisation between the directors.
+	Sync ConnectionSync
+
 	// RecordFile is where the agent records the IPVS services it
 	// programmed, so that after a restart it deletes those dropped from the
 	// configuration while it was down: beside the status socket, its path

@@ -17,26 +17,59 @@
 //     own address as the source: IPv4 drops it as a martian, IPv6 answers
 //     it locally from the real server's address.
 //
-// Masquerading the connections IPVS forwarded makes the real server answer
+// Source-NATing the connections IPVS forwarded makes the real server answer
 // the director, which undoes both translations. The real server then sees
-// the director's address instead of the client's.
+// the VIP (for clients elsewhere) or the director's address (for the
+// director's own connections) instead of the client's.
+//
+// # Surviving a failover
+//
+// A connection from elsewhere is source-NATed to the VIP, keeping the
+// client's port where it is free, not to the director's own address: the
+// VIP moves with the master, so the real server sees the same source
+// (VIP, port) whichever director forwards the connection. After a failover
+// the new master knows the connection from the IPVS sync daemon (package
+// ipvssync), picks its conntrack state up from the next packet (TCP loose
+// pickup, net.netfilter.nf_conntrack_tcp_loose=1, which EnableTakeover
+// sets, with net.netfilter.nf_conntrack_tcp_be_liberal=1 for a director
+// that takes a connection back with a stale entry), translates it to the same VIP and port, and the real server's
+// socket continues. Masquerading to the old master's address would give
+// the real server a new source and a reset. Two clients whose source ports
+// collide on one real server get different ports in the order each
+// director saw them; such a connection may not survive.
+//
+// The director's own connections to the VIP (fib saddr type local) are
+// masqueraded to its address as before: IPVS balances them locally, the
+// VIP may be held by another node, and the answer must come back here.
 //
 // # The table
 //
 // The package owns one table, "inet vipvs" (TableName). It never touches a
 // table of another name or family; "ip vipvs" or "ip6 vipvs" belong to
-// someone else. Inside it:
+// someone else. Inside it, two rules per Target:
 //
 //	table inet vipvs {
 //		chain postrouting {
 //			type nat hook postrouting priority srcnat; policy accept;
-//			ct original ip daddr 192.0.2.100 ct protocol tcp ct original proto-dst 6443 ip daddr != 192.0.2.100 counter packets 0 bytes 0 masquerade comment "tcp/192.0.2.100:6443"
-//			ct original ip6 daddr 2001:db8::100 ct protocol udp ct original proto-dst 53 ip6 daddr != 2001:db8::100 counter packets 0 bytes 0 masquerade comment "udp/[2001:db8::100]:53"
+//			ct original ip daddr 192.0.2.100 ct protocol tcp ct original proto-dst 6443 ip daddr != 192.0.2.100 fib saddr type local counter packets 0 bytes 0 masquerade comment "tcp/192.0.2.100:6443 local"
+//			ct original ip daddr 192.0.2.100 ct protocol tcp ct original proto-dst 6443 ip daddr != 192.0.2.100 counter packets 0 bytes 0 snat ip to 192.0.2.100 comment "tcp/192.0.2.100:6443"
 //		}
 //	}
 //
-// (as `nft list table inet vipvs` prints it: one rule per Target, IPv4
-// before IPv6; each also matches meta nfproto, which nft shows implied).
+// and a filter chain "input" (hook input, priority 200: after IPVS) with one
+// rule per VIP with TCP services (inputRules):
+//
+//	chain input {
+//		type filter hook input priority 200; policy accept;
+//		ip daddr 192.0.2.100 meta l4proto tcp ct state new tcp flags & (syn | rst) == 0 tcp dport != 6443 counter packets 0 bytes 0 drop comment "tcp/192.0.2.100"
+//	}
+//
+// It drops a real server's answer that reaches a new master before the
+// client's next packet (it would be delivered locally and answered with a
+// reset; dropped, it is retransmitted once the connection is set up).
+//
+// (as `nft list table inet vipvs` prints it, IPv4 targets before IPv6; each
+// rule also matches meta nfproto, which nft shows implied).
 //
 // A rule matches a connection whose conntrack ORIGINAL tuple is addressed
 // to the target (VIP, port, protocol) while the packet itself no longer is:

@@ -103,10 +103,16 @@ func (l *kernelLab) requireTable(t *testing.T, want []Target) {
 			ours = append(ours, ch)
 		}
 	}
-	if len(ours) != 1 {
-		t.Fatalf("table inet %s has %d chains, want 1", TableName, len(ours))
+	if len(ours) != 2 {
+		t.Fatalf("table inet %s has %d chains, want 2", TableName, len(ours))
 	}
-	ch := ours[0]
+	slices.SortFunc(ours, func(a, b *nftables.Chain) int { return strings.Compare(b.Name, a.Name) })
+	ch, in := ours[0], ours[1]
+	if in.Name != InputChainName || in.Type != nftables.ChainTypeFilter || in.Hooknum == nil || *in.Hooknum != unix.NF_INET_LOCAL_IN ||
+		in.Priority == nil || *in.Priority != inputPriority || in.Policy == nil || *in.Policy != nftables.ChainPolicyAccept {
+		t.Errorf("chain %s: type %s, hook %v, priority %v, policy %v; want input, filter, input, %d, accept",
+			in.Name, in.Type, deref(in.Hooknum), deref(in.Priority), deref(in.Policy), inputPriority)
+	}
 	if ch.Name != ChainName || ch.Type != nftables.ChainTypeNAT || ch.Hooknum == nil || *ch.Hooknum != unix.NF_INET_POST_ROUTING ||
 		ch.Priority == nil || *ch.Priority != 100 || ch.Policy == nil || *ch.Policy != nftables.ChainPolicyAccept {
 		t.Errorf("chain %s: type %s, hook %v, priority %v, policy %v; want postrouting, nat, %d, 100, accept",
@@ -135,14 +141,28 @@ func (l *kernelLab) requireTable(t *testing.T, want []Target) {
 			}
 		}
 		if diff := cmp.Diff(wantRules[i].Exprs, got[i].Exprs); diff != "" {
-			t.Errorf("rule %d (%s) expressions (-want +got):\n%s", i, norm[i], diff)
+			t.Errorf("rule %d (%s) expressions (-want +got):\n%s", i, norm[i/2], diff)
 		}
 		if diff := cmp.Diff(wantRules[i].UserData, got[i].UserData); diff != "" {
-			t.Errorf("rule %d (%s) comment (-want +got):\n%s", i, norm[i], diff)
+			t.Errorf("rule %d (%s) comment (-want +got):\n%s", i, norm[i/2], diff)
 		}
 	}
 	if t.Failed() {
 		t.Logf("read back:\n%s", renderRules(got))
+	}
+	gotIn, err := dumpRules(int(l.ns), nftables.TableFamilyINet, TableName, InputChainName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range gotIn {
+		for _, e := range r.Exprs {
+			if c, ok := e.(*expr.Counter); ok {
+				*c = expr.Counter{}
+			}
+		}
+	}
+	if diff := cmp.Diff(renderRules(inputRules(tbl, in, norm)), renderRules(gotIn)); diff != "" {
+		t.Errorf("input rules (-want +got):\n%s", diff)
 	}
 }
 

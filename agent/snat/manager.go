@@ -141,6 +141,10 @@ func (m *Manager) write(want []Target) error {
 	for _, r := range rules(t, ch, want) {
 		c.AddRule(r)
 	}
+	in := c.AddChain(inputChain(t))
+	for _, r := range inputRules(t, in, want) {
+		c.AddRule(r)
+	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("snat: replacing table inet %s (%d rules): %w", TableName, len(want), err)
 	}
@@ -166,6 +170,9 @@ func (m *Manager) check() string {
 	if ch.Type != want.Type || ch.Hooknum == nil || *ch.Hooknum != *want.Hooknum ||
 		ch.Priority == nil || *ch.Priority != *want.Priority || ch.Policy == nil || *ch.Policy != *want.Policy {
 		return fmt.Sprintf("chain %s changed", ChainName)
+	}
+	if _, err := c.ListChain(t, InputChainName); err != nil {
+		return fmt.Sprintf("chain %s not found: %v", InputChainName, err)
 	}
 	return ""
 }

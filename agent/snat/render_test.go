@@ -111,6 +111,22 @@ func renderExpr(e expr.Any) string {
 		return fmt.Sprintf("[ payload load %db @ %s header + %d => reg %d ]", e.Len, bases[e.Base], e.Offset, e.DestRegister)
 	case *expr.Counter:
 		return "[ counter ]"
+	case *expr.Fib:
+		if *e == (expr.Fib{Register: e.Register, FlagSADDR: true, ResultADDRTYPE: true}) {
+			return fmt.Sprintf("[ fib saddr type => reg %d ]", e.Register)
+		}
+		return fmt.Sprintf("[ fib %+v ]", *e)
+	case *expr.Bitwise:
+		return fmt.Sprintf("[ bitwise reg %d = (reg %d & 0x%x) ^ 0x%x ]", e.DestRegister, e.SourceRegister, e.Mask, e.Xor)
+	case *expr.Verdict:
+		return fmt.Sprintf("[ immediate reg 0 verdict %d ]", e.Kind)
+	case *expr.Immediate:
+		return fmt.Sprintf("[ immediate reg %d 0x%x ]", e.Register, e.Data)
+	case *expr.NAT:
+		if e.Type == expr.NATTypeSourceNAT && *e == (expr.NAT{Type: e.Type, Family: e.Family, RegAddrMin: e.RegAddrMin, RegAddrMax: e.RegAddrMax}) {
+			return fmt.Sprintf("[ nat snat %s addr_min reg %d addr_max reg %d ]", map[uint32]string{unix.NFPROTO_IPV4: "ip", unix.NFPROTO_IPV6: "ip6"}[e.Family], e.RegAddrMin, e.RegAddrMax)
+		}
+		return fmt.Sprintf("[ nat %+v ]", *e)
 	case *expr.Masq:
 		if *e != (expr.Masq{}) {
 			return fmt.Sprintf("[ masq %+v ]", *e)
@@ -238,11 +254,25 @@ func decodeExpr(family byte, ad *netlink.AttributeDecoder) (expr.Any, error) {
 		e = &expr.Immediate{}
 	case "lookup":
 		e = &expr.Lookup{}
+	case "fib":
+		e = &expr.Fib{}
+	case "bitwise":
+		e = &expr.Bitwise{}
+	case "nat":
+		e = &expr.NAT{}
 	default:
 		return nil, fmt.Errorf("expression %q: not decoded by this test", name)
 	}
 	if err := expr.Unmarshal(family, data, e); err != nil {
 		return nil, fmt.Errorf("decoding expression %q: %w", name, err)
+	}
+	if im, ok := e.(*expr.Immediate); ok && im.Register == 0 {
+		// An immediate into the verdict register is a verdict.
+		v := &expr.Verdict{}
+		if err := expr.Unmarshal(family, data, v); err != nil {
+			return nil, fmt.Errorf("decoding verdict: %w", err)
+		}
+		return v, nil
 	}
 	return e, nil
 }

@@ -47,24 +47,35 @@ func chain(t *nftables.Table) *nftables.Chain {
 	}
 }
 
-// rule returns the rule masquerading the connections IPVS forwarded from
-// t (a valid target), with t.String() as its comment:
+// rules returns the two rules of t (a valid target), in this order:
 //
 //	meta nfproto ipv4 ct original daddr VIP ct original protocol PROTO
-//	ct original proto-dst PORT ip daddr != VIP counter masquerade
+//	ct original proto-dst PORT ip daddr != VIP fib saddr type local
+//	counter masquerade comment "tcp/VIP:PORT local"
 //
-// The cheapest and most selective matches come first; a nat chain sees only
-// the first packet of each connection.
-func rule(tbl *nftables.Table, ch *nftables.Chain, t Target) *nftables.Rule {
+//	meta nfproto ipv4 ct original daddr VIP ct original protocol PROTO
+//	ct original proto-dst PORT ip daddr != VIP counter snat to VIP
+//	comment "tcp/VIP:PORT"
+//
+// A connection from outside (the client is not this node) is source-NATed
+// to the VIP, which moves with the master: the real server sees the same
+// source (VIP, client port) whichever director forwards the connection, so
+// that after a failover the new master (with the connection from the IPVS
+// sync and the conntrack entry from TCP loose pickup) continues it. A
+// connection of this node itself is masqueraded to its own address: IPVS
+// balances it locally, the VIP may be on another node, and the real server
+// must answer here. A nat chain sees only the first packet of a
+// connection, and stops at the first rule that translates it.
+//
+// The cheapest and most selective matches come first.
+func targetRules(tbl *nftables.Table, ch *nftables.Chain, t Target) []*nftables.Rule {
 	nfproto, offset := byte(unix.NFPROTO_IPV4), uint32(ipv4DaddrOffset)
 	if t.Family() == IPv6 {
 		nfproto, offset = unix.NFPROTO_IPV6, ipv6DaddrOffset
 	}
 	vip := t.VIP.AsSlice()
-	return &nftables.Rule{
-		Table: tbl,
-		Chain: ch,
-		Exprs: []expr.Any{
+	match := func() []expr.Any {
+		return []expr.Any{
 			// meta nfproto ipv4|ipv6: guards the family of the payload
 			// match below, which an inet chain does not imply.
 			&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
@@ -82,18 +93,31 @@ func rule(tbl *nftables.Table, ch *nftables.Chain, t Target) *nftables.Rule {
 			// ip daddr != VIP: IPVS rewrote the destination.
 			&expr.Payload{OperationType: expr.PayloadLoad, DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: uint32(len(vip))},
 			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: vip},
-			&expr.Counter{},
-			&expr.Masq{},
-		},
-		UserData: userdata.AppendString(nil, userdata.TypeComment, t.String()),
+		}
+	}
+	local := append(match(),
+		// fib saddr type local: the client is this node.
+		&expr.Fib{Register: 1, FlagSADDR: true, ResultADDRTYPE: true},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binary.NativeEndian.AppendUint32(nil, unix.RTN_LOCAL)},
+		&expr.Counter{},
+		&expr.Masq{},
+	)
+	toVIP := append(match(),
+		&expr.Counter{},
+		&expr.Immediate{Register: 1, Data: vip},
+		&expr.NAT{Type: expr.NATTypeSourceNAT, Family: uint32(nfproto), RegAddrMin: 1, RegAddrMax: 1},
+	)
+	return []*nftables.Rule{
+		{Table: tbl, Chain: ch, Exprs: local, UserData: userdata.AppendString(nil, userdata.TypeComment, t.String()+" local")},
+		{Table: tbl, Chain: ch, Exprs: toVIP, UserData: userdata.AppendString(nil, userdata.TypeComment, t.String())},
 	}
 }
 
 // rules returns the rules for targets, in their order.
 func rules(tbl *nftables.Table, ch *nftables.Chain, targets []Target) []*nftables.Rule {
-	rs := make([]*nftables.Rule, 0, len(targets))
+	rs := make([]*nftables.Rule, 0, 2*len(targets))
 	for _, t := range targets {
-		rs = append(rs, rule(tbl, ch, t))
+		rs = append(rs, targetRules(tbl, ch, t)...)
 	}
 	return rs
 }

@@ -19,6 +19,10 @@ const (
 	sysctlVSConntrack = "net/ipv4/vs/conntrack"
 	sysctlIPv4Forward = "net/ipv4/ip_forward"
 	sysctlIPv6Forward = "net/ipv6/conf/all/forwarding"
+	// The conntrack sysctls exist once nf_conntrack is loaded (the nat
+	// table loads it); EnableTakeover sets them when present.
+	sysctlTCPLoose   = "net/netfilter/nf_conntrack_tcp_loose"
+	sysctlTCPLiberal = "net/netfilter/nf_conntrack_tcp_be_liberal"
 )
 
 // EnableConntrack sets, in the network namespace of the calling OS thread
@@ -59,6 +63,43 @@ func enableConntrack(root string, families []Family) error {
 		case err == nil:
 		case k == sysctlVSConntrack && errors.Is(err, fs.ErrNotExist):
 			return fmt.Errorf("snat: setting %s=1: %w", sysctlName(k), ErrNoIPVS)
+		case errors.Is(err, syscall.EROFS) || errors.Is(err, fs.ErrPermission):
+			return fmt.Errorf("snat: setting %s=1 (/proc/sys is not writable here: set it on the host, e.g. in /etc/sysctl.d): %w", sysctlName(k), err)
+		default:
+			return fmt.Errorf("snat: setting %s=1: %w", sysctlName(k), err)
+		}
+	}
+	return nil
+}
+
+// EnableTakeover sets, in the network namespace of the calling OS thread,
+// what a director needs to continue the NAT connections another director
+// forwarded until a failover (see the package documentation):
+//
+//   - net.netfilter.nf_conntrack_tcp_loose=1 (the kernel's default): the
+//     new master creates the conntrack entry of an established TCP
+//     connection from its next packet, and the source NAT to the VIP with
+//     it;
+//   - net.netfilter.nf_conntrack_tcp_be_liberal=1: a director that takes a
+//     connection back (a preemption) still has the entry from before, whose
+//     TCP window the other director's traffic has left behind. Strict
+//     window tracking marks the next packets invalid, they lose their NAT,
+//     and the real server resets the connection. kube-proxy offers the
+//     same setting (--conntrack-tcp-be-liberal) for the same reason; it
+//     only stops conntrack from judging sequence numbers, which the TCP
+//     stacks at both ends still check.
+//
+// A sysctl that does not exist (nf_conntrack not loaded yet) is skipped;
+// call it again once the source NAT is installed.
+func EnableTakeover() error {
+	return enableTakeover("/proc/sys")
+}
+
+func enableTakeover(root string) error {
+	for _, k := range []string{sysctlTCPLoose, sysctlTCPLiberal} {
+		err := ensureOne(filepath.Join(root, k))
+		switch {
+		case err == nil, errors.Is(err, fs.ErrNotExist):
 		case errors.Is(err, syscall.EROFS) || errors.Is(err, fs.ErrPermission):
 			return fmt.Errorf("snat: setting %s=1 (/proc/sys is not writable here: set it on the host, e.g. in /etc/sysctl.d): %w", sysctlName(k), err)
 		default:

@@ -134,3 +134,26 @@ func TestEnableConntrack(t *testing.T) {
 		})
 	}
 }
+
+func TestEnableTakeover(t *testing.T) {
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  map[string]string
+	}{
+		{"both set", map[string]string{sysctlTCPLoose: "0", sysctlTCPLiberal: "0"}, map[string]string{sysctlTCPLoose: "1 (written)", sysctlTCPLiberal: "1 (written)"}},
+		{"loose already on", map[string]string{sysctlTCPLoose: "1", sysctlTCPLiberal: "0"}, map[string]string{sysctlTCPLoose: "1", sysctlTCPLiberal: "1 (written)"}},
+		{"no conntrack yet: skipped", map[string]string{sysctlIPv4Forward: "1"}, map[string]string{sysctlIPv4Forward: "1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := fakeProcSys(t, tt.files)
+			if err := enableTakeover(root); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, readProcSys(t, root)); diff != "" {
+				t.Errorf("sysctls (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

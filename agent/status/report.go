@@ -20,6 +20,8 @@ type (
 	IPVS = v1alpha1.IPVS
 	// RealServer is v1alpha1.RealServer.
 	RealServer = v1alpha1.RealServer
+	// ConnectionSync is v1alpha1.ConnectionSync.
+	ConnectionSync = v1alpha1.ConnectionSync
 )
 
 // IPVS states: v1alpha1.IPVSActive, IPVSUnavailable and IPVSFailing.
@@ -27,4 +29,11 @@ const (
 	IPVSActive      = v1alpha1.IPVSActive
 	IPVSUnavailable = v1alpha1.IPVSUnavailable
 	IPVSFailing     = v1alpha1.IPVSFailing
+)
+
+// Connection sync states: v1alpha1.SyncRunning, SyncDisabled and SyncFailing.
+const (
+	SyncRunning  = v1alpha1.SyncRunning
+	SyncDisabled = v1alpha1.SyncDisabled
+	SyncFailing  = v1alpha1.SyncFailing
 )

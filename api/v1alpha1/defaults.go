@@ -46,6 +46,10 @@ func SetDefaults(c *LoadBalancerConfig) {
 	if s.Mode == "" {
 		s.Mode = ModeActiveStandby
 	}
+	if cs := s.ConnectionSync; cs != nil && cs.Enabled == nil {
+		// The struct stays absent when unset (the agent's default, on).
+		cs.Enabled = ptr(true)
+	}
 	for i := range s.Services {
 		setServiceDefaults(&s.Services[i])
 	}

@@ -196,6 +196,61 @@ type LoadBalancerConfigSpec struct {
 	// +kubebuilder:validation:Minimum=1024
 	// +kubebuilder:validation:Maximum=65535
 	AgentStatusPort int32 `json:"agentStatusPort,omitempty"`
+
+	// connectionSync configures the synchronisation of established
+	// connections between the selected nodes (the kernel's IPVS sync
+	// daemon, a master and a backup on every node), so that they survive
+	// the virtual IPs moving: a failover, a graceful stop, an upgrade of
+	// the agents. On by default when services are set.
+	// +optional
+	ConnectionSync *ConnectionSync `json:"connectionSync,omitempty"`
+}
+
+// ConnectionSync configures the kernel's IPVS connection synchronisation.
+// The kernel runs one pair of sync daemons per node: one
+// LoadBalancerConfig per node may enable it (the others set enabled:
+// false). Its protocol is multicast only: the selected nodes must share a
+// segment that carries multicast, even where VRRP is unicast.
+type ConnectionSync struct {
+	// enabled runs the sync daemons on every selected node. Default true;
+	// false lets established connections break when a virtual IP moves.
+	// +optional
+	// +kubebuilder:default=true
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// interface is the network interface of the sync messages. Default:
+	// the interface of the first virtual IP.
+	// +optional
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:Pattern=`^[^/\s:]+$`
+	Interface string `json:"interface,omitempty"`
+
+	// syncID is the ID of the sync messages, 0 to 255: a node accepts only
+	// messages of its ID (0: of any), so that two clusters on one segment
+	// keep their tables apart. Default: the VRID of the first virtual IP.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=255
+	SyncID *int32 `json:"syncID,omitempty"`
+
+	// multicastGroup is the IPv4 or IPv6 multicast group of the sync
+	// messages. Default 224.0.0.81 (ff02::81 when every virtual IP is IPv6).
+	// +optional
+	// +kubebuilder:validation:MaxLength=45
+	MulticastGroup string `json:"multicastGroup,omitempty"`
+
+	// port is the UDP port of the sync messages, 1 to 65535. Default 8848.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port *int32 `json:"port,omitempty"`
+
+	// ttl is the multicast TTL (IPv6: hop limit) of the sync messages, 1 to
+	// 255. Default 1.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=255
+	TTL *int32 `json:"ttl,omitempty"`
 }
 
 // VirtualIP is one virtual IP address and the VRRP virtual router that

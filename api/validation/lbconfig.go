@@ -107,6 +107,7 @@ func validateLBCSpec(p *field.Path, s *v1alpha1.LoadBalancerConfigSpec) field.Er
 
 	families, verrs := validateVirtualIPs(p.Child("virtualIPs"), s.VirtualIPs)
 	errs = append(errs, verrs...)
+	errs = append(errs, validateLBConnectionSync(p.Child("connectionSync"), s.ConnectionSync)...)
 
 	version := v1alpha1.DefaultVRRPVersion
 	if s.VRRP != nil && s.VRRP.Version != 0 {

@@ -91,6 +91,16 @@ func TestValidateLoadBalancerConfigBad(t *testing.T) {
 			want:   []string{"loadBalancerConfig: Required value: the object is empty"},
 		},
 		{
+			name: "connection sync",
+			modify: func(c *v1alpha1.LoadBalancerConfig) {
+				c.Spec.ConnectionSync = &v1alpha1.ConnectionSync{MulticastGroup: "10.0.0.1", SyncID: ptr[int32](300)}
+			},
+			want: []string{
+				`spec.connectionSync.syncID: Invalid value: 300: must be between 0 and 255 (0: the backups accept every sync ID)`,
+				`spec.connectionSync.multicastGroup: Invalid value: "10.0.0.1": must be a multicast address (224.0.0.0/4 or ff00::/8), without a zone: the kernel's sync protocol is multicast only`,
+			},
+		},
+		{
 			name:   "no name",
 			modify: func(c *v1alpha1.LoadBalancerConfig) { c.Name = "" },
 			want:   []string{`metadata.name: Required value: must name the LoadBalancerConfig (a DNS-1123 subdomain), e.g. "control-plane"`},

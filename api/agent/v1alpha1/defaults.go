@@ -39,6 +39,7 @@ func SetDefaults(c *AgentConfig) {
 		c.IPVS.CheckConcurrency = ptr[int32](DefaultRealServerCheckConcurrency)
 	}
 	setBGPDefaults(c.BGP)
+	setConnectionSyncDefaults(c.IPVS)
 	for i := range c.VirtualRouters {
 		setRouterDefaults(&c.VirtualRouters[i])
 		for j := range c.VirtualRouters[i].VirtualServices {
@@ -161,3 +162,23 @@ func isIPv4(s string) bool {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// setConnectionSyncDefaults fills in the defaults of ipvs.connectionSync
+// that do not depend on the routers; the interface, the sync ID and the
+// group follow the first router with virtual services, which the agent
+// resolves (the interface may be picked at run time).
+func setConnectionSyncDefaults(v *IPVS) {
+	if v.ConnectionSync == nil {
+		v.ConnectionSync = &ConnectionSync{}
+	}
+	cs := v.ConnectionSync
+	if cs.Enabled == nil {
+		cs.Enabled = ptr(true)
+	}
+	if cs.Port == nil {
+		cs.Port = ptr[int32](DefaultConnectionSyncPort)
+	}
+	if cs.TTL == nil {
+		cs.TTL = ptr[int32](DefaultConnectionSyncTTL)
+	}
+}

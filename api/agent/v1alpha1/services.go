@@ -68,6 +68,10 @@ type IPVS struct {
 	// same time, 1 to 1024. Default 16.
 	// +optional
 	CheckConcurrency *int32 `json:"checkConcurrency,omitempty"`
+	// ConnectionSync configures the synchronisation of IPVS connections
+	// between the directors, on by default (see ConnectionSync).
+	// +optional
+	ConnectionSync *ConnectionSync `json:"connectionSync,omitempty"`
 }
 
 // VirtualService is an IPVS virtual service offered on every VIP of its

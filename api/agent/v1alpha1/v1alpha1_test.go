@@ -24,7 +24,7 @@ func TestSetDefaults(t *testing.T) {
 			want: &AgentConfig{
 				Status: &Status{ListenAddress: ptr("127.0.0.1:9444"), SocketPath: ptr("/run/vipvs/agent.sock")},
 				Notify: &Notify{Command: []string{"/bin/true"}, Timeout: &Duration{10 * time.Second}},
-				IPVS:   &IPVS{ResyncInterval: &Duration{10 * time.Second}, CheckConcurrency: ptr[int32](16)},
+				IPVS:   &IPVS{ResyncInterval: &Duration{10 * time.Second}, CheckConcurrency: ptr[int32](16), ConnectionSync: defaultSync()},
 				VirtualRouters: []VirtualRouter{{
 					Name: "api", VRID: 51, VIPs: []string{"192.0.2.100/24"},
 					Version: ptr[int32](3), Priority: ptr[int32](100), AdvertInterval: &Duration{time.Second},
@@ -44,7 +44,7 @@ func TestSetDefaults(t *testing.T) {
 			},
 			want: &AgentConfig{
 				Status: &Status{ListenAddress: ptr(""), SocketPath: ptr("")},
-				IPVS:   &IPVS{ResyncInterval: &Duration{10 * time.Second}, CheckConcurrency: ptr[int32](16)},
+				IPVS:   &IPVS{ResyncInterval: &Duration{10 * time.Second}, CheckConcurrency: ptr[int32](16), ConnectionSync: defaultSync()},
 				VirtualRouters: []VirtualRouter{
 					{
 						Name: "v6", VIPs: []string{"2001:db8::1"},
@@ -78,7 +78,7 @@ func TestSetDefaults(t *testing.T) {
 		},
 		want: &AgentConfig{
 			Status: &Status{ListenAddress: ptr("127.0.0.1:9444"), SocketPath: ptr("/run/vipvs/agent.sock")},
-			IPVS:   &IPVS{ResyncInterval: &Duration{time.Minute}, CheckConcurrency: ptr[int32](16)},
+			IPVS:   &IPVS{ResyncInterval: &Duration{time.Minute}, CheckConcurrency: ptr[int32](16), ConnectionSync: defaultSync()},
 			VirtualRouters: []VirtualRouter{{
 				Name: "api", VIPs: []string{"2001:db8::1"},
 				Version: ptr[int32](3), Priority: ptr[int32](100), AdvertInterval: &Duration{time.Second},
@@ -196,4 +196,9 @@ func TestDuration(t *testing.T) {
 	if diff := cmp.Diff(`"10ms"`, string(b)); diff != "" || err != nil {
 		t.Errorf("MarshalJSON() error %v, (-want +got):\n%s", err, diff)
 	}
+}
+
+// defaultSync is ipvs.connectionSync as SetDefaults fills it in.
+func defaultSync() *ConnectionSync {
+	return &ConnectionSync{Enabled: ptr(true), Port: ptr[int32](DefaultConnectionSyncPort), TTL: ptr[int32](DefaultConnectionSyncTTL)}
 }

@@ -37,6 +37,7 @@ func validateIPVS(p *field.Path, v *agentv1alpha1.IPVS) field.ErrorList {
 	if c := v.CheckConcurrency; c != nil && (*c < 1 || *c > maxCheckConcurrency) {
 		errs = append(errs, field.Invalid(p.Child("checkConcurrency"), *c, fmt.Sprintf("must be between 1 and %d", maxCheckConcurrency)))
 	}
+	errs = append(errs, ValidateConnectionSync(p.Child("connectionSync"), v.ConnectionSync)...)
 	return errs
 }
 

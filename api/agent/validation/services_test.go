@@ -65,6 +65,21 @@ func TestValidateVirtualServicesBad(t *testing.T) {
 			[]string{`ipvs.resyncInterval: Invalid value: "1ms": must be between 1s and 1h0m0s`}},
 		{"concurrency zero", func(c *agentv1alpha1.AgentConfig) { c.IPVS.CheckConcurrency = ptr[int32](0) },
 			[]string{`ipvs.checkConcurrency: Invalid value: 0: must be between 1 and 1024`}},
+		{"connection sync good", func(c *agentv1alpha1.AgentConfig) {
+			c.IPVS.ConnectionSync = &agentv1alpha1.ConnectionSync{Enabled: ptr(false), Interface: "eth1", SyncID: ptr[int32](0), MulticastGroup: "ff02::81", Port: ptr[int32](8849), TTL: ptr[int32](2)}
+		}, nil},
+		{"connection sync bad", func(c *agentv1alpha1.AgentConfig) {
+			c.IPVS.ConnectionSync = &agentv1alpha1.ConnectionSync{Interface: "eth 1", SyncID: ptr[int32](256), MulticastGroup: "192.0.2.1", Port: ptr[int32](0), TTL: ptr[int32](0)}
+		}, []string{
+			`ipvs.connectionSync.interface: Invalid value: "eth 1"`,
+			`ipvs.connectionSync.syncID: Invalid value: 256: must be between 0 and 255`,
+			`ipvs.connectionSync.multicastGroup: Invalid value: "192.0.2.1": must be a multicast address`,
+			`ipvs.connectionSync.port: Invalid value: 0: must be between 1 and 65535`,
+			`ipvs.connectionSync.ttl: Invalid value: 0: must be between 1 and 255`,
+		}},
+		{"connection sync group not an address", func(c *agentv1alpha1.AgentConfig) {
+			c.IPVS.ConnectionSync = &agentv1alpha1.ConnectionSync{MulticastGroup: "all-directors"}
+		}, []string{`ipvs.connectionSync.multicastGroup: Invalid value: "all-directors": must be an IPv4 or IPv6 multicast address`}},
 		{"no name", func(c *agentv1alpha1.AgentConfig) { svc(c, 0).Name = "" },
 			[]string{`virtualRouters[0].virtualServices[0].name: Required value`}},
 		{"duplicate name", func(c *agentv1alpha1.AgentConfig) { svc(c, 1).Name = "api" },

@@ -96,6 +96,37 @@ type IPVS struct {
 	LastError string `json:"lastError,omitempty"`
 	// RealServers are the real servers of every service, with their health.
 	RealServers []RealServer `json:"realServers,omitempty"`
+	// ConnectionSync is the state of the IPVS connection synchronisation
+	// between the directors; nil without virtual services.
+	ConnectionSync *ConnectionSync `json:"connectionSync,omitempty"`
+}
+
+// The states of ConnectionSync.
+const (
+	// SyncRunning: the master and backup sync daemons run.
+	SyncRunning = "running"
+	// SyncDisabled: switched off in the config; established connections
+	// break when the VIP moves.
+	SyncDisabled = "disabled"
+	// SyncFailing: the daemons could not be started (LastError says why).
+	SyncFailing = "failing"
+)
+
+// ConnectionSync is the state of the kernel's IPVS sync daemons.
+type ConnectionSync struct {
+	// State is running, disabled or failing.
+	State string `json:"state"`
+	// Daemons describe the running daemons, as the kernel reports them.
+	Daemons []string `json:"daemons,omitempty"`
+	// LastError is why the daemons could not be started.
+	LastError string `json:"lastError,omitempty"`
+	// LocalConnections and SyncedConnections count the connections of the
+	// IPVS table balanced here and received from a master, at the last
+	// resync.
+	LocalConnections  int `json:"localConnections"`
+	SyncedConnections int `json:"syncedConnections"`
+	// Limitations say which connections cannot survive a failover, and why.
+	Limitations []string `json:"limitations,omitempty"`
 }
 
 // RealServer is the state of one real server of one virtual service.
