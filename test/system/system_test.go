@@ -434,6 +434,11 @@ func testSelection(t *testing.T, s *stack, p *lab.Prober) {
 func testAPIServerDown(t *testing.T, s *stack, p *lab.Prober) {
 	vip := s.lab.VIPv4(0)
 	api := s.env.ControlPlane.APIServer
+	// The API server dies (SIGKILL): a graceful stop waits for the watches
+	// of the operator and the companions longer than envtest does.
+	if err := s.killAPIServer(); err != nil {
+		t.Fatal(err)
+	}
 	if err := api.Stop(); err != nil {
 		t.Fatal(err)
 	}
