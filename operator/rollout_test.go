@@ -90,7 +90,7 @@ func TestRestarts(t *testing.T) {
 }
 
 // TestStage plays a VRID change on three nodes, n1 master (priority 150),
-// n2 (120) and n3 (100): one node at a time, n3, then n2, then n1, each
+// n2 (120) and n3 (100): one node at a time, n2, then n3, then n1, each
 // once the previous one runs its new config; a node that never reports
 // holds the rollout up for rolloutNodeTimeout only.
 func TestStage(t *testing.T) {
@@ -152,11 +152,11 @@ func TestStage(t *testing.T) {
 			}
 		}
 	}
-	step([]string{"n3"}, 2)
-	step([]string{"n3"}, 2) // n3 does not run it yet
-	runs("n3")
+	step([]string{"n2"}, 2)
+	step([]string{"n2"}, 2) // n2 does not run it yet
+	runs("n2")
 	step([]string{"n2", "n3"}, 1)
-	// n2 never reports: the rollout goes on after rolloutNodeTimeout.
+	// n3 never reports: the rollout goes on after rolloutNodeTimeout.
 	now = now.Add(rolloutNodeTimeout / 2)
 	step([]string{"n2", "n3"}, 1)
 	now = now.Add(rolloutNodeTimeout)
