@@ -10,11 +10,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"path"
 	"sort"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8svalidation "k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/vipvs/vipvs/api/v1alpha1"
 	"github.com/vipvs/vipvs/render"
@@ -70,11 +72,28 @@ replaced atomically):
   <node>/etc/kubernetes/manifests/vipvs-<lbc>.yaml  the agent's static pod
   <node>/etc/vipvs/<lbc>/ca-<service>.crt           CA bundles (--secret-file)
   openshift/99-<role>-vipvs-<lbc>.yaml              with --openshift
+  openshift/bootstrap-vipvs-<lbc>.ign               with --openshift --bootstrap
 
 Copy each <node>/ tree to the root of its node. On OpenShift, put the
 MachineConfig into the installer's manifests directory instead: it writes
 every node's files on every node of --role, so the nodes of the role must be
 exactly the nodes rendered.
+
+--bootstrap NAME=ADDRESS[,ADDRESS] adds an installer's bootstrap node (OpenShift
+IPI, a kubeadm bootstrap host), which serves the API before the masters
+run kube-apiserver: it gets its own agent config and the static pod under
+<NAME>/, joins every virtual IP at a priority one below the lowest
+member's (so a master that runs its agent takes the VIP over), and is a
+unicast peer of every node and a selectedNodes backend of every service on
+every node (so the masters send API traffic to it until their own API
+servers pass the health checks). Give the services a health check, so that
+a bootstrap node that is shut down is drained. The operator never renders
+it: once the operator runs, the bootstrap node leaves every peer list and
+backend, a change that the agents apply live. With --openshift, the
+bootstrap node's files are left out of the MachineConfig and written as an
+Ignition config instead, to merge into bootstrap.ign (after
+'openshift-install create ignition-configs': append its storage.files to
+those of bootstrap.ign).
 
 Render each LoadBalancerConfig with its own run. Two that share a node need
 different spec.agentStatusPort values, and VRIDs that do not collide.
@@ -85,6 +104,8 @@ Examples:
       --openshift --role master --image quay.io/vipvs/vipvs:v0.1.0
   vipvs render --config legacy.yaml --nodes nodes.yaml --out rendered \
       --password-file vrrp-password.txt
+  vipvs render --config control-plane.yaml --nodes nodes.yaml --out rendered \
+      --openshift --bootstrap bootstrap=192.0.2.19
 
 Flags:
 `
@@ -113,11 +134,49 @@ func (s secretFiles) Set(v string) error {
 	return nil
 }
 
+// bootstrapFlag is the --bootstrap flag: NAME=ADDRESS[,ADDRESS].
+type bootstrapFlag struct{ node *render.Node }
+
+func (b *bootstrapFlag) String() string {
+	if b == nil || b.node == nil {
+		return ""
+	}
+	as := make([]string, len(b.node.Addresses))
+	for i, a := range b.node.Addresses {
+		as[i] = a.String()
+	}
+	return b.node.Name + "=" + strings.Join(as, ",")
+}
+
+func (b *bootstrapFlag) Set(v string) error {
+	if b.node != nil {
+		return errors.New("given twice: there is one bootstrap node")
+	}
+	name, list, ok := strings.Cut(v, "=")
+	if !ok || name == "" || list == "" {
+		return errors.New("want NAME=ADDRESS[,ADDRESS], e.g. bootstrap=192.0.2.19")
+	}
+	if msgs := k8svalidation.IsDNS1123Subdomain(name); len(msgs) > 0 {
+		return fmt.Errorf("node name %q: must be a Kubernetes node name (a DNS-1123 subdomain: lower-case letters, digits, '-' and '.')", name)
+	}
+	n := &render.Node{Name: name}
+	for _, s := range strings.Split(list, ",") {
+		a, err := netip.ParseAddr(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("address %q of %s: not an IP address", s, name)
+		}
+		n.Addresses = append(n.Addresses, a)
+	}
+	b.node = n
+	return nil
+}
+
 // options are the parsed flags.
 type options struct {
 	config, nodes, out, image, passwordFile, role string
 	openshift                                     bool
 	secrets                                       secretFiles
+	bootstrap                                     bootstrapFlag
 }
 
 // Command runs `vipvs render` with args (without the subcommand name) and
@@ -135,6 +194,7 @@ func Command(args []string, stdout, stderr io.Writer) int {
 	fs.Var(o.secrets, "secret-file", "a Secret key the LoadBalancerConfig refers to (a healthCheck.http.caSecretRef CA bundle) and the file holding its value, as `NAMESPACE/NAME/KEY=FILE`; repeatable")
 	fs.BoolVar(&o.openshift, "openshift", false, "also write a MachineConfig with all files, for the OpenShift installer's manifests directory")
 	fs.StringVar(&o.role, "role", DefaultRole, "the MachineConfig role (machineconfiguration.openshift.io/role) of --openshift")
+	fs.Var(&o.bootstrap, "bootstrap", "an installer's bootstrap node that serves the API until the masters do, as `NAME=ADDRESS[,ADDRESS]` (see above)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
@@ -204,7 +264,7 @@ func renderFiles(o options) ([]outFile, string, error) {
 	if cerr != nil || nerr != nil {
 		return nil, "", errors.Join(cerr, nerr)
 	}
-	in := render.Input{Config: c, Nodes: sel.nodes, Image: o.image, Secrets: map[string][]byte{}}
+	in := render.Input{Config: c, Nodes: sel.nodes, Image: o.image, Secrets: map[string][]byte{}, Bootstrap: o.bootstrap.node}
 	if err := readSecrets(o, c, &in); err != nil {
 		return nil, "", err
 	}
@@ -220,7 +280,11 @@ func renderFiles(o options) ([]outFile, string, error) {
 		if o.openshift && n.NodeName == openshiftDir {
 			return nil, "", fmt.Errorf("a node named %q would share its directory under --out with the MachineConfig: render it without --openshift", openshiftDir)
 		}
-		fmt.Fprintf(&b, "  %s (configHash %s)\n", n.NodeName, n.Hash)
+		role := ""
+		if n.Bootstrap {
+			role = ", the bootstrap node"
+		}
+		fmt.Fprintf(&b, "  %s (configHash %s%s)\n", n.NodeName, n.Hash, role)
 		for _, f := range n.Files {
 			rel := path.Join(n.NodeName, f.Path)
 			files = append(files, outFile{rel: rel, data: f.Data, mode: f.Mode})
@@ -242,6 +306,15 @@ func renderFiles(o options) ([]outFile, string, error) {
 		rel := path.Join(openshiftDir, render.MachineConfigName(o.role, c.Name)+".yaml")
 		files = append(files, outFile{rel: rel, data: mc, mode: mode})
 		fmt.Fprintf(&b, "  MachineConfig for the %s nodes:\n    %s\n", o.role, rel)
+		if in.Bootstrap != nil {
+			ign, err := render.BootstrapIgnition(c.Name, out)
+			if err != nil {
+				return nil, "", err
+			}
+			rel := path.Join(openshiftDir, render.BootstrapIgnitionName(c.Name))
+			files = append(files, outFile{rel: rel, data: ign, mode: mode})
+			fmt.Fprintf(&b, "  Ignition config of the bootstrap node %s (merge into bootstrap.ign):\n    %s\n", in.Bootstrap.Name, rel)
+		}
 	}
 	return files, strings.TrimSuffix(b.String(), "\n"), nil
 }

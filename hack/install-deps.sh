@@ -16,6 +16,7 @@ declare -A want=(
   [/usr/lib/frr/bfdd]=frr
   [vtysh]=frr
   [bird]=bird2
+  [unshare]=util-linux # the system test's kubelet stand-in (test/system)
 )
 missing=()
 for cmd in "${!want[@]}"; do
@@ -25,13 +26,15 @@ for cmd in "${!want[@]}"; do
   fi
 done
 if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: $(printf '%s\n' "${want[@]}" | sort -u | tr '\n' ' ')- installed already" >&2
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: missing packages ${missing[*]}; run as root to install them (apt-get)" >&2
   exit 0
 fi
-echo "install-deps: installing ${missing[*]}"
+echo "install-deps: installing ${missing[*]} with apt-get (about a minute)" >&2
+start=$SECONDS
 export DEBIAN_FRONTEND=noninteractive
 # The packages' maintainer scripts must not start their services (keepalived,
 # frr, bird): when the machine has no policy-rc.d, one that forbids starting
@@ -44,6 +47,7 @@ if [ ! -e "$policy" ]; then
 fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: installed in $((SECONDS - start))s" >&2
 # The packages enable services; vipvs's tests start keepalived, FRR and BIRD
 # by hand, in namespaces, with their own configs.
 if command -v systemctl >/dev/null 2>&1; then

@@ -45,13 +45,16 @@ fi
 [ "$have_kernel" -eq 1 ] || missing+=(linux-image-cloud-amd64)
 
 if [ ${#missing[@]} -eq 0 ]; then
+  echo "vm-deps: qemu, busybox and the cloud kernel with IPVS: installed already" >&2
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "vm-deps: missing packages ${missing[*]}; run as root to install them (apt-get)" >&2
   exit 1
 fi
-echo "vm-deps: installing ${missing[*]}"
+echo "vm-deps: installing ${missing[*]} with apt-get (one to a few minutes: the kernel and qemu are large)" >&2
+start=$SECONDS
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "vm-deps: installed in $((SECONDS - start))s" >&2

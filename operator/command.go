@@ -42,6 +42,11 @@ LoadBalancerConfig (vipvs.io/v1alpha1, cluster-scoped) it:
     renderer of 'vipvs render') and publishes them as a Secret per node
     (the agent config may hold the VRRP password), vipvs-<lbc>-<node>, in
     --namespace, for the node companion ('vipvs node') to write on the host;
+    a change that restarts a virtual router (VRID, advert interval, VRRP
+    version, addresses, unicast/multicast) or the agent's pod goes to one
+    node at a time, backups first and the VIPs' masters last, each once the
+    previous node runs its new configuration (at most a minute per node):
+    the VIPs stay on a node throughout;
   - reports status from the companions' reports: conditions Ready,
     Progressing and Degraded, per node the rendered and the running
     configuration hash, per virtual IP its master (kubectl get lbc shows

@@ -110,6 +110,8 @@ type Reconciler struct {
 	missing missingNodes
 	// settle holds back the masters of a virtual IP that moves.
 	settle masterSettle
+	// rollout tracks the node-by-node rollouts (rollout.go).
+	rollout rolloutState
 }
 
 // NewScheme returns a scheme with the Kubernetes types and the
@@ -353,7 +355,8 @@ func (r *Reconciler) observe(ctx context.Context, lbc *v1alpha1.LoadBalancerConf
 		}
 		want = append(want, s)
 	}
-	out, res, err := r.publish(ctx, lbc, want)
+	st := r.stage(lbc, want, published, r.opts.Clock.Now())
+	out, res, err := r.publish(ctx, lbc, st.publish)
 	if apierrors.IsConflict(err) {
 		// A companion patched a Secret since the cache read it: its event
 		// queues another reconcile, which retries with the new one.
@@ -372,6 +375,10 @@ func (r *Reconciler) observe(ctx context.Context, lbc *v1alpha1.LoadBalancerConf
 	r.committed(lbc, ms, res)
 	if res.changed() {
 		log.Info("node files published", "created", res.created, "updated", res.updated, "deleted", res.deleted)
+	}
+	if len(st.held) > 0 {
+		log.Info("rolling a restarting change out node by node", "waitingNodes", heldNodes(st.held))
+		return observed{members: ms.members, published: withHeld(byNode(out), st.held), requeue: true}, nil
 	}
 	return observed{members: ms.members, published: byNode(out)}, nil
 }

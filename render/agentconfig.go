@@ -216,6 +216,48 @@ func priorities(s *v1alpha1.LoadBalancerConfigSpec, nodes []Node) [][]int32 {
 	return out
 }
 
+// maxPriority is the highest priority of a virtual IP's router (255 is the
+// address owner's).
+const maxPriority = 254
+
+// nodePriorities returns priorities(s, members) for nodes, the members and
+// the bootstrap node (when not nil) sorted by name: the bootstrap node gets,
+// for each virtual IP, one below the lowest member priority, which must
+// leave it at least 1.
+func nodePriorities(s *v1alpha1.LoadBalancerConfigSpec, nodes []Node, bootstrap *Node) ([][]int32, field.ErrorList) {
+	if bootstrap == nil {
+		return priorities(s, nodes), nil
+	}
+	members := make([]Node, 0, len(nodes)-1)
+	at := -1
+	for k := range nodes {
+		if nodes[k].Name == bootstrap.Name {
+			at = k
+			continue
+		}
+		members = append(members, nodes[k])
+	}
+	mp := priorities(s, members)
+	low := make([]int32, len(s.VirtualIPs))
+	for j := range low {
+		low[j] = maxPriority + 1
+		for k := range mp {
+			low[j] = min(low[j], mp[k][j])
+		}
+	}
+	var errs field.ErrorList
+	bp := make([]int32, len(low))
+	for j, p := range low {
+		bp[j] = p - 1
+		if bp[j] < 1 {
+			errs = append(errs, field.Invalid(field.NewPath("spec", "priorities"), p,
+				fmt.Sprintf("a member has priority %d for spec.virtualIPs[%d]: the bootstrap node %s needs a priority below every member's; raise the members' priorities above 1", p, j, bootstrap.Name)))
+		}
+	}
+	out := slices.Insert(mp, at, bp)
+	return out, errs
+}
+
 // services are the virtual services of the routers of family f, the same
 // on every node.
 func (r *renderer) services(f family) []agentv1alpha1.VirtualService {

@@ -3,6 +3,7 @@ package render
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -74,7 +75,8 @@ type ignitionContents struct {
 // base64 data: URL with its mode (0644, 0600 for an agent config with a
 // password). Every node of the role gets every node's agent config; the
 // static pod's agent reads its own by its node name, so the role's nodes
-// must be exactly the rendered nodes.
+// must be exactly the rendered nodes. The bootstrap node's files are left
+// out (see BootstrapIgnition).
 //
 // A file that two nodes would get with different content is an error.
 func MachineConfig(lbc, role string, out Output) ([]byte, error) {
@@ -86,6 +88,9 @@ func MachineConfig(lbc, role string, out Output) ([]byte, error) {
 	}
 	byPath := map[string]File{}
 	for _, n := range out.Nodes {
+		if n.Bootstrap {
+			continue // not a node of the role: see BootstrapIgnition
+		}
 		for _, f := range n.Files {
 			if prev, ok := byPath[f.Path]; ok {
 				if !bytes.Equal(prev.Data, f.Data) || prev.Mode != f.Mode {
@@ -128,4 +133,43 @@ func MachineConfig(lbc, role string, out Output) ([]byte, error) {
 	}
 	header := fmt.Sprintf("# Rendered by vipvs from LoadBalancerConfig %s for the %s nodes; do not edit.\n", lbc, role)
 	return append([]byte(header), body...), nil
+}
+
+// BootstrapIgnitionName is the file name of the bootstrap node's Ignition
+// config of LoadBalancerConfig lbc: bootstrap-vipvs-<lbc>.ign.
+func BootstrapIgnitionName(lbc string) string {
+	return "bootstrap-vipvs-" + lbc + ".ign"
+}
+
+// BootstrapIgnition renders, for the bootstrap node of out (rendered with
+// Input.Bootstrap), an Ignition config (spec 3.2.0, JSON) that writes its
+// files (its agent config and the static pod), for the OpenShift
+// installer's bootstrap Ignition: merge its storage.files into
+// bootstrap.ign after `openshift-install create ignition-configs`, or add
+// it to the bootstrap's ignition.config.merge. The bootstrap host's kubelet
+// runs static pods from /etc/kubernetes/manifests like the masters'.
+func BootstrapIgnition(lbc string, out Output) ([]byte, error) {
+	var nf *NodeFiles
+	for i := range out.Nodes {
+		if out.Nodes[i].Bootstrap {
+			nf = &out.Nodes[i]
+		}
+	}
+	if nf == nil {
+		return nil, fmt.Errorf("rendering %s: no bootstrap node was rendered", BootstrapIgnitionName(lbc))
+	}
+	cfg := ignitionConfig{Ignition: ignitionMeta{Version: IgnitionVersion}}
+	for _, f := range nf.Files {
+		cfg.Storage.Files = append(cfg.Storage.Files, ignitionFile{
+			Path:      f.Path,
+			Mode:      int(f.Mode.Perm()),
+			Overwrite: true,
+			Contents:  ignitionContents{Source: dataURLPrefix + base64.StdEncoding.EncodeToString(f.Data)},
+		})
+	}
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("rendering %s: %w", BootstrapIgnitionName(lbc), err)
+	}
+	return append(b, '\n'), nil
 }

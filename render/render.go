@@ -80,6 +80,19 @@ type Input struct {
 	// (healthCheck.http.caSecretRef). Each becomes a file next to the
 	// agent configs. Entries nothing refers to are ignored.
 	Secrets map[string][]byte
+	// Bootstrap, when set, is a temporary node that serves the API before
+	// the members do: an installer's bootstrap host (OpenShift IPI, a
+	// kubeadm bootstrap machine). It is rendered like a member (its agent
+	// config and the static pod), and joins every virtual IP of its
+	// families at a priority one below the lowest member's for that
+	// virtual IP, so that it holds a VIP only while no member does. It is a
+	// unicast peer of the members and a selectedNodes backend on every
+	// node, so that the members' IPVS services send to its API server
+	// until it is gone. Only day 0 renders it: the operator never does, so
+	// once the operator runs, the bootstrap node is out of every peer list
+	// and backend (a live change, no restart). Its name and addresses must
+	// differ from every member's.
+	Bootstrap *Node
 }
 
 // NodeFiles are one node's files, with their absolute paths on the host.
@@ -92,6 +105,8 @@ type NodeFiles struct {
 	// Hash is the hex SHA-256 of the agent config's bytes: what the agent
 	// reports as its configHash when it runs this config.
 	Hash string
+	// Bootstrap is set for the files of Input.Bootstrap.
+	Bootstrap bool
 }
 
 // File is one file to write on a node.
@@ -232,10 +247,20 @@ func Render(in Input) (Output, error) {
 		errs = append(errs, field.Invalid(field.NewPath("image"), in.Image, "must be an image reference, without whitespace"))
 	}
 	vips := parseVIPs(c)
-	nodes, nerrs := checkNodes(in.Nodes, vips)
+	all := in.Nodes
+	if in.Bootstrap != nil {
+		all = append(slices.Clone(in.Nodes), *in.Bootstrap)
+	}
+	nodes, nerrs := checkNodes(all, vips)
 	errs = append(errs, nerrs...)
 	if len(nodes) > 0 {
 		errs = append(errs, checkFamilies(c, nodes, vips)...)
+	}
+	var prios [][]int32
+	if len(errs) == 0 && len(in.Nodes) > 0 {
+		var perrs field.ErrorList
+		prios, perrs = nodePriorities(&c.Spec, nodes, in.Bootstrap)
+		errs = append(errs, perrs...)
 	}
 	errs = append(errs, checkPassword(c, in.Password)...)
 	errs = append(errs, checkSecrets(c, in.Secrets)...)
@@ -246,7 +271,7 @@ func Render(in Input) (Output, error) {
 		return Output{}, &InvalidError{Name: c.Name, Errs: errs, noNodes: len(in.Nodes) == 0}
 	}
 
-	r := renderer{lbc: c, vips: vips, nodes: nodes, prios: priorities(&c.Spec, nodes), password: in.Password, secrets: in.Secrets}
+	r := renderer{lbc: c, vips: vips, nodes: nodes, prios: prios, password: in.Password, secrets: in.Secrets}
 	pod, err := staticPod(c, in.Image)
 	if err != nil {
 		return Output{}, fmt.Errorf("rendering the static pod of LoadBalancerConfig %q: %w", c.Name, err)
@@ -258,6 +283,7 @@ func Render(in Input) (Output, error) {
 			return Output{}, fmt.Errorf("rendering LoadBalancerConfig %q for node %s: %w", c.Name, nodes[k].Name, err)
 		}
 		errs = append(errs, verrs...)
+		nf.Bootstrap = in.Bootstrap != nil && nf.NodeName == in.Bootstrap.Name
 		out.Nodes = append(out.Nodes, nf)
 	}
 	if len(errs) > 0 {

@@ -90,6 +90,8 @@ func goldenCases(t *testing.T) []goldenCase {
 		{Name: "registry-1", Addresses: addrs("192.0.2.52")},
 	})
 	withCA.Secrets = map[string][]byte{"registry/registry-ca/ca.crt": readCA(t)}
+	withBootstrap := in("../api/v1alpha1/testdata/control-plane.yaml", masters)
+	withBootstrap.Bootstrap = &Node{Name: "bootstrap", Addresses: addrs("192.0.2.19")}
 	return []goldenCase{
 		// activeStandby, unicast IPv4, byNode priorities, a track check
 		// and an HTTPS /readyz service over the selected nodes.
@@ -129,6 +131,9 @@ func goldenCases(t *testing.T) []goldenCase {
 			{Name: "lb-1", Addresses: addrs("203.0.113.2", "2001:db8:80::2")},
 		})},
 		{"ca-secret", withCA},
+		// the control plane on day 0 with an installer's bootstrap node:
+		// a member of every router below every master, and a backend.
+		{"bootstrap", withBootstrap},
 	}
 }
 
@@ -191,8 +196,12 @@ func TestRenderGolden(t *testing.T) {
 // decoding and validation.
 func checkOutput(t *testing.T, in Input, out Output) {
 	t.Helper()
-	if len(out.Nodes) != len(in.Nodes) {
-		t.Fatalf("got %d nodes, want %d", len(out.Nodes), len(in.Nodes))
+	want := len(in.Nodes)
+	if in.Bootstrap != nil {
+		want++
+	}
+	if len(out.Nodes) != want {
+		t.Fatalf("got %d nodes, want %d", len(out.Nodes), want)
 	}
 	if !slices.IsSortedFunc(out.Nodes, func(a, b NodeFiles) int { return strings.Compare(a.NodeName, b.NodeName) }) {
 		t.Errorf("nodes are not sorted by name")

@@ -23,21 +23,23 @@ import (
 	"github.com/vipvs/vipvs/test/lab"
 )
 
-// Build compiles the vipvs binary into dir and returns its path. It finds
+// Build compiles the vipvs binary into dir, and beside it vipvs-agent (the
+// lean agent the static pods run), and returns the path of vipvs. It finds
 // the module root from this source file.
 func Build(dir string) (string, error) {
 	root, err := moduleRoot()
 	if err != nil {
 		return "", err
 	}
-	out := filepath.Join(dir, "vipvs")
-	cmd := exec.Command("go", "build", "-o", out, ".")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building vipvs: %w\n%s", err, b)
+	for _, b := range []struct{ name, pkg string }{{"vipvs", "."}, {"vipvs-agent", "./agentd"}} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b.name), b.pkg)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("building %s: %w\n%s", b.name, err, out)
+		}
 	}
-	return out, nil
+	return filepath.Join(dir, "vipvs"), nil
 }
 
 // BinaryForTests returns the vipvs binary for a test package's TestMain: the

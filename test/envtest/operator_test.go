@@ -940,7 +940,10 @@ func (h *harness) testLifecycle(t *testing.T) {
 		}
 		cur := h.get(t, lbc.Name)
 		orig := cur.DeepCopy()
-		cur.Spec.VRRP.AdvertInterval = dur("200ms")
+		// A change the agents apply live, so it is published to every node
+		// at once (a change that restarts routers, such as the advert
+		// interval, is rolled out node by node: operator/rollout.go).
+		cur.Spec.Priorities = &v1alpha1.Priorities{ByNode: []v1alpha1.NodePriority{{NodeName: "m0", Priority: 200}, {NodeName: "m1", Priority: 150}}}
 		if err := h.c.Patch(h.ctx, cur, client.MergeFrom(orig)); err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,185 @@
+package operator
+
+import (
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	agentv1alpha1 "github.com/vipvs/vipvs/api/agent/v1alpha1"
+	"github.com/vipvs/vipvs/api/v1alpha1"
+	"github.com/vipvs/vipvs/companion"
+	"github.com/vipvs/vipvs/render"
+)
+
+const rolloutLBC = "api"
+
+// rolloutRouter is the router of the rollout tests' configs.
+func rolloutRouter(prio int32) agentv1alpha1.VirtualRouter {
+	return agentv1alpha1.VirtualRouter{Name: "api", VRID: 51, Priority: &prio,
+		UnicastPeers: []string{"192.0.2.11", "192.0.2.12"}, VIPs: []string{"192.0.2.100/32"}}
+}
+
+// rolloutSecret is the Secret of node with the agent config of routers and
+// a static pod pod; hash names the config, running what the agent runs.
+func rolloutSecret(t *testing.T, node, hash, running, pod string, routers ...agentv1alpha1.VirtualRouter) *corev1.Secret {
+	t.Helper()
+	cfg, err := yaml.Marshal(agentv1alpha1.AgentConfig{APIVersion: "vipvs.io/v1alpha1", Kind: "AgentConfig", VirtualRouters: routers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, ann, err := companion.EncodeFiles([]companion.File{
+		{Path: render.AgentConfigPath(rolloutLBC, node), Data: cfg, Mode: 0o600},
+		{Path: render.StaticPodPath(rolloutLBC), Data: []byte(pod), Mode: 0o644},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: NodeFilesName(rolloutLBC, node), Annotations: map[string]string{
+		companion.AnnotationFiles: ann, companion.AnnotationConfigHash: hash, annotationNodeName: node,
+	}}, Data: data}
+	if running != "" {
+		s.Annotations[companion.AnnotationRunningConfigHash] = running
+	}
+	return s
+}
+
+func TestRestarts(t *testing.T) {
+	base := rolloutRouter(150)
+	with := func(f func(*agentv1alpha1.VirtualRouter)) agentv1alpha1.VirtualRouter {
+		r := rolloutRouter(150)
+		f(&r)
+		return r
+	}
+	tests := []struct {
+		name    string
+		pod     string
+		routers []agentv1alpha1.VirtualRouter
+		want    bool
+	}{
+		{"unchanged", "pod", []agentv1alpha1.VirtualRouter{base}, false},
+		{"priority", "pod", []agentv1alpha1.VirtualRouter{rolloutRouter(90)}, false},
+		{"peers", "pod", []agentv1alpha1.VirtualRouter{with(func(r *agentv1alpha1.VirtualRouter) { r.UnicastPeers = r.UnicastPeers[:1] })}, false},
+		{"track checks", "pod", []agentv1alpha1.VirtualRouter{with(func(r *agentv1alpha1.VirtualRouter) {
+			r.TrackChecks = []agentv1alpha1.TrackCheck{{Check: "api", Weight: -20}}
+		})}, false},
+		{"services", "pod", []agentv1alpha1.VirtualRouter{with(func(r *agentv1alpha1.VirtualRouter) {
+			r.VirtualServices = []agentv1alpha1.VirtualService{{Port: 6443}}
+		})}, false},
+		{"router added", "pod", []agentv1alpha1.VirtualRouter{base, {Name: "ingress", VRID: 52, VIPs: []string{"192.0.2.101/32"}}}, false},
+		{"router removed", "pod", nil, false},
+		{"VRID", "pod", []agentv1alpha1.VirtualRouter{with(func(r *agentv1alpha1.VirtualRouter) { r.VRID = 61 })}, true},
+		{"interval", "pod", []agentv1alpha1.VirtualRouter{with(func(r *agentv1alpha1.VirtualRouter) {
+			r.AdvertInterval = &agentv1alpha1.Duration{Duration: 200 * time.Millisecond}
+		})}, true},
+		{"VIP address", "pod", []agentv1alpha1.VirtualRouter{with(func(r *agentv1alpha1.VirtualRouter) { r.VIPs = []string{"192.0.2.102/32"} })}, true},
+		{"unicast to multicast", "pod", []agentv1alpha1.VirtualRouter{with(func(r *agentv1alpha1.VirtualRouter) { r.UnicastPeers = nil })}, true},
+		{"static pod", "pod v2", []agentv1alpha1.VirtualRouter{base}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cur := rolloutSecret(t, "n1", "a", "a", "pod", base)
+			want := rolloutSecret(t, "n1", "b", "", tt.pod, tt.routers...)
+			if got := restarts(rolloutLBC, cur, want); got != tt.want {
+				t.Errorf("restarts = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestStage plays a VRID change on three nodes, n1 master (priority 150),
+// n2 (120) and n3 (100): one node at a time, n2, then n3, then n1, each
+// once the previous one runs its new config; a node that never reports
+// holds the rollout up for rolloutNodeTimeout only.
+func TestStage(t *testing.T) {
+	prios := map[string]int32{"n1": 150, "n2": 120, "n3": 100}
+	nodes := []string{"n1", "n2", "n3"}
+	vrid := func(prio int32, v int32) agentv1alpha1.VirtualRouter {
+		r := rolloutRouter(prio)
+		r.VRID = v
+		return r
+	}
+	lbc := &v1alpha1.LoadBalancerConfig{ObjectMeta: metav1.ObjectMeta{Name: rolloutLBC},
+		Status: v1alpha1.LoadBalancerConfigStatus{VIPs: []v1alpha1.VIPStatus{{Name: "api", MasterNode: "n1"}}}}
+	existing := map[string]*corev1.Secret{}
+	var want []*corev1.Secret
+	for _, n := range nodes {
+		existing[NodeFilesName(rolloutLBC, n)] = rolloutSecret(t, n, "old-"+n, "old-"+n, "pod", vrid(prios[n], 51))
+		want = append(want, rolloutSecret(t, n, "new-"+n, "", "pod", vrid(prios[n], 61)))
+	}
+	r := &Reconciler{}
+	now := time.Unix(1000, 0)
+	// published applies a step: the published Secrets become the existing
+	// ones, each keeping what its agent runs.
+	published := func(st staged) {
+		for _, s := range st.publish {
+			cur := existing[s.Name]
+			s = s.DeepCopy()
+			if run := cur.Annotations[companion.AnnotationRunningConfigHash]; run != "" {
+				s.Annotations[companion.AnnotationRunningConfigHash] = run
+			}
+			existing[s.Name] = s
+		}
+	}
+	runs := func(n string) {
+		s := existing[NodeFilesName(rolloutLBC, n)]
+		s.Annotations[companion.AnnotationRunningConfigHash] = s.Annotations[companion.AnnotationConfigHash]
+	}
+	newOn := func() []string {
+		var out []string
+		for _, n := range nodes {
+			if existing[NodeFilesName(rolloutLBC, n)].Annotations[companion.AnnotationConfigHash] == "new-"+n {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	step := func(wantNew []string, wantHeld int) {
+		t.Helper()
+		st := r.stage(lbc, want, existing, now)
+		published(st)
+		if got := newOn(); !equalStrings(got, wantNew) {
+			t.Fatalf("nodes with the new config %v, want %v", got, wantNew)
+		}
+		if len(st.held) != wantHeld {
+			t.Fatalf("held %v, want %d nodes", st.held, wantHeld)
+		}
+		for n, h := range st.held {
+			if h != "new-"+n {
+				t.Errorf("held node %s will get %q, want new-%s", n, h, n)
+			}
+		}
+	}
+	step([]string{"n2"}, 2)
+	step([]string{"n2"}, 2) // n2 does not run it yet
+	runs("n2")
+	step([]string{"n2", "n3"}, 1)
+	// n3 never reports: the rollout goes on after rolloutNodeTimeout.
+	now = now.Add(rolloutNodeTimeout / 2)
+	step([]string{"n2", "n3"}, 1)
+	now = now.Add(rolloutNodeTimeout)
+	step([]string{"n1", "n2", "n3"}, 0)
+
+	// A change every agent applies live goes everywhere at once.
+	for i, n := range nodes {
+		want[i] = rolloutSecret(t, n, "prio-"+n, "", "pod", vrid(prios[n]-1, 61))
+	}
+	st := r.stage(lbc, want, existing, now)
+	if len(st.held) != 0 {
+		t.Errorf("a priority change held %v back", st.held)
+	}
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
