@@ -48,12 +48,6 @@ type Writer struct {
 	StateDir string
 }
 
-// NewWriter returns a Writer for the host root directory root, with its
-// records in DefaultStateDir.
-func NewWriter(root string) *Writer {
-	return &Writer{Root: root, StateDir: DefaultStateDir}
-}
-
 // record is what a Writer remembers of a set.
 type record struct {
 	// Set is the set's name.

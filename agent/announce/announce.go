@@ -38,17 +38,6 @@ var (
 	_ Sender     = (*Announcer)(nil)
 )
 
-// Option configures an Announcer.
-type Option func(*Announcer)
-
-// WithNetNS makes the Announcer open its sockets in the network namespace
-// ns (entered with setns(2) on a locked thread, which needs CAP_SYS_ADMIN:
-// for tests and in-process labs, not for the agent). The caller keeps
-// ownership of ns and must keep it open until Close.
-func WithNetNS(ns netns.NsHandle) Option {
-	return func(a *Announcer) { a.ns = ns }
-}
-
 // Announcer sends gratuitous ARPs and unsolicited neighbour advertisements
 // on one interface. Its sockets are opened on first use, reopened after a
 // send error (the interface may have been recreated), and closed by Close.
@@ -56,7 +45,11 @@ func WithNetNS(ns netns.NsHandle) Option {
 type Announcer struct {
 	ifname string
 	log    logr.Logger
-	ns     netns.NsHandle
+	// ns is the network namespace the sockets are opened in (entered with
+	// setns(2) on a locked thread, which needs CAP_SYS_ADMIN), or
+	// netns.None() for the namespace of the calling thread. The agent
+	// leaves it at None; the tests set it, and keep it open until Close.
+	ns netns.NsHandle
 
 	mu     sync.Mutex
 	garp   garpWriter
@@ -69,17 +62,13 @@ type Announcer struct {
 // the ARP socket is opened by the first IPv4 announcement (the interface
 // must then have an IPv4 address, the VIP counts) and the NDP socket by the
 // first IPv6 one (the interface must then have a usable, non-tentative
-// link-local address, which is the source of the advertisements). Without
-// WithNetNS, sockets are opened in the namespace of the calling thread.
-func New(ifname string, log logr.Logger, opts ...Option) (*Announcer, error) {
+// link-local address, which is the source of the advertisements). Sockets
+// are opened in the network namespace of the calling thread.
+func New(ifname string, log logr.Logger) (*Announcer, error) {
 	if ifname == "" || len(ifname) >= unix.IFNAMSIZ {
 		return nil, fmt.Errorf("announcer for interface %q: invalid interface name", ifname)
 	}
-	a := &Announcer{ifname: ifname, log: log, ns: netns.None()}
-	for _, opt := range opts {
-		opt(a)
-	}
-	return a, nil
+	return &Announcer{ifname: ifname, log: log, ns: netns.None()}, nil
 }
 
 // Announce sends one announcement for each VIP, now: a gratuitous ARP for

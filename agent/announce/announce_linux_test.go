@@ -272,10 +272,7 @@ func TestAnnounceIPv4(t *testing.T) {
 	// Older than the ARP locktime (1 s) or not, a GARP must override it.
 	p.staleNeigh(t, vip4)
 
-	a, err := New("eth0", testr.New(t), WithNetNS(p.nsA))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := newInNetNS(t, "eth0", p.nsA)
 	t.Cleanup(func() { a.Close() })
 	if err := a.Announce([]netip.Addr{vip4}); err != nil {
 		t.Fatalf("Announce: %v", err)
@@ -312,10 +309,7 @@ func TestAnnounceIPv6(t *testing.T) {
 	}
 	p.staleNeigh(t, vip6)
 
-	a, err := New("eth0", testr.New(t), WithNetNS(p.nsA))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := newInNetNS(t, "eth0", p.nsA)
 	t.Cleanup(func() { a.Close() })
 	if err := a.Announce([]netip.Addr{vip6}); err != nil {
 		t.Fatalf("Announce: %v", err)
@@ -358,10 +352,7 @@ func TestAnnounceIPv6(t *testing.T) {
 // socket and the next announcement opens a new one.
 func TestAnnounceReopens(t *testing.T) {
 	p := newPair(t)
-	a, err := New("eth0", testr.New(t), WithNetNS(p.nsA))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := newInNetNS(t, "eth0", p.nsA)
 	t.Cleanup(func() { a.Close() })
 	if err := a.Announce([]netip.Addr{vip4}); err != nil {
 		t.Fatalf("first Announce: %v", err)
@@ -399,4 +390,16 @@ func TestAnnounceReopens(t *testing.T) {
 	if err := a.Announce([]netip.Addr{vip4}); err != nil {
 		t.Fatalf("Announce after the interface came back: %v", err)
 	}
+}
+
+// newInNetNS returns an Announcer for ifname whose sockets are opened in
+// the network namespace ns (the caller keeps ns open until the test ends).
+func newInNetNS(t *testing.T, ifname string, ns netns.NsHandle) *Announcer {
+	t.Helper()
+	a, err := New(ifname, testr.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.ns = ns
+	return a
 }

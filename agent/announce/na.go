@@ -14,8 +14,8 @@ import (
 // ndp.Conn.WriteTo do (hop limit 255, source address, checksum by the
 // kernel) but names the interface only by index: ndp.Conn passes the
 // interface name as the IPv6 zone, which Go resolves with a process-wide
-// cache of the namespace the process last listed, so with WithNetNS (or two
-// namespaces using one interface name) it picks a wrong index and sendmsg
+// cache of the namespace the process last listed, so with Announcer.ns set (or
+// two namespaces using one interface name) it picks a wrong index and sendmsg
 // fails with EINVAL.
 type icmp6Conn struct {
 	fd      int

@@ -34,6 +34,7 @@
 //
 // Manager keeps the pair of daemons matching a Config, replacing a daemon
 // whose settings differ (the kernel cannot change a running one), and
-// ConnCounts reads how many connections of the table came from the sync
-// (/proc/net/ip_vs_conn_sync): the kernel has no counter of sync messages.
+// ReadConnCounts reads how many connections of the table came from the
+// sync (/proc/net/ip_vs_conn_sync): the kernel has no counter of sync
+// messages.
 package ipvssync

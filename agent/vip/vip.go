@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
 	"sync"
 	"time"
 
@@ -17,51 +16,32 @@ import (
 	"k8s.io/utils/clock"
 )
 
-// DefaultResyncInterval is how often Run re-checks every held VIP even
+// defaultResyncInterval is how often Run re-checks every held VIP even
 // without a netlink notification. Notifications are multicast and are lost
 // when the socket buffer overflows, so they cannot be the only trigger.
-const DefaultResyncInterval = 5 * time.Second
+const defaultResyncInterval = 5 * time.Second
 
 // subscriptionBufferBytes is the receive buffer asked for the address
 // subscription, to make overflow (ENOBUFS) unlikely during address storms.
 const subscriptionBufferBytes = 1 << 20
 
-// Option configures a Manager.
-type Option func(*options)
-
+// options are what New leaves at their defaults and the tests set: the
+// agent needs none of them.
 type options struct {
-	ns        netns.NsHandle
-	nsSet     bool
-	resync    time.Duration
-	clock     clock.WithTicker
+	// ns is the network namespace to work in (when nsSet). Entering it
+	// with setns(2) needs CAP_SYS_ADMIN, which the agent does not have.
+	// The Manager duplicates the handle; the caller keeps ownership.
+	ns    netns.NsHandle
+	nsSet bool
+	// resync is how often Run re-checks every held VIP
+	// (defaultResyncInterval if not positive).
+	resync time.Duration
+	// clock drives the periodic re-check (the real clock if nil).
+	clock clock.WithTicker
+	// onRestore, if set, is called by Run after it has put back a held VIP
+	// that something else deleted. It must not block; it may call the
+	// Manager's methods.
 	onRestore func(ifname string, vip netip.Prefix)
-}
-
-// WithNetNS makes the Manager work in the network namespace ns. Its
-// netlink sockets are opened in ns with setns(2), which needs CAP_SYS_ADMIN:
-// for tests and in-process labs, not for the agent. The Manager duplicates
-// the handle; the caller keeps ownership of ns.
-func WithNetNS(ns netns.NsHandle) Option {
-	return func(o *options) { o.ns, o.nsSet = ns, true }
-}
-
-// WithResyncInterval sets how often Run re-checks every held VIP
-// (DefaultResyncInterval if not set or not positive).
-func WithResyncInterval(d time.Duration) Option {
-	return func(o *options) { o.resync = d }
-}
-
-// WithClock sets the clock that drives the periodic re-check (the real
-// clock if not set).
-func WithClock(c clock.WithTicker) Option {
-	return func(o *options) { o.clock = c }
-}
-
-// WithOnRestore registers f, called by Run after it has put back a held VIP
-// that something else deleted (for example to count it in a metric). f must
-// not block; it may call the Manager's methods.
-func WithOnRestore(f func(ifname string, vip netip.Prefix)) Option {
-	return func(o *options) { o.onRestore = f }
 }
 
 // key identifies one held VIP.
@@ -88,21 +68,25 @@ type Manager struct {
 	lastErr map[key]string // last restore error logged per VIP (log on change)
 }
 
-// New returns a Manager for the network namespace given with WithNetNS or,
-// by default, the process's own namespace: its netlink handle is opened in
-// the namespace of the calling thread, and Run subscribes in the namespace
-// of the thread it runs on, without any namespace switch (so the agent needs
-// only CAP_NET_ADMIN). Close releases it.
-func New(log logr.Logger, opts ...Option) (*Manager, error) {
-	o := options{resync: DefaultResyncInterval, clock: clock.RealClock{}}
-	for _, opt := range opts {
-		opt(&o)
-	}
+// New returns a Manager for the process's own network namespace: its
+// netlink handle is opened in the namespace of the calling thread, and Run
+// subscribes in the namespace of the thread it runs on, without any
+// namespace switch (so the agent needs only CAP_NET_ADMIN). Close releases
+// it.
+func New(log logr.Logger) (*Manager, error) {
+	return newWithOptions(log, options{})
+}
+
+// newWithOptions is New with the options the tests set.
+func newWithOptions(log logr.Logger, o options) (*Manager, error) {
 	if o.resync <= 0 {
-		o.resync = DefaultResyncInterval
+		o.resync = defaultResyncInterval
+	}
+	if o.clock == nil {
+		o.clock = clock.RealClock{}
 	}
 
-	// Without WithNetNS, no namespace switch at all: setns(2) needs
+	// Without options.ns, no namespace switch at all: setns(2) needs
 	// CAP_SYS_ADMIN, which the agent does not have.
 	ns := netns.None()
 	if o.nsSet {
@@ -191,35 +175,6 @@ func (m *Manager) Remove(ifname string, vip netip.Prefix) error {
 	return nil
 }
 
-// Has reports whether vip (address and prefix length) is on the interface
-// ifname.
-func (m *Manager) Has(ifname string, vip netip.Prefix) (bool, error) {
-	if err := checkPrefix(vip); err != nil {
-		return false, fmt.Errorf("looking up VIP %s on %s: %w", vip, ifname, err)
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	ok, err := m.hasLocked(ifname, vip)
-	if err != nil {
-		return false, fmt.Errorf("looking up VIP %s on %s: %w", vip, ifname, err)
-	}
-	return ok, nil
-}
-
-// Held returns the VIPs the Manager holds on ifname, sorted.
-func (m *Manager) Held(ifname string) []netip.Prefix {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []netip.Prefix
-	for k := range m.held {
-		if k.ifname == ifname {
-			out = append(out, k.vip)
-		}
-	}
-	slices.SortFunc(out, comparePrefix)
-	return out
-}
-
 // RemoveStale removes from the interface ifname every address equal to one
 // of the addresses of vips, whatever its prefix length: the leftover of an
 // agent that crashed while it held them. A VIP this Manager holds is left
@@ -270,7 +225,7 @@ func (m *Manager) RemoveStale(ifname string, vips []netip.Prefix) ([]netip.Prefi
 
 // Run puts back held VIPs that something else deletes until ctx is done.
 // It reacts to RTM_DELADDR notifications and re-checks every held VIP
-// periodically (WithResyncInterval), also when the subscription was lost and
+// periodically (every 5 s, defaultResyncInterval), also when the subscription was lost and
 // could not be renewed yet. It returns nil when ctx is done, or an error if
 // the first subscription fails. Run at most once at a time per Manager.
 func (m *Manager) Run(ctx context.Context) error {
@@ -533,11 +488,4 @@ func toPrefix(n *net.IPNet) (netip.Prefix, bool) {
 		return netip.Prefix{}, false
 	}
 	return netip.PrefixFrom(a, ones), true
-}
-
-func comparePrefix(a, b netip.Prefix) int {
-	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c
-	}
-	return a.Bits() - b.Bits()
 }

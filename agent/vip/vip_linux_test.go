@@ -2,9 +2,11 @@ package vip
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	nslab "github.com/vipvs/vipvs/test/lab"
@@ -93,14 +96,64 @@ func (l *lab) addrDel(t *testing.T, ifname string, p netip.Prefix) {
 	}
 }
 
-func newManager(t *testing.T, l *lab, opts ...Option) *Manager {
+// option sets one of the options New leaves at their defaults.
+type option func(*options)
+
+func withResyncInterval(d time.Duration) option { return func(o *options) { o.resync = d } }
+
+func withClock(c clock.WithTicker) option { return func(o *options) { o.clock = c } }
+
+func withOnRestore(f func(ifname string, vip netip.Prefix)) option {
+	return func(o *options) { o.onRestore = f }
+}
+
+// newManager returns a Manager working in the lab's namespace.
+func newManager(t *testing.T, l *lab, opts ...option) *Manager {
 	t.Helper()
-	m, err := New(testr.New(t), append([]Option{WithNetNS(l.ns)}, opts...)...)
+	o := options{ns: l.ns, nsSet: true}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	m, err := newWithOptions(testr.New(t), o)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { _ = m.Close() })
 	return m
+}
+
+// has reports whether vip (address and prefix length) is on the interface
+// ifname.
+func (m *Manager) has(ifname string, vip netip.Prefix) (bool, error) {
+	if err := checkPrefix(vip); err != nil {
+		return false, fmt.Errorf("looking up VIP %s on %s: %w", vip, ifname, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ok, err := m.hasLocked(ifname, vip)
+	if err != nil {
+		return false, fmt.Errorf("looking up VIP %s on %s: %w", vip, ifname, err)
+	}
+	return ok, nil
+}
+
+// heldOn returns the VIPs the Manager holds on ifname, sorted.
+func (m *Manager) heldOn(ifname string) []netip.Prefix {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []netip.Prefix
+	for k := range m.held {
+		if k.ifname == ifname {
+			out = append(out, k.vip)
+		}
+	}
+	slices.SortFunc(out, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
+	return out
 }
 
 // run starts m.Run and stops it (and waits for it) when the test ends.
@@ -131,7 +184,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func mustHas(t *testing.T, m *Manager, ifname string, p netip.Prefix) bool {
 	t.Helper()
-	ok, err := m.Has(ifname, p)
+	ok, err := m.has(ifname, p)
 	if err != nil {
 		t.Fatalf("Has(%s, %s): %v", ifname, p, err)
 	}
@@ -175,7 +228,7 @@ func TestAddRemoveHas(t *testing.T) {
 			if mustHas(t, m, "vip0", vip) {
 				t.Fatalf("Has after Remove = true")
 			}
-			if got := m.Held("vip0"); len(got) != 0 {
+			if got := m.heldOn("vip0"); len(got) != 0 {
 				t.Errorf("Held after Remove = %v, want none", got)
 			}
 		})
@@ -190,7 +243,7 @@ func TestErrors(t *testing.T) {
 	if want := "adding VIP 192.0.2.100/24 on nosuch0: "; err == nil || err.Error()[:len(want)] != want {
 		t.Errorf("Add on a missing interface: error %v, want prefix %q", err, want)
 	}
-	if got := m.Held("nosuch0"); len(got) != 0 {
+	if got := m.heldOn("nosuch0"); len(got) != 0 {
 		t.Errorf("failed Add marked held: %v", got)
 	}
 	if err := m.Remove("nosuch0", vip); err != nil {
@@ -257,8 +310,8 @@ func TestRestore(t *testing.T) {
 	l := newLab(t)
 	var restores atomic.Int32
 	fc := clocktesting.NewFakeClock(time.Now())
-	m := newManager(t, l, WithClock(fc), WithResyncInterval(time.Hour),
-		WithOnRestore(func(string, netip.Prefix) { restores.Add(1) }))
+	m := newManager(t, l, withClock(fc), withResyncInterval(time.Hour),
+		withOnRestore(func(string, netip.Prefix) { restores.Add(1) }))
 	run(t, m)
 
 	for _, s := range []string{"192.0.2.100/24", "2001:db8::100/64"} {
@@ -284,7 +337,7 @@ func TestRestore(t *testing.T) {
 // seen too.
 func TestRemovedNotRestored(t *testing.T) {
 	l := newLab(t)
-	m := newManager(t, l, WithResyncInterval(50*time.Millisecond))
+	m := newManager(t, l, withResyncInterval(50*time.Millisecond))
 	run(t, m)
 
 	// Host prefixes: with /24 both, deleting the first (primary) address
@@ -313,7 +366,7 @@ func TestRemovedNotRestored(t *testing.T) {
 // not running (its notification is lost) is put back by Run's first check.
 func TestResyncRestores(t *testing.T) {
 	l := newLab(t)
-	m := newManager(t, l, WithClock(clocktesting.NewFakeClock(time.Now())), WithResyncInterval(time.Hour))
+	m := newManager(t, l, withClock(clocktesting.NewFakeClock(time.Now())), withResyncInterval(time.Hour))
 	vip := netip.MustParsePrefix("2001:db8::100/64")
 	if err := m.Add("vip0", vip); err != nil {
 		t.Fatal(err)
@@ -323,7 +376,7 @@ func TestResyncRestores(t *testing.T) {
 	waitFor(t, "the VIP to be put back by the resync", func() bool { return mustHas(t, m, "vip0", vip) })
 }
 
-// TestDefaultNamespace checks that without WithNetNS the manager's handle
+// TestDefaultNamespace checks that New (no namespace option) the manager's handle
 // works in the namespace of the thread that called New, from any thread.
 func TestDefaultNamespace(t *testing.T) {
 	l := newLab(t)

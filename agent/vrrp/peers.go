@@ -33,12 +33,6 @@ const (
 	DropImpostor DropReason = "impostor"
 )
 
-// DropReasons returns every drop reason of the state machine, in a fixed
-// order, so that metrics can create each labelled counter up front.
-func DropReasons() []DropReason {
-	return []DropReason{DropUnknownPeer, DropMACMismatch, DropForgedPriority0, DropImpostor}
-}
-
 // AlarmKind names a situation that an operator must hear about; it is not a
 // dropped packet.
 type AlarmKind string

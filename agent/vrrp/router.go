@@ -268,9 +268,6 @@ func (r *Router) Deadline() time.Time {
 	return r.deadline
 }
 
-// MasterAdverInterval returns Master_Adver_Interval (§6.1).
-func (r *Router) MasterAdverInterval() time.Duration { return r.masterAdverInterval }
-
 // SkewTime returns Skew_Time. RFC 9568 §6.1 (v3):
 // ((256 - Priority) * Master_Adver_Interval) / 256; RFC 3768 §6.1 (v2):
 // (256 - Priority) / 256 seconds.

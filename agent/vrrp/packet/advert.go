@@ -42,7 +42,7 @@ const (
 	v2MaxSeconds  = 255
 )
 
-// Sentinel errors wrapped by [Unmarshal] and [Advert.Marshal]. They are not
+// Sentinel errors wrapped by decode, validate and [Advert.Marshal]. They are not
 // exported: callers receive a [DropReason] from [Parse] instead.
 var (
 	errLength       = errors.New("incomplete or oversized message")
@@ -78,8 +78,8 @@ type Advert struct {
 	AuthData [8]byte
 	// Addrs are the virtual addresses, all IPv4 or all IPv6, in wire order.
 	Addrs []netip.Addr
-	// Checksum is the checksum as read from the wire by [Unmarshal] or
-	// [Parse], or as written by [Advert.Marshal].
+	// Checksum is the checksum as read from the wire by [Parse], or as
+	// written by [Advert.Marshal].
 	Checksum uint16
 }
 
@@ -204,11 +204,13 @@ func (a *Advert) Marshal(src, dst netip.Addr, mode ChecksumMode) ([]byte, error)
 	return b, nil
 }
 
-// Unmarshal decodes one VRRP message (the IP payload). It checks structure
-// only: version 2 or 3, type advertisement, a count of 1-255 addresses that
-// exactly fills the message (v2: plus 8 bytes of authentication data), VRID
-// 1-255 and a non-zero interval. It does not verify the checksum ([Parse]
-// does, since that needs the IP addresses).
+// decode decodes one VRRP message (the IP payload), checking its structure
+// in the order of the receive checks so that Parse reports the first
+// failing one: version 2 or 3, type advertisement, a count of 1-255
+// addresses that exactly fills the message (v2: plus 8 bytes of
+// authentication data). validate checks the rest (VRID 1-255, a non-zero
+// interval) after Parse has verified the checksum, which needs the IP
+// addresses.
 //
 // The address family is inferred: v2 is IPv4; v3 is IPv4 when the message
 // holds exactly count×4 address bytes and IPv6 when it holds count×16. The
@@ -216,19 +218,6 @@ func (a *Advert) Marshal(src, dst netip.Addr, mode ChecksumMode) ([]byte, error)
 // match the length (the fuzzer's favourite lie) is an error, as are
 // trailing bytes. The reserved bits of the v3 interval field are ignored
 // (RFC 9568 §5.2.7). The returned Advert does not alias b.
-func Unmarshal(b []byte) (Advert, error) {
-	a, err := decode(b)
-	if err != nil {
-		return Advert{}, err
-	}
-	if err := validate(a); err != nil {
-		return Advert{}, err
-	}
-	return a, nil
-}
-
-// decode is the structural part of Unmarshal, in the order of the receive
-// checks so that Parse reports the first failing one.
 func decode(b []byte) (Advert, error) {
 	if len(b) < 1 {
 		return Advert{}, fmt.Errorf("packet: empty message: %w", errLength)
@@ -286,8 +275,8 @@ func decode(b []byte) (Advert, error) {
 	return a, nil
 }
 
-// validate applies the semantic checks of Unmarshal that come after the
-// checksum in Parse.
+// validate applies the semantic checks that come after the checksum in
+// Parse.
 func validate(a Advert) error {
 	if a.VRID == 0 {
 		return fmt.Errorf("packet: VRID 0: %w", errVRID)

@@ -78,12 +78,12 @@ func TestWorkedValues(t *testing.T) {
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("Marshal (-want +got):\n%s", diff)
 			}
-			back, err := Unmarshal(got)
+			back, err := unmarshal(got)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(tt.a, back, cmpOpts...); diff != "" {
-				t.Errorf("Unmarshal(Marshal) (-want +got):\n%s", diff)
+				t.Errorf("unmarshal(Marshal) (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -196,9 +196,9 @@ func TestUnmarshalErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Unmarshal(tt.b)
+			_, err := unmarshal(tt.b)
 			if !errors.Is(err, tt.want) || (err == nil) != (tt.want == nil) {
-				t.Fatalf("Unmarshal error = %v, want %v", err, tt.want)
+				t.Fatalf("unmarshal error = %v, want %v", err, tt.want)
 			}
 			if err != nil && !strings.HasPrefix(err.Error(), "packet: ") {
 				t.Errorf("error %q lacks the package prefix", err)
@@ -232,4 +232,18 @@ func TestChecksumModeString(t *testing.T) {
 	if diff := cmp.Diff([]string{"pseudo-header", "rfc9568", "ChecksumMode(7)"}, got); diff != "" {
 		t.Errorf("String (-want +got):\n%s", diff)
 	}
+}
+
+// unmarshal decodes one VRRP message with the checks Parse makes of the
+// message alone (decode, then validate): the inverse of Marshal, without
+// the checksum and the IP-level checks.
+func unmarshal(b []byte) (Advert, error) {
+	a, err := decode(b)
+	if err != nil {
+		return Advert{}, err
+	}
+	if err := validate(a); err != nil {
+		return Advert{}, err
+	}
+	return a, nil
 }

@@ -9,8 +9,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// FuzzAdvertDecode: Unmarshal never panics, and whatever it accepts
-// Marshal encodes and Unmarshal decodes back to the same advert, with a
+// FuzzAdvertDecode: unmarshal never panics, and whatever it accepts
+// Marshal encodes and unmarshal decodes back to the same advert, with a
 // valid checksum and the same bytes apart from the checksum and the v3
 // reserved bits (the decoder checks the count against the length, never
 // indexes by it: a lying count is the first thing a fuzzer finds).
@@ -20,7 +20,7 @@ func FuzzAdvertDecode(f *testing.F) {
 		f.Add(p.Payload)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		a, err := Unmarshal(b)
+		a, err := unmarshal(b)
 		if err != nil {
 			return
 		}
@@ -32,9 +32,9 @@ func FuzzAdvertDecode(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Marshal of an accepted advert %+v: %v", a, err)
 		}
-		back, err := Unmarshal(enc)
+		back, err := unmarshal(enc)
 		if err != nil {
-			t.Fatalf("Unmarshal(Marshal(%+v)) = %v", a, err)
+			t.Fatalf("unmarshal(Marshal(%+v)) = %v", a, err)
 		}
 		if diff := cmp.Diff(a, back, cmpOpts...); diff != "" {
 			t.Fatalf("round trip (-want +got):\n%s", diff)
@@ -50,8 +50,8 @@ func FuzzAdvertDecode(f *testing.F) {
 	})
 }
 
-// FuzzReceiveChecks: Parse, DetectChecksumMode and Check never panic,
-// and an advert Parse accepts is one Unmarshal accepts too.
+// FuzzReceiveChecks: Parse, detectChecksumMode and Check never panic,
+// and an advert Parse accepts is one unmarshal accepts too.
 func FuzzReceiveChecks(f *testing.F) {
 	for _, p := range goldenPackets(f) {
 		f.Add(p.Payload, p.Src.AsSlice(), p.Dst.AsSlice(), p.TTL, "vipvs123", false, uint8(3))
@@ -61,15 +61,15 @@ func FuzzReceiveChecks(f *testing.F) {
 		s, _ := netip.AddrFromSlice(src)
 		d, _ := netip.AddrFromSlice(dst)
 		r := Received{Payload: payload, Src: s, Dst: d, TTL: ttl}
-		DetectChecksumMode(r)
+		detectChecksumMode(r)
 		a, drop := Parse(r)
 		if drop == DropNone {
-			u, err := Unmarshal(payload)
+			u, err := unmarshal(payload)
 			if err != nil {
-				t.Fatalf("Parse accepted what Unmarshal rejects: %v", err)
+				t.Fatalf("Parse accepted what unmarshal rejects: %v", err)
 			}
 			if diff := cmp.Diff(u, a, cmpOpts...); diff != "" {
-				t.Fatalf("Parse and Unmarshal differ (-Unmarshal +Parse):\n%s", diff)
+				t.Fatalf("Parse and unmarshal differ (-unmarshal +Parse):\n%s", diff)
 			}
 		}
 		if drop.String() == "unknown" {

@@ -100,8 +100,8 @@ func TestKeepalivedCaptures(t *testing.T) {
 					t.Errorf("packet %d: Check = %v, want none", i, r)
 				}
 				if got.Version == 3 && p.Src.Is4() {
-					if mode, ok := DetectChecksumMode(p.Received); !ok || mode != tt.mode {
-						t.Errorf("packet %d: DetectChecksumMode = %v, %v; want %v, true", i, mode, ok, tt.mode)
+					if mode, ok := detectChecksumMode(p.Received); !ok || mode != tt.mode {
+						t.Errorf("packet %d: detectChecksumMode = %v, %v; want %v, true", i, mode, ok, tt.mode)
 					}
 					other := got
 					other.Addrs = append([]netip.Addr(nil), got.Addrs...)

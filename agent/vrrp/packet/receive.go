@@ -10,7 +10,7 @@ import (
 
 // DropReason says why a received advertisement was dropped. Its String
 // values are stable kebab-case names, used as the "reason" label of the
-// adverts-dropped counter; [DropReasons] lists them all.
+// adverts-dropped counter.
 type DropReason int
 
 // The reasons. The RFC sections are those of RFC 9568 §7.1 unless noted.
@@ -88,16 +88,6 @@ func (r DropReason) String() string {
 	}
 }
 
-// DropReasons returns every reason but DropNone, in a fixed order, so
-// that a metrics registry can create each labelled counter up front.
-func DropReasons() []DropReason {
-	rs := make([]DropReason, 0, numReasons-1)
-	for r := DropNone + 1; r < numReasons; r++ {
-		rs = append(rs, r)
-	}
-	return rs
-}
-
 // Received is what the transport hands over for one packet.
 type Received struct {
 	// Payload is the VRRP message (IP header already stripped).
@@ -114,7 +104,7 @@ type Received struct {
 // (advertisement), the complete message including all addresses and the v2
 // authentication data (and nothing after it), a non-zero address count, the
 // address family of Src and Dst, the checksum (for v3 over IPv4 either
-// [ChecksumMode] is accepted, see [DetectChecksumMode]), a non-zero VRID
+// [ChecksumMode] is accepted), a non-zero VRID
 // and a non-zero interval. It returns the decoded advert with DropNone, or
 // the first failing check with a zero Advert.
 //
@@ -147,25 +137,6 @@ func validChecksum(b []byte, version int, src, dst netip.Addr) bool {
 		return true
 	}
 	return version == 3 && src.Is4() && verify(b, version, src, dst, ChecksumRFC9568)
-}
-
-// DetectChecksumMode reports which [ChecksumMode] the sender of a VRRPv3
-// advertisement over IPv4 used: ok is true only for such a packet whose
-// checksum is valid in the returned mode. Should a checksum be valid in
-// both modes (the pseudo-header summing to zero), ChecksumPseudoHeader is
-// returned. For v2 and IPv6 the mode does not apply and ok is false.
-// An agent can use it to report which peers send which variant.
-func DetectChecksumMode(r Received) (mode ChecksumMode, ok bool) {
-	src, dst := r.Src.Unmap(), r.Dst.Unmap()
-	if len(r.Payload) < headerLen || r.Payload[0]>>4 != 3 || !src.Is4() || !dst.Is4() {
-		return 0, false
-	}
-	for _, m := range []ChecksumMode{ChecksumPseudoHeader, ChecksumRFC9568} {
-		if verify(r.Payload, 3, src, dst, m) {
-			return m, true
-		}
-	}
-	return 0, false
 }
 
 // reasonFor maps an error of decode or validate to its drop reason.
@@ -238,7 +209,7 @@ func Check(a Advert, want Expect) DropReason {
 			return DropInterval
 		}
 	}
-	if !SameAddrs(a.Addrs, want.Addrs) {
+	if !sameAddrs(a.Addrs, want.Addrs) {
 		return DropAddressMismatch
 	}
 	return DropNone
@@ -258,10 +229,10 @@ func authOK(a Advert, password string) bool {
 	return a.AuthType == AuthSimple && same
 }
 
-// SameAddrs reports whether a and b hold the same set of addresses, in
+// sameAddrs reports whether a and b hold the same set of addresses, in
 // any order, ignoring duplicates and zones. It does not modify its
 // arguments.
-func SameAddrs(a, b []netip.Addr) bool {
+func sameAddrs(a, b []netip.Addr) bool {
 	return slices.Equal(addrSet(a), addrSet(b))
 }
 

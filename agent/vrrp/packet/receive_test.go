@@ -206,9 +206,9 @@ func TestDetectChecksumMode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mode, ok := DetectChecksumMode(tt.r)
+			mode, ok := detectChecksumMode(tt.r)
 			if diff := cmp.Diff([]any{tt.wantMode, tt.wantOK}, []any{mode, ok}); diff != "" {
-				t.Errorf("DetectChecksumMode (-want +got):\n%s", diff)
+				t.Errorf("detectChecksumMode (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -299,11 +299,11 @@ func TestSameAddrs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := append([]netip.Addr(nil), tt.a...)
-			if got := SameAddrs(tt.a, tt.b); got != tt.want {
-				t.Errorf("SameAddrs = %v, want %v", got, tt.want)
+			if got := sameAddrs(tt.a, tt.b); got != tt.want {
+				t.Errorf("sameAddrs = %v, want %v", got, tt.want)
 			}
 			if diff := cmp.Diff(a, tt.a, cmpOpts...); diff != "" {
-				t.Errorf("SameAddrs modified its argument (-before +after):\n%s", diff)
+				t.Errorf("sameAddrs modified its argument (-before +after):\n%s", diff)
 			}
 		})
 	}
@@ -312,11 +312,11 @@ func TestSameAddrs(t *testing.T) {
 func TestDropReasonString(t *testing.T) {
 	want := []string{"ttl", "version", "type", "length", "address-count", "family", "checksum", "unknown-vrid", "interval", "owner", "auth", "address-mismatch"}
 	var got []string
-	for _, r := range DropReasons() {
+	for _, r := range dropReasons() {
 		got = append(got, r.String())
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("DropReasons names (-want +got):\n%s", diff)
+		t.Errorf("dropReasons names (-want +got):\n%s", diff)
 	}
 	kebab := regexp.MustCompile(`^[a-z]+(-[a-z]+)*$`)
 	for _, s := range got {
@@ -333,4 +333,31 @@ func TestDropReasonString(t *testing.T) {
 	if s := numReasons.String(); s != "unknown" {
 		t.Errorf("numReasons.String() = %q", s)
 	}
+}
+
+// dropReasons returns every reason but DropNone, in order.
+func dropReasons() []DropReason {
+	rs := make([]DropReason, 0, numReasons-1)
+	for r := DropNone + 1; r < numReasons; r++ {
+		rs = append(rs, r)
+	}
+	return rs
+}
+
+// detectChecksumMode reports which [ChecksumMode] the sender of a VRRPv3
+// advertisement over IPv4 used: ok is true only for such a packet whose
+// checksum is valid in the returned mode. Should a checksum be valid in
+// both modes (the pseudo-header summing to zero), ChecksumPseudoHeader is
+// returned. For v2 and IPv6 the mode does not apply and ok is false.
+func detectChecksumMode(r Received) (mode ChecksumMode, ok bool) {
+	src, dst := r.Src.Unmap(), r.Dst.Unmap()
+	if len(r.Payload) < headerLen || r.Payload[0]>>4 != 3 || !src.Is4() || !dst.Is4() {
+		return 0, false
+	}
+	for _, m := range []ChecksumMode{ChecksumPseudoHeader, ChecksumRFC9568} {
+		if verify(r.Payload, 3, src, dst, m) {
+			return m, true
+		}
+	}
+	return 0, false
 }
