@@ -38,6 +38,11 @@ type Options struct {
 	Log logr.Logger
 	// Clock is the clock; nil means the real one.
 	Clock clock.WithTicker
+	// TimerClock is the clock of the VRRP routers' timers (vrrp.NewRunner);
+	// nil means Clock. Run gives the real agent one timerfd-backed clock
+	// (agent/timerfd) shared by every router, so that a timer costs no Go
+	// runtime timer.
+	TimerClock clock.Clock
 	// Reload, when it receives, re-reads the config file (SIGHUP).
 	Reload <-chan struct{}
 	// HardStop, when closed, cuts a graceful hand-over short (a second
@@ -87,6 +92,9 @@ type Agent struct {
 func New(opts Options, parts Parts, reg *prometheus.Registry) (*Agent, error) {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
+	}
+	if opts.TimerClock == nil {
+		opts.TimerClock = opts.Clock
 	}
 	if parts.Config == nil || parts.Network == nil || parts.VIPs == nil || parts.Links == nil ||
 		parts.Balancer == nil || parts.OpenAnnouncer == nil || parts.PickInterfaces == nil {
@@ -373,7 +381,7 @@ func (a *Agent) startRouter(ctx context.Context, rc config.Router) (*router, err
 		return nil, errors.Join(append(errs, err)...)
 	}
 	r, err := newRouter(ctx, routerDeps{
-		cfg: rc, net: a.parts.Network, vips: a.parts.VIPs, ann: ann, clk: a.clk,
+		cfg: rc, net: a.parts.Network, vips: a.parts.VIPs, ann: ann, clk: a.clk, timers: a.opts.TimerClock,
 		log: a.log, m: a.m, obs: a.observer(rc.Name), group: a.goroutine,
 		arp: a.parts.OpenARPWatch,
 	})

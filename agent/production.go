@@ -16,6 +16,7 @@ import (
 	"github.com/vipvs/vipvs/agent/balancer"
 	"github.com/vipvs/vipvs/agent/config"
 	"github.com/vipvs/vipvs/agent/link"
+	"github.com/vipvs/vipvs/agent/timerfd"
 	"github.com/vipvs/vipvs/agent/transport"
 	"github.com/vipvs/vipvs/agent/vip"
 )
@@ -63,6 +64,16 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	hub := transport.NewHub(log.WithName("transport"))
 	defer hub.Close()
+	if _, real := opts.Clock.(clock.RealClock); real && opts.TimerClock == nil {
+		// One timerfd for every router's timer: see agent/timerfd. It is
+		// closed after a.Run, which waits for the routers.
+		timers, err := timerfd.New()
+		if err != nil {
+			return err
+		}
+		defer timers.Close()
+		opts.TimerClock = timers
+	}
 	a, err := New(opts, Parts{
 		Config:   watcher,
 		Network:  hubNetwork{hub},

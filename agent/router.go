@@ -71,15 +71,17 @@ type lastAdvert struct {
 
 // routerDeps is what a router is built from.
 type routerDeps struct {
-	cfg   config.Router
-	net   Network
-	vips  VIPs
-	ann   Announcer
-	clk   clock.WithTicker
-	log   logr.Logger
-	m     *metrics
-	obs   vrrp.Observer
-	group func(func()) // runs a goroutine in the agent's group
+	cfg  config.Router
+	net  Network
+	vips VIPs
+	ann  Announcer
+	clk  clock.WithTicker
+	// timers is the clock of the runner's timer (Options.TimerClock).
+	timers clock.Clock
+	log    logr.Logger
+	m      *metrics
+	obs    vrrp.Observer
+	group  func(func()) // runs a goroutine in the agent's group
 	// arp opens an ARP watcher (optional; IPv4 routers only).
 	arp func(ifname string) (ARPWatch, error)
 }
@@ -149,7 +151,7 @@ func newRouter(parent context.Context, d routerDeps) (*router, error) {
 		}
 	}
 	obs := d.obs
-	r.runner = vrrp.NewRunner(vcfg, r.send, r.holder, d.clk, log.WithName("vrrp"), vrrp.WithObserver(func(t vrrp.Transition, prio uint8) {
+	r.runner = vrrp.NewRunner(vcfg, r.send, r.holder, d.timers, log.WithName("vrrp"), vrrp.WithObserver(func(t vrrp.Transition, prio uint8) {
 		m.transition(rc, t)
 		if obs != nil {
 			obs(t, prio)

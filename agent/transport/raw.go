@@ -133,11 +133,21 @@ func listenRaw(ifi *net.Interface, ipv6 bool) (rawConn, error) {
 
 // recv is one non-blocking recvfrom(2) into s.buf; it reports whether the
 // read is done (false: wait for the socket to be readable).
+//
+// It is a raw system call (no entersyscall): a call that cannot block needs
+// no hand-off of the P, and an ordinary system call wakes the runtime's
+// sysmon thread whenever it sleeps, a context switch per packet at 10 ms
+// adverts. EAGAIN parks the goroutine in the netpoller instead.
 func (s *sock) recv(fd uintptr) bool {
 	s.rsaLen = uint32(unsafe.Sizeof(s.rsa))
-	n, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&s.buf[0])), uintptr(len(s.buf)),
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&s.buf[0])), uintptr(len(s.buf)),
 		unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&s.rsa)), uintptr(unsafe.Pointer(&s.rsaLen)))
-	if e == unix.EAGAIN || e == unix.EINTR {
+	for e == unix.EINTR {
+		s.rsaLen = uint32(unsafe.Sizeof(s.rsa))
+		n, _, e = unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&s.buf[0])), uintptr(len(s.buf)),
+			unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&s.rsa)), uintptr(unsafe.Pointer(&s.rsaLen)))
+	}
+	if e == unix.EAGAIN {
 		return false
 	}
 	s.n, s.errno = int(n), e
@@ -314,6 +324,7 @@ func runSteps(steps []step) error {
 type conn4 struct {
 	pc  *ipv4.PacketConn
 	ifi *net.Interface
+	tx  *rawTx
 }
 
 func setup4(c net.PacketConn, ifi *net.Interface) (txConn, error) {
@@ -327,7 +338,11 @@ func setup4(c net.PacketConn, ifi *net.Interface) (txConn, error) {
 	if err := runSteps(steps); err != nil {
 		return nil, err
 	}
-	return conn4{pc: pc, ifi: ifi}, nil
+	tx, err := newRawTx(c, false)
+	if err != nil {
+		return nil, err
+	}
+	return conn4{pc: pc, ifi: ifi, tx: tx}, nil
 }
 
 func (c conn4) join() error {
@@ -338,11 +353,7 @@ func (c conn4) join() error {
 }
 
 func (c conn4) write(b []byte, src netip.Addr, ifIndex int, dst netip.Addr) error {
-	// IP_PKTINFO's ipi_spec_dst becomes the source address of a raw IPv4
-	// packet, ipi_ifindex the outgoing interface.
-	cm := &ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: ifIndex}
-	_, err := c.pc.WriteTo(b, cm, &net.IPAddr{IP: dst.AsSlice()})
-	return err
+	return c.tx.write(b, src, ifIndex, dst)
 }
 
 func (c conn4) Close() error { return c.pc.Close() }
@@ -350,6 +361,7 @@ func (c conn4) Close() error { return c.pc.Close() }
 type conn6 struct {
 	pc  *ipv6.PacketConn
 	ifi *net.Interface
+	tx  *rawTx
 }
 
 func setup6(c net.PacketConn, ifi *net.Interface) (txConn, error) {
@@ -363,7 +375,11 @@ func setup6(c net.PacketConn, ifi *net.Interface) (txConn, error) {
 	if err := runSteps(steps); err != nil {
 		return nil, err
 	}
-	return conn6{pc: pc, ifi: ifi}, nil
+	tx, err := newRawTx(c, true)
+	if err != nil {
+		return nil, err
+	}
+	return conn6{pc: pc, ifi: ifi, tx: tx}, nil
 }
 
 func (c conn6) join() error {
@@ -374,12 +390,7 @@ func (c conn6) join() error {
 }
 
 func (c conn6) write(b []byte, src netip.Addr, ifIndex int, dst netip.Addr) error {
-	// IPV6_PKTINFO sets source and interface; the interface also scopes a
-	// link-local destination, so no zone is needed in the address (a zone
-	// name would be resolved in the namespace of the calling thread).
-	cm := &ipv6.ControlMessage{HopLimit: ttlVRRP, Src: src.AsSlice(), IfIndex: ifIndex}
-	_, err := c.pc.WriteTo(b, cm, &net.IPAddr{IP: dst.AsSlice()})
-	return err
+	return c.tx.write(b, src, ifIndex, dst)
 }
 
 func (c conn6) Close() error { return c.pc.Close() }

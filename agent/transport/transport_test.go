@@ -407,3 +407,23 @@ func TestSocketReadAllocatesNothing(t *testing.T) {
 		t.Errorf("source MAC %s, want %s", mac, b.mac)
 	}
 }
+
+// TestSocketWriteAllocatesNothing proves, on real raw sockets of both
+// families, that sending an advert (sendmsg with its address and control
+// messages) allocates nothing.
+func TestSocketWriteAllocatesNothing(t *testing.T) {
+	l := newLab(t)
+	a := l.addNode(nodeOptions{})
+	payload := []byte{0x31, 1, 100, 1, 0, 100, 0, 0, 192, 0, 2, 100}
+	for _, ipv6 := range []bool{false, true} {
+		c := a.listen(t, Options{IPv6: ipv6, Multicast: true})
+		allocs := testing.AllocsPerRun(100, func() {
+			if err := c.Write(payload, MulticastGroup(ipv6)); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%s: sending a packet allocates %.1f times, want 0", familyName(ipv6), allocs)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -334,10 +335,25 @@ func (m *Manager) restoreAddr(deleted netip.Prefix) {
 	}
 }
 
+// resyncAll re-checks every held VIP. The addresses of each interface and
+// family are listed once per resync, not once per VIP: a netlink address
+// dump returns every address of the namespace, so listing it per VIP costs
+// N dumps of N addresses with N VIPs (with 255 VIPs, most of the agent's
+// idle CPU).
 func (m *Manager) resyncAll() {
+	snap := addrSnapshot{}
 	for _, k := range m.heldKeys() {
-		m.ensure(k)
+		m.ensureWith(k, snap)
 	}
+}
+
+// addrSnapshot caches the addresses of (interface, family) pairs over one
+// resync.
+type addrSnapshot map[snapKey]map[netip.Prefix]bool
+
+type snapKey struct {
+	ifname string
+	ipv6   bool
 }
 
 func (m *Manager) heldKeys() []key {
@@ -351,14 +367,18 @@ func (m *Manager) heldKeys() []key {
 }
 
 // ensure puts k back if it is still held and missing from its interface.
-func (m *Manager) ensure(k key) {
+func (m *Manager) ensure(k key) { m.ensureWith(k, nil) }
+
+// ensureWith is ensure reading the interface's addresses from snap (nil:
+// list them now).
+func (m *Manager) ensureWith(k key, snap addrSnapshot) {
 	restored := func() bool {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		if _, ok := m.held[k]; !ok || m.h == nil {
 			return false // removed (or closed) meanwhile: nothing to keep
 		}
-		present, err := m.hasLocked(k.ifname, k.vip)
+		present, err := m.hasCachedLocked(k.ifname, k.vip, snap)
 		if err == nil && present {
 			m.noteErrLocked(k, nil)
 			return false
@@ -428,28 +448,60 @@ func (m *Manager) delLocked(ifname string, vip netip.Prefix) error {
 	return nil
 }
 
-func (m *Manager) hasLocked(ifname string, vip netip.Prefix) (bool, error) {
-	if m.h == nil {
-		return false, errClosed
+// hasCachedLocked is hasLocked with the addresses read from snap, listed
+// into it on first use (snap nil: hasLocked).
+func (m *Manager) hasCachedLocked(ifname string, vip netip.Prefix, snap addrSnapshot) (bool, error) {
+	if snap == nil {
+		return m.hasLocked(ifname, vip)
 	}
-	link, err := m.h.LinkByName(ifname)
+	sk := snapKey{ifname, vip.Addr().Is6()}
+	set, ok := snap[sk]
+	if !ok {
+		list, err := m.listLocked(ifname, sk.ipv6)
+		if err != nil {
+			return false, err // not cached: the next VIP tries again
+		}
+		set = make(map[netip.Prefix]bool, len(list))
+		for _, p := range list {
+			set[p] = true
+		}
+		snap[sk] = set
+	}
+	return set[vip], nil
+}
+
+func (m *Manager) hasLocked(ifname string, vip netip.Prefix) (bool, error) {
+	list, err := m.listLocked(ifname, vip.Addr().Is6())
 	if err != nil {
 		return false, err
 	}
+	return slices.Contains(list, vip), nil
+}
+
+// listLocked returns the addresses of one family on the interface.
+func (m *Manager) listLocked(ifname string, ipv6 bool) ([]netip.Prefix, error) {
+	if m.h == nil {
+		return nil, errClosed
+	}
+	link, err := m.h.LinkByName(ifname)
+	if err != nil {
+		return nil, err
+	}
 	fam := netlink.FAMILY_V4
-	if vip.Addr().Is6() {
+	if ipv6 {
 		fam = netlink.FAMILY_V6
 	}
 	addrs, err := m.h.AddrList(link, fam)
 	if err != nil {
-		return false, fmt.Errorf("listing addresses: %w", err)
+		return nil, fmt.Errorf("listing addresses: %w", err)
 	}
+	list := make([]netip.Prefix, 0, len(addrs))
 	for _, a := range addrs {
-		if p, ok := toPrefix(a.IPNet); ok && p == vip {
-			return true, nil
+		if p, ok := toPrefix(a.IPNet); ok {
+			list = append(list, p)
 		}
 	}
-	return false, nil
+	return list, nil
 }
 
 var errClosed = errors.New("manager closed")

@@ -412,3 +412,34 @@ func TestDefaultNamespace(t *testing.T) {
 		t.Fatalf("vip0 visible in the test's own namespace")
 	}
 }
+
+// TestResyncRestoresAmongMany: the resync lists each interface's addresses
+// once per family and still restores every missing VIP of both families,
+// and only those.
+func TestResyncRestoresAmongMany(t *testing.T) {
+	l := newLab(t)
+	m := newManager(t, l, withClock(clocktesting.NewFakeClock(time.Now())), withResyncInterval(time.Hour))
+	vips := []netip.Prefix{
+		netip.MustParsePrefix("192.0.2.10/32"),
+		netip.MustParsePrefix("192.0.2.11/32"),
+		netip.MustParsePrefix("192.0.2.12/32"),
+		netip.MustParsePrefix("2001:db8::100/64"),
+		netip.MustParsePrefix("2001:db8::101/64"),
+	}
+	for _, v := range vips {
+		if err := m.Add("vip0", v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.addrDel(t, "vip0", vips[1])
+	l.addrDel(t, "vip0", vips[4])
+	run(t, m)
+	waitFor(t, "every VIP to be put back by the resync", func() bool {
+		for _, v := range vips {
+			if !mustHas(t, m, "vip0", v) {
+				return false
+			}
+		}
+		return true
+	})
+}

@@ -37,6 +37,8 @@ var idleMetrics = []metricInfo{
 	{"backup CPU", "%", "CPU of a backup's process(es)"},
 	{"master RSS", "MiB", "resident memory of the master's process(es)"},
 	{"backup RSS", "MiB", "resident memory of a backup's process(es)"},
+	{"master switches", "/s", "context switches (voluntary and not) of every thread of the master's process(es), per second"},
+	{"backup switches", "/s", "context switches of every thread of a backup's process(es), per second"},
 }
 
 // idlePrecise is idleRun with CPU from the scheduler's run time.
@@ -55,15 +57,19 @@ func (b *bench) idlePrecise(e *env) (map[string]float64, error) {
 // then their RSS.
 func (b *bench) measureIdle(master, backup []int) (map[string]float64, error) {
 	m0, b0 := cpuNanos(master), cpuNanos(backup)
+	ms0, bs0 := ctxSwitches(master), ctxSwitches(backup)
 	t0 := time.Now()
 	time.Sleep(b.idle)
 	m1, b1 := cpuNanos(master), cpuNanos(backup)
+	ms1, bs1 := ctxSwitches(master), ctxSwitches(backup)
 	wall := float64(time.Since(t0))
 	return map[string]float64{
-		"master CPU": 100 * float64(m1-m0) / wall,
-		"backup CPU": 100 * float64(b1-b0) / wall,
-		"master RSS": rssMiB(master),
-		"backup RSS": rssMiB(backup),
+		"master switches": float64(ms1-ms0) / (wall / float64(time.Second)),
+		"backup switches": float64(bs1-bs0) / (wall / float64(time.Second)),
+		"master CPU":      100 * float64(m1-m0) / wall,
+		"backup CPU":      100 * float64(b1-b0) / wall,
+		"master RSS":      rssMiB(master),
+		"backup RSS":      rssMiB(backup),
 	}, nil
 }
 
@@ -192,6 +198,34 @@ func cpuNanos(pids []int) int64 {
 			}
 			v, _ := strconv.ParseInt(f[0], 10, 64)
 			total += v
+		}
+	}
+	return total
+}
+
+// ctxSwitches sums the voluntary and involuntary context switches
+// (/proc/PID/task/TID/status) of every thread of the processes.
+func ctxSwitches(pids []int) int64 {
+	var total int64
+	for _, pid := range pids {
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			continue
+		}
+		for _, t := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()))
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+					n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+					total += n
+				} else if v, ok := strings.CutPrefix(line, "nonvoluntary_ctxt_switches:"); ok {
+					n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+					total += n
+				}
+			}
 		}
 	}
 	return total
