@@ -512,12 +512,27 @@ func testDelete(t *testing.T, s *stack, _ *lab.Prober) {
 		}
 		return true, "", nil
 	})
-	t.Logf("FIGURE delete -> VIPs released %v, everything stopped %v", released.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
-	for _, n := range s.nodes {
-		left, dirs := leftovers(t, n.root)
-		if len(left) > 0 {
-			t.Errorf("%s: left behind below its root: %v", n.name, left)
+	stopped := time.Since(start)
+	// The companion removes an agent's config only once the agent is gone
+	// (its socket no longer answers, polled every 250 ms), so that no
+	// agent sees its config vanish while it runs: the files go shortly
+	// after the processes.
+	var left map[string][]string
+	err = lab.WaitFor(10*time.Second, "every node's files to be removed", func() (bool, error) {
+		left = map[string][]string{}
+		for _, n := range s.nodes {
+			if files, _ := leftovers(t, n.root); len(files) > 0 {
+				left[n.name] = files
+			}
 		}
+		return len(left) == 0, nil
+	})
+	t.Logf("FIGURE delete -> VIPs released %v, everything stopped %v, files removed %v", released.Round(time.Millisecond), stopped.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	if err != nil {
+		t.Errorf("left behind 10s after the agents stopped: %v", left)
+	}
+	for _, n := range s.nodes {
+		_, dirs := leftovers(t, n.root)
 		// The hostPath directories are kubelet's (DirectoryOrCreate), and
 		// stay on a real node too.
 		t.Logf("%s: directories left below its root: %v", n.name, dirs)
