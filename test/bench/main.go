@@ -38,6 +38,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/vipvs/vipvs/agent/transport"
 	"github.com/vipvs/vipvs/agent/vrrp/packet"
 	"github.com/vipvs/vipvs/test/agentlab"
@@ -442,10 +443,9 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 // wire records the VRRP adverts seen from the client.
 type wire struct {
-	conn   *transport.Conn
-	cancel context.CancelFunc
-	mu     sync.Mutex
-	seen   []advertSeen
+	hub  *transport.Hub
+	mu   sync.Mutex
+	seen []advertSeen
 }
 
 type advertSeen struct {
@@ -455,38 +455,32 @@ type advertSeen struct {
 }
 
 func listenWire(client *lab.Host) (*wire, error) {
-	w := &wire{}
+	w := &wire{hub: transport.NewHub(logr.Discard())}
 	if err := client.Do(func() error {
-		var err error
-		w.conn, err = transport.Listen(transport.Options{Interface: client.IfName, Multicast: true})
+		_, err := w.hub.Subscribe(transport.Options{Interface: client.IfName, Multicast: true}, vrid, w.record)
 		return err
 	}); err != nil {
+		w.hub.Close()
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	w.cancel = cancel
-	go func() {
-		for {
-			p, err := w.conn.Read(ctx)
-			if err != nil {
-				return
-			}
-			at := time.Now()
-			adv, reason := packet.Parse(packet.Received{Payload: p.Payload, Src: p.Src, Dst: p.Dst, TTL: p.TTL})
-			if reason != packet.DropNone || adv.VRID != vrid {
-				continue
-			}
-			w.mu.Lock()
-			w.seen = append(w.seen, advertSeen{at: at, src: p.Src, priority: adv.Priority})
-			w.mu.Unlock()
-		}
-	}()
 	return w, nil
 }
 
+// record is the subscription's handler: it runs on the Hub's receiving
+// goroutine, so it copies what it keeps.
+func (w *wire) record(p transport.Packet) {
+	at := time.Now()
+	adv, reason := packet.Parse(packet.Received{Payload: p.Payload, Src: p.Src, Dst: p.Dst, TTL: p.TTL})
+	if reason != packet.DropNone {
+		return
+	}
+	w.mu.Lock()
+	w.seen = append(w.seen, advertSeen{at: at, src: p.Src, priority: adv.Priority})
+	w.mu.Unlock()
+}
+
 func (w *wire) close() {
-	w.cancel()
-	w.conn.Close()
+	w.hub.Close()
 }
 
 // firstAdvert waits for the first advert from src with at least minPriority

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/vipvs/vipvs/agent/status"
 	"github.com/vipvs/vipvs/agent/transport"
 	"github.com/vipvs/vipvs/agent/vrrp/packet"
@@ -26,13 +27,14 @@ func TestConflictsDetected(t *testing.T) {
 	must(t, c.WaitMaster("api", n1, vip.Addr(), 10*time.Second))
 
 	client := c.Lab.Client(1)
-	var conn *transport.Conn
+	hub := transport.NewHub(logr.Discard())
+	defer hub.Close()
+	var conn *transport.Sub
 	must(t, client.Do(func() error {
 		var err error
-		conn, err = transport.Listen(transport.Options{Interface: client.IfName, Multicast: true})
+		conn, err = hub.Subscribe(transport.Options{Interface: client.IfName, Multicast: true}, 59, func(transport.Packet) {})
 		return err
 	}))
-	defer conn.Close()
 	group := transport.MulticastGroup(false)
 	other := netip.MustParseAddr("192.0.2.200")
 	adverts := []packet.Advert{

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/vipvs/vipvs/agent/status"
 	"github.com/vipvs/vipvs/agent/transport"
 	"github.com/vipvs/vipvs/agent/vrrp/packet"
@@ -165,26 +166,20 @@ func TestGracefulStop(t *testing.T) {
 			// Listen on the wire from the client for the priority-0 advert.
 			client := c.Lab.Client(1)
 			zero := make(chan time.Time, 1)
-			var conn *transport.Conn
+			hub := transport.NewHub(logr.Discard())
+			defer hub.Close()
 			must(t, client.Do(func() error {
-				var err error
-				conn, err = transport.Listen(transport.Options{Interface: client.IfName, IPv6: m.ipv6, Multicast: true})
+				_, err := hub.Subscribe(transport.Options{Interface: client.IfName, IPv6: m.ipv6, Multicast: true}, 53, func(pkt transport.Packet) {
+					adv, reason := packet.Parse(packet.Received{Payload: pkt.Payload, Src: pkt.Src, Dst: pkt.Dst, TTL: pkt.TTL})
+					if reason == packet.DropNone && adv.Priority == 0 {
+						select {
+						case zero <- time.Now():
+						default:
+						}
+					}
+				})
 				return err
 			}))
-			defer conn.Close()
-			go func() {
-				for {
-					pkt, err := conn.Read(t.Context())
-					if err != nil {
-						return
-					}
-					adv, reason := packet.Parse(packet.Received{Payload: pkt.Payload, Src: pkt.Src, Dst: pkt.Dst, TTL: pkt.TTL})
-					if reason == packet.DropNone && adv.VRID == 53 && adv.Priority == 0 {
-						zero <- time.Now()
-						return
-					}
-				}
-			}()
 
 			p, err := client.Probe(netip.AddrPortFrom(vip.Addr(), servicePort), 5*time.Millisecond, 200*time.Millisecond)
 			must(t, err)
@@ -290,13 +285,14 @@ func TestStrangerCannotTakeOver(t *testing.T) {
 	must(t, c.WaitMaster("api", n1, vip.Addr(), 10*time.Second))
 
 	client := c.Lab.Client(1)
-	var conn *transport.Conn
+	hub := transport.NewHub(logr.Discard())
+	defer hub.Close()
+	var conn *transport.Sub
 	must(t, client.Do(func() error {
 		var err error
-		conn, err = transport.Listen(transport.Options{Interface: client.IfName})
+		conn, err = hub.Subscribe(transport.Options{Interface: client.IfName}, 55, func(transport.Packet) {})
 		return err
 	}))
-	defer conn.Close()
 	adv := packet.Advert{Version: 3, VRID: 55, Priority: 255, Interval: time.Second, Addrs: []netip.Addr{vip.Addr()}}
 	// 3 s of a stranger claiming ownership at 100 ms, to every node.
 	for i := 0; i < 30; i++ {
