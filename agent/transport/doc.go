@@ -22,12 +22,14 @@
 // The package works on raw payloads: it neither builds nor checks VRRP
 // messages (that is the job of the packet codec) and computes no checksum.
 //
-// A Hub shares one socket per (interface, family) between the virtual
-// routers on it: one goroutine reads every packet once and hands it to the
-// subscription (Sub) of its VRID, allocating nothing per packet. A router
+// A Hub is the package's entry point. It shares one socket per (interface,
+// family) between the virtual routers on it: one goroutine reads every
+// packet once and hands it to the subscription (Sub) of its VRID, after
+// dropping and counting packets from the interface's own addresses and,
+// when the subscription has peers, from anyone else; it allocates nothing
+// per packet. A Sub sends from its own source address. A router
 // on an interface that was re-created (same name, new index) subscribes
-// again and gets a socket on the new interface. Conn is a single socket
-// with a blocking, context-aware Read, for tools and tests.
+// again and gets a socket on the new interface.
 //
 // Receiving (recvfrom) and sending (sendmsg) are non-blocking raw system
 // calls made inside the sockets' syscall.RawConn callbacks: a would-block

@@ -79,7 +79,12 @@ func lookupInterface(name string, ipv6 bool) (*net.Interface, []ifAddr, error) {
 // since been re-created (same name, new index) is not reused: the new
 // subscription gets a new socket on the new interface. opts.Peers filter
 // this subscription's packets; opts.Multicast joins the group on the socket.
-// Errors wrap ErrNoSource and ErrTentative as Listen's do.
+// Subscribe does not wait for a source address: if it is missing the error
+// wraps ErrNoSource, and if it is an IPv6 address still in duplicate
+// address detection the error wraps ErrTentative; the caller may retry
+// after a short delay in both cases. It needs CAP_NET_RAW; the socket is
+// created in the network namespace of the calling OS thread (lock the
+// thread with runtime.LockOSThread when switching namespaces).
 func (hb *Hub) Subscribe(opts Options, vrid uint8, h Handler) (*Sub, error) {
 	sub, err := hb.subscribe(opts, vrid, h)
 	if err != nil {
@@ -261,8 +266,10 @@ func (s *Sub) Source() netip.Addr { return s.source }
 // IfIndex returns the index of the interface the socket is bound to.
 func (s *Sub) IfIndex() int { return s.shared.ifIndex }
 
-// Write sends payload, a complete VRRP message, to dst from Source (see
-// Conn.Write).
+// Write sends payload, a complete VRRP message, to dst: the VRRP multicast
+// group or a unicast peer of the subscription's family. The packet leaves
+// the bound interface from Source with TTL / hop limit 255. The kernel
+// computes no VRRP checksum: payload must carry it.
 func (s *Sub) Write(payload []byte, dst netip.Addr) error {
 	dst = dst.WithZone("").Unmap()
 	ipv6 := s.shared.key.ipv6

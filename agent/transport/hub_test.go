@@ -37,9 +37,8 @@ func (f *fakeRaw) write(_ []byte, _ netip.Addr, _ int, dst netip.Addr) error {
 	f.sent = append(f.sent, dst)
 	return nil
 }
-func (f *fakeRaw) join() error                     { f.mu.Lock(); f.joined++; f.mu.Unlock(); return nil }
-func (f *fakeRaw) SetReadDeadline(time.Time) error { return nil }
-func (f *fakeRaw) Close() error                    { f.once.Do(func() { close(f.closed) }); return nil }
+func (f *fakeRaw) join() error  { f.mu.Lock(); f.joined++; f.mu.Unlock(); return nil }
+func (f *fakeRaw) Close() error { f.once.Do(func() { close(f.closed) }); return nil }
 
 type fakeNet struct {
 	mu      sync.Mutex

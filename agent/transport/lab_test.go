@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -52,6 +52,7 @@ type node struct {
 	v6      netip.Addr // 2001:db8::10+id, nodad
 	ll      netip.Addr // link-local (zero until known)
 	mac     net.HardwareAddr
+	hub     *Hub // opens its sockets in ns
 }
 
 type nodeOptions struct {
@@ -192,6 +193,8 @@ func (l *lab) addNode(opts nodeOptions) *node {
 		t.Fatalf("netlink handle in %s: %v", n.name, err)
 	}
 	t.Cleanup(n.h.Close)
+	n.hub = NewHub(logr.Discard())
+	t.Cleanup(func() { _ = n.hub.Close() })
 
 	tmp := n.port + "p"
 	if err := l.swH.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: n.port}, PeerName: tmp}); err != nil {
@@ -275,7 +278,8 @@ func (n *node) waitLinkLocal(t *testing.T) netip.Addr {
 	return ll
 }
 
-// source returns the address a Conn of the family sends from by default.
+// source returns the address a subscription of the family sends from by
+// default.
 func (n *node) source(ipv6 bool) netip.Addr {
 	if ipv6 {
 		return n.ll
@@ -283,34 +287,60 @@ func (n *node) source(ipv6 bool) netip.Addr {
 	return n.v4
 }
 
-// listen opens a Conn inside the node's namespace and closes it on cleanup.
-func (n *node) listen(t *testing.T, opts Options) *Conn {
-	t.Helper()
-	c, err := n.tryListen(t, opts)
-	if err != nil {
-		t.Fatalf("Listen in %s: %v", n.name, err)
-	}
-	return c
+// testVRID is the VRID the lab's subscriptions receive; msg puts it where
+// every VRRP message carries it.
+const testVRID = 42
+
+// msg returns a payload for testVRID: a VRRP version/type byte, the VRID,
+// then s.
+func msg(s string) []byte { return append([]byte{0x31, testVRID}, s...) }
+
+// sub is a subscription whose handler copies every packet to a channel.
+type sub struct {
+	*Sub
+	ch chan Packet
 }
 
-func (n *node) tryListen(t *testing.T, opts Options) (*Conn, error) {
+// listen subscribes testVRID on the node's Hub inside its namespace and
+// closes the subscription on cleanup.
+func (n *node) listen(t *testing.T, opts Options) *sub {
+	t.Helper()
+	s, err := n.tryListen(t, opts)
+	if err != nil {
+		t.Fatalf("Subscribe in %s: %v", n.name, err)
+	}
+	return s
+}
+
+func (n *node) tryListen(t *testing.T, opts Options) (*sub, error) {
 	t.Helper()
 	if opts.Interface == "" {
 		opts.Interface = labIf
 	}
-	var (
-		c   *Conn
-		err error
-	)
-	inNS(t, n.ns, func() { c, err = Listen(opts) })
-	if err == nil {
-		t.Cleanup(func() {
-			if err := c.Close(); err != nil {
-				t.Errorf("Close: %v", err)
-			}
-		})
+	s := &sub{ch: make(chan Packet, 64)}
+	handler := func(p Packet) {
+		// p is valid only until the handler returns: keep a copy.
+		p.Payload = append([]byte(nil), p.Payload...)
+		if p.SrcMAC != nil {
+			p.SrcMAC = append(net.HardwareAddr(nil), p.SrcMAC...)
+		}
+		select {
+		case s.ch <- p:
+		default:
+			t.Errorf("subscription in %s: packet from %s lost, channel full", n.name, p.Src)
+		}
 	}
-	return c, err
+	var err error
+	inNS(t, n.ns, func() { s.Sub, err = n.hub.Subscribe(opts, testVRID, handler) })
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s, nil
 }
 
 func ipNet(a netip.Addr, bits int) *net.IPNet {
@@ -329,29 +359,15 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-type readResult struct {
-	p   Packet
-	err error
-}
-
-// readAsync runs one Read in a goroutine.
-func readAsync(ctx context.Context, c *Conn) <-chan readResult {
-	ch := make(chan readResult, 1)
-	go func() {
-		p, err := c.Read(ctx)
-		ch <- readResult{p, err}
-	}()
-	return ch
-}
-
-// await waits for a read result, failing the test at the deadline.
-func await(t *testing.T, ch <-chan readResult) readResult {
+// next waits for the next packet the subscription delivers, failing the
+// test at the deadline.
+func (s *sub) next(t *testing.T) Packet {
 	t.Helper()
 	select {
-	case r := <-ch:
-		return r
+	case p := <-s.ch:
+		return p
 	case <-time.After(waitTimeout):
-		t.Fatalf("timed out after %v waiting for Read to return", waitTimeout)
-		return readResult{}
+		t.Fatalf("timed out after %v waiting for a packet", waitTimeout)
+		return Packet{}
 	}
 }

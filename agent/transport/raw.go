@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"sync/atomic"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"github.com/mdlayher/packet"
@@ -31,8 +30,8 @@ type frame struct {
 	srcMAC  net.HardwareAddr
 }
 
-// rawConn is one (interface, family) VRRP socket, reduced to what Conn and
-// the Hub need.
+// rawConn is one (interface, family) VRRP socket, reduced to what the Hub
+// needs.
 type rawConn interface {
 	// read blocks until a VRRP packet arrives and returns it; what it
 	// returns aliases the socket's buffer until the next read.
@@ -41,7 +40,6 @@ type rawConn interface {
 	write(b []byte, src netip.Addr, ifIndex int, dst netip.Addr) error
 	// join joins the VRRP multicast group on the interface.
 	join() error
-	SetReadDeadline(t time.Time) error
 	Close() error
 }
 
@@ -62,8 +60,7 @@ type sock struct {
 	rc syscall.RawConn
 	tx txConn
 
-	// Read state, used by one reader at a time (Conn.readMu or the Hub's
-	// loop): buf, the sockaddr and the outcome of the last recvfrom.
+	// Read state, used by one reader at a time (the Hub's loop): buf, the sockaddr and the outcome of the last recvfrom.
 	buf    []byte
 	rsa    unix.RawSockaddrLinklayer
 	rsaLen uint32
@@ -240,8 +237,6 @@ func (s *sock) write(b []byte, src netip.Addr, ifIndex int, dst netip.Addr) erro
 }
 
 func (s *sock) join() error { return s.tx.join() }
-
-func (s *sock) SetReadDeadline(t time.Time) error { return s.closedErr(s.pc.SetReadDeadline(t)) }
 
 // closedErr makes an error after Close wrap net.ErrClosed (the packet
 // socket reports the poller's own "use of closed file").

@@ -9,14 +9,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ErrNoSource is wrapped by the error of Listen when the interface has no
+// ErrNoSource is wrapped by the error of Hub.Subscribe when the interface has no
 // usable source address: the configured Options.Source is not on it, or it has
 // no IPv4 address, or (IPv6) no link-local address yet. The address may
 // appear later (an interface just brought up, NetworkManager still
 // configuring it), so a caller may retry.
 var ErrNoSource = errors.New("no usable source address")
 
-// ErrTentative is wrapped by the error of Listen when the IPv6 source address
+// ErrTentative is wrapped by the error of Hub.Subscribe when the IPv6 source address
 // is on the interface but still tentative: duplicate address detection has not
 // finished, and the kernel would refuse to send from it. With default sysctls
 // this lasts one to two seconds after the link comes up; retry.

@@ -1,14 +1,9 @@
 package transport
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"sync"
-	"sync/atomic"
-	"time"
 )
 
 const (
@@ -57,7 +52,7 @@ type Packet struct {
 	SrcMAC net.HardwareAddr
 }
 
-// Options configure Listen.
+// Options configure a subscription (Hub.Subscribe).
 type Options struct {
 	// Interface is the name of the interface to send and receive on; the
 	// socket is bound to it (SO_BINDTODEVICE). Required.
@@ -68,10 +63,10 @@ type Options struct {
 	// Multicast loopback is always off, so our own multicast packets are not
 	// delivered back to any local socket.
 	Multicast bool
-	// Peers, when not empty, are the only sources whose packets Read
-	// delivers; a packet from any other source is dropped and counted as
-	// DropNotPeer. Use it in unicast mode (it works in multicast mode too).
-	// Zones are ignored. Every peer must be of the Conn's family.
+	// Peers, when not empty, are the only sources whose packets the
+	// subscription delivers; a packet from any other source is dropped and
+	// counted as DropNotPeer. Use it in unicast mode (it works in multicast
+	// mode too). Zones are ignored. Every peer must be of the family.
 	Peers []netip.Addr
 	// Source is the address packets are sent from. It must be on the
 	// interface. Zero chooses: for IPv4 the interface's first primary
@@ -80,10 +75,10 @@ type Options struct {
 	Source netip.Addr
 }
 
-// DropReason says why Read skipped a received packet.
+// DropReason says why a subscription skipped a received packet.
 type DropReason uint8
 
-// The reasons Read skips a packet. Packets that are malformed as VRRP
+// The reasons a subscription skips a packet. Packets that are malformed as VRRP
 // messages are not judged here: the caller's codec does that.
 const (
 	// DropSelf: the packet's source is one of our own addresses (our own
@@ -105,202 +100,6 @@ func (r DropReason) String() string {
 	return fmt.Sprintf("DropReason(%d)", uint8(r))
 }
 
-// Conn is a raw VRRP socket for one interface and one address family. Write
-// and Dropped may be called concurrently with Read and with each other; Read
-// calls are serialised.
-type Conn struct {
-	ifName  string
-	ifIndex int
-	ipv6    bool
-	source  netip.Addr
-	peers   atomic.Pointer[map[netip.Addr]struct{}]
-	// own are the addresses of the interface when the Conn was opened, and
-	// the source: packets from them are our own.
-	own map[netip.Addr]struct{}
-	rc  rawConn
-
-	readMu sync.Mutex
-
-	drops [numDropReasons]atomic.Uint64
-
-	closeOnce sync.Once
-	closeErr  error
-}
-
-// Listen opens a raw VRRP socket on opts.Interface. It needs CAP_NET_RAW.
-// The socket is created in the network namespace of the calling OS thread
-// (lock the thread with runtime.LockOSThread when switching namespaces).
-//
-// Listen does not wait for a source address: if it is missing the error wraps
-// ErrNoSource, and if it is an IPv6 address still in duplicate address
-// detection the error wraps ErrTentative; the caller may retry after a short
-// delay in both cases. Errors read "transport: opening VRRP socket on <if>: ...".
-func Listen(opts Options) (*Conn, error) {
-	c, err := listen(opts)
-	if err != nil {
-		return nil, fmt.Errorf("transport: opening VRRP socket on %s: %w", opts.Interface, err)
-	}
-	return c, nil
-}
-
-func listen(opts Options) (*Conn, error) {
-	if opts.Interface == "" {
-		return nil, errors.New("no interface given")
-	}
-	peers, err := peerSet(opts.Peers, opts.IPv6)
-	if err != nil {
-		return nil, err
-	}
-	ifi, err := net.InterfaceByName(opts.Interface)
-	if err != nil {
-		return nil, fmt.Errorf("looking up interface: %w", err)
-	}
-	addrs, err := interfaceAddrs(ifi.Index, opts.IPv6)
-	if err != nil {
-		return nil, err
-	}
-	source, err := chooseSource(addrs, opts.Source, opts.IPv6)
-	if err != nil {
-		return nil, err
-	}
-	own := make(map[netip.Addr]struct{}, len(addrs)+1)
-	for _, a := range addrs {
-		own[a.addr] = struct{}{}
-	}
-	own[source] = struct{}{}
-	rc, err := listenRaw(ifi, opts.IPv6)
-	if err != nil {
-		return nil, err
-	}
-	if opts.Multicast {
-		if err := rc.join(); err != nil {
-			rc.Close()
-			return nil, err
-		}
-	}
-	c := &Conn{
-		ifName:  ifi.Name,
-		ifIndex: ifi.Index,
-		ipv6:    opts.IPv6,
-		source:  source,
-		own:     own,
-		rc:      rc,
-	}
-	c.peers.Store(&peers)
-	return c, nil
-}
-
-// Source returns the address the Conn sends from, which the VRRPv3 checksum
-// pseudo-header needs. An IPv6 link-local source carries no zone.
-func (c *Conn) Source() netip.Addr { return c.source }
-
-// Interface returns the name of the interface the Conn is bound to.
-func (c *Conn) Interface() string { return c.ifName }
-
-// Read blocks until a packet arrives that passes the filters and returns it.
-// It skips, and counts, packets from our own addresses and, when peers are
-// configured, from other sources. When ctx is done Read returns ctx.Err();
-// after Close it returns an error wrapping net.ErrClosed.
-func (c *Conn) Read(ctx context.Context) (Packet, error) {
-	c.readMu.Lock()
-	defer c.readMu.Unlock()
-	if err := ctx.Err(); err != nil {
-		return Packet{}, err
-	}
-	// A previous Read may have left a past deadline behind.
-	if err := c.rc.SetReadDeadline(time.Time{}); err != nil {
-		return Packet{}, c.readError(err)
-	}
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		defer close(fired)
-		// Unblock the read below; a past deadline wakes it at once.
-		_ = c.rc.SetReadDeadline(time.Unix(1, 0))
-	})
-	defer func() {
-		if !stop() {
-			// Let the deadline be set before the next Read clears it.
-			<-fired
-		}
-	}()
-	for {
-		f, err := c.rc.read()
-		if errors.Is(err, errInterfaceDown) {
-			continue
-		}
-		if err != nil {
-			if ctxErr := ctx.Err(); ctxErr != nil {
-				return Packet{}, ctxErr
-			}
-			return Packet{}, c.readError(err)
-		}
-		if _, ok := c.own[f.src]; ok {
-			c.drops[DropSelf].Add(1)
-			continue
-		}
-		if peers := *c.peers.Load(); len(peers) > 0 {
-			if _, ok := peers[f.src]; !ok {
-				c.drops[DropNotPeer].Add(1)
-				continue
-			}
-		}
-		if f.ifIndex == 0 {
-			f.ifIndex = c.ifIndex
-		}
-		p := Packet{
-			Payload: append([]byte(nil), f.payload...),
-			Src:     f.src,
-			Dst:     f.dst,
-			TTL:     f.ttl,
-			IfIndex: f.ifIndex,
-		}
-		if f.srcMAC != nil {
-			p.SrcMAC = append(net.HardwareAddr(nil), f.srcMAC...)
-		}
-		return p, nil
-	}
-}
-
-func (c *Conn) readError(err error) error {
-	return fmt.Errorf("transport: reading on %s: %w", c.ifName, err)
-}
-
-// Write sends payload, a complete VRRP message, to dst: the VRRP multicast
-// group or a unicast peer of the Conn's family. The packet leaves the bound
-// interface from Source() with TTL / hop limit 255. The kernel computes no
-// VRRP checksum: payload must carry it.
-func (c *Conn) Write(payload []byte, dst netip.Addr) error {
-	dst = dst.WithZone("").Unmap()
-	if !dst.IsValid() || dst.Is6() != c.ipv6 {
-		return fmt.Errorf("transport: sending on %s: destination %s is not an %s address", c.ifName, dst, familyName(c.ipv6))
-	}
-	if err := c.rc.write(payload, c.source, c.ifIndex, dst); err != nil {
-		return fmt.Errorf("transport: sending to %s on %s: %w", dst, c.ifName, err)
-	}
-	return nil
-}
-
-// Dropped returns how many received packets Read skipped, for every
-// DropReason (zero counts included).
-func (c *Conn) Dropped() map[DropReason]uint64 {
-	m := make(map[DropReason]uint64, numDropReasons)
-	for r := range numDropReasons {
-		m[r] = c.drops[r].Load()
-	}
-	return m
-}
-
-// Close closes the socket; a blocked Read returns. Further calls return the
-// result of the first.
-func (c *Conn) Close() error {
-	c.closeOnce.Do(func() {
-		if err := c.rc.Close(); err != nil {
-			c.closeErr = fmt.Errorf("transport: closing VRRP socket on %s: %w", c.ifName, err)
-		}
-	})
-	return c.closeErr
-}
-
 func peerSet(list []netip.Addr, ipv6 bool) (map[netip.Addr]struct{}, error) {
 	peers := make(map[netip.Addr]struct{}, len(list))
 	for _, p := range list {
@@ -311,16 +110,4 @@ func peerSet(list []netip.Addr, ipv6 bool) (map[netip.Addr]struct{}, error) {
 		peers[p] = struct{}{}
 	}
 	return peers, nil
-}
-
-// SetPeers replaces the peer filter (see Options.Peers) while the Conn runs:
-// a reloaded config with another peer list needs no new socket. An empty
-// list turns the filter off.
-func (c *Conn) SetPeers(list []netip.Addr) error {
-	peers, err := peerSet(list, c.ipv6)
-	if err != nil {
-		return fmt.Errorf("transport: setting peers on %s: %w", c.ifName, err)
-	}
-	c.peers.Store(&peers)
-	return nil
 }

@@ -1,14 +1,15 @@
 package transport
 
 import (
-	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
 	"github.com/vishvananda/netlink"
 )
@@ -54,31 +55,24 @@ func TestMulticast(t *testing.T) {
 				t.Fatalf("Source() = %s, want %s", got, tt.wantSrc)
 			}
 			group := MulticastGroup(tt.ipv6)
-			payload := []byte("advert " + tt.name)
+			payload := msg("advert " + tt.name)
 			if err := ca.Write(payload, group); err != nil {
 				t.Fatalf("Write: %v", err)
 			}
-			r := await(t, readAsync(t.Context(), cb))
-			if r.err != nil {
-				t.Fatalf("Read: %v", r.err)
-			}
+			// TTL / hop limit 255 on the wire, the source forced per
+			// packet, the frame's link-layer source.
 			want := Packet{Payload: payload, Src: tt.wantSrc, Dst: group, TTL: 255, IfIndex: b.ifIndex, SrcMAC: a.mac}
-			if diff := cmp.Diff(want, r.p, addrComparer); diff != "" {
+			if diff := cmp.Diff(want, cb.next(t), addrComparer); diff != "" {
 				t.Errorf("received packet (-want +got):\n%s", diff)
 			}
 
 			// Multicast loopback is off: b's reply is the first packet a's
-			// socket sees, its own advert never came back to it.
-			ch := readAsync(t.Context(), ca)
-			if err := cb.Write([]byte("reply"), group); err != nil {
+			// subscription sees, its own advert never came back to it.
+			if err := cb.Write(msg("reply"), group); err != nil {
 				t.Fatalf("Write from b: %v", err)
 			}
-			r = await(t, ch)
-			if r.err != nil {
-				t.Fatalf("Read on a: %v", r.err)
-			}
-			if r.p.Src != b.source(tt.ipv6) {
-				t.Errorf("a received a packet from %s, want b's reply from %s", r.p.Src, b.source(tt.ipv6))
+			if p := ca.next(t); p.Src != b.source(tt.ipv6) {
+				t.Errorf("a received a packet from %s, want b's reply from %s", p.Src, b.source(tt.ipv6))
 			}
 			if got := ca.Dropped()[DropSelf]; got != 0 {
 				t.Errorf("a dropped %d own packets, want 0 (multicast loopback must be off)", got)
@@ -109,29 +103,41 @@ func TestUnicastPeers(t *testing.T) {
 				other = netip.MustParseAddr("fe80::200")
 			}
 			cb := b.listen(t, Options{IPv6: tt.ipv6, Peers: []netip.Addr{other, a.source(tt.ipv6)}})
-			ch := readAsync(t.Context(), cb)
 
-			if err := cc.Write([]byte("from a stranger"), tt.dst); err != nil {
+			if err := cc.Write(msg("from a stranger"), tt.dst); err != nil {
 				t.Fatalf("Write from c: %v", err)
 			}
 			waitFor(t, "b to drop c's packet as not from a peer", func() bool {
 				return cb.Dropped()[DropNotPeer] == 1
 			})
-			payload := []byte("from a peer")
+			payload := msg("from a peer")
 			if err := ca.Write(payload, tt.dst); err != nil {
 				t.Fatalf("Write from a: %v", err)
 			}
-			r := await(t, ch)
-			if r.err != nil {
-				t.Fatalf("Read: %v", r.err)
-			}
 			want := Packet{Payload: payload, Src: a.source(tt.ipv6), Dst: tt.dst, TTL: 255, IfIndex: b.ifIndex, SrcMAC: a.mac}
-			if diff := cmp.Diff(want, r.p, addrComparer); diff != "" {
+			if diff := cmp.Diff(want, cb.next(t), addrComparer); diff != "" {
 				t.Errorf("received packet (-want +got):\n%s", diff)
 			}
 			wantDrops := map[DropReason]uint64{DropSelf: 0, DropNotPeer: 1}
 			if diff := cmp.Diff(wantDrops, cb.Dropped()); diff != "" {
 				t.Errorf("Dropped() (-want +got):\n%s", diff)
+			}
+
+			// SetPeers while running: c becomes a peer, a does not stay one.
+			if err := cb.SetPeers([]netip.Addr{c.source(tt.ipv6)}); err != nil {
+				t.Fatalf("SetPeers: %v", err)
+			}
+			if err := ca.Write(msg("from a, no longer a peer"), tt.dst); err != nil {
+				t.Fatalf("Write from a: %v", err)
+			}
+			waitFor(t, "b to drop a's packet after SetPeers", func() bool {
+				return cb.Dropped()[DropNotPeer] == 2
+			})
+			if err := cc.Write(msg("from c, now a peer"), tt.dst); err != nil {
+				t.Fatalf("Write from c: %v", err)
+			}
+			if p := cb.next(t); p.Src != c.source(tt.ipv6) {
+				t.Errorf("after SetPeers b received a packet from %s, want c's from %s", p.Src, c.source(tt.ipv6))
 			}
 		})
 	}
@@ -146,102 +152,78 @@ func TestOwnPacketsNotDelivered(t *testing.T) {
 		t.Run(familyName(ipv6), func(t *testing.T) {
 			ca := a.listen(t, Options{IPv6: ipv6, Multicast: true})
 			cb := b.listen(t, Options{IPv6: ipv6, Multicast: true})
-			ch := readAsync(t.Context(), ca)
 			group := MulticastGroup(ipv6)
-			if err := ca.Write([]byte("own"), group); err != nil {
+			if err := ca.Write(msg("own"), group); err != nil {
 				t.Fatalf("Write from a: %v", err)
 			}
 			waitFor(t, "a to drop its own reflected packet", func() bool {
 				return ca.Dropped()[DropSelf] == 1
 			})
-			payload := []byte("from b")
+			payload := msg("from b")
 			if err := cb.Write(payload, group); err != nil {
 				t.Fatalf("Write from b: %v", err)
 			}
-			r := await(t, ch)
-			if r.err != nil {
-				t.Fatalf("Read: %v", r.err)
-			}
-			if string(r.p.Payload) != string(payload) || r.p.Src != b.source(ipv6) {
-				t.Errorf("Read = %q from %s, want %q from %s", r.p.Payload, r.p.Src, payload, b.source(ipv6))
+			if p := ca.next(t); string(p.Payload) != string(payload) || p.Src != b.source(ipv6) {
+				t.Errorf("received %q from %s, want %q from %s", p.Payload, p.Src, payload, b.source(ipv6))
 			}
 		})
 	}
 }
 
-func TestReadReturnsOnContextDone(t *testing.T) {
+// TestHubSharesSocketBetweenVRIDs: on real sockets, two VRIDs on one
+// interface share a socket, each gets only its own packets, and closing one
+// leaves the other receiving.
+func TestHubSharesSocketBetweenVRIDs(t *testing.T) {
 	l := newLab(t)
 	a, b := l.addNode(nodeOptions{}), l.addNode(nodeOptions{})
-	ca := a.listen(t, Options{Multicast: true})
 	cb := b.listen(t, Options{Multicast: true})
-	tests := []struct {
-		name    string
-		ctx     func() (context.Context, context.CancelFunc)
-		cancel  bool
-		wantErr error
-	}{
-		{
-			name:    "cancel",
-			ctx:     func() (context.Context, context.CancelFunc) { return context.WithCancel(t.Context()) },
-			cancel:  true,
-			wantErr: context.Canceled,
-		},
-		{
-			name: "deadline",
-			ctx: func() (context.Context, context.CancelFunc) {
-				return context.WithTimeout(t.Context(), 50*time.Millisecond)
-			},
-			wantErr: context.DeadlineExceeded,
-		},
-		{
-			name: "already done",
-			ctx: func() (context.Context, context.CancelFunc) {
-				ctx, cancel := context.WithCancel(t.Context())
-				cancel()
-				return ctx, cancel
-			},
-			wantErr: context.Canceled,
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ctx, cancel := tt.ctx()
-			defer cancel()
-			ch := readAsync(ctx, ca)
-			if tt.cancel {
-				cancel()
-			}
-			if r := await(t, ch); !errors.Is(r.err, tt.wantErr) {
-				t.Fatalf("Read error = %v, want %v", r.err, tt.wantErr)
-			}
-			// The Conn is still usable with a fresh context.
-			ch = readAsync(t.Context(), ca)
-			payload := []byte("after " + tt.name)
-			if err := cb.Write(payload, MulticastGroup(false)); err != nil {
-				t.Fatalf("Write: %v", err)
-			}
-			r := await(t, ch)
-			if r.err != nil || string(r.p.Payload) != string(payload) {
-				t.Fatalf("Read after %s = %q, %v; want %q", tt.name, r.p.Payload, r.err, payload)
+	other := &sub{ch: make(chan Packet, 8)}
+	var err error
+	inNS(t, b.ns, func() {
+		other.Sub, err = b.hub.Subscribe(Options{Interface: labIf, Multicast: true}, testVRID+1, func(p Packet) {
+			select {
+			case other.ch <- Packet{Payload: append([]byte(nil), p.Payload...), Src: p.Src}:
+			default:
 			}
 		})
-	}
-
-	t.Run("close", func(t *testing.T) {
-		ch := readAsync(t.Context(), ca)
-		if err := ca.Close(); err != nil {
-			t.Fatalf("Close: %v", err)
-		}
-		if r := await(t, ch); !errors.Is(r.err, net.ErrClosed) {
-			t.Fatalf("Read error after Close = %v, want net.ErrClosed", r.err)
-		}
-		if err := ca.Close(); err != nil {
-			t.Errorf("second Close: %v", err)
-		}
 	})
+	if err != nil {
+		t.Fatalf("Subscribe VRID %d: %v", testVRID+1, err)
+	}
+	defer other.Close()
+	if cb.shared != other.shared {
+		t.Fatal("two VRIDs on one interface got two sockets")
+	}
+	ca := a.listen(t, Options{Multicast: true})
+	group := MulticastGroup(false)
+	for _, p := range [][]byte{msg("to 42"), {0x31, testVRID + 1, 'x'}, {0x31, testVRID + 2, 'y'}} {
+		if err := ca.Write(p, group); err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+	}
+	if p := cb.next(t); string(p.Payload) != string(msg("to 42")) {
+		t.Errorf("VRID %d received %q", testVRID, p.Payload)
+	}
+	if p := other.next(t); p.Payload[1] != testVRID+1 {
+		t.Errorf("VRID %d received a packet of VRID %d", testVRID+1, p.Payload[1])
+	}
+	if err := cb.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := ca.Write([]byte{0x31, testVRID + 1, 'z'}, group); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	if p := other.next(t); len(p.Payload) < 3 || p.Payload[2] != 'z' {
+		t.Errorf("after the other VRID closed, received %q, want the 'z' packet", p.Payload)
+	}
+	select {
+	case p := <-cb.ch:
+		t.Errorf("VRID %d received %q (and no other packet is expected)", testVRID, p.Payload)
+	default:
+	}
 }
 
-func TestListenSource(t *testing.T) {
+func TestSubscribeSource(t *testing.T) {
 	l := newLab(t)
 	a := l.addNode(nodeOptions{})
 	// A second primary, added after the first: the default stays the first.
@@ -295,7 +277,7 @@ func TestListenSource(t *testing.T) {
 			c, err := a.tryListen(t, tt.opts)
 			if tt.wantErr == "" {
 				if err != nil {
-					t.Fatalf("Listen: %v", err)
+					t.Fatalf("Subscribe: %v", err)
 				}
 				if got := c.Source(); got != tt.want {
 					t.Errorf("Source() = %s, want %s", got, tt.want)
@@ -303,13 +285,14 @@ func TestListenSource(t *testing.T) {
 				return
 			}
 			if err == nil {
-				t.Fatalf("Listen succeeded with source %s, want error containing %q", c.Source(), tt.wantErr)
+				t.Fatalf("Subscribe succeeded with source %s, want error containing %q", c.Source(), tt.wantErr)
 			}
 			ifName := tt.opts.Interface
 			if ifName == "" {
 				ifName = labIf
 			}
-			if prefix := "transport: opening VRRP socket on " + ifName + ": "; !strings.HasPrefix(err.Error(), prefix) {
+			prefix := fmt.Sprintf("transport: subscribing VRID %d on %s (%s): ", testVRID, ifName, familyName(tt.opts.IPv6))
+			if !strings.HasPrefix(err.Error(), prefix) {
 				t.Errorf("error %q does not start with %q", err, prefix)
 			}
 			if !strings.Contains(err.Error(), tt.wantErr) {
@@ -322,10 +305,25 @@ func TestListenSource(t *testing.T) {
 	}
 }
 
-func TestListenWithoutInterface(t *testing.T) {
-	_, err := Listen(Options{})
-	if err == nil || err.Error() != "transport: opening VRRP socket on : no interface given" {
-		t.Fatalf("Listen(Options{}) error = %v", err)
+func TestSubscribeInvalid(t *testing.T) {
+	hb := NewHub(logr.Discard())
+	defer hb.Close()
+	tests := []struct {
+		name string
+		opts Options
+		vrid uint8
+		want string
+	}{
+		{"no interface", Options{}, 1, "transport: subscribing VRID 1 on  (IPv4): no interface given"},
+		{"VRID 0", Options{Interface: "lo"}, 0, "transport: subscribing VRID 0 on lo (IPv4): VRID 0 is not valid"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := hb.Subscribe(tt.opts, tt.vrid, func(Packet) {})
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("Subscribe error = %v, want %q", err, tt.want)
+			}
+		})
 	}
 }
 
@@ -333,22 +331,22 @@ func TestWriteWrongFamily(t *testing.T) {
 	l := newLab(t)
 	a := l.addNode(nodeOptions{})
 	c := a.listen(t, Options{})
-	err := c.Write([]byte("x"), MulticastGroup(true))
+	err := c.Write(msg("x"), MulticastGroup(true))
 	if want := "transport: sending on eth0: destination ff02::12 is not an IPv4 address"; err == nil || err.Error() != want {
 		t.Fatalf("Write error = %v, want %q", err, want)
 	}
 }
 
-// TestListenTentativeLinkLocal shows what the agent sees on a freshly
-// brought-up interface with IPv6 duplicate address detection on: Listen fails
+// TestSubscribeTentativeLinkLocal shows what the agent sees on a freshly
+// brought-up interface with IPv6 duplicate address detection on: Subscribe fails
 // with ErrTentative (or ErrNoSource before the link-local exists) until DAD is
 // done, then succeeds.
-func TestListenTentativeLinkLocal(t *testing.T) {
+func TestSubscribeTentativeLinkLocal(t *testing.T) {
 	l := newLab(t)
 	a := l.addNode(nodeOptions{dad: true})
 	start := time.Now()
 	var (
-		c            *Conn
+		c            *sub
 		sawTentative bool
 		lastErr      error
 	)
@@ -361,14 +359,14 @@ func TestListenTentativeLinkLocal(t *testing.T) {
 		case errors.Is(err, ErrTentative):
 			sawTentative = true
 		case !errors.Is(err, ErrNoSource):
-			t.Fatalf("Listen: %v", err)
+			t.Fatalf("Subscribe: %v", err)
 		}
 		lastErr = err
 		return false
 	})
 	t.Logf("link-local %s usable after %v (last error: %v)", c.Source(), time.Since(start).Round(time.Millisecond), lastErr)
 	if !sawTentative {
-		t.Errorf("Listen never reported ErrTentative during DAD")
+		t.Errorf("Subscribe never reported ErrTentative during DAD")
 	}
 	if !c.Source().IsLinkLocalUnicast() {
 		t.Errorf("Source() = %s, want a link-local address", c.Source())
@@ -381,10 +379,29 @@ func TestListenTentativeLinkLocal(t *testing.T) {
 func TestSocketReadAllocatesNothing(t *testing.T) {
 	l := newLab(t)
 	a, b := l.addNode(nodeOptions{}), l.addNode(nodeOptions{})
-	ca := a.listen(t, Options{Multicast: true})
+	// The Hub's own goroutine reads its sockets: read a socket of a's
+	// opened as the Hub opens them.
+	var (
+		rc  rawConn
+		err error
+	)
+	inNS(t, a.ns, func() {
+		var ifi *net.Interface
+		if ifi, err = net.InterfaceByName(labIf); err != nil {
+			return
+		}
+		if rc, err = listenRaw(ifi, false); err != nil {
+			return
+		}
+		err = rc.join()
+	})
+	if err != nil {
+		t.Fatalf("opening a socket in %s: %v", a.name, err)
+	}
+	defer rc.Close()
 	cb := b.listen(t, Options{Multicast: true})
 	const runs = 100
-	payload := []byte{0x31, 1, 100, 1, 0, 100, 0, 0, 192, 0, 2, 100}
+	payload := msg("advert")
 	// AllocsPerRun runs the function once more to warm up.
 	for range runs + 1 {
 		if err := cb.Write(payload, MulticastGroup(false)); err != nil {
@@ -394,7 +411,7 @@ func TestSocketReadAllocatesNothing(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	var mac net.HardwareAddr
 	allocs := testing.AllocsPerRun(runs, func() {
-		f, err := ca.rc.read()
+		f, err := rc.read()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -414,7 +431,7 @@ func TestSocketReadAllocatesNothing(t *testing.T) {
 func TestSocketWriteAllocatesNothing(t *testing.T) {
 	l := newLab(t)
 	a := l.addNode(nodeOptions{})
-	payload := []byte{0x31, 1, 100, 1, 0, 100, 0, 0, 192, 0, 2, 100}
+	payload := msg("advert")
 	for _, ipv6 := range []bool{false, true} {
 		c := a.listen(t, Options{IPv6: ipv6, Multicast: true})
 		allocs := testing.AllocsPerRun(100, func() {
