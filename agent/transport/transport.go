@@ -32,23 +32,24 @@ func MulticastGroup(ipv6 bool) netip.Addr {
 
 // Packet is one received VRRP message.
 type Packet struct {
-	// Payload is the VRRP message with the IP header stripped. It is a copy:
-	// the caller owns it.
+	// Payload is the VRRP message with the IP header stripped. It aliases
+	// the socket's buffer: valid only until the Handler returns.
 	Payload []byte
 	// Src is the source address from the IP header. It never carries a zone,
 	// even when it is an IPv6 link-local address.
 	Src netip.Addr
-	// Dst is the destination address from the IP header (IP_PKTINFO /
-	// IPV6_PKTINFO): the multicast group or one of our unicast addresses.
+	// Dst is the destination address from the IP header: the multicast
+	// group or one of our unicast addresses.
 	Dst netip.Addr
-	// TTL is the IPv4 TTL or IPv6 hop limit the packet arrived with
-	// (IP_RECVTTL / IPV6_RECVHOPLIMIT). RFC 9568 §7.1 requires 255; checking
-	// it is the caller's job.
+	// TTL is the IPv4 TTL or IPv6 hop limit the packet arrived with, from
+	// the IP header. RFC 9568 §7.1 requires 255; checking it is the
+	// caller's job.
 	TTL int
 	// IfIndex is the index of the interface the packet arrived on.
 	IfIndex int
 	// SrcMAC is the link-layer source address of the frame (nil on an
-	// interface without link-layer addresses).
+	// interface without link-layer addresses). Like Payload it is valid
+	// only until the Handler returns.
 	SrcMAC net.HardwareAddr
 }
 
