@@ -370,6 +370,9 @@ func (c *Companion) sync(ctx context.Context, log logr.Logger, s *corev1.Secret)
 		changed, err = c.opts.Writer.Apply(s.Name, files)
 		if len(changed) > 0 {
 			log.Info("files written", "files", changed, "configHash", s.Annotations[AnnotationConfigHash])
+			// The agent reports its new config within about 100 ms:
+			// read it fast until then (a rollout waits for it).
+			c.watch.expect(lbc, s.Annotations[AnnotationConfigHash])
 		}
 		if err != nil {
 			retry = fmt.Errorf("secret %s: %w", s.Name, err)

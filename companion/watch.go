@@ -24,6 +24,15 @@ const (
 	DefaultWatchPoll = 250 * time.Millisecond
 	// watchWait is how long one watch request waits for a change.
 	watchWait = 30 * time.Second
+	// expectPoll is how often an agent whose files were just written is
+	// read, until its report changes or expectWindow has passed: its
+	// status server notices a change only every 100 ms
+	// (status.DefaultWatchPoll), and each step of a node-by-node rollout
+	// waits for the node's report.
+	expectPoll = 20 * time.Millisecond
+	// expectWindow bounds the fast reads after a write: the agent applies
+	// its new config within about 100 ms (its watcher's debounce).
+	expectWindow = 2 * time.Second
 )
 
 // StatusWatcher is a StatusSource that can wait for a change (the watch
@@ -59,11 +68,37 @@ type watchers struct {
 	mu      sync.Mutex
 	want    []string // the LoadBalancerConfigs to watch, sorted
 	changed chan struct{}
+	// expected has, by LoadBalancerConfig being watched, the channel that
+	// tells its goroutine to read fast: its files were just written, with
+	// this config hash.
+	expected map[string]chan string
 }
 
 func newWatchers(src StatusSource, hostRoot string, poll time.Duration, log logr.Logger) *watchers {
 	return &watchers{src: src, hostRoot: hostRoot, poll: poll, log: log,
-		wake: make(chan event.GenericEvent, 1), changed: make(chan struct{}, 1)}
+		wake: make(chan event.GenericEvent, 1), changed: make(chan struct{}, 1), expected: map[string]chan string{}}
+}
+
+// expect tells the watch of lbc that its agent is about to run the config
+// whose hash is configHash (its files were just written): it reads the
+// agent every expectPoll until the agent reports that config (or
+// expectWindow has passed), instead of waiting for the agent's status
+// server to notice. It does nothing for an agent not watched.
+func (w *watchers) expect(lbc, configHash string) {
+	w.mu.Lock()
+	ch := w.expected[lbc]
+	w.mu.Unlock()
+	if ch == nil {
+		return
+	}
+	select {
+	case <-ch: // the newest hash replaces one not taken yet
+	default:
+	}
+	select {
+	case ch <- configHash:
+	default:
+	}
 }
 
 // set makes the watchers watch the agents of lbcs (and no other).
@@ -100,6 +135,9 @@ func (w *watchers) Start(ctx context.Context) error {
 			if !slices.Contains(want, lbc) {
 				cancel()
 				delete(running, lbc)
+				w.mu.Lock()
+				delete(w.expected, lbc)
+				w.mu.Unlock()
 			}
 		}
 		for _, lbc := range want {
@@ -108,10 +146,14 @@ func (w *watchers) Start(ctx context.Context) error {
 			}
 			wctx, cancel := context.WithCancel(ctx)
 			running[lbc] = cancel
+			expected := make(chan string, 1)
+			w.mu.Lock()
+			w.expected[lbc] = expected
+			w.mu.Unlock()
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				w.watch(wctx, lbc)
+				w.watch(wctx, lbc, expected)
 			}()
 		}
 		select {
@@ -127,21 +169,39 @@ func (w *watchers) Start(ctx context.Context) error {
 func (w *watchers) NeedLeaderElection() bool { return false }
 
 // watch follows the agent of lbc until ctx is done, waking the reconcile
-// when its report changes or it starts or stops answering.
-func (w *watchers) watch(ctx context.Context, lbc string) {
+// when its report changes or it starts or stops answering. A config hash
+// on expected (its files were just written) makes it read the agent every
+// expectPoll until the agent runs that config, for at most expectWindow.
+func (w *watchers) watch(ctx context.Context, lbc string, expected <-chan string) {
 	sock := filepath.Join(w.hostRoot, render.SocketPath(lbc))
 	sw, canWatch := w.src.(StatusWatcher)
 	etag, answered := "", false
+	var fastUntil time.Time
+	var wantHash string
 	for ctx.Err() == nil {
 		start := time.Now()
+		fast := start.Before(fastUntil)
 		var newETag string
 		var err error
-		if canWatch {
-			_, newETag, _, err = sw.Watch(ctx, lbc, sock, etag, watchWait)
+		if canWatch && !fast {
+			var kicked bool
+			newETag, wantHash, kicked, err = w.watchOnce(ctx, sw, lbc, sock, etag, expected)
+			if kicked {
+				fastUntil = time.Now().Add(expectWindow)
+				continue
+			}
 		} else {
 			var rep status.Report
-			rep, err = w.src.Fetch(ctx, lbc, sock)
-			newETag = statusv1.Digest(rep)
+			if canWatch {
+				// Fast: a plain read (no wait), with the same ETags.
+				rep, newETag, _, err = sw.Watch(ctx, lbc, sock, etag, 0)
+			} else {
+				rep, err = w.src.Fetch(ctx, lbc, sock)
+				newETag = statusv1.Digest(rep)
+			}
+			if fast && err == nil && rep.ConfigHash == wantHash {
+				fastUntil = time.Time{} // the agent runs the expected config
+			}
 		}
 		if ctx.Err() != nil {
 			return
@@ -162,17 +222,47 @@ func (w *watchers) watch(ctx context.Context, lbc string) {
 		// error, with a source that cannot wait, and after an answer that
 		// came at once without a change (an agent that does not know the
 		// watch protocol), so as not to spin.
-		if ok && canWatch && (newETag != prev || time.Since(start) >= w.poll) {
+		if !fast && ok && canWatch && (newETag != prev || time.Since(start) >= w.poll) {
 			continue
 		}
-		t := time.NewTimer(w.poll)
+		pause := w.poll
+		if fast {
+			pause = expectPoll
+		}
+		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
+		case wantHash = <-expected:
+			t.Stop()
+			fastUntil = time.Now().Add(expectWindow)
 		case <-t.C:
 		}
 	}
+}
+
+// watchOnce runs one watch request and returns the report's ETag; a
+// config hash on expected cuts it short (kicked true: the result is to be
+// ignored) and is returned.
+func (w *watchers) watchOnce(ctx context.Context, sw StatusWatcher, lbc, sock, etag string, expected <-chan string) (newETag, wantHash string, kicked bool, err error) {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	kick := make(chan string, 1) // the hash; closed empty when not kicked
+	go func() {
+		defer close(kick)
+		select {
+		case h := <-expected:
+			cancel()
+			kick <- h
+		case <-done:
+		}
+	}()
+	_, newETag, _, err = sw.Watch(wctx, lbc, sock, etag, watchWait)
+	close(done)
+	wantHash, kicked = <-kick
+	return newETag, wantHash, kicked, err
 }
 
 // notify wakes the reconcile (one pending wake is enough).

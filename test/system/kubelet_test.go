@@ -54,7 +54,10 @@ type pod struct {
 
 // podEvent records a start or a stop, for the test's checks.
 type podEvent struct {
-	At    time.Time
+	At time.Time
+	// Term is when a stopped pod's process was sent SIGTERM (At is when
+	// it had exited).
+	Term  time.Time
 	File  string
 	Start bool
 	Pid   int
@@ -251,6 +254,7 @@ func (k *kubelet) stopPod(file string) {
 	if p == nil {
 		return
 	}
+	term := time.Now()
 	if !p.proc.Exited() {
 		_ = p.proc.Signal(syscall.SIGTERM)
 		if _, err := p.proc.Wait(p.grace); err != nil {
@@ -258,7 +262,7 @@ func (k *kubelet) stopPod(file string) {
 		}
 	}
 	k.mu.Lock()
-	k.events = append(k.events, podEvent{At: time.Now(), File: file, Pid: p.proc.Pid()})
+	k.events = append(k.events, podEvent{At: time.Now(), Term: term, File: file, Pid: p.proc.Pid()})
 	k.mu.Unlock()
 }
 
@@ -284,6 +288,19 @@ func (k *kubelet) running() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// lastStop returns the last stop of the pod of manifest file (zero when
+// none).
+func (k *kubelet) lastStop(file string) podEvent {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for i := len(k.events) - 1; i >= 0; i-- {
+		if e := k.events[i]; e.File == file && !e.Start {
+			return e
+		}
+	}
+	return podEvent{}
 }
 
 // lastErr returns the last error starting a pod.

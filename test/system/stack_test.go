@@ -267,6 +267,9 @@ func (s *stack) close() {
 	if err := removeMountPoints(); err != nil {
 		s.t.Errorf("removing mount points: %v", err)
 	}
+	if keep := os.Getenv("VIPVS_SYSTEM_KEEP_LOGS"); keep != "" {
+		s.keepLogs(keep)
+	}
 	if s.t.Failed() {
 		for _, f := range []string{"operator-1.log", "operator-2.log", "n1-companion.log", "n1-vipvs-system.log", "n2-vipvs-system.log", "n3-vipvs-system.log"} {
 			b, err := os.ReadFile(filepath.Join(s.dir, f))
@@ -275,6 +278,30 @@ func (s *stack) close() {
 			}
 		}
 	}
+}
+
+// keepLogs copies the processes' logs (operators, companions, agents) to
+// directory dir, to read their timestamps when the figures are looked into:
+// VIPVS_SYSTEM_KEEP_LOGS=dir keeps them even when the test passes.
+func (s *stack) keepLogs(dir string) {
+	logs, err := filepath.Glob(filepath.Join(s.dir, "*.log"))
+	if err == nil {
+		err = os.MkdirAll(dir, 0o755)
+	}
+	for _, f := range logs {
+		if err != nil {
+			break
+		}
+		var b []byte
+		if b, err = os.ReadFile(f); err == nil {
+			err = os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644)
+		}
+	}
+	if err != nil {
+		s.t.Errorf("keeping the logs in %s: %v", dir, err)
+		return
+	}
+	s.t.Logf("logs kept in %s", dir)
 }
 
 func tailLines(s string, n int) string {

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/vipvs/vipvs/api/v1alpha1"
 	"github.com/vipvs/vipvs/render"
@@ -212,14 +213,31 @@ var all = []string{"n1", "n2", "n3"}
 func testCreate(t *testing.T, s *stack, p *lab.Prober) {
 	l := newLBC(s.lab)
 	vip := s.lab.VIPv4(0)
+	// The test's client learns the LoadBalancerConfig's API (discovery)
+	// on its first request of the kind: done before the clock starts, so
+	// that the figures measure the product, not the test's client (it
+	// took 2 s on a busy machine).
+	warm := time.Now()
+	if err := s.admin.List(s.ctx, &v1alpha1.LoadBalancerConfigList{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the test's client found the LoadBalancerConfig API in %v", time.Since(warm).Round(time.Millisecond))
+	// The API server's first write of the kind is slow (about 2 s here:
+	// it prepares the CRD's validation then): a dry run shows how much.
+	warm = time.Now()
+	if err := s.admin.Create(s.ctx, l.DeepCopy(), client.DryRunAll); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("a dry-run create of the LoadBalancerConfig took %v", time.Since(warm).Round(time.Millisecond))
 	start := time.Now()
 	if err := s.admin.Create(s.ctx, l); err != nil {
 		t.Fatal(err)
 	}
-	held := s.waitFor(t, time.Minute, "n1 to hold the API VIP", s.heldBy(vip, "n1"))
+	created := time.Since(start)
+	held := s.waitFor(t, time.Minute, "n1 to hold the API VIP", s.heldBy(vip, "n1")) + created
 	s.waitFor(t, time.Minute, "Ready with n1 master", s.ready(all, map[string]string{"api": "n1"}))
-	t.Logf("FIGURE create: LoadBalancerConfig created -> VIP held by n1 %v, -> Ready %v",
-		held.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	t.Logf("FIGURE create: LoadBalancerConfig created -> VIP held by n1 %v, -> Ready %v (the create request took %v)",
+		held.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), created.Round(time.Millisecond))
 	for _, n := range all {
 		rep, err := s.node(n).agentStatus(s.ctx, lbcName)
 		if err != nil {
@@ -513,6 +531,23 @@ func testDelete(t *testing.T, s *stack, _ *lab.Prober) {
 		return true, "", nil
 	})
 	stopped := time.Since(start)
+	// Where the time goes: when each node's agent was told to stop (its
+	// companion removed the static pod, the stand-in kubelet sent SIGTERM)
+	// and when it had exited (a master keeps the VIP until another router
+	// is master, at most Master_Down_Interval at priority 1 plus one
+	// interval, when no node is left to take over).
+	var stops []string
+	for _, n := range s.nodes {
+		var e podEvent
+		// The stand-in records a stop once its wait for the process returns.
+		_ = lab.WaitFor(time.Second, "the stop to be recorded", func() (bool, error) {
+			e = n.kubelet.lastStop(podFile)
+			return !e.At.IsZero(), nil
+		})
+		stops = append(stops, fmt.Sprintf("%s SIGTERM +%v exited +%v", n.name,
+			e.Term.Sub(start).Round(time.Millisecond), e.At.Sub(start).Round(time.Millisecond)))
+	}
+	t.Logf("delete: %s", strings.Join(stops, ", "))
 	// The companion removes an agent's config only once the agent is gone
 	// (its socket no longer answers, polled every 250 ms), so that no
 	// agent sees its config vanish while it runs: the files go shortly
