@@ -318,8 +318,16 @@ func testChanges(t *testing.T, s *stack, p *lab.Prober) {
 			r := p.Snapshot().Since(start)
 			t.Logf("FIGURE change %q: applied on every node %v, status current %v; API VIP probes %s",
 				c.name, appliedIn.Round(time.Millisecond), statusIn.Round(time.Millisecond), r.Summary())
-			if f := r.Failed(); f > 0 {
-				t.Errorf("%d failed connections to the API VIP, which the change does not remove (longest gap %v); timeline: %s", f, r.LongestGap(), timeline(r))
+			// A change may move the API VIP twice (to a backup while the
+			// master's router restarts, and back). Losses (timeouts,
+			// refusals) must be none; a reset of a handshake that
+			// straddled the client's ARP update is the one-round-trip
+			// window no hand-over without connection sync closes
+			// (lab.Result.HandoverLosses): at most one per move.
+			if losses, straddles := r.HandoverLosses(); losses > 0 || straddles > 2 {
+				t.Errorf("%d connections lost and %d reset to the API VIP, which the change does not remove (longest gap %v); timeline: %s", losses, straddles, r.LongestGap(), timeline(r))
+			} else if straddles > 0 {
+				t.Logf("%d connection(s) reset by a hand-over straddling the client's ARP update", straddles)
 			}
 			if after := s.pids(all); !maps(after, pids) {
 				t.Errorf("agent processes %v, were %v: the change restarted an agent", after, pids)
