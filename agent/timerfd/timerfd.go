@@ -47,9 +47,13 @@ type Clock struct {
 	readFn func(fd uintptr) bool // bound once so that a read allocates nothing
 	setFn  func(fd uintptr)      // bound once so that arming allocates nothing
 	done   chan struct{}         // closed when the loop has returned
+	due    []func()              // the loop's buffer of due AfterFunc callbacks
 }
 
-var _ clock.Clock = (*Clock)(nil)
+var (
+	_ clock.Clock                = (*Clock)(nil)
+	_ clock.WithDelayedExecution = (*Clock)(nil)
+)
 
 // New opens a timerfd and starts the goroutine that delivers the timers;
 // Close stops it and waits for it.
@@ -124,6 +128,25 @@ func (c *Clock) NewTimer(d time.Duration) clock.Timer {
 	return t
 }
 
+// AfterFunc returns a timer that calls f once d has passed (at once for
+// d <= 0). f runs on the Clock's own goroutine, with none of the Clock's
+// locks held: it may use the Clock and its timers (Reset its own timer),
+// and it delays every other timer of the Clock while it runs, so it must
+// be short. The timer's C is nil. A Stop or Reset racing with the expiry
+// may find the timer no longer pending while f is about to run, as with
+// time.AfterFunc.
+func (c *Clock) AfterFunc(d time.Duration, f func()) clock.Timer {
+	t := &Timer{c: c, fn: f, index: -1}
+	c.mu.Lock()
+	c.startLocked(t, time.Now().Add(d))
+	c.mu.Unlock()
+	return t
+}
+
+// UnlockedFuncs marks that AfterFunc runs its callbacks with none of the
+// Clock's locks held (vrrp.FuncClock).
+func (*Clock) UnlockedFuncs() {}
+
 // Timer is one timer of a Clock (clock.Timer). As time.Timer since Go 1.23,
 // Stop and Reset discard a value that was delivered but not yet received.
 type Timer struct {
@@ -132,6 +155,7 @@ type Timer struct {
 	when   time.Time
 	index  int           // in c.timers; -1 when not pending. Guarded by c.mu.
 	period time.Duration // a ticker's period; 0 for a timer
+	fn     func()        // an AfterFunc timer's callback; nil for a channel timer
 }
 
 // C returns the channel the timer delivers on.
@@ -245,19 +269,24 @@ func (c *Clock) loop() {
 	}
 }
 
-// fire delivers every due timer and arms the timerfd for the next one.
+// fire delivers every due timer and arms the timerfd for the next one,
+// then runs the due AfterFunc callbacks, unlocked.
 func (c *Clock) fire() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed {
+		c.mu.Unlock()
 		return
 	}
 	now := time.Now()
 	for len(c.timers) > 0 && !c.timers[0].when.After(now) {
 		t := c.timers[0]
-		select {
-		case t.ch <- now:
-		default: // a ticker nobody reads: drop the tick, as time.Ticker does
+		if t.fn != nil {
+			c.due = append(c.due, t.fn)
+		} else {
+			select {
+			case t.ch <- now:
+			default: // a ticker nobody reads: drop the tick, as time.Ticker does
+			}
 		}
 		if t.period > 0 {
 			t.when = t.when.Add(t.period)
@@ -274,6 +303,12 @@ func (c *Clock) fire() {
 		next = c.timers[0].when
 	}
 	c.armLocked(next)
+	c.mu.Unlock()
+	for i, f := range c.due {
+		c.due[i] = nil
+		f()
+	}
+	c.due = c.due[:0]
 }
 
 // timerHeap orders pending timers by deadline (container/heap).

@@ -4,7 +4,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"k8s.io/utils/clock"
 )
+
+type clockTimer = clock.Timer
 
 func newClock(t *testing.T) *Clock {
 	t.Helper()
@@ -191,4 +195,42 @@ func TestArmAllocatesNothing(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("Reset allocates %.1f times, want 0", allocs)
 	}
+}
+
+// TestAfterFunc: an AfterFunc timer calls f after its deadline, on the
+// clock's goroutine with the clock unlocked (f re-arms its own timer), and
+// a stopped one never calls it.
+func TestAfterFunc(t *testing.T) {
+	c := newClock(t)
+	start := time.Now()
+	calls := make(chan time.Duration, 3)
+	var tm clockTimer
+	n := 0
+	tm = c.AfterFunc(time.Hour, func() {
+		calls <- time.Since(start)
+		n++ // only the clock's goroutine touches n
+		if n < 3 {
+			tm.Reset(5 * time.Millisecond) // would deadlock under the clock's lock
+		}
+	})
+	if tm.C() != nil {
+		t.Error("an AfterFunc timer has a channel")
+	}
+	start = time.Now()
+	tm.Reset(5 * time.Millisecond) // tm is set before f can run
+	for i := 1; i <= 3; i++ {
+		select {
+		case d := <-calls:
+			if d < time.Duration(i)*5*time.Millisecond {
+				t.Errorf("call %d after %v, want at least %v", i, d, time.Duration(i)*5*time.Millisecond)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("call %d did not come within 2s", i)
+		}
+	}
+	stopped := c.AfterFunc(20*time.Millisecond, func() { t.Error("a stopped AfterFunc timer called f") })
+	if !stopped.Stop() {
+		t.Error("Stop of a pending AfterFunc timer reported it was not pending")
+	}
+	within(t, c.NewTimer(60*time.Millisecond).C())
 }

@@ -61,6 +61,20 @@ type Status struct {
 // or FakeClock in tests).
 type Clock = clock.Clock
 
+// FuncClock is a Clock whose AfterFunc runs its callback on a goroutine of
+// the clock's own, with none of the clock's locks held (agent/timerfd's
+// Clock). A Runner on such a clock handles its timer's expiries right on
+// that goroutine, as HandleAdvert handles adverts on the reader's: at 10 ms
+// adverts a hand-off to Run's goroutine per expiry costs a thread wake-up.
+// Other clocks (k8s.io/utils/clock's FakeClock runs AfterFunc callbacks
+// under its lock) deliver expiries on the timer's channel to Run.
+type FuncClock interface {
+	Clock
+	clock.WithDelayedExecution
+	// UnlockedFuncs marks the clock; it does nothing.
+	UnlockedFuncs()
+}
+
 // Runner drives one Router: it owns its timer, feeds it events and carries out
 // its actions. Create it with NewRunner and start it with Run.
 //
@@ -68,7 +82,8 @@ type Clock = clock.Clock
 // read them: at 10 ms intervals a hand-off to another goroutine per packet
 // costs more CPU than the packet itself. Every event is handled under one
 // mutex, so the Router sees them one at a time; the timer is re-armed after
-// every event, and Run's goroutine waits for it.
+// every event, and Run's goroutine waits for it (or, on a FuncClock, the
+// clock's goroutine handles it).
 type Runner struct {
 	cfg    Config
 	clk    Clock
@@ -177,8 +192,13 @@ func (r *Runner) Status() Status {
 func (r *Runner) Run(ctx context.Context, hardStop <-chan struct{}) error {
 	r.mu.Lock()
 	r.started = true
-	r.timer = r.clk.NewTimer(time.Hour)
+	if fc, ok := r.clk.(FuncClock); ok {
+		r.timer = fc.AfterFunc(time.Hour, r.fire)
+	} else {
+		r.timer = r.clk.NewTimer(time.Hour)
+	}
 	r.timer.Stop()
+	timerC := r.timer.C() // nil for an AfterFunc timer
 	r.mu.Unlock()
 	r.handle(Startup{})
 	shutdown := ctx.Done()
@@ -201,13 +221,15 @@ func (r *Runner) Run(ctx context.Context, hardStop <-chan struct{}) error {
 			return nil
 		case ev := <-r.events:
 			r.handle(ev)
-		case <-r.timer.C():
+		case <-timerC:
 			r.fire()
 		}
 	}
 }
 
-// fire handles the timer.
+// fire handles the timer, on Run's goroutine or a FuncClock's. An
+// expiry that raced with a Reset (the timer fires before the new deadline)
+// is harmless: the router ignores a TimerFired before its deadline.
 func (r *Runner) fire() {
 	r.mu.Lock()
 	armed := r.armed
