@@ -82,6 +82,9 @@ type Agent struct {
 	cfg         *config.Config
 	routers     map[string]*router
 	announcers  map[string]Announcer
+	// arps shares one ARP watcher per interface between the routers
+	// (nil without Parts.OpenARPWatch).
+	arps        *arpShares
 	configError string
 	// configProblems are configError's typed problems (the status contract).
 	configProblems []statusv1.Problem
@@ -105,7 +108,7 @@ func New(opts Options, parts Parts, reg *prometheus.Registry) (*Agent, error) {
 		return nil, err
 	}
 	cfg := parts.Config.Current()
-	return &Agent{
+	a := &Agent{
 		opts:        opts,
 		log:         opts.Log,
 		clk:         opts.Clock,
@@ -120,7 +123,11 @@ func New(opts Options, parts Parts, reg *prometheus.Registry) (*Agent, error) {
 		checkCfgs:   map[string]config.Check{},
 		everHealthy: map[string]bool{},
 		announcers:  map[string]Announcer{},
-	}, nil
+	}
+	if parts.OpenARPWatch != nil {
+		a.arps = &arpShares{open: parts.OpenARPWatch, clk: opts.Clock, group: a.goroutine, log: opts.Log.WithName("arpwatch"), byIf: map[string]*arpShare{}}
+	}
+	return a, nil
 }
 
 // goroutine runs f in the Agent's group.
@@ -383,7 +390,7 @@ func (a *Agent) startRouter(ctx context.Context, rc config.Router) (*router, err
 	r, err := newRouter(ctx, routerDeps{
 		cfg: rc, net: a.parts.Network, vips: a.parts.VIPs, ann: ann, clk: a.clk, timers: a.opts.TimerClock,
 		log: a.log, m: a.m, obs: a.observer(rc.Name), group: a.goroutine,
-		arp: a.parts.OpenARPWatch,
+		arps: a.arps,
 	})
 	if err != nil {
 		return nil, errors.Join(append(errs, err)...)

@@ -82,8 +82,8 @@ type routerDeps struct {
 	m      *metrics
 	obs    vrrp.Observer
 	group  func(func()) // runs a goroutine in the agent's group
-	// arp opens an ARP watcher (optional; IPv4 routers only).
-	arp func(ifname string) (ARPWatch, error)
+	// arps shares the interfaces' ARP watchers (nil: no ARP watching).
+	arps *arpShares
 }
 
 // newRouter subscribes the router to its socket and starts it.
@@ -140,13 +140,13 @@ func newRouter(parent context.Context, d routerDeps) (*router, error) {
 	if rc.Multicast() {
 		vcfg.AllowedPeers = rc.MulticastPeers
 	}
-	var watch ARPWatch
-	if !rc.IPv6 && d.arp != nil {
-		w, err := d.arp(rc.Interface)
+	var arps *arpShare
+	if !rc.IPv6 && d.arps != nil {
+		sh, err := d.arps.acquire(rc.Interface)
 		if err != nil {
 			log.Error(err, "no ARP watching: a yielding master will not wait for the winner's announcement, duplicate owners go unseen")
 		} else {
-			watch = w
+			arps = sh
 			vcfg.AwaitAnnouncement = true
 		}
 	}
@@ -161,13 +161,16 @@ func newRouter(parent context.Context, d routerDeps) (*router, error) {
 
 	ctx, cancel := context.WithCancel(parent)
 	r.cancel = cancel
-	watchCtx, stopWatch := context.WithCancel(context.Background())
-	if watch != nil {
-		d.group(func() { r.watchARP(watchCtx, watch) })
+	var sub *arpSub
+	if arps != nil {
+		sub = r.arpSub()
+		arps.add(sub)
 	}
 	d.group(func() {
 		defer close(r.done)
-		defer stopWatch()
+		if arps != nil {
+			defer d.arps.release(arps, sub)
+		}
 		defer func() {
 			if err := ep.Close(); err != nil {
 				log.Error(err, "closing the VRRP endpoint")
@@ -568,62 +571,20 @@ func (rr routerReporter) Alarm(a vrrp.Alarm) {
 	rr.r.conflicts.seen(rr.r.clk.Now(), string(a.Kind), a.Peer, a.Detail)
 }
 
-// arpProbeEvery is how often a master asks who else holds its VIPs.
-const arpProbeEvery = time.Second
-
-// neighborEvery is how often the peers' MACs are read from the neighbour
-// table and pinned.
-const neighborEvery = 5 * time.Second
-
-// watchARP feeds the state machine with other nodes' claims of the VIPs
-// (Announced), probes for them while master (a crashed agent's node still
-// answers), and pins the peers' MACs from the neighbour table, until ctx
-// is done.
-func (r *router) watchARP(ctx context.Context, w ARPWatch) {
-	vips := prefixAddrs(r.cfg.VIPs)
-	watched := func(a netip.Addr) bool { return slices.Contains(vips, a) }
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		err := w.Run(ctx, watched, func(s arpwatch.Sighting) {
+// arpSub is the router's subscription to its interface's ARP watcher:
+// other nodes' claims of its VIPs (Announced) and its peers' MACs from the
+// neighbour table (PeerMAC) go to the state machine; while master it
+// probes for other holders of its VIPs.
+func (r *router) arpSub() *arpSub {
+	return &arpSub{
+		vips:   prefixAddrs(r.cfg.VIPs),
+		peers:  append(append([]netip.Addr(nil), r.cfg.Peers...), r.cfg.MulticastPeers...),
+		active: func() bool { return r.runner.State() == vrrp.Active },
+		claimed: func(s arpwatch.Sighting) {
 			r.runner.Deliver(vrrp.Announced{Addr: s.Addr, MAC: s.MAC})
-		})
-		if err != nil {
-			r.log.Error(err, "ARP watching stopped")
-		}
-	}()
-	defer func() {
-		if err := w.Close(); err != nil {
-			r.log.Error(err, "closing the ARP watcher")
-		}
-		<-done
-	}()
-	peers := append(append([]netip.Addr(nil), r.cfg.Peers...), r.cfg.MulticastPeers...)
-	probe := r.clk.NewTicker(arpProbeEvery)
-	defer probe.Stop()
-	lastNeigh := time.Time{}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-probe.C():
-		}
-		if r.runner.State() == vrrp.Active {
-			for _, v := range vips {
-				if err := w.Probe(v); err != nil {
-					r.log.V(1).Info("ARP probe failed", "vip", v.String(), "error", err.Error())
-				}
-			}
-		}
-		if len(peers) > 0 && r.clk.Since(lastNeigh) >= neighborEvery {
-			lastNeigh = r.clk.Now()
-			macs, err := arpwatch.Neighbors(r.cfg.Interface, peers)
-			if err != nil {
-				r.log.V(1).Info("reading the neighbour table", "error", err.Error())
-			}
-			for a, mac := range macs {
-				r.runner.Deliver(vrrp.PeerMAC{Addr: a, MAC: mac})
-			}
-		}
+		},
+		neighbor: func(a netip.Addr, mac net.HardwareAddr) {
+			r.runner.Deliver(vrrp.PeerMAC{Addr: a, MAC: mac})
+		},
 	}
 }
