@@ -47,6 +47,9 @@ type fakeNet struct {
 	index map[string]int
 	eps   []*fakeEP // every endpoint ever opened
 	fail  map[string]error
+	// onSubscribe, when set, is called with each new endpoint before
+	// Subscribe returns, as a socket delivers from the subscription on.
+	onSubscribe func(*fakeEP)
 }
 
 func newFakeNet() *fakeNet {
@@ -75,6 +78,11 @@ func (n *fakeNet) Subscribe(opts transport.Options, vrid uint8, h transport.Hand
 	}
 	ep := &fakeEP{ifname: opts.Interface, vrid: vrid, index: idx, src: src, h: h, peers: opts.Peers}
 	n.eps = append(n.eps, ep)
+	if hook := n.onSubscribe; hook != nil {
+		n.mu.Unlock()
+		hook(ep)
+		n.mu.Lock()
+	}
 	return ep, nil
 }
 
@@ -328,8 +336,14 @@ type harness struct {
 
 func startAgent(t *testing.T, c *config.Config, pick func(*config.Config) (*config.Config, error)) *harness {
 	t.Helper()
+	return startAgentOn(t, c, pick, newFakeNet())
+}
+
+// startAgentOn is startAgent on the network n.
+func startAgentOn(t *testing.T, c *config.Config, pick func(*config.Config) (*config.Config, error), n *fakeNet) *harness {
+	t.Helper()
 	h := &harness{
-		t: t, cfg: newFakeConfig(c), net: newFakeNet(), vips: newFakeVIPs(), anns: &fakeAnnouncers{},
+		t: t, cfg: newFakeConfig(c), net: n, vips: newFakeVIPs(), anns: &fakeAnnouncers{},
 		links: newFakeLinks(), bal: &fakeBalancer{}, hard: make(chan struct{}), done: make(chan error, 1),
 	}
 	if pick == nil {

@@ -31,6 +31,9 @@ type router struct {
 	cfg    config.Router
 	ep     Endpoint
 	runner *vrrp.Runner
+	// ready is set once runner exists: receive drops what the socket
+	// delivers before (it delivers from the subscription on).
+	ready  atomic.Bool
 	send   *advertSender
 	holder *vipHolder
 	log    logr.Logger
@@ -157,6 +160,7 @@ func newRouter(parent context.Context, d routerDeps) (*router, error) {
 			obs(t, prio)
 		}
 	}), vrrp.WithReporter(routerReporter{r}))
+	r.ready.Store(true)
 	m.setState(rc, vrrp.Initialize)
 
 	ctx, cancel := context.WithCancel(parent)
@@ -243,6 +247,11 @@ func (r *router) cutShort() { r.hardMu.Do(func() { close(r.hard) }) }
 // counter. It runs on the socket's goroutine; p is valid only during the
 // call.
 func (r *router) receive(p transport.Packet) {
+	if !r.ready.Load() {
+		// The socket delivers from the moment the router subscribes; the
+		// state machine exists a moment later.
+		return
+	}
 	l := &r.last
 	if !l.valid || l.src != p.Src || l.dst != p.Dst || l.ttl != p.TTL || !bytes.Equal(l.payload, p.Payload) {
 		adv, reason := packet.Parse(packet.Received{Payload: p.Payload, Src: p.Src, Dst: p.Dst, TTL: p.TTL})

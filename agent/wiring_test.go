@@ -109,6 +109,16 @@ func TestBackupFollowsHigherPriorityPeer(t *testing.T) {
 	}
 }
 
+// TestAdvertAtSubscribe: a socket delivers from the moment a router
+// subscribes, before its state machine exists; such an advert is dropped,
+// not a crash (seen once: a nil runner on a restarted agent in the VM).
+func TestAdvertAtSubscribe(t *testing.T) {
+	n := newFakeNet()
+	n.onSubscribe = func(ep *fakeEP) { ep.advert(t, peerA, 200, testInterval, vip0.Addr()) }
+	h := startAgentOn(t, testConfig("1", testRouter("r0", 1, "eth0", vip0)), nil, n)
+	h.waitState("r0", "MASTER")
+}
+
 func TestReloadAddsRemovesAndRestartsRouters(t *testing.T) {
 	r0 := testRouter("r0", 1, "eth0", vip0)
 	h := startAgent(t, testConfig("1", r0), nil)
