@@ -25,6 +25,14 @@ var lbTests = []string{
 // binary of test/ipvse2e/lb: three directors running the agent, three real
 // servers and a client in namespaces, with the kernel's IPVS.
 func TestLoadBalancingInVM(t *testing.T) {
+	runLBInVM(t, "^("+strings.Join(lbTests, "|")+")$", lbTests, nil, 8*time.Minute)
+}
+
+// runLBInVM boots the VM with the vipvs binary and test/ipvse2e/lb's test
+// binary, runs the lb tests that match run (with env added to
+// VIPVS_BIN) within timeout, and checks that each of want passed.
+func runLBInVM(t *testing.T, run string, want, env []string, timeout time.Duration) {
+	t.Helper()
 	vm.RequireDeps(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -41,12 +49,12 @@ func TestLoadBalancingInVM(t *testing.T) {
 	res, err := vm.Run(context.Background(), vm.Options{
 		Binaries: []vm.Binary{{
 			Path: testBin,
-			Args: []string{"-test.v", "-test.count=1", "-test.run", "^(" + strings.Join(lbTests, "|") + ")$"},
-			Env:  []string{"VIPVS_BIN=/opt/vipvs/vipvs"},
+			Args: []string{"-test.v", "-test.count=1", "-test.timeout=" + (timeout - time.Minute).String(), "-test.run", run},
+			Env:  append([]string{"VIPVS_BIN=/opt/vipvs/vipvs"}, env...),
 		}},
 		Files:     []vm.File{{Src: vipvs, Dst: "/opt/vipvs/vipvs", Mode: 0o755}},
 		Stdout:    &console,
-		Timeout:   8 * time.Minute,
+		Timeout:   timeout,
 		MemoryMiB: 1536,
 	})
 	t.Cleanup(func() {
@@ -61,13 +69,13 @@ func TestLoadBalancingInVM(t *testing.T) {
 	if res.ExitStatus != 0 {
 		t.Errorf("exit status %d, want 0", res.ExitStatus)
 	}
-	for _, name := range lbTests {
+	for _, name := range want {
 		if !strings.Contains(console.String(), "--- PASS: "+name+" (") {
 			t.Errorf("console lacks a PASS line for %s", name)
 		}
 	}
 	for _, l := range strings.Split(console.String(), "\n") {
-		if strings.Contains(l, "lb_test.go") || strings.Contains(l, "--- ") {
+		if strings.Contains(l, "_test.go:") || strings.Contains(l, "--- ") {
 			t.Log(strings.TrimSpace(l))
 		}
 	}
