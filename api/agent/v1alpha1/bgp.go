@@ -30,6 +30,9 @@ const (
 	MaxBGPPeers = 16
 	// MaxBGPPasswordFileLength bounds passwordFile's path length.
 	MaxBGPPasswordFileLength = 4096
+	// DefaultRouteProtocol is the default of bgp.externalSpeaker.protocol:
+	// a number that /etc/iproute2/rt_protos leaves unassigned.
+	DefaultRouteProtocol = 250
 )
 
 // AnnouncementMode is how a virtual router's VIPs are announced.
@@ -48,11 +51,16 @@ const (
 
 // BGP configures the BGP speaker of the agent, which advertises the VIPs of
 // the virtual routers in mode bgp. It does not accept BGP connections unless
-// listenPort is set: the node connects to its peers.
+// listenPort is set: the node connects to its peers. With externalSpeaker
+// set the agent speaks no BGP: it writes the routes into a kernel routing
+// table for the node's own BGP daemon, and localASN, routerID, listenPort,
+// peers and bfdProfile are not set.
 type BGP struct {
 	// LocalASN is this node's autonomous system number, 1 to 4294967294.
-	// Peers with the same ASN are iBGP, the others eBGP. Required.
-	LocalASN int64 `json:"localASN"`
+	// Peers with the same ASN are iBGP, the others eBGP. Required unless
+	// externalSpeaker is set.
+	// +optional
+	LocalASN int64 `json:"localASN,omitempty"`
 	// RouterID is this node's BGP identifier, an IPv4 address unique among
 	// the speakers the peers see. Optional, default: the node's first
 	// IPv4 address.
@@ -65,8 +73,9 @@ type BGP struct {
 	ListenPort int32 `json:"listenPort,omitempty"`
 	// Peers are the routers to advertise to: 1 to 16, unique by address.
 	// IPv4 VIPs are advertised to IPv4 peers, IPv6 VIPs to IPv6 peers.
-	// Required.
-	Peers []BGPPeer `json:"peers"`
+	// Required unless externalSpeaker is set.
+	// +optional
+	Peers []BGPPeer `json:"peers,omitempty"`
 	// BFDProfile is the BFD timing of the peers whose bfd is true.
 	// Optional: when omitted, the defaults of its fields apply
 	// (300ms x 3).
@@ -78,6 +87,30 @@ type BGP struct {
 	// routers to move the traffic; 0 to 10m. Default 2s.
 	// +optional
 	GracefulShutdownWait *Duration `json:"gracefulShutdownWait,omitempty"`
+	// ExternalSpeaker hands the announcement to a BGP daemon that already
+	// runs on the node (FRR, frr-k8s): instead of speaking BGP the agent
+	// writes a host route for each VIP it serves, while its tracked checks
+	// pass, into a kernel routing table, for that daemon to redistribute.
+	// Optional, default: the agent speaks BGP to peers itself.
+	// +optional
+	ExternalSpeaker *ExternalSpeaker `json:"externalSpeaker,omitempty"`
+}
+
+// ExternalSpeaker is where the agent writes the host routes of its VIPs for
+// a BGP daemon of the node to redistribute (for FRR: "ip import-table" in
+// zebra and "redistribute table" in bgpd).
+type ExternalSpeaker struct {
+	// Table is the kernel routing table the routes are written to: 1 to
+	// 4294967295, not 253 (default), 254 (main) or 255 (local). The agent
+	// owns the routes of its protocol in this table and removes the others
+	// of that protocol. Required.
+	Table int64 `json:"table"`
+	// Protocol is the routing protocol number (rtm_protocol) the routes
+	// carry, so that they can be told from other routes and matched in the
+	// daemon's filters: 5 to 255, not one that /etc/iproute2/rt_protos
+	// assigns to a routing daemon. Default 250.
+	// +optional
+	Protocol *int32 `json:"protocol,omitempty"`
 }
 
 // BGPPeer is one BGP neighbour of the node.
@@ -150,6 +183,15 @@ func setBGPDefaults(b *BGP) {
 	if b == nil {
 		return
 	}
+	if b.GracefulShutdownWait == nil {
+		b.GracefulShutdownWait = &Duration{DefaultGracefulShutdownWait}
+	}
+	if b.ExternalSpeaker != nil {
+		if b.ExternalSpeaker.Protocol == nil {
+			b.ExternalSpeaker.Protocol = ptr[int32](DefaultRouteProtocol)
+		}
+		return
+	}
 	if b.BFDProfile == nil {
 		b.BFDProfile = &BFDProfile{}
 	}
@@ -161,9 +203,6 @@ func setBGPDefaults(b *BGP) {
 	}
 	if b.BFDProfile.Multiplier == nil {
 		b.BFDProfile.Multiplier = ptr[int32](DefaultBFDMultiplier)
-	}
-	if b.GracefulShutdownWait == nil {
-		b.GracefulShutdownWait = &Duration{DefaultGracefulShutdownWait}
 	}
 	for i := range b.Peers {
 		p := &b.Peers[i]

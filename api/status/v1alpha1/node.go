@@ -25,6 +25,23 @@ type NodeReport struct {
 	ConfigProblems []Problem `json:"configProblems,omitempty"`
 	// Routers holds each virtual router, sorted by name.
 	Routers []RouterSummary `json:"routers"`
+	// BGPPeers are the node's BGP sessions (embedded speaker), in
+	// configuration order; empty without routers in mode bgp.
+	BGPPeers []BGPPeerSummary `json:"bgpPeers,omitempty"`
+	// BGPError is BGP.LastError of the agent's report.
+	BGPError string `json:"bgpError,omitempty"`
+}
+
+// BGPPeerSummary is one BGP session of a NodeReport.
+type BGPPeerSummary struct {
+	// Address is the peer's address.
+	Address string `json:"address"`
+	// State is the session state (BGPPeer.State).
+	State string `json:"state"`
+	// BFD is the BFD state, "" without BFD.
+	BFD string `json:"bfd,omitempty"`
+	// Advertised counts the routes sent to the peer.
+	Advertised int `json:"advertised"`
 }
 
 // RouterSummary is one virtual router of a NodeReport.
@@ -32,15 +49,19 @@ type RouterSummary struct {
 	// Name is the virtual router's name: the name of its entry in the
 	// LoadBalancerConfig's spec.virtualIPs.
 	Name string `json:"name"`
-	// State is StateMaster, StateBackup, StateFault or StateStop.
+	// State is StateMaster, StateBackup, StateFault or StateStop (mode
+	// bgp: StateAdvertised or StateWithdrawn).
 	State string `json:"state"`
+	// Mode is ModeVRRP or ModeBGP ("" is ModeVRRP).
+	Mode string `json:"mode,omitempty"`
 	// Master is the address of the master as this node last saw it.
 	Master string `json:"master,omitempty"`
 	// Interface is the interface the router runs on (or would: for a FAULT
 	// router, the one that is down).
 	Interface string `json:"interface,omitempty"`
 	// Reason says, for people, why the router is in State (Router.LastReason);
-	// set for FAULT only, where it says why the router cannot run.
+	// set for FAULT only, where it says why the router cannot run, and for
+	// WITHDRAWN, where it says why the node does not serve the VIPs.
 	Reason string `json:"reason,omitempty"`
 }
 
@@ -49,13 +70,19 @@ func Summarize(r Report) NodeReport {
 	n := NodeReport{APIVersion: APIVersion, Kind: KindNodeReport, ConfigError: r.ConfigError,
 		ConfigProblems: r.ConfigProblems, Routers: make([]RouterSummary, 0, len(r.Routers))}
 	for _, rt := range r.Routers {
-		s := RouterSummary{Name: rt.Name, State: rt.State, Master: rt.Master, Interface: rt.Interface}
-		if rt.State == StateFault {
+		s := RouterSummary{Name: rt.Name, State: rt.State, Mode: rt.Mode, Master: rt.Master, Interface: rt.Interface}
+		if rt.State == StateFault || rt.State == StateWithdrawn {
 			s.Reason = rt.LastReason
 		}
 		n.Routers = append(n.Routers, s)
 	}
 	sort.Slice(n.Routers, func(i, j int) bool { return n.Routers[i].Name < n.Routers[j].Name })
+	if r.BGP != nil {
+		n.BGPError = r.BGP.LastError
+		for _, p := range r.BGP.Peers {
+			n.BGPPeers = append(n.BGPPeers, BGPPeerSummary{Address: p.Address, State: p.State, BFD: p.BFD, Advertised: len(p.Advertised)})
+		}
+	}
 	return n
 }
 

@@ -36,6 +36,21 @@ const (
 	StateFault = "FAULT"
 	// StateStop: the router is stopped.
 	StateStop = "STOP"
+	// StateAdvertised (mode bgp): the node holds the router's VIPs and
+	// advertises them as host routes (its tracked checks pass).
+	StateAdvertised = "ADVERTISED"
+	// StateWithdrawn (mode bgp): the node does not serve the router's
+	// VIPs: a tracked check fails, or the node drains. LastReason says why.
+	StateWithdrawn = "WITHDRAWN"
+)
+
+// Announcement modes of a router (Router.Mode, RouterSummary.Mode).
+const (
+	// ModeVRRP: one master node holds the VIPs ("" means the same).
+	ModeVRRP = "vrrp"
+	// ModeBGP: every healthy node holds the VIPs and advertises host
+	// routes (active/active over ECMP).
+	ModeBGP = "bgp"
 )
 
 // Report is the agent's status document, kind AgentReport.
@@ -67,7 +82,79 @@ type Report struct {
 	// IPVS is the state of the load balancing; nil when the config has no
 	// virtual services.
 	IPVS *IPVS `json:"ipvs,omitempty"`
+	// BGP is the state of the announcement of the routers in mode bgp; nil
+	// when no router is in mode bgp.
+	BGP *BGP `json:"bgp,omitempty"`
 }
+
+// Speakers of BGP.Speaker.
+const (
+	// SpeakerEmbedded: the agent speaks BGP to its peers itself.
+	SpeakerEmbedded = "embedded"
+	// SpeakerExternal: the agent writes routes into a kernel routing table
+	// for the node's BGP daemon (bgp.externalSpeaker).
+	SpeakerExternal = "external"
+)
+
+// BGP session states (BGPPeer.State): RFC 4271's, in lower case.
+const (
+	BGPStateIdle        = "idle"
+	BGPStateConnect     = "connect"
+	BGPStateActive      = "active"
+	BGPStateOpenSent    = "opensent"
+	BGPStateOpenConfirm = "openconfirm"
+	BGPStateEstablished = "established"
+)
+
+// BFD session states (BGPPeer.BFD): RFC 5880's, in lower case.
+const (
+	BFDStateAdminDown = "admin-down"
+	BFDStateDown      = "down"
+	BFDStateInit      = "init"
+	BFDStateUp        = "up"
+)
+
+// BGP is the state of the node's announcement of VIPs as host routes.
+type BGP struct {
+	// Speaker is SpeakerEmbedded or SpeakerExternal.
+	Speaker string `json:"speaker"`
+	// Advertised are the host routes the node serves now (prefix form, in
+	// address order): the VIPs of the bgp routers whose checks pass.
+	Advertised []string `json:"advertised,omitempty"`
+	// GracefulShutdown is true while the node drains (RFC 8326): its routes
+	// carry the GRACEFUL_SHUTDOWN community, then are withdrawn.
+	GracefulShutdown bool `json:"gracefulShutdown,omitempty"`
+	// Peers are the BGP sessions, in configuration order (embedded speaker
+	// only).
+	Peers []BGPPeer `json:"peers,omitempty"`
+	// RouteTable is the kernel routing table the routes are written to
+	// (external speaker only).
+	RouteTable int64 `json:"routeTable,omitempty"`
+	// LastError is the last failure to start the speaker or to write a
+	// route ("" when none).
+	LastError string `json:"lastError,omitempty"`
+}
+
+// BGPPeer is the state of one BGP session.
+type BGPPeer struct {
+	// Address is the peer's address.
+	Address string `json:"address"`
+	// ASN is the peer's AS number.
+	ASN uint32 `json:"asn"`
+	// State is one of the BGPState constants ("" while not running).
+	State string `json:"state"`
+	// BFD is one of the BFDState constants; "" when the peer does not use
+	// BFD.
+	BFD string `json:"bfd,omitempty"`
+	// Advertised are the routes sent to the peer (prefix form, in address
+	// order).
+	Advertised []string `json:"advertised,omitempty"`
+	// Since is when State last changed (zero when unknown).
+	Since time.Time `json:"since,omitempty"`
+}
+
+// Established reports whether the session is up.
+func (p BGPPeer) Established() bool { return p.State == BGPStateEstablished }
 
 // IPVS states (IPVS.State).
 const (
@@ -175,11 +262,17 @@ type Router struct {
 	Name string `json:"name"`
 	// VRID is the virtual router ID.
 	VRID uint8 `json:"vrid"`
-	// Interface is the interface the router runs on.
+	// Mode is ModeVRRP or ModeBGP ("" is ModeVRRP). A bgp router's State is
+	// StateAdvertised or StateWithdrawn, and it has no VRID, priority,
+	// master or adverts.
+	Mode string `json:"mode,omitempty"`
+	// Interface is the interface the router runs on (mode bgp: the one
+	// that holds its VIPs).
 	Interface string `json:"interface"`
 	// Family is "IPv4" or "IPv6".
 	Family string `json:"family"`
-	// State is StateMaster, StateBackup, StateFault or StateStop.
+	// State is StateMaster, StateBackup, StateFault or StateStop (mode
+	// bgp: StateAdvertised or StateWithdrawn).
 	State string `json:"state"`
 	// ProtocolState is the RFC 9568 word (Active, Backup, Initialize, ...).
 	ProtocolState string `json:"protocolState"`
