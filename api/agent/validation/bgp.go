@@ -21,7 +21,8 @@ const (
 )
 
 // validateModes checks virtualRouters[].mode and what mode bgp needs: the
-// VRRP fields unset, host VIPs, and a bgp section with peers.
+// VRRP fields unset, host VIPs, and a bgp section with peers or an external
+// speaker.
 func validateModes(p *field.Path, c *agentv1alpha1.AgentConfig) field.ErrorList {
 	var errs field.ErrorList
 	for i := range c.VirtualRouters {
@@ -35,8 +36,8 @@ func validateModes(p *field.Path, c *agentv1alpha1.AgentConfig) field.ErrorList 
 			errs = append(errs, field.NotSupported(rp.Child("mode"), r.Mode, []agentv1alpha1.AnnouncementMode{agentv1alpha1.ModeVRRP, agentv1alpha1.ModeBGP}))
 			continue
 		}
-		if c.BGP == nil || len(c.BGP.Peers) == 0 {
-			errs = append(errs, field.Invalid(rp.Child("mode"), r.Mode, "mode bgp needs BGP peers: configure bgp.localASN and bgp.peers, or use mode vrrp"))
+		if c.BGP == nil || (len(c.BGP.Peers) == 0 && c.BGP.ExternalSpeaker == nil) {
+			errs = append(errs, field.Invalid(rp.Child("mode"), r.Mode, "mode bgp needs BGP peers or an external speaker: configure bgp.localASN and bgp.peers, or bgp.externalSpeaker for the node's own BGP daemon, or use mode vrrp"))
 		}
 		for _, f := range []struct {
 			name string
@@ -78,6 +79,9 @@ func vrrpRouter(r *agentv1alpha1.VirtualRouter) bool {
 func validateBGP(p *field.Path, b *agentv1alpha1.BGP) field.ErrorList {
 	if b == nil {
 		return nil
+	}
+	if b.ExternalSpeaker != nil {
+		return validateExternalSpeaker(p, b)
 	}
 	var errs field.ErrorList
 	errs = append(errs, validateASN(p.Child("localASN"), b.LocalASN)...)
@@ -174,10 +178,15 @@ func validateBGP(p *field.Path, b *agentv1alpha1.BGP) field.ErrorList {
 			errs = append(errs, field.Invalid(fp.Child("multiplier"), *m, "must be between 1 and 255"))
 		}
 	}
-	if w := b.GracefulShutdownWait; w != nil && (w.Duration < 0 || w.Duration > agentv1alpha1.MaxGracefulShutdownWait) {
-		errs = append(errs, field.Invalid(p.Child("gracefulShutdownWait"), w.Duration.String(), fmt.Sprintf("must be between 0s and %v", agentv1alpha1.MaxGracefulShutdownWait)))
-	}
+	errs = append(errs, validateGracefulShutdownWait(p, b)...)
 	return errs
+}
+
+func validateGracefulShutdownWait(p *field.Path, b *agentv1alpha1.BGP) field.ErrorList {
+	if w := b.GracefulShutdownWait; w != nil && (w.Duration < 0 || w.Duration > agentv1alpha1.MaxGracefulShutdownWait) {
+		return field.ErrorList{field.Invalid(p.Child("gracefulShutdownWait"), w.Duration.String(), fmt.Sprintf("must be between 0s and %v", agentv1alpha1.MaxGracefulShutdownWait))}
+	}
+	return nil
 }
 
 func validateASN(p *field.Path, asn int64) field.ErrorList {
@@ -185,4 +194,104 @@ func validateASN(p *field.Path, asn int64) field.ErrorList {
 		return field.ErrorList{field.Invalid(p, asn, fmt.Sprintf("must be an AS number between 1 and %d", int64(maxASN)))}
 	}
 	return nil
+}
+
+// Limits of bgp.externalSpeaker.
+const (
+	maxRouteTable = 4294967295 // RT_TABLE_* are 32 bits (RTA_TABLE)
+	// minRouteProtocol is the first protocol number not reserved for the
+	// kernel's own routes (RTPROT_UNSPEC, REDIRECT, KERNEL, BOOT, STATIC
+	// are 0 to 4).
+	minRouteProtocol = 5
+	maxRouteProtocol = 255 // rtm_protocol is 8 bits
+)
+
+// reservedRouteTables are the kernel's own routing tables (RT_TABLE_*),
+// which the agent must not own the routes of.
+var reservedRouteTables = map[int64]string{
+	253: "default",
+	254: "main",
+	255: "local",
+}
+
+// reservedRouteProtocols are the protocol numbers (rtm_protocol) that
+// /etc/iproute2/rt_protos, the kernel's RTPROT_* constants
+// (include/uapi/linux/rtnetlink.h, Linux 6.x) and FRR (its
+// /etc/iproute2/rt_protos.d/frr.conf, and RTPROT_SRTE 198 in
+// zebra/rt_netlink.h) assign to routing daemons and other route sources
+// from 5 up. The agent removes the routes of its protocol
+// that it does not want, and those daemons treat the routes of their own
+// numbers as theirs (zebra deletes those of its numbers as stale when it
+// starts), so a number of this list would have one remove the other's
+// routes.
+var reservedRouteProtocols = map[int32]string{
+	8:   "gated",
+	9:   "ra",
+	10:  "mrt",
+	11:  "zebra",
+	12:  "bird",
+	13:  "dnrouted",
+	14:  "xorp",
+	15:  "ntk",
+	16:  "dhcp",
+	17:  "mrouted",
+	18:  "keepalived",
+	42:  "babel",
+	84:  "ovn",
+	99:  "openr",
+	186: "bgp",
+	187: "isis",
+	188: "ospf",
+	189: "rip",
+	190: "ripng",
+	191: "nhrp",
+	192: "eigrp",
+	193: "ldp",
+	194: "sharp",
+	195: "pbr",
+	196: "static",
+	197: "openfabric",
+	198: "srte",
+}
+
+// validateExternalSpeaker checks a bgp section with externalSpeaker set:
+// the table and protocol, and none of the settings of the embedded
+// speaker.
+func validateExternalSpeaker(p *field.Path, b *agentv1alpha1.BGP) field.ErrorList {
+	var errs field.ErrorList
+	const fix = "the agent speaks no BGP with externalSpeaker set (the node's BGP daemon does): remove it, or remove externalSpeaker to have the agent speak BGP to peers itself"
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"localASN", b.LocalASN != 0},
+		{"routerID", b.RouterID != ""},
+		{"listenPort", b.ListenPort != 0},
+		{"peers", len(b.Peers) > 0},
+		{"bfdProfile", b.BFDProfile != nil},
+	} {
+		if f.set {
+			errs = append(errs, field.Forbidden(p.Child(f.name), fix))
+		}
+	}
+	es := b.ExternalSpeaker
+	ep := p.Child("externalSpeaker")
+	switch t := es.Table; {
+	case t == 0:
+		errs = append(errs, field.Required(ep.Child("table"), fmt.Sprintf("the kernel routing table to write the VIPs' host routes to, 1 to %d except 253, 254 and 255 (the one the node's BGP daemon imports, e.g. FRR's \"ip import-table\")", int64(maxRouteTable))))
+	case t < 0 || t > maxRouteTable:
+		errs = append(errs, field.Invalid(ep.Child("table"), t, fmt.Sprintf("must be a routing table between 1 and %d (except 253, 254 and 255)", int64(maxRouteTable))))
+	case reservedRouteTables[t] != "":
+		errs = append(errs, field.Invalid(ep.Child("table"), t, fmt.Sprintf("is the kernel's table %q, whose routes the agent must not own: choose a table of its own, e.g. 100 (FRR imports tables 1 to 252)", reservedRouteTables[t])))
+	}
+	if pr := es.Protocol; pr != nil {
+		switch {
+		case *pr < minRouteProtocol || *pr > maxRouteProtocol:
+			errs = append(errs, field.Invalid(ep.Child("protocol"), *pr, fmt.Sprintf("must be a route protocol number between %d and %d (0 to 4 are the kernel's own); default %d", minRouteProtocol, maxRouteProtocol, agentv1alpha1.DefaultRouteProtocol)))
+		case reservedRouteProtocols[*pr] != "":
+			errs = append(errs, field.Invalid(ep.Child("protocol"), *pr, fmt.Sprintf("is the protocol number of %q (/etc/iproute2/rt_protos), whose routes are that daemon's: choose a number nothing else uses, e.g. the default %d", reservedRouteProtocols[*pr], agentv1alpha1.DefaultRouteProtocol)))
+		}
+	}
+	errs = append(errs, validateGracefulShutdownWait(p, b)...)
+	return errs
 }

@@ -78,9 +78,9 @@ func TestValidateBGPBad(t *testing.T) {
 		{name: "unknown mode", modify: func(c *agentv1alpha1.AgentConfig) { c.VirtualRouters[1].Mode = "anycast" },
 			want: []string{`virtualRouters[1].mode: Unsupported value: "anycast": supported values: "vrrp", "bgp"`}},
 		{name: "mode bgp without a bgp section", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP = nil },
-			want: []string{"virtualRouters[1].mode: Invalid value: \"bgp\": mode bgp needs BGP peers"}},
+			want: []string{"virtualRouters[1].mode: Invalid value: \"bgp\": mode bgp needs BGP peers or an external speaker: configure bgp.localASN and bgp.peers, or bgp.externalSpeaker"}},
 		{name: "mode bgp without peers", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP.Peers = nil },
-			want: []string{"virtualRouters[1].mode: Invalid value: \"bgp\": mode bgp needs BGP peers", "bgp.peers: Required value: must list 1 to 16 BGP peers"}},
+			want: []string{"virtualRouters[1].mode: Invalid value: \"bgp\": mode bgp needs BGP peers or an external speaker", "bgp.peers: Required value: must list 1 to 16 BGP peers"}},
 		{name: "mode vrrp still needs a vrid", modify: func(c *agentv1alpha1.AgentConfig) { c.VirtualRouters[0].VRID = 0 },
 			want: []string{"virtualRouters[0].vrid: Invalid value: 0: must be between 1 and 255"}},
 		{name: "VRRP settings in mode bgp", modify: func(c *agentv1alpha1.AgentConfig) {
@@ -214,5 +214,133 @@ func TestBGPDefaults(t *testing.T) {
 	}
 	if errs := ValidateAgentConfig(c); len(errs) != 0 {
 		t.Errorf("defaulted config: %v", errs)
+	}
+}
+
+// externalBase is bgpBase with the bgp section of an external speaker.
+func externalBase() *agentv1alpha1.AgentConfig {
+	c := bgpBase()
+	c.BGP = &agentv1alpha1.BGP{ExternalSpeaker: &agentv1alpha1.ExternalSpeaker{Table: 100}}
+	return c
+}
+
+func TestValidateExternalSpeakerGood(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(c *agentv1alpha1.AgentConfig)
+	}{
+		{name: "table only", modify: func(*agentv1alpha1.AgentConfig) {}},
+		{name: "table only with defaults", modify: agentv1alpha1.SetDefaults},
+		{name: "table 1", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP.ExternalSpeaker.Table = 1 }},
+		{name: "table 252", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP.ExternalSpeaker.Table = 252 }},
+		{name: "table 256", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP.ExternalSpeaker.Table = 256 }},
+		{name: "table 2^32-1", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP.ExternalSpeaker.Table = 4294967295 }},
+		{name: "protocol 5", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP.ExternalSpeaker.Protocol = ptr[int32](5) }},
+		{name: "protocol 255", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP.ExternalSpeaker.Protocol = ptr[int32](255) }},
+		{name: "protocol 248 (kube-vip's default)", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP.ExternalSpeaker.Protocol = ptr[int32](248) }},
+		{name: "graceful wait", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP.GracefulShutdownWait = dur(5 * time.Second) }},
+		{name: "IPv6 VIPs", modify: func(c *agentv1alpha1.AgentConfig) {
+			c.VirtualRouters[1].VIPs = []string{"2001:db8:1::10", "2001:db8:1::11/128"}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := externalBase()
+			tt.modify(c)
+			if errs := ValidateAgentConfig(c); len(errs) != 0 {
+				t.Errorf("ValidateAgentConfig() = %v, want no errors", errs)
+			}
+		})
+	}
+}
+
+func TestValidateExternalSpeakerBad(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(c *agentv1alpha1.AgentConfig)
+		want   []string // substrings, one per expected error, in order
+	}{
+		{name: "table missing", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP.ExternalSpeaker.Table = 0 },
+			want: []string{"bgp.externalSpeaker.table: Required value: the kernel routing table to write the VIPs' host routes to, 1 to 4294967295 except 253, 254 and 255"}},
+		{name: "table negative", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP.ExternalSpeaker.Table = -1 },
+			want: []string{"bgp.externalSpeaker.table: Invalid value: -1: must be a routing table between 1 and 4294967295"}},
+		{name: "table too large", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP.ExternalSpeaker.Table = 1 << 32 },
+			want: []string{"bgp.externalSpeaker.table: Invalid value: 4294967296: must be a routing table between 1 and 4294967295"}},
+		{name: "table default", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP.ExternalSpeaker.Table = 253 },
+			want: []string{`bgp.externalSpeaker.table: Invalid value: 253: is the kernel's table "default", whose routes the agent must not own: choose a table of its own`}},
+		{name: "table main", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP.ExternalSpeaker.Table = 254 },
+			want: []string{`bgp.externalSpeaker.table: Invalid value: 254: is the kernel's table "main"`}},
+		{name: "table local", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP.ExternalSpeaker.Table = 255 },
+			want: []string{`bgp.externalSpeaker.table: Invalid value: 255: is the kernel's table "local"`}},
+		{name: "protocol static", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP.ExternalSpeaker.Protocol = ptr[int32](4) },
+			want: []string{"bgp.externalSpeaker.protocol: Invalid value: 4: must be a route protocol number between 5 and 255 (0 to 4 are the kernel's own); default 250"}},
+		{name: "protocol 256", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP.ExternalSpeaker.Protocol = ptr[int32](256) },
+			want: []string{"bgp.externalSpeaker.protocol: Invalid value: 256: must be a route protocol number between 5 and 255"}},
+		{name: "protocol zebra", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP.ExternalSpeaker.Protocol = ptr[int32](11) },
+			want: []string{`bgp.externalSpeaker.protocol: Invalid value: 11: is the protocol number of "zebra" (/etc/iproute2/rt_protos), whose routes are that daemon's: choose a number nothing else uses, e.g. the default 250`}},
+		{name: "protocol bird", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP.ExternalSpeaker.Protocol = ptr[int32](12) },
+			want: []string{`protocol: Invalid value: 12: is the protocol number of "bird"`}},
+		{name: "protocol keepalived", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP.ExternalSpeaker.Protocol = ptr[int32](18) },
+			want: []string{`protocol: Invalid value: 18: is the protocol number of "keepalived"`}},
+		{name: "protocol babel", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP.ExternalSpeaker.Protocol = ptr[int32](42) },
+			want: []string{`protocol: Invalid value: 42: is the protocol number of "babel"`}},
+		{name: "protocol openr", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP.ExternalSpeaker.Protocol = ptr[int32](99) },
+			want: []string{`protocol: Invalid value: 99: is the protocol number of "openr"`}},
+		{name: "protocol bgp", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP.ExternalSpeaker.Protocol = ptr[int32](186) },
+			want: []string{`protocol: Invalid value: 186: is the protocol number of "bgp"`}},
+		{name: "protocol FRR static", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP.ExternalSpeaker.Protocol = ptr[int32](196) },
+			want: []string{`protocol: Invalid value: 196: is the protocol number of "static"`}},
+		{name: "protocol eigrp", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP.ExternalSpeaker.Protocol = ptr[int32](192) },
+			want: []string{`protocol: Invalid value: 192: is the protocol number of "eigrp"`}},
+		{name: "embedded speaker settings", modify: func(c *agentv1alpha1.AgentConfig) {
+			c.BGP.LocalASN, c.BGP.RouterID, c.BGP.ListenPort = 65001, "192.0.2.11", 179
+			c.BGP.Peers = []agentv1alpha1.BGPPeer{{Address: "192.0.2.1", ASN: 65000}}
+			c.BGP.BFDProfile = &agentv1alpha1.BFDProfile{}
+		}, want: []string{
+			"bgp.localASN: Forbidden: the agent speaks no BGP with externalSpeaker set (the node's BGP daemon does): remove it, or remove externalSpeaker",
+			"bgp.routerID: Forbidden: the agent speaks no BGP with externalSpeaker set",
+			"bgp.listenPort: Forbidden",
+			"bgp.peers: Forbidden",
+			"bgp.bfdProfile: Forbidden",
+		}},
+		{name: "graceful wait", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP.GracefulShutdownWait = dur(time.Hour) },
+			want: []string{"bgp.gracefulShutdownWait: Invalid value: \"1h0m0s\": must be between 0s and 10m0s"}},
+		{name: "a subnet VIP", modify: func(c *agentv1alpha1.AgentConfig) { c.VirtualRouters[1].VIPs = []string{"2001:db8:1::/64"} },
+			want: []string{"virtualRouters[1].vips[0]: Invalid value: \"2001:db8:1::/64\": must be a host address in mode bgp (advertised as a /128 host route)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := externalBase()
+			tt.modify(c)
+			errs := ValidateAgentConfig(c)
+			if len(errs) != len(tt.want) {
+				t.Fatalf("ValidateAgentConfig() = %d errors %v, want %d: %q", len(errs), errs, len(tt.want), tt.want)
+			}
+			for i, w := range tt.want {
+				if !strings.Contains(errs[i].Error(), w) {
+					t.Errorf("error %d = %q, want it to contain %q", i, errs[i].Error(), w)
+				}
+			}
+		})
+	}
+}
+
+// The defaults of an external speaker: protocol 250, no BFD profile (it
+// would be refused), the graceful wait.
+func TestExternalSpeakerDefaults(t *testing.T) {
+	c := externalBase()
+	agentv1alpha1.SetDefaults(c)
+	b := c.BGP
+	if b.ExternalSpeaker.Protocol == nil || *b.ExternalSpeaker.Protocol != agentv1alpha1.DefaultRouteProtocol {
+		t.Errorf("externalSpeaker.protocol default = %v, want %d", b.ExternalSpeaker.Protocol, agentv1alpha1.DefaultRouteProtocol)
+	}
+	if b.BFDProfile != nil {
+		t.Errorf("bfdProfile after SetDefaults = %+v, want none with an external speaker", b.BFDProfile)
+	}
+	if b.GracefulShutdownWait == nil || b.GracefulShutdownWait.Duration != 2*time.Second {
+		t.Errorf("gracefulShutdownWait default = %v, want 2s", b.GracefulShutdownWait)
+	}
+	if _, reserved := reservedRouteProtocols[agentv1alpha1.DefaultRouteProtocol]; reserved {
+		t.Errorf("the default protocol %d is reserved", agentv1alpha1.DefaultRouteProtocol)
 	}
 }
