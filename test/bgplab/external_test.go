@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -388,4 +389,23 @@ func TestExternalSpeaker(t *testing.T) {
 		}
 		t.Logf("FRR here has no ipv6 import-table: %v", err)
 	})
+}
+
+// TestExternalSpeakerDocConfig checks that docs/external-speaker.md shows
+// exactly the FRR configuration TestExternalSpeaker runs (for the values the
+// page uses).
+func TestExternalSpeakerDocConfig(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/external-speaker.md")
+	extMust(t, err)
+	cfg := SpeakerConfig{
+		Table: 100, ASN: 65001, RouterID: netip.MustParseAddr("192.0.2.11"),
+		Upstream: netip.MustParseAddr("192.0.2.51"), UpstreamASN: 65000, HoldTime: 9, Keepalive: 3,
+	}
+	for _, daemon := range []string{"zebra", "bgpd"} {
+		conf, err := SpeakerConf(daemon, "node1", cfg)
+		extMust(t, err)
+		if !strings.Contains(string(doc), "```\n"+conf+"```\n") {
+			t.Errorf("docs/external-speaker.md does not show the %s configuration the test uses:\n%s", daemon, conf)
+		}
+	}
 }
