@@ -614,3 +614,23 @@ func TestHostPrefix(t *testing.T) {
 		t.Error("hostPrefix(invalid) = nil error")
 	}
 }
+
+// A table above 255 (carried in RTA_TABLE, not rtm_table) works the same.
+func TestLargeTable(t *testing.T) {
+	n := newNS(t)
+	const big = 70000
+	r := startWriter(t, n, Config{Table: big})
+	n.addRoute(t, netip.MustParsePrefix("203.0.113.20/32"), big, unix.RTPROT_BIRD, "lo", netip.Addr{})
+	if err := r.w.Advertise(vip4); err != nil {
+		t.Fatal(err)
+	}
+	want := []route{
+		{prefix: netip.PrefixFrom(vip4, 32), table: big, protocol: protocol, dev: "lo"},
+		{prefix: netip.MustParsePrefix("203.0.113.20/32"), table: big, protocol: unix.RTPROT_BIRD, dev: "lo"},
+	}
+	n.waitRoutes(t, big, slices.Clone(want))
+	if err := r.w.Withdraw(vip4); err != nil {
+		t.Fatal(err)
+	}
+	n.waitRoutes(t, big, want[1:])
+}
