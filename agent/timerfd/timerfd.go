@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -48,6 +49,12 @@ type Clock struct {
 	setFn  func(fd uintptr)      // bound once so that arming allocates nothing
 	done   chan struct{}         // closed when the loop has returned
 	due    []func()              // the loop's buffer of due AfterFunc callbacks
+	// firing is true while fire delivers timers and runs callbacks: the
+	// timerfd is armed once at the end instead of at every Reset of a
+	// callback (an advert timer re-arms itself at each advert).
+	firing bool
+	// wakeups counts the loop's wake-ups (fire calls), for the tests.
+	wakeups atomic.Uint64
 }
 
 var (
@@ -168,8 +175,7 @@ func (t *Timer) Stop() bool {
 	pending := t.index >= 0
 	if pending {
 		heap.Remove(&t.c.timers, t.index)
-		// The timerfd may still hold this deadline: it then expires
-		// early, and the loop arms it for the next one.
+		t.c.rearmLocked()
 	}
 	t.drain()
 	return pending
@@ -189,6 +195,24 @@ func (t *Timer) Reset(d time.Duration) bool {
 	return pending
 }
 
+// rearmLocked sets the timerfd to the earliest pending deadline when it
+// holds another one. Moving a deadline later (a backup's master-down timer
+// is reset at every advert it receives) costs a raw timerfd_settime, which
+// wakes no thread; leaving the old deadline armed would wake the loop for
+// nothing, about 30 times a second at 10 ms adverts. c.mu is held.
+func (c *Clock) rearmLocked() {
+	if c.closed || c.firing {
+		return
+	}
+	var next time.Time
+	if len(c.timers) > 0 {
+		next = c.timers[0].when
+	}
+	if !next.Equal(c.armed) {
+		c.armLocked(next)
+	}
+}
+
 // drain discards a delivered value nobody received.
 func (t *Timer) drain() {
 	select {
@@ -197,17 +221,15 @@ func (t *Timer) drain() {
 	}
 }
 
-// startLocked makes t pending at when, arming the timerfd if it is now the
-// earliest. c.mu is held.
+// startLocked makes t pending at when and keeps the timerfd armed for the
+// earliest deadline. c.mu is held.
 func (c *Clock) startLocked(t *Timer, when time.Time) {
 	t.when = when
 	if c.closed {
 		return
 	}
 	heap.Push(&c.timers, t)
-	if c.armed.IsZero() || when.Before(c.armed) {
-		c.armLocked(when)
-	}
+	c.rearmLocked()
 }
 
 // armLocked sets the timerfd to expire at when (zero: disarm it). c.mu is
@@ -272,12 +294,14 @@ func (c *Clock) loop() {
 // fire delivers every due timer and arms the timerfd for the next one,
 // then runs the due AfterFunc callbacks, unlocked.
 func (c *Clock) fire() {
+	c.wakeups.Add(1)
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		return
 	}
 	now := time.Now()
+	c.firing = true
 	for len(c.timers) > 0 && !c.timers[0].when.After(now) {
 		t := c.timers[0]
 		if t.fn != nil {
@@ -298,17 +322,19 @@ func (c *Clock) fire() {
 			heap.Pop(&c.timers)
 		}
 	}
-	var next time.Time
-	if len(c.timers) > 0 {
-		next = c.timers[0].when
-	}
-	c.armLocked(next)
 	c.mu.Unlock()
 	for i, f := range c.due {
 		c.due[i] = nil
 		f()
 	}
 	c.due = c.due[:0]
+	c.mu.Lock()
+	c.firing = false
+	// Armed for a deadline now past: forget it so that rearmLocked sets
+	// the timerfd even when the earliest deadline is unchanged.
+	c.armed = time.Time{}
+	c.rearmLocked()
+	c.mu.Unlock()
 }
 
 // timerHeap orders pending timers by deadline (container/heap).

@@ -234,3 +234,36 @@ func TestAfterFunc(t *testing.T) {
 	}
 	within(t, c.NewTimer(60*time.Millisecond).C())
 }
+
+// TestResetLaterDoesNotWake: a timer that is pushed later before it
+// expires (a backup's master-down timer, reset at every advert) re-arms the
+// timerfd instead of letting it wake the loop at the old deadline.
+func TestResetLaterDoesNotWake(t *testing.T) {
+	c := newClock(t)
+	const d = time.Second
+	fired := make(chan struct{}, 1)
+	tm := c.AfterFunc(d, func() { fired <- struct{}{} })
+	start := time.Now()
+	last := start
+	for time.Since(start) < 3*d/2 {
+		time.Sleep(20 * time.Millisecond)
+		if time.Since(last) >= d {
+			t.Skipf("the test was stalled %v, longer than the timer: cannot tell", time.Since(last))
+		}
+		tm.Reset(d)
+		last = time.Now()
+	}
+	select {
+	case <-fired:
+		t.Fatal("the timer fired although it was always reset before its deadline")
+	default:
+	}
+	if n := c.wakeups.Load(); n != 0 {
+		t.Errorf("the loop woke %d times for a timer always reset to later: the timerfd kept an old deadline", n)
+	}
+	select {
+	case <-fired:
+	case <-time.After(2 * d):
+		t.Fatal("the timer did not fire once left alone")
+	}
+}

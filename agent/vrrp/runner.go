@@ -94,10 +94,13 @@ type Runner struct {
 	obs    Observer
 	rep    Reporter
 
-	mu       sync.Mutex // guards everything below, and the Router
-	router   *Router
-	timer    clock.Timer
-	armed    time.Time // the deadline the timer was armed for
+	mu     sync.Mutex // guards everything below, and the Router
+	router *Router
+	timer  clock.Timer
+	armed  time.Time // the deadline the timer was armed for
+	// eager re-arms the timer whenever the deadline moves later (on a
+	// FuncClock, whose Reset costs a system call and wakes no thread).
+	eager    bool
 	started  bool
 	finished bool
 	stopped  chan struct{} // closed when the router has stopped
@@ -194,6 +197,7 @@ func (r *Runner) Run(ctx context.Context, hardStop <-chan struct{}) error {
 	r.started = true
 	if fc, ok := r.clk.(FuncClock); ok {
 		r.timer = fc.AfterFunc(time.Hour, r.fire)
+		r.eager = true
 	} else {
 		r.timer = r.clk.NewTimer(time.Hour)
 	}
@@ -270,11 +274,14 @@ func (r *Runner) finish() {
 
 // arm sets the timer to the router's deadline. r.mu is held.
 //
-// A deadline that moved later leaves the timer alone: it fires early, the
-// router ignores a TimerFired before its deadline, and fire arms it again.
-// A Backup at 10 ms adverts pushes its deadline back on every advert, and
-// re-arming a timer each time costs a wake-up of the runtime's poller; this
-// way the timer is touched once per Master_Down_Interval instead.
+// On a FuncClock (agent/timerfd) the timer follows the deadline exactly: a
+// Reset there is one timerfd_settime and wakes no thread, while an early
+// expiry wakes the clock's goroutine. On other clocks a deadline that moved
+// later leaves the timer alone: it fires early, the router ignores a
+// TimerFired before its deadline, and fire arms it again. A Backup at 10 ms
+// adverts pushes its deadline back on every advert, and re-arming a Go timer
+// each time costs a wake-up of the runtime's poller; this way the timer is
+// touched once per Master_Down_Interval instead.
 //
 // Timer.Reset is safe from any goroutine, and since Go 1.23 a stopped or
 // reset timer delivers no stale tick; a fake clock's may, which fire
@@ -287,11 +294,13 @@ func (r *Runner) arm(now time.Time) {
 	case deadline.IsZero():
 		r.armed = deadline
 		r.timer.Stop()
-	case !r.armed.IsZero() && deadline.After(r.armed):
+	case !r.eager && !r.armed.IsZero() && deadline.After(r.armed):
 		// Fires early; fire re-arms.
 	default:
 		r.armed = deadline
-		r.timer.Stop()
+		if !r.eager {
+			r.timer.Stop()
+		}
 		r.timer.Reset(deadline.Sub(now))
 	}
 }
