@@ -275,7 +275,7 @@ type ecmpResult struct {
 	// after the change: moved there by ECMP.
 	moved         int
 	rep           report
-	before, after    map[string]int
+	before, after map[string]int
 }
 
 // change runs one ECMP change and measures the flows: failed (reset,
