@@ -278,12 +278,13 @@ type ecmpResult struct {
 	before, after map[string]int
 }
 
-// change runs one ECMP change and measures the flows: failed (reset,
-// closed) and stalled longer than a second, once every live flow has
-// answered after the change (or 20s passed).
+// change runs one ECMP change and measures the flows: failed by it
+// (reset, closed) and stalled longer than a second, once every live flow
+// has answered after the change (or 20s passed).
 func (e *ecmpLab) change(t *testing.T, fs *flows, variant, phase string, directors ...*lab.Host) ecmpResult {
 	t.Helper()
 	before := e.localConns(t)
+	failedBefore := fs.snapshot(time.Now()).failed
 	mark := time.Now()
 	e.setECMP(t, directors...)
 	// Let TCP retransmit what was lost, and the flows run on.
@@ -292,7 +293,7 @@ func (e *ecmpLab) change(t *testing.T, fs *flows, variant, phase string, directo
 	})
 	time.Sleep(2 * time.Second)
 	rep := fs.snapshot(mark)
-	res := ecmpResult{phase: phase, failed: rep.failed, stalled1: fs.stalledLongerThan(mark, time.Second), rep: rep, before: before, after: e.localConns(t)}
+	res := ecmpResult{phase: phase, failed: rep.failed - failedBefore, stalled1: fs.stalledLongerThan(mark, time.Second), rep: rep, before: before, after: e.localConns(t)}
 	for d, n := range res.after {
 		res.moved += max(0, n-before[d])
 	}
@@ -312,8 +313,16 @@ func runECMP(t *testing.T, v ecmpVariant) []ecmpResult {
 	e.setECMP(t, n1, n2)
 	fs := openFlows(t, e.client, netip.AddrPortFrom(vipECMP.Addr(), echoPort), ecmpConns())
 	time.Sleep(settle)
-	r := fs.snapshot(time.Now())
-	t.Logf("%s, before any change: %s; balanced by %v", v, r, e.localConns(t))
+	// A control window as long as a change's, without a change: under the
+	// VM's emulation on shared cores the whole VM stalls now and then, and
+	// every flow with it.
+	mark := time.Now()
+	time.Sleep(controlWindow)
+	r := fs.snapshot(mark)
+	control := fs.stalledLongerThan(mark, time.Second)
+	t.Logf("%s, %v without a change: %d stalled > 1s (the VM's own stalls); %s; balanced by %v", v, controlWindow, control, r, e.localConns(t))
+	t.Logf("ECMP-FIGURE variant=%q phase=%q conns=%d moved=%d failed=%d stalled=%d longest_ms=%d",
+		v.String(), "none (control)", len(fs.list), 0, r.failed, control, r.maxGap.Milliseconds())
 	if r.failed > 0 {
 		t.Fatalf("flows failed before any change: %s", r)
 	}
@@ -324,15 +333,31 @@ func runECMP(t *testing.T, v ecmpVariant) []ecmpResult {
 	}
 }
 
+// controlWindow is how long the flows run without a change before the
+// first one, to measure the VM's own stalls.
+const controlWindow = 4 * time.Second
+
+// maxStall bounds the longest stall of a flow across a change. A stall
+// longer than a second is counted and logged, not failed: under the VM's
+// emulation on shared cores the VM itself stalls up to about 1.6 s, every
+// flow at once, with or without a change (the control window measures it).
+// A flow that a director drops or sends to the wrong real server breaks
+// (reset) or stalls on TCP's retransmission backoff (1, 2, 4 s ...): the
+// bound catches that.
+const maxStall = 3 * time.Second
+
 // survivesECMP requires every flow to survive a director joining and one
-// leaving, with no stall longer than a second.
+// leaving: none reset or closed, none stalled longer than maxStall.
 func survivesECMP(t *testing.T, fwd v1alpha1.Forwarding) {
 	for _, res := range runECMP(t, ecmpVariant{fwd: fwd, scheduler: "mh", consistent: true}) {
 		if res.failed > 0 {
 			t.Errorf("%s, %s: %d connections broke: %s", fwd, res.phase, res.failed, res.rep)
 		}
-		if res.stalled1 > 0 {
-			t.Errorf("%s, %s: %d connections stalled longer than a second: %s", fwd, res.phase, res.stalled1, res.rep)
+		if res.rep.maxGap > maxStall {
+			t.Errorf("%s, %s: a connection stalled %v (bound %v): %s", fwd, res.phase, res.rep.maxGap, maxStall, res.rep)
+		}
+		if res.moved == 0 {
+			t.Errorf("%s, %s: no connection moved to a new director: the change proved nothing", fwd, res.phase)
 		}
 	}
 }
