@@ -24,6 +24,43 @@
 // With the connection sync running, a backup that is none of the service's
 // real servers programs it too (connsync.go).
 //
+// # BGP routers: consistent hashing
+//
+// A router in mode bgp has its VIPs on every node whose checks pass, and
+// the routers of the fabric spread the flows over those nodes with ECMP;
+// the agent calls SetMaster(router, true) on each of them, so its services
+// (DR and Tunnel too) are programmed on every node at once. When a node
+// joins or leaves, ECMP moves some established flows to another node,
+// which has never seen them. Such a service (config.VirtualService's
+// ConsistentHashing) is therefore programmed so that every node sends a
+// flow to the same real server without sharing any state:
+//
+//   - scheduler mh (Maglev hashing), whose lookup table is a function of
+//     the real servers' addresses and ports, their weights, and the order
+//     they were added in: package ipvs adds them in one canonical order
+//     (ascending) and restores it when it differs (ipvs.Diff);
+//   - the flags mh-fallback (a flow that hashes to a drained real server
+//     goes to the next in its preference order, the same on every node)
+//     and, without persistence, mh-port (the client's port is hashed too);
+//   - a failing real server is drained with weight 0, never removed: mh
+//     keeps a drained real server's slots in its table (the kernel's
+//     last_weight) and only skips it, so the flows of every other real
+//     server keep their place; removing it would rebuild the table and
+//     move some of them. A real server added while drained is added with
+//     its weight and drained at once (ipvs.Real.Nominal), so its table is
+//     the same as on a node that drained it later;
+//   - net.ipv4.vs.sloppy_tcp=1 and sloppy_sctp=1 in the table's network
+//     namespace, so that IPVS schedules the first packet it sees of a
+//     flow, not only a SYN: an established flow that arrives from another
+//     node is balanced, to the same real server. When they cannot be set
+//     the reconcile fails with the reason (Status: failing, LastError).
+//
+// Every node must run the same configuration of the service (real
+// servers, ports, weights) and a kernel with the same mh table size
+// (CONFIG_IP_VS_MH_TAB_INDEX, 4093 slots by default). docs/forwarding.md
+// says which forwarding methods keep moved flows (DR, Tunnel) and why NAT
+// cannot.
+//
 // # No IPVS
 //
 // When the kernel has no IPVS the balancer says so (log, Status, the metric
@@ -142,6 +179,8 @@ type Balancer struct {
 	snat     SourceNAT
 	rec      *ipvs.Reconciler
 	sync     syncState
+	// sloppyOK is set once the table switched sloppy TCP and SCTP on.
+	sloppyOK bool
 	// localAddrs lists this node's addresses; nil means the system's.
 	localAddrs func() ([]netip.Addr, error)
 
@@ -315,7 +354,7 @@ func (b *Balancer) reconcile(ctx context.Context, full bool) bool {
 		return true
 	}
 	full = full || opened
-	desired, v4NAT, v6NAT := b.desired()
+	desired, v4NAT, v6NAT, sloppy := b.desired()
 	if b.opts.PrepareKernel != nil {
 		err := b.opts.PrepareKernel(v4NAT, v6NAT)
 		if msg := errString(err); msg != b.prepareErr {
@@ -326,6 +365,12 @@ func (b *Balancer) reconcile(ctx context.Context, full bool) bool {
 			}
 			b.prepareErr = msg
 		}
+	}
+	var sloppyErr error
+	if sloppy {
+		// Before the services: a bgp router's service must never run
+		// without it.
+		sloppyErr = b.enableSloppy(full)
 	}
 	b.mu.Lock()
 	rec := b.rec
@@ -345,6 +390,7 @@ func (b *Balancer) reconcile(ctx context.Context, full bool) bool {
 	if serr := b.syncSNAT(desired); serr != nil {
 		err = errors.Join(err, serr)
 	}
+	err = errors.Join(err, sloppyErr)
 	b.syncDaemons(full)
 	b.m.observe(plan, took, err)
 	b.m.services.Set(float64(len(desired)))
@@ -414,8 +460,9 @@ func (b *Balancer) open() (opened, ok bool) {
 // desired computes the IPVS services: each virtual service on each VIP of
 // its router, real servers drained while their check fails, DR and Tunnel
 // services only while master. It also reports which families have NAT
-// services.
-func (b *Balancer) desired() (out []ipvs.Service, v4NAT, v6NAT bool) {
+// services, and whether some service hashes consistently (sloppy TCP and
+// SCTP are then needed).
+func (b *Balancer) desired() (out []ipvs.Service, v4NAT, v6NAT, sloppy bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	active, drained := 0, 0
@@ -435,7 +482,12 @@ func (b *Balancer) desired() (out []ipvs.Service, v4NAT, v6NAT bool) {
 			} else {
 				drained++
 			}
-			reals = append(reals, ipvs.Real{Addr: r.Addr.Addr(), Port: r.Addr.Port(), Weight: w})
+			reals = append(reals, ipvs.Real{Addr: r.Addr.Addr(), Port: r.Addr.Port(), Weight: w, Nominal: r.Weight})
+		}
+		var flags ipvs.Flag
+		if s.ConsistentHashing {
+			flags = consistentFlags(s)
+			sloppy = sloppy || len(b.vips[s.Router]) > 0
 		}
 		for _, vip := range b.vips[s.Router] {
 			if nat {
@@ -451,6 +503,7 @@ func (b *Balancer) desired() (out []ipvs.Service, v4NAT, v6NAT bool) {
 				Protocol:    protocol(s.Protocol),
 				Scheduler:   s.Scheduler,
 				Persistence: s.Persistence,
+				Flags:       flags,
 				Forward:     forward(s.Forwarding),
 				Reals:       reals,
 			})
@@ -458,7 +511,54 @@ func (b *Balancer) desired() (out []ipvs.Service, v4NAT, v6NAT bool) {
 	}
 	b.m.reals.WithLabelValues("active").Set(float64(active))
 	b.m.reals.WithLabelValues("drained").Set(float64(drained))
-	return out, v4NAT, v6NAT
+	return out, v4NAT, v6NAT, sloppy
+}
+
+// consistentFlags returns the mh flags of a service of a bgp router:
+// mh-fallback always, so that a new flow that hashes to a drained real
+// server goes to the next one in its Maglev preference order (the same on
+// every node) instead of being refused; mh-port unless the service is
+// persistent, so that the flows of one client spread over the real
+// servers as ECMP spreads them over the nodes (with persistence the
+// client's address alone is hashed: every node then sends a client to the
+// same real server, which is what persistence asks for).
+func consistentFlags(s config.VirtualService) ipvs.Flag {
+	f := ipvs.FlagSched1
+	if s.Persistence == 0 {
+		f |= ipvs.FlagSched2
+	}
+	return f
+}
+
+// sloppyTable is a Table that can switch on sloppy TCP and SCTP in its
+// network namespace; *ipvs.Programmer is one.
+type sloppyTable interface {
+	EnableSloppy() error
+}
+
+// enableSloppy sets net.ipv4.vs.sloppy_tcp and sloppy_sctp to 1 while some
+// service hashes consistently (a bgp router's): without them IPVS
+// schedules only a SYN (INIT), and this node would reset every established
+// flow that the routers' ECMP moves to it when another node leaves or
+// joins. It is called at each full reconcile and, until it succeeds, at
+// each reconcile; the sysctls are left as they are when no longer needed
+// (others may rely on them). An error is reported as the reconcile's.
+func (b *Balancer) enableSloppy(full bool) error {
+	b.mu.Lock()
+	t, done := b.table, b.sloppyOK
+	b.mu.Unlock()
+	st, ok := t.(sloppyTable)
+	if !ok || (done && !full) {
+		return nil
+	}
+	err := st.EnableSloppy()
+	b.mu.Lock()
+	b.sloppyOK = err == nil
+	b.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("enabling sloppy TCP and SCTP for the consistent hashing of the bgp routers' services (flows that the routers move to this node from another are reset without it): %w", err)
+	}
+	return nil
 }
 
 // syncSNAT makes the source NAT cover the NAT services of desired.

@@ -59,6 +59,12 @@ type VirtualService struct {
 	RealServers []RealServer
 	// HealthCheck checks each real server, when not nil.
 	HealthCheck *RealServerCheck
+	// ConsistentHashing is set for the services of a router in mode bgp,
+	// which every node balances at once: Scheduler is mh, and the balancer
+	// programs the service with the mh flags and sloppy TCP/SCTP so that a
+	// flow the routers' ECMP moves between nodes keeps its real server
+	// (see agent/balancer).
+	ConsistentHashing bool
 }
 
 // RealServer is a backend of a virtual service.
@@ -130,6 +136,8 @@ func servicesFromV1alpha1(vr *agentv1alpha1.VirtualRouter) ([]VirtualService, er
 			Scheduler:   s.Scheduler,
 			Persistence: durationOf(s.Persistence),
 			Forwarding:  s.Forwarding,
+
+			ConsistentHashing: vr.Mode == agentv1alpha1.ModeBGP,
 		}
 		for j, r := range s.RealServers {
 			a, err := netip.ParseAddr(r.Address)

@@ -164,7 +164,78 @@ func (l *lab) services(tb testing.TB) []Service {
 		tb.Fatalf("Services: %v", err)
 	}
 	slices.SortFunc(got, compareServices)
+	for i := range got {
+		got[i].Inserted = nil // TestKernelHashingOrder checks it
+	}
 	return got
+}
+
+// TestKernelHashingOrder: the kernel lists a service's reals newest first,
+// Services reports the order they were added in, and Reconcile puts the
+// reals of an mh service in ascending order however they were added: a
+// real that sorts first, added by a configuration change, and a table
+// someone else filled in another order.
+func TestKernelHashingOrder(t *testing.T) {
+	l := newLab(t)
+	r := func(s string) Real { return Real{Addr: a(s), Weight: 1, Forward: DR} }
+	svc := func(reals ...Real) Service {
+		return Service{VIP: vip4, Port: 80, Protocol: TCP, Scheduler: "mh", Flags: FlagSched1 | FlagSched2, Forward: DR, Reals: reals}
+	}
+	order := func() (inserted []string, raw []string) {
+		t.Helper()
+		got, err := l.p.Services(context.Background())
+		if err != nil || len(got) != 1 {
+			t.Fatalf("Services: %v, %v", got, err)
+		}
+		for _, k := range got[0].Inserted {
+			inserted = append(inserted, k.Addr().String())
+		}
+		ds, err := l.raw.GetDestinations(toKernelService(got[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			raw = append(raw, d.Address.String())
+		}
+		return inserted, raw
+	}
+	check := func(what string, want ...string) {
+		t.Helper()
+		inserted, raw := order()
+		if !slices.Equal(inserted, want) {
+			t.Errorf("%s: reals added in the order %v, want %v", what, inserted, want)
+		}
+		rev := slices.Clone(want)
+		slices.Reverse(rev)
+		if !slices.Equal(raw, rev) {
+			t.Errorf("%s: the kernel lists %v, want the newest first %v", what, raw, rev)
+		}
+	}
+
+	l.reconcile(t, []Service{svc(r("192.0.2.12"), r("192.0.2.13"))})
+	check("from empty", "192.0.2.12", "192.0.2.13")
+	plan := l.reconcile(t, []Service{svc(r("192.0.2.13"), r("192.0.2.11"), r("192.0.2.12"))})
+	t.Logf("a real that sorts first:\n%s", plan)
+	check("a real that sorts first", "192.0.2.11", "192.0.2.12", "192.0.2.13")
+
+	// Someone else adds the reals in another order.
+	l.reconcile(t, nil) // deletes the service
+	k := toKernelService(svc())
+	if err := l.raw.NewService(k); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"192.0.2.13", "192.0.2.11", "192.0.2.12"} {
+		if err := l.raw.NewDestination(k, toKernelDest(r(s).normal(svc()))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("added by someone else", "192.0.2.13", "192.0.2.11", "192.0.2.12")
+	plan = l.reconcile(t, []Service{svc(r("192.0.2.11"), r("192.0.2.12"), r("192.0.2.13"))})
+	t.Logf("repaired:\n%s", plan)
+	if c := plan.Counts(); c[DelReal] != 1 || c[AddReal] != 1 {
+		t.Errorf("plan %v, want 192.0.2.13 alone deleted and added again", c)
+	}
+	check("repaired", "192.0.2.11", "192.0.2.12", "192.0.2.13")
 }
 
 func (l *lab) reconcile(tb testing.TB, desired []Service) Plan {

@@ -2,6 +2,7 @@ package ipvs
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 )
@@ -145,6 +146,19 @@ func (p Plan) String() string {
 //   - A service only in actual is deleted only if owned reports true for
 //     it (nil owns nothing): services of others are never touched.
 //
+// A hashing service (sh, mh: see Hashing) also needs its reals in one
+// canonical order in the kernel, because the kernel builds its lookup
+// table from the order in which they were added: the canonical order is
+// ascending address and port, as a service added from nothing gets it.
+// Diff keeps the longest run of the kernel's reals that is already in that
+// order (a prefix of the desired reals, added in order), deletes the others
+// and adds them again after it in order: a real server inserted in the
+// middle by a configuration change, or a table someone else changed,
+// costs a re-add of the reals after it (their connections stall for the
+// microseconds between the two operations), and every director ends with
+// the same table. A drained real (Weight 0) of a hashing service is added
+// with its Real.Nominal weight and drained at once (see Real.Nominal).
+//
 // Services and reals are compared with defaults filled in (scheduler wlc,
 // NAT, the real's port the service's). When desired holds a key twice, the
 // first wins; Service.Validate reports such mistakes.
@@ -175,8 +189,9 @@ func Diff(desired, actual []Service, owned func(Service) bool) Plan {
 		switch {
 		case inWant && !inHave:
 			p.Ops = append(p.Ops, Op{Kind: AddService, Service: bare(w)})
+			hashing := Hashing(w.Scheduler)
 			for _, r := range w.Reals {
-				p.Ops = append(p.Ops, Op{Kind: AddReal, Service: bare(w), Real: r})
+				p.Ops = addReal(p.Ops, bare(w), r, hashing)
 			}
 		case !inWant && inHave:
 			if owned != nil && owned(h) {
@@ -186,7 +201,11 @@ func Diff(desired, actual []Service, owned func(Service) bool) Plan {
 			if !attrsEqual(w, h) {
 				p.Ops = append(p.Ops, Op{Kind: UpdateService, Service: bare(w)})
 			}
-			p.Ops = diffReals(p.Ops, bare(w), w.Reals, h.Reals)
+			if Hashing(w.Scheduler) {
+				p.Ops = diffHashingReals(p.Ops, bare(w), w.Reals, h.Reals, h.Inserted)
+			} else {
+				p.Ops = diffReals(p.Ops, bare(w), w.Reals, h.Reals)
+			}
 		}
 	}
 	return p
@@ -224,6 +243,64 @@ func diffReals(ops []Op, s Service, want, have []Real) []Op {
 	return ops
 }
 
+// addReal appends the operations that add r to s: for a hashing service a
+// drained r with a nominal weight is added with that weight and then
+// drained (see Real.Nominal).
+func addReal(ops []Op, s Service, r Real, hashing bool) []Op {
+	if !hashing || r.Weight != 0 || r.Nominal == 0 {
+		return append(ops, Op{Kind: AddReal, Service: s, Real: r})
+	}
+	add := r
+	add.Weight = r.Nominal
+	return append(ops, Op{Kind: AddReal, Service: s, Real: add}, Op{Kind: UpdateReal, Service: s, Real: r})
+}
+
+// diffHashingReals is diffReals for a hashing service: it also restores
+// the canonical order of the reals in the kernel (see Diff). want and
+// have are sorted; inserted is the kernel's insertion order of have (nil:
+// assumed sorted).
+func diffHashingReals(ops []Op, s Service, want, have []Real, inserted []netip.AddrPort) []Op {
+	if inserted == nil {
+		inserted = make([]netip.AddrPort, len(have))
+		for i, r := range have {
+			inserted[i] = r.key()
+		}
+	}
+	wanted := make(map[netip.AddrPort]bool, len(want))
+	for _, r := range want {
+		wanted[r.key()] = true
+	}
+	had := make(map[netip.AddrPort]Real, len(have))
+	for _, r := range have {
+		had[r.key()] = r
+		if !wanted[r.key()] {
+			ops = append(ops, Op{Kind: DelReal, Service: s, Real: r})
+		}
+	}
+	// keep is the length of the longest prefix of want that the kernel
+	// has in that order: those stay where they are.
+	keep := 0
+	for _, k := range inserted {
+		if keep < len(want) && want[keep].key() == k {
+			keep++
+		}
+	}
+	for i, w := range want {
+		h, ok := had[w.key()]
+		switch {
+		case i < keep:
+			if w.Weight != h.Weight || w.Forward != h.Forward {
+				ops = append(ops, Op{Kind: UpdateReal, Service: s, Real: w})
+			}
+			continue
+		case ok:
+			ops = append(ops, Op{Kind: DelReal, Service: s, Real: h})
+		}
+		ops = addReal(ops, s, w, true)
+	}
+	return ops
+}
+
 // index normalises services and maps them by identity; the first of a key
 // wins.
 func index(ss []Service) map[serviceID]Service {
@@ -239,7 +316,7 @@ func index(ss []Service) map[serviceID]Service {
 
 // bare returns s without its reals.
 func bare(s Service) Service {
-	s.Reals = nil
+	s.Reals, s.Inserted = nil, nil
 	return s
 }
 

@@ -337,3 +337,98 @@ func TestParse(t *testing.T) {
 		t.Error("ParseProtocol(icmp) succeeded")
 	}
 }
+
+// TestDiffHashingOrder: the reals of a hashing service (mh, sh) end up in
+// the kernel in ascending order, whatever order the kernel has them in,
+// with the fewest re-adds; a drained real is added with its nominal weight
+// and drained; other schedulers never reorder.
+func TestDiffHashingOrder(t *testing.T) {
+	ap := func(s string) netip.AddrPort { return netip.AddrPortFrom(a(s), 80) }
+	real := func(s string, w int) Real { return Real{Addr: a(s), Port: 80, Weight: w, Nominal: 1, Forward: DR} }
+	svc := func(sched string, inserted []string, reals ...Real) Service {
+		s := Service{VIP: vip4, Port: 80, Protocol: TCP, Scheduler: sched, Flags: FlagSched1 | FlagSched2, Forward: DR, Reals: reals}
+		for _, x := range inserted {
+			s.Inserted = append(s.Inserted, ap(x))
+		}
+		return s
+	}
+	bs := bare(svc("mh", nil).normal())
+	rr := bare(svc("rr", nil).normal())
+	add := func(s Service, r Real) Op { return Op{Kind: AddReal, Service: s, Real: r} }
+	upd := func(s Service, r Real) Op { return Op{Kind: UpdateReal, Service: s, Real: r} }
+	del := func(s Service, r Real) Op { r.Nominal = 0; return Op{Kind: DelReal, Service: s, Real: r} }
+	r11, r12, r13, r10 := real("192.0.2.11", 1), real("192.0.2.12", 1), real("192.0.2.13", 1), real("192.0.2.10", 1)
+	drained12 := real("192.0.2.12", 0)
+	drained12.Nominal = 3
+	added12 := drained12
+	added12.Weight = 3
+	kernel := func(r Real) Real { r.Nominal = 0; return r }
+
+	tests := []struct {
+		name            string
+		desired, actual Service
+		want            []Op
+	}{
+		{
+			name:    "from empty: in order, the drained real added with its nominal weight then drained",
+			desired: svc("mh", nil, r13, drained12, r11),
+			want: []Op{
+				{Kind: AddService, Service: bs},
+				add(bs, r11), {Kind: AddReal, Service: bs, Real: added12}, upd(bs, drained12), add(bs, r13),
+			},
+		},
+		{
+			name:    "in order: nothing to do",
+			desired: svc("mh", nil, r11, r12, r13),
+			actual:  svc("mh", []string{"192.0.2.11", "192.0.2.12", "192.0.2.13"}, kernel(r11), kernel(r12), kernel(r13)),
+		},
+		{
+			name:    "a real that sorts last is added",
+			desired: svc("mh", nil, r11, r12, r13),
+			actual:  svc("mh", []string{"192.0.2.11", "192.0.2.12"}, kernel(r11), kernel(r12)),
+			want:    []Op{add(bs, r13)},
+		},
+		{
+			name:    "a real that sorts first: every real after it is added again",
+			desired: svc("mh", nil, r11, r12, r13),
+			actual:  svc("mh", []string{"192.0.2.12", "192.0.2.13"}, kernel(r12), kernel(r13)),
+			want:    []Op{add(bs, r11), del(bs, r12), add(bs, r12), del(bs, r13), add(bs, r13)},
+		},
+		{
+			name:    "out of order: only the reals out of place are added again",
+			desired: svc("mh", nil, r11, r12, r13),
+			actual:  svc("mh", []string{"192.0.2.13", "192.0.2.11", "192.0.2.12"}, kernel(r11), kernel(r12), kernel(r13)),
+			want:    []Op{del(bs, r13), add(bs, r13)},
+		},
+		{
+			name:    "a real removed from the middle: the others stay",
+			desired: svc("mh", nil, r11, r13),
+			actual:  svc("mh", []string{"192.0.2.11", "192.0.2.10", "192.0.2.13"}, kernel(r10), kernel(r11), kernel(r13)),
+			want:    []Op{del(bs, r10)},
+		},
+		{
+			name:    "drained in place: weight 0, never removed",
+			desired: svc("mh", nil, r11, drained12, r13),
+			actual:  svc("mh", []string{"192.0.2.11", "192.0.2.12", "192.0.2.13"}, kernel(r11), kernel(r12), kernel(r13)),
+			want:    []Op{upd(bs, drained12)},
+		},
+		{
+			name:    "rr never reorders",
+			desired: svc("rr", nil, r11, r12, r13),
+			actual:  svc("rr", []string{"192.0.2.13", "192.0.2.12"}, kernel(r12), kernel(r13)),
+			want:    []Op{add(rr, r11)},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var actual []Service
+			if tt.actual.VIP.IsValid() {
+				actual = []Service{tt.actual}
+			}
+			got := Diff([]Service{tt.desired}, actual, ownAll)
+			if diff := cmp.Diff(tt.want, got.Ops, cmpAddr, cmp.Comparer(func(x, y netip.AddrPort) bool { return x == y })); diff != "" {
+				t.Errorf("Diff() ops (-want +got):\n%s\n%s", diff, got)
+			}
+		})
+	}
+}

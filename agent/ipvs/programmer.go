@@ -33,6 +33,8 @@ const (
 type Programmer struct {
 	mu sync.Mutex
 	h  *ipvs.Handle
+	// ns is the path of the network namespace, "" for the caller's.
+	ns string
 	// requests counts the calls made through h, each one netlink request
 	// and its reply.
 	requests uint64
@@ -67,7 +69,7 @@ func NewAt(path string) (*Programmer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ipvs: opening a handle: %w", err)
 	}
-	p := &Programmer{h: h}
+	p := &Programmer{h: h, ns: path}
 	if err := p.probe(); err != nil {
 		h.Close()
 		return nil, err
@@ -158,8 +160,12 @@ func (p *Programmer) ServicesWithReals(ctx context.Context, withReals func(Servi
 		if err != nil {
 			return nil, fmt.Errorf("ipvs: reading real servers of %s: %w", s.Key(), err)
 		}
-		for _, d := range ds {
-			s.Reals = append(s.Reals, fromKernelDest(d))
+		s.Inserted = make([]netip.AddrPort, len(ds))
+		for i, d := range ds {
+			r := fromKernelDest(d)
+			s.Reals = append(s.Reals, r)
+			// The kernel lists the newest first.
+			s.Inserted[len(ds)-1-i] = r.key()
 		}
 		sortReals(s.Reals)
 		s.Forward = commonForward(s.Reals)

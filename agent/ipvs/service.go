@@ -134,7 +134,20 @@ type Service struct {
 	Forward Forward
 	// Reals are the real servers.
 	Reals []Real
+	// Inserted lists the reals of a service read from the kernel in the
+	// order they were added to it, oldest first (the kernel keeps them in
+	// a list, the newest at its head, and reports them in that list's
+	// order). The hashing schedulers (sh, mh) build their lookup tables
+	// from that order (see Hashing). Nil in a desired service; Diff then
+	// assumes the reals of the kernel's service were added in order.
+	Inserted []netip.AddrPort
 }
+
+// Hashing reports whether the scheduler builds a lookup table from the
+// list of real servers in the kernel's order: sh and mh. For a hashing
+// service Diff keeps that order canonical (see Diff), so that every
+// director holding the same service maps a flow to the same real server.
+func Hashing(scheduler string) bool { return scheduler == "sh" || scheduler == "mh" }
 
 // Real is a real server of a Service.
 type Real struct {
@@ -144,6 +157,16 @@ type Real struct {
 	// Weight is 0 (drained: existing connections may finish) to
 	// MaxWeight.
 	Weight int
+	// Nominal is the real's weight when it is not drained, 0 to
+	// MaxWeight; 0 means Weight. It matters only for a real of a hashing
+	// service (mh) that is added while drained (Weight 0): the kernel's mh
+	// keeps a drained real's share of its lookup table at the last
+	// non-zero weight it had (dest->last_weight), but gives a real added
+	// with weight 0 no share at all. Diff therefore adds such a real with
+	// its Nominal weight and drains it at once, so that its table equals
+	// the one of a director that drained the real later. Never read back
+	// from the kernel.
+	Nominal int
 	// Forward overrides the service's forwarding method when set. Services
 	// read from the kernel set it on every real.
 	Forward Forward
@@ -208,6 +231,9 @@ func (s Service) Validate() error {
 		}
 		if r.Weight < 0 || r.Weight > MaxWeight {
 			add("reals[%d] weight %d: must be 0-%d", i, r.Weight, MaxWeight)
+		}
+		if r.Nominal < 0 || r.Nominal > MaxWeight {
+			add("reals[%d] nominal weight %d: must be 0-%d", i, r.Nominal, MaxWeight)
 		}
 		if r.Forward > Tunnel {
 			add("reals[%d] forwarding method %v: must be masq, droute or tunnel", i, r.Forward)

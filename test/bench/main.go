@@ -14,7 +14,9 @@
 //   - IPVS reconcile (in the VM): after the scenarios above, the test VM
 //     (test/vm, test/ipvse2e.RunFigures) measures the time to program 10,
 //     100 and 1000 services of 10 real servers from empty and to apply one
-//     change, beside keepalived programming the same table.
+//     change, beside keepalived programming the same table;
+//   - ECMP (in the VM, ecmp.go): connections broken by a director joining
+//     or leaving the ECMP set of a bgp-mode VIP (goal 0).
 //
 // It needs root (namespaces) and keepalived (make bench installs it); the
 // IPVS figures need the VM's packages (hack/vm-deps.sh). -ipvs-only
@@ -87,6 +89,9 @@ func main() {
 	if *ipvsOnly {
 		os.Exit(ipvsOnlyRun(ctx, ipvsOpts, *out))
 	}
+	if *ecmpOnly {
+		os.Exit(ecmpOnlyRun(ctx, *out))
+	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench: needs root: it creates network namespaces")
 		os.Exit(1)
@@ -128,6 +133,10 @@ func main() {
 		fmt.Fprintf(os.Stderr, "IPVS reconcile in the VM (%d repetitions, %v services)...\n", ipvsOpts.Reps, ipvsOpts.Sizes)
 		b.ipvs = ipvsSection(ctx, ipvsOpts, &b.failures)
 	}
+	if *ecmpOn && ctx.Err() == nil {
+		fmt.Fprintln(os.Stderr, "directors joining and leaving an ECMP set, in the VM...")
+		b.ecmp = ecmpSection(ctx, &b.failures)
+	}
 	if *reliabilityOn && ctx.Err() == nil {
 		b.reliability = reliabilitySection(ctx, *bin, *reliabilityReps, *reliabilityFilter, &b.failures)
 	}
@@ -155,6 +164,9 @@ type bench struct {
 	ipvs     string // the IPVS section, if measured
 	// reliability is the reliability section (reliability.go), if measured.
 	reliability string
+	// ecmp is the section of directors joining and leaving an ECMP set
+	// (ecmp.go), if measured.
+	ecmp string
 }
 
 // ipvsSection measures the IPVS figures in the VM and returns their
@@ -649,6 +661,9 @@ func (b *bench) report(reps int, took time.Duration) string {
 	}
 	if b.ipvs != "" {
 		fmt.Fprintf(&w, "\n%s", b.ipvs)
+	}
+	if b.ecmp != "" {
+		fmt.Fprintf(&w, "\n%s", b.ecmp)
 	}
 	if b.reliability != "" {
 		fmt.Fprintf(&w, "\n%s", b.reliability)

@@ -23,6 +23,7 @@ var kernelTests = []string{
 	"TestKernelApplyErrors",
 	"TestKernelLocalReal",
 	"TestKernelReconcileChanged",
+	"TestKernelHashingOrder",
 }
 
 // selfPkg is this package: its snat_test.go runs inside the VM.

@@ -11,7 +11,7 @@ import (
 	"github.com/vipvs/vipvs/test/vm"
 )
 
-const lbPkg = "github.com/vipvs/vipvs/test/ipvse2e/lb"
+const lbPkg = lbPackage
 
 // lbTests are the tests of test/ipvse2e/lb; each must PASS in the VM.
 var lbTests = []string{

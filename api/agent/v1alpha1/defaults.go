@@ -43,7 +43,7 @@ func SetDefaults(c *AgentConfig) {
 	for i := range c.VirtualRouters {
 		setRouterDefaults(&c.VirtualRouters[i])
 		for j := range c.VirtualRouters[i].VirtualServices {
-			setServiceDefaults(&c.VirtualRouters[i].VirtualServices[j])
+			setServiceDefaults(&c.VirtualRouters[i].VirtualServices[j], c.VirtualRouters[i].Mode)
 		}
 	}
 	for i := range c.Checks {
@@ -106,12 +106,15 @@ func setRouterDefaults(r *VirtualRouter) {
 	}
 }
 
-func setServiceDefaults(s *VirtualService) {
+func setServiceDefaults(s *VirtualService, mode AnnouncementMode) {
 	if s.Protocol == "" {
 		s.Protocol = ProtocolTCP
 	}
 	if s.Scheduler == "" {
 		s.Scheduler = DefaultScheduler
+		if mode == ModeBGP {
+			s.Scheduler = BGPScheduler
+		}
 	}
 	if s.Forwarding == "" {
 		s.Forwarding = ForwardingNAT

@@ -6,6 +6,11 @@ import "time"
 const (
 	// DefaultScheduler is the default IPVS scheduler (ipvsadm's).
 	DefaultScheduler = "wlc"
+	// BGPScheduler is the scheduler of the virtual services of a router in
+	// mode bgp, and the only one allowed there: Maglev hashing, the real
+	// servers in one order on every node, so that every node sends a flow
+	// to the same real server (see docs/forwarding.md).
+	BGPScheduler = "mh"
 	// DefaultRealServerWeight is the default weight of a real server.
 	DefaultRealServerWeight = 1
 	// MaxRealServerWeight is the largest weight of a real server.
@@ -89,7 +94,11 @@ type VirtualService struct {
 	// +optional
 	Protocol Protocol `json:"protocol,omitempty"`
 	// Scheduler is the IPVS scheduler: rr, wrr, lc, wlc, sh or mh.
-	// Default wlc.
+	// Default wlc. In mode bgp it is mh (Maglev hashing with fallback and,
+	// without persistence, the client's port in the hash), the default and
+	// the only one allowed: every node balances the VIP, and a flow that
+	// the routers' ECMP moves to another node must reach the same real
+	// server there.
 	// +optional
 	Scheduler string `json:"scheduler,omitempty"`
 	// Persistence sends the connections of one client to the same real

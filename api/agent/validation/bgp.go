@@ -60,6 +60,12 @@ func validateModes(p *field.Path, c *agentv1alpha1.AgentConfig) field.ErrorList 
 				errs = append(errs, field.Forbidden(rp.Child(f.name), "a VRRP setting: it does not apply in mode bgp, remove it"))
 			}
 		}
+		for j := range r.VirtualServices {
+			if s := r.VirtualServices[j].Scheduler; s != "" && s != agentv1alpha1.BGPScheduler {
+				errs = append(errs, field.Invalid(rp.Child("virtualServices").Index(j).Child("scheduler"), s,
+					"must be mh (or unset) in mode bgp: every node balances the VIP, and only Maglev hashing with the real servers in one order on every node sends a flow that the routers move to another node to the same real server; any other scheduler breaks such flows"))
+			}
+		}
 		for j, s := range r.VIPs {
 			if pfx, msg := parseVIP(s); msg == "" && pfx.Bits() != pfx.Addr().BitLen() {
 				errs = append(errs, field.Invalid(rp.Child("vips").Index(j), s, fmt.Sprintf("must be a host address in mode bgp (advertised as a /%d host route): write %s", pfx.Addr().BitLen(), pfx.Addr())))

@@ -51,6 +51,16 @@ func TestValidateBGPGood(t *testing.T) {
 				GracefulShutdownWait: dur(0),
 			}
 		}},
+		{name: "services with mh, and with the scheduler defaulted", modify: func(c *agentv1alpha1.AgentConfig) {
+			c.VirtualRouters[1].VirtualServices = []agentv1alpha1.VirtualService{
+				{Name: "https", Port: 443, Scheduler: "mh", Forwarding: agentv1alpha1.ForwardingDR, RealServers: []agentv1alpha1.RealServer{{Address: "203.0.113.21"}}},
+				{Name: "http", Port: 80, Forwarding: agentv1alpha1.ForwardingTunnel, RealServers: []agentv1alpha1.RealServer{{Address: "203.0.113.21"}}},
+			}
+			agentv1alpha1.SetDefaults(c)
+			if got := c.VirtualRouters[1].VirtualServices[1].Scheduler; got != "mh" {
+				t.Errorf("defaulted scheduler of a bgp router's service = %q, want mh", got)
+			}
+		}},
 		{name: "16 peers", modify: func(c *agentv1alpha1.AgentConfig) {
 			c.BGP.Peers = nil
 			for i := range 16 {
@@ -77,6 +87,11 @@ func TestValidateBGPBad(t *testing.T) {
 	}{
 		{name: "unknown mode", modify: func(c *agentv1alpha1.AgentConfig) { c.VirtualRouters[1].Mode = "anycast" },
 			want: []string{`virtualRouters[1].mode: Unsupported value: "anycast": supported values: "vrrp", "bgp"`}},
+		{name: "another scheduler in mode bgp", modify: func(c *agentv1alpha1.AgentConfig) {
+			c.VirtualRouters[1].VirtualServices = []agentv1alpha1.VirtualService{
+				{Name: "https", Port: 443, Scheduler: "rr", Forwarding: agentv1alpha1.ForwardingDR, RealServers: []agentv1alpha1.RealServer{{Address: "203.0.113.21"}}},
+			}
+		}, want: []string{`virtualRouters[1].virtualServices[0].scheduler: Invalid value: "rr": must be mh (or unset) in mode bgp`}},
 		{name: "mode bgp without a bgp section", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP = nil },
 			want: []string{"virtualRouters[1].mode: Invalid value: \"bgp\": mode bgp needs BGP peers or an external speaker: configure bgp.localASN and bgp.peers, or bgp.externalSpeaker"}},
 		{name: "mode bgp without peers", modify: func(c *agentv1alpha1.AgentConfig) { c.BGP.Peers = nil },
