@@ -335,7 +335,7 @@ func (a *Agent) apply(ctx context.Context, c *config.Config) error {
 			toStop = append(toStop, r)
 		}
 	}
-	a.stopRouters(toStop)
+	handovers := a.stopForRestart(toStop, want)
 	for _, r := range toStop {
 		if _, kept := want[r.cfg.Name]; !kept {
 			a.m.forget(r.cfg)
@@ -353,7 +353,7 @@ func (a *Agent) apply(ctx context.Context, c *config.Config) error {
 		if rc.Interface == "" {
 			continue // PickInterfaces said why
 		}
-		r, err := a.startRouter(ctx, rc)
+		r, err := a.startSuccessor(ctx, rc, handovers[name])
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -371,8 +371,9 @@ func (a *Agent) apply(ctx context.Context, c *config.Config) error {
 	return errors.Join(errs...)
 }
 
-// startRouter removes stale copies of the router's VIPs and starts it.
-func (a *Agent) startRouter(ctx context.Context, rc config.Router) (*router, error) {
+// startRouter removes stale copies of the router's VIPs and starts it
+// (Active when it takes over, see handover.go).
+func (a *Agent) startRouter(ctx context.Context, rc config.Router, takeover bool) (*router, error) {
 	// A copy of a VIP we do not hold is a leftover (a crashed agent):
 	// remove it before we start as Backup.
 	var errs []error
@@ -390,7 +391,7 @@ func (a *Agent) startRouter(ctx context.Context, rc config.Router) (*router, err
 	r, err := newRouter(ctx, routerDeps{
 		cfg: rc, net: a.parts.Network, vips: a.parts.VIPs, ann: ann, clk: a.clk, timers: a.opts.TimerClock,
 		log: a.log, m: a.m, obs: a.observer(rc.Name), group: a.goroutine,
-		arps: a.arps,
+		arps: a.arps, takeover: takeover,
 	})
 	if err != nil {
 		return nil, errors.Join(append(errs, err)...)
@@ -618,7 +619,7 @@ func (a *Agent) restartMoved(ifname string, index int) {
 	var errs []error
 	started := map[string]*router{}
 	for _, rc := range missing {
-		nr, err := a.startRouter(ctx, rc)
+		nr, err := a.startRouter(ctx, rc, false)
 		if err != nil {
 			errs = append(errs, err)
 			continue
