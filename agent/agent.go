@@ -279,7 +279,8 @@ func (a *Agent) reload(ctx context.Context, c *config.Config) {
 
 // apply makes the running routers match c: unchanged routers keep running
 // (state and VIPs), a change of priority, track checks or peers is applied
-// without a restart, anything else restarts the router. The config is
+// without a restart, anything else restarts the router (an Active one
+// hands over to its successor on this node: handover.go). The config is
 // recorded even when parts of it cannot start, so that the status, the
 // link watcher and the next reload see it.
 func (a *Agent) apply(ctx context.Context, c *config.Config) error {
