@@ -71,7 +71,9 @@ func (a *Agent) stopForRestart(rs []*router, want map[string]config.Router) map[
 }
 
 // abandon stops the router at once, without a hand-over (no priority-0
-// advert): its VIPs but kept are removed.
+// advert): its VIPs but kept are removed. Its state metric says it
+// stopped, as after a graceful stop (the successor's labels differ when
+// the VRID does).
 func (r *router) abandon(kept []netip.Prefix) {
 	r.holder.mu.Lock()
 	r.holder.kept = kept
@@ -79,6 +81,7 @@ func (r *router) abandon(kept []netip.Prefix) {
 	r.cutShort()
 	<-r.done
 	r.cancel()
+	r.m.setState(r.cfg, vrrp.Initialize)
 }
 
 // startSuccessor starts the router of rc, Active when it takes over from

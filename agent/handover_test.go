@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // A router restarted by a new config while Active hands over to its
@@ -21,9 +23,10 @@ func TestRestartWhileActiveTakesOver(t *testing.T) {
 	h.becomeMaster("r0", "eth0", vip0)
 	old := h.net.open("eth0", 1)[0]
 
-	// Another interval and VIP list: a restart. vip0 stays, vip1 goes,
-	// vip2 comes.
+	// Another VRID, interval and VIP list: a restart. vip0 stays, vip1
+	// goes, vip2 comes.
 	r0b := r0
+	r0b.VRID = 2
 	r0b.AdvertInterval = 2 * testInterval
 	r0b.VIPs = []netip.Prefix{vip0, vip2}
 	h.reload(testConfig("2", r0b))
@@ -44,11 +47,18 @@ func TestRestartWhileActiveTakesOver(t *testing.T) {
 	if !h.vips.holds("eth0", vip0) || !h.vips.holds("eth0", vip2) {
 		t.Error("the new router does not hold its VIPs")
 	}
-	if eps := h.net.open("eth0", 1); len(eps) != 1 || len(eps[0].sentPriorities()) == 0 {
+	if eps := h.net.open("eth0", 2); len(eps) != 1 || len(eps[0].sentPriorities()) == 0 {
 		t.Error("the new router does not advertise")
 	}
 	if !h.bal.isMaster("r0") {
 		t.Error("the balancer was told the node is no longer master of r0")
+	}
+	// The state metric: the new VRID is MASTER, the old one no longer.
+	for vrid, want := range map[string]float64{"1": 0, "2": 1} {
+		g := h.a.m.state.WithLabelValues("r0", vrid, "IPv4", "MASTER")
+		if got := testutil.ToFloat64(g); got != want {
+			t.Errorf("vipvs_vrrp_state{vrid=%s,state=MASTER} = %v, want %v", vrid, got, want)
+		}
 	}
 }
 
