@@ -279,7 +279,8 @@ func (a *Agent) reload(ctx context.Context, c *config.Config) {
 
 // apply makes the running routers match c: unchanged routers keep running
 // (state and VIPs), a change of priority, track checks or peers is applied
-// without a restart, anything else restarts the router. The config is
+// without a restart, anything else restarts the router (an Active one
+// hands over to its successor on this node: handover.go). The config is
 // recorded even when parts of it cannot start, so that the status, the
 // link watcher and the next reload see it.
 func (a *Agent) apply(ctx context.Context, c *config.Config) error {
@@ -335,7 +336,7 @@ func (a *Agent) apply(ctx context.Context, c *config.Config) error {
 			toStop = append(toStop, r)
 		}
 	}
-	a.stopRouters(toStop)
+	handovers := a.stopForRestart(toStop, want)
 	for _, r := range toStop {
 		if _, kept := want[r.cfg.Name]; !kept {
 			a.m.forget(r.cfg)
@@ -353,7 +354,7 @@ func (a *Agent) apply(ctx context.Context, c *config.Config) error {
 		if rc.Interface == "" {
 			continue // PickInterfaces said why
 		}
-		r, err := a.startRouter(ctx, rc)
+		r, err := a.startSuccessor(ctx, rc, handovers[name])
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -371,8 +372,9 @@ func (a *Agent) apply(ctx context.Context, c *config.Config) error {
 	return errors.Join(errs...)
 }
 
-// startRouter removes stale copies of the router's VIPs and starts it.
-func (a *Agent) startRouter(ctx context.Context, rc config.Router) (*router, error) {
+// startRouter removes stale copies of the router's VIPs and starts it
+// (Active when it takes over, see handover.go).
+func (a *Agent) startRouter(ctx context.Context, rc config.Router, takeover bool) (*router, error) {
 	// A copy of a VIP we do not hold is a leftover (a crashed agent):
 	// remove it before we start as Backup.
 	var errs []error
@@ -390,7 +392,7 @@ func (a *Agent) startRouter(ctx context.Context, rc config.Router) (*router, err
 	r, err := newRouter(ctx, routerDeps{
 		cfg: rc, net: a.parts.Network, vips: a.parts.VIPs, ann: ann, clk: a.clk, timers: a.opts.TimerClock,
 		log: a.log, m: a.m, obs: a.observer(rc.Name), group: a.goroutine,
-		arps: a.arps,
+		arps: a.arps, takeover: takeover,
 	})
 	if err != nil {
 		return nil, errors.Join(append(errs, err)...)
@@ -618,7 +620,7 @@ func (a *Agent) restartMoved(ifname string, index int) {
 	var errs []error
 	started := map[string]*router{}
 	for _, rc := range missing {
-		nr, err := a.startRouter(ctx, rc)
+		nr, err := a.startRouter(ctx, rc, false)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -168,6 +168,8 @@ type fakeVIPs struct {
 	mu   sync.Mutex
 	held map[string][]netip.Prefix
 	adds int
+	// removed are the VIPs removed, in order.
+	removed []netip.Prefix
 }
 
 func newFakeVIPs() *fakeVIPs { return &fakeVIPs{held: map[string][]netip.Prefix{}} }
@@ -185,6 +187,7 @@ func (v *fakeVIPs) Remove(ifname string, p netip.Prefix) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.held[ifname] = slices.DeleteFunc(v.held[ifname], func(q netip.Prefix) bool { return q == p })
+	v.removed = append(v.removed, p)
 	return nil
 }
 func (v *fakeVIPs) RemoveStale(string, []netip.Prefix) ([]netip.Prefix, error) { return nil, nil }
@@ -193,6 +196,11 @@ func (v *fakeVIPs) holds(ifname string, p netip.Prefix) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return slices.Contains(v.held[ifname], p)
+}
+func (v *fakeVIPs) removals() []netip.Prefix {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return slices.Clone(v.removed)
 }
 func (v *fakeVIPs) addCount() int {
 	v.mu.Lock()

@@ -87,6 +87,9 @@ type routerDeps struct {
 	group  func(func()) // runs a goroutine in the agent's group
 	// arps shares the interfaces' ARP watchers (nil: no ARP watching).
 	arps *arpShares
+	// takeover starts the router Active: it succeeds this node's Active
+	// router of the previous config (see handover.go).
+	takeover bool
 }
 
 // newRouter subscribes the router to its socket and starts it.
@@ -139,6 +142,7 @@ func newRouter(parent context.Context, d routerDeps) (*router, error) {
 		Preempt:        rc.Preempt,
 		PreemptDelay:   rc.PreemptDelay,
 		Primary:        ep.Source(),
+		TakeOver:       d.takeover,
 	}
 	if rc.Multicast() {
 		vcfg.AllowedPeers = rc.MulticastPeers
@@ -439,6 +443,9 @@ type vipHolder struct {
 	mu     sync.Mutex
 	cancel context.CancelFunc
 	done   chan struct{}
+	// kept are the VIPs that Release leaves on the interface: the
+	// successor of this router holds them (see handover.go).
+	kept []netip.Prefix
 }
 
 var (
@@ -490,9 +497,13 @@ func (h *vipHolder) stopAnnouncingLocked() {
 func (h *vipHolder) Release() error {
 	h.mu.Lock()
 	h.stopAnnouncingLocked()
+	kept := h.kept
 	h.mu.Unlock()
 	var errs []error
 	for _, p := range h.vips {
+		if slices.Contains(kept, p) {
+			continue
+		}
 		if err := h.mgr.Remove(h.ifname, p); err != nil {
 			errs = append(errs, err)
 		}

@@ -43,10 +43,12 @@ LoadBalancerConfig (vipvs.io/v1alpha1, cluster-scoped) it:
     (the agent config may hold the VRRP password), vipvs-<lbc>-<node>, in
     --namespace, for the node companion ('vipvs node') to write on the host;
     a change that restarts a virtual router (VRID, advert interval, VRRP
-    version, addresses, unicast/multicast) or the agent's pod goes to one
-    node at a time, backups first and the VIPs' masters last, each once the
-    previous node runs its new configuration (at most a minute per node):
-    the VIPs stay on a node throughout;
+    version, addresses, unicast/multicast) goes to the backups together,
+    then to the VIPs' masters one at a time, each step once the previous
+    nodes run their new configuration (at most a minute per node); a master's
+    agent starts its new router in place of the old, so the VIPs stay on it
+    throughout; a change of the agent's pod goes to one node at a time,
+    backups first;
   - reports status from the companions' reports: conditions Ready,
     Progressing and Degraded, per node the rendered and the running
     configuration hash, per virtual IP its master (kubectl get lbc shows

@@ -377,7 +377,7 @@ func (r *Reconciler) observe(ctx context.Context, lbc *v1alpha1.LoadBalancerConf
 		log.Info("node files published", "created", res.created, "updated", res.updated, "deleted", res.deleted)
 	}
 	if len(st.held) > 0 {
-		log.Info("rolling a restarting change out node by node", "waitingNodes", heldNodes(st.held))
+		log.Info("rolling a restarting change out in steps", "waitingNodes", heldNodes(st.held))
 		return observed{members: ms.members, published: withHeld(byNode(out), st.held), requeue: true}, nil
 	}
 	return observed{members: ms.members, published: byNode(out)}, nil

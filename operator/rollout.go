@@ -20,22 +20,27 @@ import (
 // A change that makes the agents restart a virtual router (its VRID,
 // advertisement interval, VRRP version, addresses, unicast to multicast...)
 // or restart altogether (the static pod: another image, other flags) is
-// rolled out one node at a time: the backups first, the highest priority
-// first, the masters of the virtual IPs last, each node only once the
-// previous one runs its new configuration. Highest first: where the new
-// routers form a new virtual router (another VRID), the first backup is
-// its master at once and the later backups join below it, so the VIP moves
-// twice in all (to that backup, and back to the master when its turn
-// comes) rather than once per backup. Published to every node at once,
-// such a change restarts every router of a VIP together: no node is master
-// until Master_Down_Interval has passed, and the VIP is on no node for that
-// long (the system test measured 0.8 s and several failed connections for a
-// VRID change). One node at a time, the master keeps the VIP until the
-// backups run the new router; when the master's turn comes, its graceful
-// stop hands the VIP to the new router's master. While the routers of a VIP
-// differ (another VRID: two virtual routers), each may have a master for a
-// moment: both hold the VIP and serve, which costs no connection, and the
-// old one goes with the last node.
+// rolled out in steps: the backups first, the masters of the virtual IPs
+// last and one at a time, each step only once the nodes of the previous one
+// run their new configuration. Published to every node at once, such a
+// change restarts every router of a VIP together: no node is master until
+// Master_Down_Interval has passed, and the VIP is on no node for that long
+// (the system test measured 0.8 s and several failed connections for a
+// VRID change). Backups first, the master keeps the VIP until they run the
+// new router; when the master's turn comes, its agent starts the new router
+// Active in place of the old one (agent/handover.go), so that the VIP stays
+// on the master and the backups, already on the new config, follow it.
+//
+// The backups whose routers restart (the agent keeps running) go in one
+// step: none of them holds a VIP, and each step costs a file watch, a
+// restart and a report (about 0.2 s in the system test), which would add
+// up over many nodes. A new static pod restarts the agent itself, and goes
+// one node at a time, backups too, the highest priority first, so that
+// the other backups stay ready to take over meanwhile. While the routers
+// of a VIP differ (another VRID: two virtual routers), the new one may get
+// a master of its own if the master's turn comes later than its
+// Master_Down_Interval: both hold the VIP and serve, which costs no
+// connection, and the old one goes with the master's step.
 //
 // A change that every agent applies live (priorities, track checks, unicast
 // peers) and a node that joins or leaves are published at once.
@@ -107,7 +112,7 @@ func (r *Reconciler) stage(lbc *v1alpha1.LoadBalancerConfig, want []*corev1.Secr
 	for _, t := range r.rollout.since(keys, now) {
 		busy = busy || now.Sub(t) < rolloutNodeTimeout
 	}
-	next := -1
+	next := map[int]bool{}
 	if !busy {
 		masters := vipMasters(lbc)
 		sort.SliceStable(candidates, func(a, b int) bool {
@@ -122,10 +127,22 @@ func (r *Reconciler) stage(lbc *v1alpha1.LoadBalancerConfig, want []*corev1.Secr
 			}
 			return nodeOf(wa) < nodeOf(wb)
 		})
-		next = candidates[0]
+		next[candidates[0]] = true
+		// The backups go together when only their routers restart
+		// (sorted: the backups come first).
+		first := want[candidates[0]]
+		if !masters[nodeOf(first)] && !restartsAgent(lbc.Name, existing[first.Name], first) {
+			for _, i := range candidates[1:] {
+				w := want[i]
+				if masters[nodeOf(w)] || restartsAgent(lbc.Name, existing[w.Name], w) {
+					break
+				}
+				next[i] = true
+			}
+		}
 	}
 	for _, i := range candidates {
-		if i == next {
+		if next[i] {
 			continue
 		}
 		out.publish[i] = existing[want[i].Name]
@@ -200,16 +217,11 @@ func agentConfig(lbc string, s *corev1.Secret) (*agentv1alpha1.AgentConfig, map[
 // services and the node's checks are not the router's). A router added or
 // removed restarts no other one.
 func restarts(lbc string, cur, want *corev1.Secret) bool {
-	a, aFiles := agentConfig(lbc, cur)
-	b, bFiles := agentConfig(lbc, want)
-	if len(aFiles) != len(bFiles) {
+	if restartsAgent(lbc, cur, want) {
 		return true
 	}
-	for p, d := range aFiles {
-		if !bytes.Equal(d, bFiles[p]) {
-			return true
-		}
-	}
+	a, _ := agentConfig(lbc, cur)
+	b, _ := agentConfig(lbc, want)
 	old := map[string]agentv1alpha1.VirtualRouter{}
 	for _, vr := range a.VirtualRouters {
 		old[vr.Name] = vr
@@ -225,6 +237,23 @@ func restarts(lbc string, cur, want *corev1.Secret) bool {
 		o.Priority, o.TrackChecks, o.PreemptAfterChecks, o.UnicastPeers = vr.Priority, vr.TrackChecks, vr.PreemptAfterChecks, vr.UnicastPeers
 		o.VirtualServices = vr.VirtualServices // the balancer's, not the router's
 		if !reflect.DeepEqual(o, vr) {
+			return true
+		}
+	}
+	return false
+}
+
+// restartsAgent reports whether going from the files of Secret cur to
+// those of want restarts the node's agent: a file other than the agent
+// config (the static pod) changes.
+func restartsAgent(lbc string, cur, want *corev1.Secret) bool {
+	_, aFiles := agentConfig(lbc, cur)
+	_, bFiles := agentConfig(lbc, want)
+	if len(aFiles) != len(bFiles) {
+		return true
+	}
+	for p, d := range aFiles {
+		if !bytes.Equal(d, bFiles[p]) {
 			return true
 		}
 	}

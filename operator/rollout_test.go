@@ -1,6 +1,7 @@
 package operator
 
 import (
+	"sort"
 	"testing"
 	"time"
 
@@ -90,10 +91,26 @@ func TestRestarts(t *testing.T) {
 }
 
 // TestStage plays a VRID change on three nodes, n1 master (priority 150),
-// n2 (120) and n3 (100): one node at a time, n2, then n3, then n1, each
-// once the previous one runs its new config; a node that never reports
-// holds the rollout up for rolloutNodeTimeout only.
+// n2 (120) and n3 (100): the backups n2 and n3 together, then n1 once
+// both run their new configs; a node that never reports holds the rollout
+// up for rolloutNodeTimeout only. A new static pod (TestStageAgentRestart)
+// goes one node at a time.
 func TestStage(t *testing.T) {
+	testStage(t, "pod", [][]string{{"n2", "n3"}, {"n1"}})
+}
+
+// TestStageAgentRestart plays a change of the static pod with a VRID
+// change: each agent restarts, one node at a time, n2, then n3, then n1.
+func TestStageAgentRestart(t *testing.T) {
+	testStage(t, "pod v2", [][]string{{"n2"}, {"n3"}, {"n1"}})
+}
+
+// testStage rolls a VRID change with the static pod pod out on n1 (master,
+// 150), n2 (120) and n3 (100), and checks that the nodes get their new
+// configs in the steps given: each step once every node before runs its
+// new config, and at the last node of a step that never reports, once
+// rolloutNodeTimeout has passed.
+func testStage(t *testing.T, pod string, steps [][]string) {
 	prios := map[string]int32{"n1": 150, "n2": 120, "n3": 100}
 	nodes := []string{"n1", "n2", "n3"}
 	vrid := func(prio int32, v int32) agentv1alpha1.VirtualRouter {
@@ -107,7 +124,7 @@ func TestStage(t *testing.T) {
 	var want []*corev1.Secret
 	for _, n := range nodes {
 		existing[NodeFilesName(rolloutLBC, n)] = rolloutSecret(t, n, "old-"+n, "old-"+n, "pod", vrid(prios[n], 51))
-		want = append(want, rolloutSecret(t, n, "new-"+n, "", "pod", vrid(prios[n], 61)))
+		want = append(want, rolloutSecret(t, n, "new-"+n, "", pod, vrid(prios[n], 61)))
 	}
 	r := &Reconciler{}
 	now := time.Unix(1000, 0)
@@ -152,19 +169,33 @@ func TestStage(t *testing.T) {
 			}
 		}
 	}
-	step([]string{"n2"}, 2)
-	step([]string{"n2"}, 2) // n2 does not run it yet
-	runs("n2")
-	step([]string{"n2", "n3"}, 1)
-	// n3 never reports: the rollout goes on after rolloutNodeTimeout.
-	now = now.Add(rolloutNodeTimeout / 2)
-	step([]string{"n2", "n3"}, 1)
-	now = now.Add(rolloutNodeTimeout)
-	step([]string{"n1", "n2", "n3"}, 0)
+	var done []string
+	for i, nodes := range steps {
+		done = append(done, nodes...)
+		sort.Strings(done)
+		step(done, 3-len(done))
+		step(done, 3-len(done)) // its nodes do not run it yet
+		if i == len(steps)-1 {
+			break
+		}
+		for _, n := range nodes[:len(nodes)-1] {
+			runs(n)
+			step(done, 3-len(done)) // the step's last node does not run it yet
+		}
+		if i == 0 {
+			// The last node of the first step never reports: the rollout
+			// goes on after rolloutNodeTimeout.
+			now = now.Add(rolloutNodeTimeout / 2)
+			step(done, 3-len(done))
+			now = now.Add(rolloutNodeTimeout)
+			continue
+		}
+		runs(nodes[len(nodes)-1])
+	}
 
 	// A change every agent applies live goes everywhere at once.
 	for i, n := range nodes {
-		want[i] = rolloutSecret(t, n, "prio-"+n, "", "pod", vrid(prios[n]-1, 61))
+		want[i] = rolloutSecret(t, n, "prio-"+n, "", pod, vrid(prios[n]-1, 61))
 	}
 	st := r.stage(lbc, want, existing, now)
 	if len(st.held) != 0 {

@@ -92,6 +92,14 @@ type Config struct {
 	// announcements are observed (IPv4 with ARP watching); without it the
 	// VIPs are released one linger after yielding.
 	AwaitAnnouncement bool
+	// TakeOver starts the router Active (an advert at once, the VIPs
+	// acquired and announced) instead of Backup: it succeeds a router of
+	// this node that was Active a moment ago and was stopped without a
+	// hand-over (the agent restarting a router for a new config), so that
+	// the VIPs stay where they are rather than moving to a Backup and,
+	// Master_Down_Interval later, back. A better router, if there is one,
+	// preempts it as it would have preempted its predecessor.
+	TakeOver bool
 }
 
 // Event is an input to Handle.
@@ -366,6 +374,9 @@ func (r *Router) startup(now time.Time) []Action {
 	// §6.4.1: the address owner becomes Active at once.
 	if r.priority == OwnerPriority {
 		return r.becomeActive(now, "startup as address owner (priority 255)")
+	}
+	if r.cfg.TakeOver {
+		return r.becomeActive(now, "startup: taking over from this node's previous router, which was active")
 	}
 	// §6.4.1: everyone else starts as Backup with Master_Down_Timer set.
 	return r.becomeBackup(now, "startup")

@@ -262,6 +262,11 @@ type change struct {
 	mutate func(*v1alpha1.LoadBalancerConfig)
 	// masters are the masters per VIP name afterwards.
 	masters map[string]string
+	// stays marks a change that restarts the API VIP's router in the same
+	// virtual router (same VRID): the master's agent starts the new router
+	// in place of the old (agent/handover.go), so that no other node may
+	// serve the API VIP meanwhile.
+	stays bool
 }
 
 func setPriority(node string, prio int32) func(*v1alpha1.LoadBalancerConfig) {
@@ -278,27 +283,30 @@ func testChanges(t *testing.T, s *stack, p *lab.Prober) {
 	extra1, extra2 := s.lab.VIPv4(1).String(), s.lab.VIPv4(2).String()
 	api := map[string]string{"api": "n1"}
 	changes := []change{
-		{"priority (n2 preferred)", setPriority("n2", 200), map[string]string{"api": "n2"}},
-		{"priority (n1 preferred again)", setPriority("n2", 120), api},
+		{"priority (n2 preferred)", setPriority("n2", 200), map[string]string{"api": "n2"}, false},
+		{"priority (n1 preferred again)", setPriority("n2", 120), api, false},
 		{"advert interval 100ms -> 200ms", func(l *v1alpha1.LoadBalancerConfig) {
 			l.Spec.VRRP.AdvertInterval = &metav1.Duration{Duration: 200 * time.Millisecond}
-		}, api},
+		}, api, true},
 		{"VIP added", func(l *v1alpha1.LoadBalancerConfig) {
 			l.Spec.VirtualIPs = append(l.Spec.VirtualIPs, v1alpha1.VirtualIP{Name: "extra", Address: extra1, VRID: 52, Interface: lab.IfName})
-		}, map[string]string{"api": "n1", "extra": "n1"}},
+		}, map[string]string{"api": "n1", "extra": "n1"}, false},
 		{"VIP changed (address)", func(l *v1alpha1.LoadBalancerConfig) { l.Spec.VirtualIPs[1].Address = extra2 },
-			map[string]string{"api": "n1", "extra": "n1"}},
-		{"VIP removed", func(l *v1alpha1.LoadBalancerConfig) { l.Spec.VirtualIPs = l.Spec.VirtualIPs[:1] }, api},
-		{"VRID changed 51 -> 61", func(l *v1alpha1.LoadBalancerConfig) { l.Spec.VirtualIPs[0].VRID = 61 }, api},
+			map[string]string{"api": "n1", "extra": "n1"}, false},
+		{"VIP removed", func(l *v1alpha1.LoadBalancerConfig) { l.Spec.VirtualIPs = l.Spec.VirtualIPs[:1] }, api, false},
+		// Another VRID is another virtual router: a backup that runs it
+		// before the master's turn becomes its master after its
+		// Master_Down_Interval (0.7 s), which a busy machine may reach.
+		{"VRID changed 51 -> 61", func(l *v1alpha1.LoadBalancerConfig) { l.Spec.VirtualIPs[0].VRID = 61 }, api, false},
 		{"track check added", func(l *v1alpha1.LoadBalancerConfig) {
 			l.Spec.TrackChecks = []v1alpha1.TrackCheck{{Name: "service", Weight: -30,
 				TCP: &v1alpha1.TCPCheck{Address: fmt.Sprintf("127.0.0.1:%d", servicePort)}}}
-		}, api},
+		}, api, false},
 		{"service added", func(l *v1alpha1.LoadBalancerConfig) {
 			l.Spec.Services = []v1alpha1.VirtualService{{Name: "web", Port: servicePort,
 				Backends: v1alpha1.Backends{SelectedNodes: &v1alpha1.SelectedNodesBackends{}}}}
-		}, api},
-		{"multicast (no peer list)", func(l *v1alpha1.LoadBalancerConfig) { l.Spec.VRRP.Unicast = new(bool) }, api},
+		}, api, false},
+		{"multicast (no peer list)", func(l *v1alpha1.LoadBalancerConfig) { l.Spec.VRRP.Unicast = new(bool) }, api, true},
 	}
 	vip := s.lab.VIPv4(0)
 	for _, c := range changes {
@@ -328,6 +336,13 @@ func testChanges(t *testing.T, s *stack, p *lab.Prober) {
 				t.Errorf("%d connections lost and %d reset to the API VIP, which the change does not remove (longest gap %v); timeline: %s", losses, straddles, r.LongestGap(), timeline(r))
 			} else if straddles > 0 {
 				t.Logf("%d connection(s) reset by a hand-over straddling the client's ARP update", straddles)
+			}
+			if c.stays {
+				for n, k := range r.Servers() {
+					if n != c.masters["api"] {
+						t.Errorf("%s served %d connections to the API VIP: the change moved it off its master %s (the master's new router must take over in place); timeline: %s", n, k, c.masters["api"], timeline(r))
+					}
+				}
 			}
 			if after := s.pids(all); !maps(after, pids) {
 				t.Errorf("agent processes %v, were %v: the change restarted an agent", after, pids)
