@@ -214,7 +214,7 @@ func (r *Runner) Run(ctx context.Context, hardStop <-chan struct{}) error {
 			shutdown = nil
 			r.handle(Shutdown{})
 		case <-hardStop:
-			r.log.Info("hand-over cut short, releasing the VIPs")
+			r.log.Info("stopping at once without a hand-over to another node (second signal, or a successor on this node takes over); releasing the VIPs not passed on")
 			r.mu.Lock()
 			r.cancelReleaseLocked()
 			r.finish()
