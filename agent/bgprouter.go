@@ -209,6 +209,25 @@ func (s *bgpSide) setAnnouncerLocked(cfg *config.BGP, needed bool) error {
 	if s.ann != nil && reflect.DeepEqual(s.cfg, cfg) && secrets == s.secrets {
 		return nil
 	}
+	if rc, ok := s.ann.(RouteReconfigurer); ok {
+		applied, err := rc.Reconfigure(s.ctx, cfg)
+		if applied {
+			s.cfg, s.secrets, s.lastErr = cfg, secrets, ""
+			if err != nil {
+				err = fmt.Errorf("bgp: %w", err)
+				s.lastErr = err.Error()
+				return err
+			}
+			s.log.Info("bgp section changed: applied to the running speaker")
+			return nil
+		}
+		if err != nil {
+			err = fmt.Errorf("bgp: %w", err)
+			s.lastErr = err.Error()
+			s.log.Error(err, "the new bgp section cannot be applied; the running speaker stays")
+			return err
+		}
+	}
 	if s.open == nil {
 		err := errors.New("bgp: this agent has no route announcer")
 		s.lastErr = err.Error()

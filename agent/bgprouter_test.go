@@ -105,6 +105,21 @@ func (f *fakeRoutes) Status(context.Context) (*statusv1.BGP, error) {
 	return &statusv1.BGP{Speaker: statusv1.SpeakerEmbedded, Peers: []statusv1.BGPPeer{{Address: "192.0.2.254", ASN: 65000, State: statusv1.BGPStateEstablished, BFD: statusv1.BFDStateUp}}}, nil
 }
 
+// reconfigurableRoutes is fakeRoutes that takes a changed bgp section live
+// unless the ASN changed.
+type reconfigurableRoutes struct {
+	*fakeRoutes
+	asn uint32
+}
+
+func (f *reconfigurableRoutes) Reconfigure(_ context.Context, c *config.BGP) (bool, error) {
+	if c.LocalASN != f.asn {
+		return false, nil
+	}
+	f.j.add("reconfigure", netip.Prefix{})
+	return true, nil
+}
+
 // journalVIPs is fakeVIPs that also journals.
 type journalVIPs struct {
 	*fakeVIPs
@@ -162,6 +177,13 @@ func (h *bgpHarness) openCount() int {
 // startBGPAgent runs an agent on fakes with a recording route announcer.
 func startBGPAgent(t *testing.T, c *config.Config) *bgpHarness {
 	t.Helper()
+	return startBGPAgentWith(t, c, false)
+}
+
+// startBGPAgentWith is startBGPAgent; reconfigurable gives announcers that
+// take a changed bgp section live.
+func startBGPAgentWith(t *testing.T, c *config.Config, reconfigurable bool) *bgpHarness {
+	t.Helper()
 	j := &journal{}
 	bh := &bgpHarness{j: j, guard: &fakeGuard{}}
 	h := &harness{
@@ -172,11 +194,14 @@ func startBGPAgent(t *testing.T, c *config.Config) *bgpHarness {
 	a, err := New(Options{Log: testr.New(t), HardStop: h.hard}, Parts{
 		Config: h.cfg, Network: h.net, VIPs: journalVIPs{h.vips, j}, Links: h.links, Balancer: h.bal,
 		OpenAnnouncer: h.anns.open, PickInterfaces: func(c *config.Config) (*config.Config, error) { return c, nil },
-		OpenRouteAnnouncer: func(*config.BGP) (RouteAnnouncer, error) {
+		OpenRouteAnnouncer: func(c *config.BGP) (RouteAnnouncer, error) {
 			r := &fakeRoutes{j: j, want: map[netip.Prefix]bool{}}
 			bh.mu.Lock()
 			bh.opened = append(bh.opened, r)
 			bh.mu.Unlock()
+			if reconfigurable {
+				return &reconfigurableRoutes{r, c.LocalASN}, nil
+			}
 			return r, nil
 		},
 		ARPGuard: bh.guard,
@@ -432,6 +457,30 @@ func TestBGPDrainAndUndrain(t *testing.T) {
 		if h.openCount() != 2 {
 			return false
 		}
+		r := h.routes()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.want[bgpVIP]
+	})
+}
+
+// A speaker that takes a changed bgp section live keeps running (its
+// sessions and routes) when peers change; a changed ASN replaces it.
+func TestBGPPeersChangeLive(t *testing.T) {
+	h := startBGPAgentWith(t, bgpConfigOf("1", nil, testBGPRouter("web", bgpVIP)), true)
+	eventually(t, "advertised", func() bool { return h.j.count(event{"advertise", bgpVIP}) == 1 })
+	c := bgpConfigOf("2", nil, testBGPRouter("web", bgpVIP))
+	c.BGP.Peers = append(c.BGP.Peers, config.BGPPeer{Address: netip.MustParseAddr("192.0.2.253"), ASN: 65010})
+	h.reload(c)
+	eventually(t, "reconfigured", func() bool { return h.j.count(event{"reconfigure", netip.Prefix{}}) == 1 })
+	if h.openCount() != 1 || h.j.count(event{"stop", netip.Prefix{}}) != 0 || h.j.count(event{"withdraw", bgpVIP}) != 0 {
+		t.Errorf("a peer change restarted the speaker or withdrew: %v", h.j.list())
+	}
+	c = bgpConfigOf("3", nil, testBGPRouter("web", bgpVIP))
+	c.BGP.LocalASN = 65002
+	h.reload(c)
+	eventually(t, "a new speaker for the new ASN", func() bool { return h.openCount() == 2 })
+	eventually(t, "it advertises the VIP", func() bool {
 		r := h.routes()
 		r.mu.Lock()
 		defer r.mu.Unlock()

@@ -41,6 +41,25 @@ func (e embeddedSpeaker) GracefulShutdown(ctx context.Context) error {
 	return e.a.GracefulShutdown(ctx)
 }
 
+// Reconfigure applies a changed bgp section to the running speaker: only the
+// sessions of peers added, removed or changed are opened or closed.
+func (e embeddedSpeaker) Reconfigure(ctx context.Context, c *config.BGP) (bool, error) {
+	if c.ExternalSpeaker != nil {
+		return false, nil
+	}
+	bc, err := bgpConfig(c, nodeRouterID)
+	if err != nil {
+		return false, err
+	}
+	switch err := e.a.Reconfigure(ctx, bc); {
+	case errors.Is(err, bgp.ErrRestartNeeded):
+		return false, nil
+	case err != nil:
+		return true, err
+	}
+	return true, nil
+}
+
 // Status converts the speaker's status to the status contract.
 func (e embeddedSpeaker) Status(ctx context.Context) (*statusv1.BGP, error) {
 	st, err := e.a.Status(ctx)

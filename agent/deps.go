@@ -168,6 +168,16 @@ type RouteAnnouncer interface {
 	Status(ctx context.Context) (*statusv1.BGP, error)
 }
 
+// RouteReconfigurer is implemented by a RouteAnnouncer that can take a
+// changed bgp section while it runs, keeping the sessions the change does
+// not concern (the embedded speaker: peers added, removed or changed).
+type RouteReconfigurer interface {
+	// Reconfigure applies c. applied false means it cannot (say, the ASN
+	// changed): the agent builds a new announcer, or, with an error, keeps
+	// this one as it is and reports the error.
+	Reconfigure(ctx context.Context, c *config.BGP) (applied bool, err error)
+}
+
 // ARPGuard keeps the node from answering ARP requests for the IPv4 VIPs of
 // the routers in mode bgp, which it holds on a local interface (lo) while
 // the routers reach it by its host routes (see docs/bgp.md).
