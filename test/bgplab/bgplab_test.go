@@ -54,8 +54,10 @@ var (
 	routerSide = netip.MustParsePrefix("198.51.100.1/24")
 	clientSide = netip.MustParsePrefix("198.51.100.2/24")
 	// IPv6: the VIP, the client's subnet behind the router.
-	vip6        = netip.MustParseAddr("2001:db8:ffff::10")
-	vip6Prefix  = netip.PrefixFrom(vip6, 128)
+	vip6       = netip.MustParseAddr("2001:db8:ffff::10")
+	vip6Prefix = netip.PrefixFrom(vip6, 128)
+	// extraVIP is added to a node's config while it runs.
+	extraVIP    = netip.MustParseAddr("203.0.113.11")
 	clientNet6  = netip.MustParsePrefix("2001:db8:100::/64")
 	routerSide6 = netip.MustParsePrefix("2001:db8:100::1/64")
 	clientSide6 = netip.MustParsePrefix("2001:db8:100::2/64")
@@ -252,6 +254,14 @@ func (b *bgpLab) startNode(t *testing.T, i int, bfd bool) *lab.Proc {
 // startNodeBFD is startNode with a BFD interval of its own.
 func (b *bgpLab) startNodeBFD(t *testing.T, i int, bfd bool, interval time.Duration) *lab.Proc {
 	t.Helper()
+	p, err := StartAgent(b.l.Node(i), agentBin, b.dir, b.nodeConfig(i, bfd, interval))
+	must(t, err)
+	return p
+}
+
+// nodeConfig is node i's agent config: both VIPs, FRR over IPv4 and IPv6,
+// BIRD over IPv4.
+func (b *bgpLab) nodeConfig(i int, bfd bool, interval time.Duration) NodeConfig {
 	n := b.l.Node(i)
 	cfg := NodeConfig{
 		Name: n.Name, ASN: nodeASN(i), RouterID: n.IPv4,
@@ -267,9 +277,24 @@ func (b *bgpLab) startNodeBFD(t *testing.T, i int, bfd bool, interval time.Durat
 	if bfd {
 		cfg.BFD = interval
 	}
-	p, err := StartAgent(n, agentBin, b.dir, cfg)
-	must(t, err)
-	return p
+	return cfg
+}
+
+// frrConnections is how many times FRR's session with addr has been
+// established.
+func (b *bgpLab) frrConnections(ctx context.Context, addr netip.Addr) (int, error) {
+	out, err := b.frr.Vtysh(ctx, "show bgp neighbors "+addr.String()+" json")
+	if err != nil {
+		return 0, err
+	}
+	var nb map[string]struct {
+		State       string `json:"bgpState"`
+		Established int    `json:"connectionsEstablished"`
+	}
+	if err := json.Unmarshal(out, &nb); err != nil {
+		return 0, fmt.Errorf("%w: %s", err, out)
+	}
+	return nb[addr.String()].Established, nil
 }
 
 // nodeStatus reads node i's agent status.
@@ -667,6 +692,65 @@ func TestBGPLab(t *testing.T) {
 		routes, _ := b.bird.Birdc(ctx, "show", "route", "for", vip.String())
 		t.Logf("BIRD:\n%s%s", out, routes)
 	})
+
+	if !t.Run("ReloadLive", func(t *testing.T) {
+		// n1's config changes while its agent runs: a VIP added and the
+		// BIRD peer removed. The new VIP is advertised, BIRD's session goes,
+		// and FRR's sessions with n1 are not reset (the speaker took the
+		// change live); the VIP that did not change keeps every node.
+		n1 := b.l.Node(1)
+		before4, err := b.frrConnections(ctx, n1.IPv4)
+		must(t, err)
+		before6, err := b.frrConnections(ctx, n1.IPv6)
+		must(t, err)
+		p, err := b.client.Probe(netip.AddrPortFrom(vip, servicePort), 5*time.Millisecond, 300*time.Millisecond)
+		must(t, err)
+		t0 := time.Now()
+		cfg := b.nodeConfig(1, true, bfdInterval)
+		cfg.VIPs = append(cfg.VIPs, extraVIP)
+		cfg.Peers = slices.DeleteFunc(cfg.Peers, func(p NodePeer) bool { return p.ASN == birdASN })
+		_, err = WriteConfig(b.dir, cfg)
+		must(t, err)
+		took := b.waitNexthopsOf(t, extraVIP, 20*time.Second, n1.IPv4)
+		err = lab.WaitFor(20*time.Second, "BIRD's session with n1 down", func() (bool, error) {
+			out, err := b.bird.Birdc(ctx, "show", "protocols")
+			return strings.Count(string(out), "Established") == nodes-1, err
+		})
+		must(t, err)
+		servers, failed, err := b.connect(extraVIP, 10)
+		must(t, err)
+		if servers[n1.Name] != 10 {
+			t.Errorf("connections to the added VIP: %v, %v; want all on n1", servers, failed)
+		}
+		after4, err := b.frrConnections(ctx, n1.IPv4)
+		must(t, err)
+		after6, err := b.frrConnections(ctx, n1.IPv6)
+		must(t, err)
+		if after4 != before4 || after6 != before6 {
+			t.Errorf("FRR's sessions with n1 were re-established by the reload: %d -> %d (IPv4), %d -> %d (IPv6)", before4, after4, before6, after6)
+		}
+		// Back to the first config: the added VIP withdrawn, BIRD back.
+		_, err = WriteConfig(b.dir, b.nodeConfig(1, true, bfdInterval))
+		must(t, err)
+		b.waitNexthopsOf(t, extraVIP, 20*time.Second)
+		err = lab.WaitFor(60*time.Second, "BIRD's session with n1 up again", func() (bool, error) {
+			out, err := b.bird.Birdc(ctx, "show", "protocols")
+			return strings.Count(string(out), "Established") == nodes, err
+		})
+		must(t, err)
+		time.Sleep(300 * time.Millisecond)
+		res := p.Stop().Since(t0)
+		t.Logf("reload of n1: the added VIP forwarded to n1 after %v, FRR sessions kept (connectionsEstablished %d and %d, unchanged); client of the unchanged VIP: %s",
+			took.Round(time.Millisecond), after4, after6, res.Summary())
+		if res.Failed() > 0 {
+			t.Errorf("connections to the unchanged VIP failed during the reloads: %s%s", res.Summary(), failures(res, t0))
+		}
+		if nhs, _ := b.kernelNexthops(vip); !slices.Equal(nhs, all) {
+			t.Errorf("the unchanged VIP is forwarded to %v, want %v", nhs, all)
+		}
+	}) {
+		return
+	}
 
 	// silentDeath drops every IP packet in and out of n3 and measures how
 	// long the router keeps n3 in the ECMP set and how long the client's

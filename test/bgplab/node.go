@@ -30,7 +30,7 @@ type NodeConfig struct {
 	// GracefulWait is bgp.gracefulShutdownWait.
 	GracefulWait time.Duration
 	// VIPs are the VIPs, one router per VIP (named vip-4 and vip-6 by
-	// family).
+	// family for the first two, vip-<index> for the others).
 	VIPs []netip.Addr
 	// Socket is the agent's status socket; FailFile, while it exists,
 	// fails the check every router tracks.
@@ -71,10 +71,13 @@ func (n NodeConfig) AgentConfig() *v1alpha1.AgentConfig {
 			BFD: n.BFD > 0,
 		})
 	}
-	for _, v := range n.VIPs {
+	for i, v := range n.VIPs {
 		name := "vip-4"
 		if v.Is6() {
 			name = "vip-6"
+		}
+		if i >= 2 {
+			name = fmt.Sprintf("vip-%d", i)
 		}
 		cfg.VirtualRouters = append(cfg.VirtualRouters, v1alpha1.VirtualRouter{
 			Name: name, Mode: v1alpha1.ModeBGP, VIPs: []string{v.String()},
@@ -84,15 +87,26 @@ func (n NodeConfig) AgentConfig() *v1alpha1.AgentConfig {
 	return cfg
 }
 
+// WriteConfig writes the node's agent config into dir atomically (a
+// temporary file and a rename, as the node companion does) and returns its
+// path. A running agent sees the change and applies it.
+func WriteConfig(dir string, n NodeConfig) (string, error) {
+	b, err := v1alpha1.Marshal(n.AgentConfig())
+	if err != nil {
+		return "", fmt.Errorf("%s: rendering the agent config: %w", n.Name, err)
+	}
+	path := filepath.Join(dir, n.Name+".yaml")
+	if err := os.WriteFile(path+".tmp", b, 0o644); err != nil {
+		return "", err
+	}
+	return path, os.Rename(path+".tmp", path)
+}
+
 // StartAgent writes the node's config into dir and starts the agent binary
 // bin (vipvs-agent) in h's namespace.
 func StartAgent(h *lab.Host, bin, dir string, n NodeConfig) (*lab.Proc, error) {
-	b, err := v1alpha1.Marshal(n.AgentConfig())
+	path, err := WriteConfig(dir, n)
 	if err != nil {
-		return nil, fmt.Errorf("%s: rendering the agent config: %w", n.Name, err)
-	}
-	path := filepath.Join(dir, n.Name+".yaml")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
 		return nil, err
 	}
 	return h.Start("vipvs-agent", []string{bin, "--config", path}, nil, "")
