@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -184,6 +185,18 @@ func startBGPAgent(t *testing.T, c *config.Config) *bgpHarness {
 // take a changed bgp section live.
 func startBGPAgentWith(t *testing.T, c *config.Config, reconfigurable bool) *bgpHarness {
 	t.Helper()
+	return startBGPAgentOpts(t, c, reconfigurable, nil)
+}
+
+// startBGPAgentWithReload is a reconfigurable startBGPAgentWith whose
+// SIGHUP is reload.
+func startBGPAgentWithReload(t *testing.T, c *config.Config, reload chan struct{}) *bgpHarness {
+	t.Helper()
+	return startBGPAgentOpts(t, c, true, reload)
+}
+
+func startBGPAgentOpts(t *testing.T, c *config.Config, reconfigurable bool, reload chan struct{}) *bgpHarness {
+	t.Helper()
 	j := &journal{}
 	bh := &bgpHarness{j: j, guard: &fakeGuard{}}
 	h := &harness{
@@ -191,7 +204,7 @@ func startBGPAgentWith(t *testing.T, c *config.Config, reconfigurable bool) *bgp
 		links: newFakeLinks(), bal: &fakeBalancer{}, hard: make(chan struct{}), done: make(chan error, 1),
 	}
 	bh.harness = h
-	a, err := New(Options{Log: testr.New(t), HardStop: h.hard}, Parts{
+	a, err := New(Options{Log: testr.New(t), HardStop: h.hard, Reload: reload}, Parts{
 		Config: h.cfg, Network: h.net, VIPs: journalVIPs{h.vips, j}, Links: h.links, Balancer: h.bal,
 		OpenAnnouncer: h.anns.open, PickInterfaces: func(c *config.Config) (*config.Config, error) { return c, nil },
 		OpenRouteAnnouncer: func(c *config.BGP) (RouteAnnouncer, error) {
@@ -486,4 +499,35 @@ func TestBGPPeersChangeLive(t *testing.T) {
 		defer r.mu.Unlock()
 		return r.want[bgpVIP]
 	})
+}
+
+// SIGHUP reads the peers' password files again: a changed key reaches the
+// speaker (here, live), an unreadable one is reported and the speaker stays.
+func TestBGPPasswordReadOnReload(t *testing.T) {
+	key := filepath.Join(t.TempDir(), "key")
+	must(t, os.WriteFile(key, []byte("one\n"), 0o600))
+	c := bgpConfigOf("1", nil, testBGPRouter("web", bgpVIP))
+	c.BGP.Peers[0].PasswordFile = key
+	reload := make(chan struct{}, 1)
+	h := startBGPAgentWithReload(t, c, reload)
+	eventually(t, "advertised", func() bool { return h.j.count(event{"advertise", bgpVIP}) == 1 })
+	reload <- struct{}{}
+	// The agent asks the config source to reload, then reads the keys.
+	eventually(t, "the reload taken", func() bool { return len(h.cfg.reloads) == 1 })
+	time.Sleep(100 * time.Millisecond)
+	if n := h.j.count(event{"reconfigure", netip.Prefix{}}); n != 0 {
+		t.Errorf("an unchanged key reconfigured the speaker %d times", n)
+	}
+	must(t, os.WriteFile(key, []byte("two\n"), 0o600))
+	reload <- struct{}{}
+	eventually(t, "the changed key applied", func() bool { return h.j.count(event{"reconfigure", netip.Prefix{}}) == 1 })
+	must(t, os.Remove(key))
+	reload <- struct{}{}
+	eventually(t, "the missing file reported", func() bool {
+		rep := h.a.Report()
+		return rep.BGP != nil && strings.Contains(rep.BGP.LastError, "passwordFile")
+	})
+	if h.openCount() != 1 || h.j.count(event{"stop", netip.Prefix{}}) != 0 {
+		t.Errorf("the speaker was replaced: %v", h.j.list())
+	}
 }

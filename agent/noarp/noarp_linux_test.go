@@ -58,8 +58,12 @@ func TestGuardDropsARPForItsAddresses(t *testing.T) {
 		_ = client.Netlink().NeighDel(&netlink.Neigh{LinkIndex: eth.Attrs().Index, IP: a.AsSlice()})
 		return ok
 	}
-	if !reach(vip) {
-		t.Fatal("without the guard the client cannot reach the node's lo address: the lab does not show what the guard changes")
+	// The lab's segment may need a moment after its addresses and routes
+	// are added.
+	if err := lab.WaitFor(10*time.Second, "the client reaching the node's lo address on-link without the guard", func() (bool, error) {
+		return reach(vip), nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 	g := NewInNamespace("vipvs-noarp-test", int(node.NS()))
 	if err := g.Set([]netip.Addr{vip}); err != nil {
