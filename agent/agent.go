@@ -1,8 +1,9 @@
 // Package agent runs the vipvs agent. New assembles an Agent from its parts
 // (the config source, the shared VRRP sockets, the VIP manager, the
-// announcers, the link watcher, the IPVS balancer, see Parts) and wires
-// them to one VRRP state machine per virtual router; Run builds the real
-// parts and runs it. Every goroutine the Agent starts belongs to its
+// announcers, the link watcher, the IPVS balancer, the route announcer of
+// mode bgp, see Parts) and wires them to one VRRP state machine per virtual
+// router in mode vrrp, and runs the routers in mode bgp beside them (see
+// bgprouter.go); Run builds the real parts and runs it. Every goroutine the Agent starts belongs to its
 // group and is waited for before Run returns.
 package agent
 
