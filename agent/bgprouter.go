@@ -354,6 +354,7 @@ func (s *bgpSide) evaluateLocked(healthy func(string) bool) {
 			}
 			if err := s.advertiseLocked(r, r.cfg.VIPs); err != nil {
 				s.log.Error(err, "advertising the VIPs of a bgp router", "router", name)
+				s.lastErr = fmt.Sprintf("router %s: %v", name, err)
 			}
 		case !serve && r.serving:
 			r.serving = false
@@ -425,8 +426,8 @@ func (s *bgpSide) advertiseLocked(r *bgpRouter, vips []netip.Prefix) error {
 func (s *bgpSide) withdrawLocked(r *bgpRouter, vips []netip.Prefix) {
 	for _, p := range vips {
 		k := vipKey{r.cfg.Interface, p}
-		if _, ok := s.held[k]; !ok {
-			continue
+		if owner, ok := s.held[k]; !ok || owner != r.cfg.Name {
+			continue // not held, or moved to another router by a reload
 		}
 		if s.ann != nil && !s.drained {
 			if err := s.ann.Withdraw(p); err != nil {

@@ -531,3 +531,23 @@ func TestBGPPasswordReadOnReload(t *testing.T) {
 		t.Errorf("the speaker was replaced: %v", h.j.list())
 	}
 }
+
+// A VIP that a reload moves from one bgp router to another stays held and
+// advertised, whichever router the reload handles first.
+func TestBGPVIPMovesBetweenRouters(t *testing.T) {
+	for _, order := range []struct{ from, to string }{{"a", "b"}, {"b", "a"}} {
+		t.Run(order.from+"-to-"+order.to, func(t *testing.T) {
+			h := startBGPAgent(t, bgpConfigOf("1", nil, testBGPRouter(order.from, bgpVIP, bgpVIP2), testBGPRouter(order.to, bgpVIP6)))
+			eventually(t, "advertised", func() bool { return h.j.count(event{"advertise", bgpVIP2}) == 1 && h.j.count(event{"advertise", bgpVIP6}) == 1 })
+			h.reload(bgpConfigOf("2", nil, testBGPRouter(order.from, bgpVIP), testBGPRouter(order.to, bgpVIP6, bgpVIP2)))
+			time.Sleep(3 * drainWait)
+			r := h.routes()
+			r.mu.Lock()
+			advertised := r.want[bgpVIP2]
+			r.mu.Unlock()
+			if !advertised || !h.vips.holds("lo", bgpVIP2) {
+				t.Errorf("the moved VIP: advertised %v, held %v; want both: %v", advertised, h.vips.holds("lo", bgpVIP2), h.j.list())
+			}
+		})
+	}
+}
