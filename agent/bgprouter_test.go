@@ -538,7 +538,9 @@ func TestBGPVIPMovesBetweenRouters(t *testing.T) {
 	for _, order := range []struct{ from, to string }{{"a", "b"}, {"b", "a"}} {
 		t.Run(order.from+"-to-"+order.to, func(t *testing.T) {
 			h := startBGPAgent(t, bgpConfigOf("1", nil, testBGPRouter(order.from, bgpVIP, bgpVIP2), testBGPRouter(order.to, bgpVIP6)))
-			eventually(t, "advertised", func() bool { return h.j.count(event{"advertise", bgpVIP2}) == 1 && h.j.count(event{"advertise", bgpVIP6}) == 1 })
+			eventually(t, "advertised", func() bool {
+				return h.j.count(event{"advertise", bgpVIP2}) == 1 && h.j.count(event{"advertise", bgpVIP6}) == 1
+			})
 			h.reload(bgpConfigOf("2", nil, testBGPRouter(order.from, bgpVIP), testBGPRouter(order.to, bgpVIP6, bgpVIP2)))
 			time.Sleep(3 * drainWait)
 			r := h.routes()
