@@ -189,10 +189,11 @@ func (s *bgpSide) apply(ctx context.Context, c *config.Config, healthy func(stri
 	return errors.Join(errs...)
 }
 
-// setAnnouncerLocked starts, restarts or stops the announcer for cfg: a
-// changed bgp section (or a changed password file) restarts it with the
-// routes it advertised. It keeps the running one when the new one cannot be
-// built.
+// setAnnouncerLocked starts, reconfigures, restarts or stops the announcer
+// for cfg: a changed bgp section (or a changed key in a password file) is
+// applied to the running announcer when it can take it (RouteReconfigurer),
+// else a new one replaces it and advertises what the node serves. The
+// running one stays when the change cannot be applied.
 func (s *bgpSide) setAnnouncerLocked(cfg *config.BGP, needed bool) error {
 	if !needed || cfg == nil {
 		s.stopAnnouncerLocked()

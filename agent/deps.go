@@ -145,8 +145,9 @@ type ARPWatch interface {
 // routes (/32, /128): the embedded BGP speaker (agent/bgp, see
 // embeddedSpeaker), or a writer of routes into a kernel table for the
 // node's own BGP daemon (bgp.externalSpeaker). The agent runs one, built by
-// Parts.OpenRouteAnnouncer from the bgp section; a changed section builds a
-// new one. Advertise and Withdraw are called before and during Run.
+// Parts.OpenRouteAnnouncer from the bgp section; a changed section is
+// applied to it when it is a RouteReconfigurer, else a new one replaces it.
+// Advertise and Withdraw are called before and during Run.
 type RouteAnnouncer interface {
 	// Run announces until ctx is done, then stops announcing (the routes
 	// go away with the sessions, or are removed). It returns an error only
