@@ -1,8 +1,9 @@
 // Package agent runs the vipvs agent. New assembles an Agent from its parts
 // (the config source, the shared VRRP sockets, the VIP manager, the
-// announcers, the link watcher, the IPVS balancer, see Parts) and wires
-// them to one VRRP state machine per virtual router; Run builds the real
-// parts and runs it. Every goroutine the Agent starts belongs to its
+// announcers, the link watcher, the IPVS balancer, the route announcer of
+// mode bgp, see Parts) and wires them to one VRRP state machine per virtual
+// router in mode vrrp, and runs the routers in mode bgp beside them (see
+// bgprouter.go); Run builds the real parts and runs it. Every goroutine the Agent starts belongs to its
 // group and is waited for before Run returns.
 package agent
 
@@ -82,6 +83,8 @@ type Agent struct {
 	cfg         *config.Config
 	routers     map[string]*router
 	announcers  map[string]Announcer
+	// bgp runs the routers in mode bgp and their route announcer.
+	bgp *bgpSide
 	// arps shares one ARP watcher per interface between the routers
 	// (nil without Parts.OpenARPWatch).
 	arps        *arpShares
@@ -123,6 +126,10 @@ func New(opts Options, parts Parts, reg *prometheus.Registry) (*Agent, error) {
 		checkCfgs:   map[string]config.Check{},
 		everHealthy: map[string]bool{},
 		announcers:  map[string]Announcer{},
+	}
+	a.bgp = newBGPSide(a)
+	if err := reg.Register(newBGPCollector(a.bgp.report)); err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
 	if parts.OpenARPWatch != nil {
 		a.arps = &arpShares{open: parts.OpenARPWatch, clk: opts.Clock, group: a.goroutine, log: opts.Log.WithName("arpwatch"), byIf: map[string]*arpShare{}}
@@ -204,6 +211,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-a.opts.Reload:
 			a.log.Info("reload requested")
 			a.parts.Config.Reload()
+			// The password files of the bgp peers are read again even
+			// when the config file did not change.
+			a.bgp.reloadSecrets()
 		case c := <-updates:
 			a.reload(bg, c)
 		case err := <-errs:
@@ -221,6 +231,7 @@ func (a *Agent) serveStatus(ctx context.Context, cfg *config.Config) {
 	if a.opts.Pprof {
 		srv.EnablePprof()
 	}
+	srv.EnableDrain(a.Drain)
 	if cfg.StatusListen != "" {
 		a.goroutine(func() {
 			if err := srv.ListenAndServe(ctx, cfg.StatusListen); err != nil {
@@ -304,7 +315,7 @@ func (a *Agent) apply(ctx context.Context, c *config.Config) error {
 	old := a.routers
 	a.mu.Unlock()
 	want := map[string]config.Router{}
-	for _, rc := range c.Routers {
+	for _, rc := range c.VRRPRouters() {
 		want[rc.Name] = rc
 	}
 	next := map[string]*router{}
@@ -365,6 +376,9 @@ func (a *Agent) apply(ctx context.Context, c *config.Config) error {
 	a.routers = next
 	a.cfg = c
 	a.mu.Unlock()
+	if err := a.bgp.apply(ctx, c, a.checks.Healthy); err != nil {
+		errs = append(errs, err)
+	}
 	a.parts.Links.Follow(interfaces(c))
 	a.notify.SetCommands(notifyCommands(c.Notify))
 	a.recompute()
@@ -403,10 +417,10 @@ func (a *Agent) startRouter(ctx context.Context, rc config.Router, takeover bool
 	return r, nil
 }
 
-// interfaces returns the interfaces of c's routers.
+// interfaces returns the interfaces of c's VRRP routers.
 func interfaces(c *config.Config) []string {
 	var names []string
-	for _, rc := range c.Routers {
+	for _, rc := range c.VRRPRouters() {
 		if rc.Interface != "" && !slices.Contains(names, rc.Interface) {
 			names = append(names, rc.Interface)
 		}
@@ -507,6 +521,8 @@ func (a *Agent) stopRouters(rs []*router) {
 	wg.Wait()
 }
 
+// stopAll stops every router: the VRRP routers hand over, and at the same
+// time the bgp routes are drained gracefully (bgpSide.shutdown).
 func (a *Agent) stopAll() {
 	a.applyMu.Lock()
 	defer a.applyMu.Unlock()
@@ -518,7 +534,10 @@ func (a *Agent) stopAll() {
 	}
 	a.routers = map[string]*router{}
 	a.mu.Unlock()
+	var wg sync.WaitGroup
+	wg.Go(func() { a.bgp.shutdown(a.opts.HardStop) })
 	a.stopRouters(rs)
+	wg.Wait()
 }
 
 // ready reports whether every configured router runs.
@@ -529,24 +548,45 @@ func (a *Agent) ready() error {
 		return errors.New("no config loaded")
 	}
 	for _, rc := range a.cfg.Routers {
-		if _, ok := a.routers[rc.Name]; !ok {
+		running := false
+		if rc.Mode == config.ModeBGP {
+			running = a.bgp.has(rc.Name)
+		} else {
+			_, running = a.routers[rc.Name]
+		}
+		if !running {
 			return fmt.Errorf("router %s is not running", rc.Name)
 		}
+	}
+	if why := a.bgp.notReady(); why != "" {
+		return errors.New(why)
 	}
 	return nil
 }
 
 // Report returns the agent's status document.
 func (a *Agent) Report() status.Report {
+	rep := a.report()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	rep.BGP = a.bgp.report(ctx) // not under a.mu: it asks the speaker
+	return rep
+}
+
+// report is Report without the bgp speaker's part.
+func (a *Agent) report() status.Report {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	rep := status.Report{Version: version.Version, Started: a.started, ConfigError: a.configError, ConfigProblems: a.configProblems, Checks: a.checkReports(), IPVS: a.parts.Balancer.Status()}
 	if a.cfg != nil {
 		rep.Node = a.cfg.NodeName
 		rep.ConfigHash = a.cfg.Hash
+		bgpReports := a.bgp.routerReports()
 		for _, rc := range a.cfg.Routers {
-			if r, ok := a.routers[rc.Name]; ok {
+			if r, ok := a.routers[rc.Name]; ok && rc.Mode == config.ModeVRRP {
 				rep.Routers = append(rep.Routers, r.report())
+			} else if br, ok := bgpReports[rc.Name]; ok && rc.Mode == config.ModeBGP {
+				rep.Routers = append(rep.Routers, br)
 			}
 		}
 	}
@@ -598,7 +638,7 @@ func (a *Agent) restartMoved(ifname string, index int) {
 		}
 	}
 	if a.cfg != nil {
-		for _, rc := range a.cfg.Routers {
+		for _, rc := range a.cfg.VRRPRouters() {
 			if _, ok := a.routers[rc.Name]; !ok && rc.Interface == ifname {
 				missing = append(missing, rc)
 			}

@@ -26,10 +26,13 @@ master fails. It needs no Kubernetes API: the config is a local file.
 Signals:
   SIGTERM, SIGINT  graceful stop: a master advertises priority 0 and keeps its
                    VIPs until another node is master, then releases them.
+                   Routers in mode bgp drain first (RFC 8326: routes
+                   re-advertised with GRACEFUL_SHUTDOWN, then withdrawn).
                    A second signal cuts the hand-over short.
   SIGHUP           re-read the config file (it is also watched for changes).
                    A bad file is rejected with every problem listed and the
-                   running config stays.
+                   running config stays. The bgp peers' password files
+                   are read again.
 
 Needs CAP_NET_ADMIN and CAP_NET_RAW (or root).
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/netip"
 
+	statusv1 "github.com/vipvs/vipvs/api/status/v1alpha1"
+
 	"github.com/vipvs/vipvs/agent/arpwatch"
 	"github.com/vipvs/vipvs/agent/config"
 	"github.com/vipvs/vipvs/agent/link"
@@ -114,6 +116,13 @@ type Parts struct {
 	// PickInterfaces fills in the interface of routers that name none (see
 	// pickInterfaces). It returns a usable config even when it fails.
 	PickInterfaces func(c *config.Config) (*config.Config, error)
+	// OpenRouteAnnouncer, optional, builds the route announcer of the
+	// routers in mode bgp from the bgp section (see openRouteAnnouncer).
+	// Nil: a config with bgp routers runs them without announcing.
+	OpenRouteAnnouncer func(c *config.BGP) (RouteAnnouncer, error)
+	// ARPGuard, optional, keeps the node from answering ARP for the VIPs
+	// of the routers in mode bgp. Nil: no guard.
+	ARPGuard ARPGuard
 	// OpenARPWatch, optional, returns an ARP watcher of an interface
 	// (*arpwatch.Watcher); an IPv4 router uses it to see other nodes
 	// announce or answer for its VIPs. Nil: no watching (a router that
@@ -129,5 +138,53 @@ type ARPWatch interface {
 	// Probe asks who holds addr; the answers come through Run.
 	Probe(addr netip.Addr) error
 	// Close closes the socket.
+	Close() error
+}
+
+// RouteAnnouncer advertises the VIPs of the routers in mode bgp as host
+// routes (/32, /128): the embedded BGP speaker (agent/bgp, see
+// embeddedSpeaker), or a writer of routes into a kernel table for the
+// node's own BGP daemon (bgp.externalSpeaker). The agent runs one, built by
+// Parts.OpenRouteAnnouncer from the bgp section; a changed section is
+// applied to it when it is a RouteReconfigurer, else a new one replaces it.
+// Advertise and Withdraw are called before and during Run.
+type RouteAnnouncer interface {
+	// Run announces until ctx is done, then stops announcing (the routes
+	// go away with the sessions, or are removed). It returns an error only
+	// when it cannot start.
+	Run(ctx context.Context) error
+	// Advertise adds the host route of vip; advertising it again does
+	// nothing.
+	Advertise(vip netip.Prefix) error
+	// Withdraw removes the host route of vip; withdrawing a route not
+	// advertised does nothing.
+	Withdraw(vip netip.Prefix) error
+	// GracefulShutdown drains (RFC 8326): the routes are re-advertised with
+	// the GRACEFUL_SHUTDOWN community, and after bgp.gracefulShutdownWait
+	// withdrawn, and it waits once more. Routes advertised afterwards are
+	// not announced. It returns early with ctx's error.
+	GracefulShutdown(ctx context.Context) error
+	// Status is the announcer's part of the status document: sessions
+	// (embedded) or table (external). The agent fills in Advertised.
+	Status(ctx context.Context) (*statusv1.BGP, error)
+}
+
+// RouteReconfigurer is implemented by a RouteAnnouncer that can take a
+// changed bgp section while it runs, keeping the sessions the change does
+// not concern (the embedded speaker: peers added, removed or changed).
+type RouteReconfigurer interface {
+	// Reconfigure applies c. applied false means it cannot (say, the ASN
+	// changed): the agent builds a new announcer, or, with an error, keeps
+	// this one as it is and reports the error.
+	Reconfigure(ctx context.Context, c *config.BGP) (applied bool, err error)
+}
+
+// ARPGuard keeps the node from answering ARP requests for the IPv4 VIPs of
+// the routers in mode bgp, which it holds on a local interface (lo) while
+// the routers reach it by its host routes (see docs/bgp.md).
+type ARPGuard interface {
+	// Set replaces the addresses the node does not answer ARP for.
+	Set(addrs []netip.Addr) error
+	// Close removes the guard.
 	Close() error
 }

@@ -1,13 +1,16 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vipvs/vipvs/agent/config"
 	"github.com/vipvs/vipvs/agent/vrrp"
+	statusv1 "github.com/vipvs/vipvs/api/status/v1alpha1"
 	"github.com/vipvs/vipvs/version"
 )
 
@@ -33,6 +36,7 @@ type metrics struct {
 	checkUpG     *prometheus.GaugeVec
 	checkProbes  *prometheus.CounterVec
 	buildInfo    *prometheus.GaugeVec
+	bgpState     *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -82,12 +86,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: namespace, Subsystem: "check", Name: "probes_total",
 			Help: "Probes of each health check, by result (success, failure).",
 		}, []string{"check", "result"}),
+		bgpState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: "bgp", Name: "router_state",
+			Help: "Current state of each virtual router in mode bgp: 1 for the state it is in (ADVERTISED: the node serves and advertises its VIPs; WITHDRAWN: it does not, a tracked check fails or the node drains), 0 for the other.",
+		}, []string{"router", "family", "state"}),
 		buildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "build_info",
 			Help: "Always 1; the version label is the agent's build version.",
 		}, []string{"version"}),
 	}
-	for _, c := range []prometheus.Collector{m.state, m.priority, m.transitions, m.advertsSent, m.advertsRecv, m.advertsDrop, m.conflicts, m.announceSent, m.reloads, m.checkUpG, m.checkProbes, m.buildInfo} {
+	for _, c := range []prometheus.Collector{m.state, m.priority, m.transitions, m.advertsSent, m.advertsRecv, m.advertsDrop, m.conflicts, m.announceSent, m.reloads, m.checkUpG, m.checkProbes, m.buildInfo, m.bgpState} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering metrics: %w", err)
 		}
@@ -179,4 +187,77 @@ type routerMetrics struct {
 func (m *metrics) forRouter(rc config.Router) routerMetrics {
 	l := routerLabels(rc)
 	return routerMetrics{sent: m.advertsSent.WithLabelValues(l...), recv: m.advertsRecv.WithLabelValues(l...)}
+}
+
+// bgpStates are the values of the state label of vipvs_bgp_router_state.
+var bgpStates = []string{statusv1.StateAdvertised, statusv1.StateWithdrawn}
+
+func (m *metrics) setBGPRouterState(rc config.Router, state string) {
+	for _, st := range bgpStates {
+		v := 0.0
+		if st == state {
+			v = 1
+		}
+		m.bgpState.WithLabelValues(rc.Name, family(rc.IPv6), st).Set(v)
+	}
+}
+
+func (m *metrics) forgetBGPRouter(rc config.Router) {
+	m.bgpState.DeletePartialMatch(prometheus.Labels{"router": rc.Name})
+}
+
+// bgpCollector reads the bgp sessions when Prometheus scrapes: the
+// sessions' state (vipvs_bgp_session_up), their BFD (vipvs_bgp_bfd_up) and
+// the number of host routes the node advertises
+// (vipvs_bgp_routes_advertised). Peers are addresses from the config: the
+// label set is bounded.
+type bgpCollector struct {
+	report    func(context.Context) *statusv1.BGP
+	sessionUp *prometheus.Desc
+	bfdUp     *prometheus.Desc
+	routes    *prometheus.Desc
+}
+
+func newBGPCollector(report func(context.Context) *statusv1.BGP) *bgpCollector {
+	return &bgpCollector{
+		report: report,
+		sessionUp: prometheus.NewDesc(prometheus.BuildFQName(namespace, "bgp", "session_up"),
+			"1 while the BGP session with a peer is established, 0 otherwise (embedded speaker).", []string{"peer"}, nil),
+		bfdUp: prometheus.NewDesc(prometheus.BuildFQName(namespace, "bgp", "bfd_up"),
+			"1 while the BFD session with a peer is up, 0 otherwise; only for peers with BFD.", []string{"peer"}, nil),
+		routes: prometheus.NewDesc(prometheus.BuildFQName(namespace, "bgp", "routes_advertised"),
+			"Host routes (VIPs of routers in mode bgp) the node advertises now.", nil, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *bgpCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.sessionUp
+	ch <- c.bfdUp
+	ch <- c.routes
+}
+
+// Collect implements prometheus.Collector; without routers in mode bgp it
+// reports nothing.
+func (c *bgpCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st := c.report(ctx)
+	if st == nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.routes, prometheus.GaugeValue, float64(len(st.Advertised)))
+	for _, p := range st.Peers {
+		ch <- prometheus.MustNewConstMetric(c.sessionUp, prometheus.GaugeValue, boolValue(p.Established()), p.Address)
+		if p.BFD != "" {
+			ch <- prometheus.MustNewConstMetric(c.bfdUp, prometheus.GaugeValue, boolValue(p.BFD == statusv1.BFDStateUp), p.Address)
+		}
+	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -13,7 +14,54 @@ import (
 	"github.com/vipvs/vipvs/agent/balancer"
 	"github.com/vipvs/vipvs/agent/config"
 	"github.com/vipvs/vipvs/agent/vrrp"
+	statusv1 "github.com/vipvs/vipvs/api/status/v1alpha1"
 )
+
+func TestBGPMetrics(t *testing.T) {
+	st := &statusv1.BGP{Advertised: []string{"203.0.113.10/32", "2001:db8::10/128"}, Peers: []statusv1.BGPPeer{
+		{Address: "192.0.2.1", State: statusv1.BGPStateEstablished, BFD: statusv1.BFDStateUp},
+		{Address: "192.0.2.2", State: statusv1.BGPStateActive, BFD: statusv1.BFDStateDown},
+		{Address: "2001:db8::1", State: statusv1.BGPStateEstablished},
+	}}
+	c := newBGPCollector(func(context.Context) *statusv1.BGP { return st })
+	want := `
+# HELP vipvs_bgp_bfd_up 1 while the BFD session with a peer is up, 0 otherwise; only for peers with BFD.
+# TYPE vipvs_bgp_bfd_up gauge
+vipvs_bgp_bfd_up{peer="192.0.2.1"} 1
+vipvs_bgp_bfd_up{peer="192.0.2.2"} 0
+# HELP vipvs_bgp_routes_advertised Host routes (VIPs of routers in mode bgp) the node advertises now.
+# TYPE vipvs_bgp_routes_advertised gauge
+vipvs_bgp_routes_advertised 2
+# HELP vipvs_bgp_session_up 1 while the BGP session with a peer is established, 0 otherwise (embedded speaker).
+# TYPE vipvs_bgp_session_up gauge
+vipvs_bgp_session_up{peer="192.0.2.1"} 1
+vipvs_bgp_session_up{peer="192.0.2.2"} 0
+vipvs_bgp_session_up{peer="2001:db8::1"} 1
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
+		t.Error(err)
+	}
+	st = nil
+	if n := testutil.CollectAndCount(c); n != 0 {
+		t.Errorf("%d metrics without bgp routers, want none", n)
+	}
+	m, err := newMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := config.Router{Name: "web", Mode: config.ModeBGP}
+	m.setBGPRouterState(rc, statusv1.StateWithdrawn)
+	if v := testutil.ToFloat64(m.bgpState.WithLabelValues("web", "IPv4", statusv1.StateWithdrawn)); v != 1 {
+		t.Errorf("WITHDRAWN = %v", v)
+	}
+	if v := testutil.ToFloat64(m.bgpState.WithLabelValues("web", "IPv4", statusv1.StateAdvertised)); v != 0 {
+		t.Errorf("ADVERTISED = %v", v)
+	}
+	m.forgetBGPRouter(rc)
+	if n := testutil.CollectAndCount(m.bgpState); n != 0 {
+		t.Errorf("%d series after forget", n)
+	}
+}
 
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
@@ -99,6 +147,7 @@ func TestMetricsDocumented(t *testing.T) {
 	if _, err := balancer.New(balancer.Options{Registerer: reg, OpenTable: openIPVS}); err != nil {
 		t.Fatal(err)
 	}
+	reg.MustRegister(newBGPCollector(func(context.Context) *statusv1.BGP { return nil }))
 	var names []string
 	ch := make(chan *prometheus.Desc, 64)
 	go func() { reg.Describe(ch); close(ch) }()

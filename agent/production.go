@@ -2,11 +2,15 @@ package agent
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"github.com/vipvs/vipvs/agent/ipvssync"
 	"github.com/vipvs/vipvs/agent/snat"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"k8s.io/utils/clock"
@@ -16,6 +20,7 @@ import (
 	"github.com/vipvs/vipvs/agent/balancer"
 	"github.com/vipvs/vipvs/agent/config"
 	"github.com/vipvs/vipvs/agent/link"
+	"github.com/vipvs/vipvs/agent/noarp"
 	"github.com/vipvs/vipvs/agent/timerfd"
 	"github.com/vipvs/vipvs/agent/transport"
 	"github.com/vipvs/vipvs/agent/vip"
@@ -87,11 +92,35 @@ func Run(ctx context.Context, opts Options) error {
 		OpenARPWatch: func(ifname string) (ARPWatch, error) {
 			return arpwatch.Open(ifname)
 		},
+		OpenRouteAnnouncer: func(c *config.BGP) (RouteAnnouncer, error) {
+			return openRouteAnnouncer(c, log.WithName("bgp"))
+		},
+		ARPGuard: noarp.New(noarpTable(opts.ConfigPath)),
 	}, reg)
 	if err != nil {
 		return err
 	}
 	return a.Run(ctx)
+}
+
+// openRouteAnnouncer builds the route announcer of the routers in mode bgp
+// from the bgp section: the embedded BGP speaker (agent/bgp). This is the
+// one place that chooses it: the writer of host routes into a kernel table
+// for the node's own BGP daemon (bgp.externalSpeaker, agent/routetable)
+// plugs in here, returned when c.ExternalSpeaker is set.
+func openRouteAnnouncer(c *config.BGP, log logr.Logger) (RouteAnnouncer, error) {
+	if c.ExternalSpeaker != nil {
+		return nil, errors.New("bgp.externalSpeaker is not supported by this agent yet: remove it to use the embedded speaker")
+	}
+	return newEmbeddedSpeaker(c, log)
+}
+
+// noarpTable is the name of the agent's "arp" nftables table (agent/noarp):
+// one per config file, so that the agents of several LoadBalancerConfigs on
+// a node keep their own.
+func noarpTable(configPath string) string {
+	sum := sha256.Sum256([]byte(configPath))
+	return "vipvs-noarp-" + hex.EncodeToString(sum[:4])
 }
 
 // hubNetwork adapts a transport.Hub to Network.

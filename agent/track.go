@@ -168,6 +168,7 @@ func (a *Agent) recompute() {
 		fault := strings.Join(reasons, ", ")
 		r.deliverTrack(trackState{priority: prio, fault: fault, hold: hold, set: true}, a.log, a.m)
 	}
+	a.bgp.evaluate(a.checks.Healthy)
 }
 
 // deliverTrack sends the events that move the router from its last track

@@ -22,10 +22,11 @@ import (
 // [GracefulShutdown] are safe for concurrent use, before, during and after
 // Run.
 type Announcer struct {
-	cfg Config
 	log logr.Logger
 
 	mu sync.Mutex
+	// cfg is the configuration; Reconfigure replaces its peers.
+	cfg Config
 	// want is the set of routes the caller wants advertised.
 	want map[netip.Prefix]struct{}
 	// srv is the running BGP server, nil outside Run.
@@ -85,24 +86,30 @@ func (a *Announcer) Run(ctx context.Context) error {
 		a.log.Info("bgp: stopped")
 	}()
 
+	a.mu.Lock()
+	cfg := a.cfg
+	a.mu.Unlock()
 	listen := int32(-1) // GoBGP: a negative port does not listen.
-	if a.cfg.ListenPort != 0 {
-		listen = int32(a.cfg.ListenPort)
+	if cfg.ListenPort != 0 {
+		listen = int32(cfg.ListenPort)
 	}
 	if err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
-		Asn:        a.cfg.ASN,
-		RouterId:   a.cfg.RouterID.String(),
+		Asn:        cfg.ASN,
+		RouterId:   cfg.RouterID.String(),
 		ListenPort: listen,
 	}}); err != nil {
-		return fmt.Errorf("bgp: start server (asn %d, router id %s): %w", a.cfg.ASN, a.cfg.RouterID, err)
+		return fmt.Errorf("bgp: start server (asn %d, router id %s): %w", cfg.ASN, cfg.RouterID, err)
 	}
+
+	// The peers are added under the lock that Reconfigure takes: it sees
+	// either no server (and changes only the config) or every peer.
+	a.mu.Lock()
 	for _, p := range a.cfg.Peers {
 		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: a.apiPeer(p)}); err != nil {
+			a.mu.Unlock()
 			return fmt.Errorf("bgp: add peer %s (asn %d): %w", p.Address, p.ASN, err)
 		}
 	}
-
-	a.mu.Lock()
 	var errs []error
 	if !a.drained {
 		for _, p := range a.sortedWant() {
@@ -116,7 +123,7 @@ func (a *Announcer) Run(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		a.log.Error(err, "bgp: advertise the routes wanted before the start")
 	}
-	a.log.Info("bgp: running", "asn", a.cfg.ASN, "routerID", a.cfg.RouterID, "peers", len(a.cfg.Peers))
+	a.log.Info("bgp: running", "asn", cfg.ASN, "routerID", cfg.RouterID, "peers", len(cfg.Peers))
 
 	<-ctx.Done()
 	a.mu.Lock()
@@ -125,7 +132,7 @@ func (a *Announcer) Run(ctx context.Context) error {
 	return nil
 }
 
-// apiPeer is p in GoBGP's terms.
+// apiPeer is p in GoBGP's terms; a.mu is held.
 func (a *Announcer) apiPeer(p Peer) *api.Peer {
 	ap := &api.Peer{
 		Conf: &api.PeerConf{
@@ -225,13 +232,14 @@ func (a *Announcer) GracefulShutdown(ctx context.Context) error {
 		}
 	}
 	running := a.srv != nil
+	wait := a.cfg.GracefulWait
 	a.mu.Unlock()
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("bgp: graceful shutdown: %w", err)
 	}
-	a.log.Info("bgp: graceful shutdown: routes marked GRACEFUL_SHUTDOWN", "wait", a.cfg.GracefulWait)
+	a.log.Info("bgp: graceful shutdown: routes marked GRACEFUL_SHUTDOWN", "wait", wait)
 	if running {
-		if err := sleep(ctx, a.cfg.GracefulWait); err != nil {
+		if err := sleep(ctx, wait); err != nil {
 			return err
 		}
 	}
@@ -250,9 +258,9 @@ func (a *Announcer) GracefulShutdown(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("bgp: graceful shutdown: %w", err)
 	}
-	a.log.Info("bgp: graceful shutdown: routes withdrawn", "wait", a.cfg.GracefulWait)
+	a.log.Info("bgp: graceful shutdown: routes withdrawn", "wait", wait)
 	if running {
-		return sleep(ctx, a.cfg.GracefulWait)
+		return sleep(ctx, wait)
 	}
 	return nil
 }
@@ -334,4 +342,63 @@ func (a *Announcer) path(p netip.Prefix, withdraw bool) (*apiutil.Path, error) {
 		attrs = append(attrs, bgppkt.NewPathAttributeCommunities([]uint32{GracefulShutdownCommunity}))
 	}
 	return &apiutil.Path{Family: family, Nlri: nlri, Attrs: attrs, Withdrawal: withdraw}, nil
+}
+
+// ErrRestartNeeded is returned by [Announcer.Reconfigure] for a change it
+// cannot apply to a running server (the ASN, the router ID or the listen
+// port): build a new Announcer.
+var ErrRestartNeeded = errors.New("bgp: the ASN, router ID or listen port changed: the speaker must be restarted")
+
+// Reconfigure applies cfg to the announcer without closing the sessions it
+// does not change: removed peers are deleted, new ones added, and a peer
+// whose settings changed (or, with BFD, the BFD profile) is re-added alone.
+// The routes stay advertised to the other peers; a new peer gets them once
+// its session is up. A change of the ASN, router ID or listen port returns
+// [ErrRestartNeeded] and changes nothing.
+func (a *Announcer) Reconfigure(ctx context.Context, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("bgp config: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	old := a.cfg
+	if old.ASN != cfg.ASN || old.RouterID != cfg.RouterID || old.ListenPort != cfg.ListenPort {
+		return ErrRestartNeeded
+	}
+	if a.srv == nil {
+		a.cfg = cfg
+		return nil
+	}
+	newBy := make(map[netip.Addr]Peer, len(cfg.Peers))
+	for _, p := range cfg.Peers {
+		newBy[p.Address] = p
+	}
+	var errs []error
+	kept := make(map[netip.Addr]bool, len(old.Peers))
+	for _, p := range old.Peers {
+		np, ok := newBy[p.Address]
+		if ok && np == p && (!p.BFD || old.BFD == cfg.BFD) {
+			kept[p.Address] = true
+			continue
+		}
+		if err := a.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: p.Address.String()}); err != nil {
+			errs = append(errs, fmt.Errorf("bgp: delete peer %s: %w", p.Address, err))
+			kept[p.Address] = true // still there: do not add it twice
+			continue
+		}
+		a.log.Info("bgp: peer removed", "peer", p.Address, "changed", ok)
+	}
+	a.cfg = cfg
+	for _, p := range cfg.Peers {
+		if kept[p.Address] {
+			continue
+		}
+		if err := a.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: a.apiPeer(p)}); err != nil {
+			errs = append(errs, fmt.Errorf("bgp: add peer %s (asn %d): %w", p.Address, p.ASN, err))
+			continue
+		}
+		a.log.Info("bgp: peer added", "peer", p.Address, "asn", p.ASN)
+	}
+	return errors.Join(errs...)
 }

@@ -536,3 +536,80 @@ func TestRunLeavesNoGoroutines(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// connections counts the sessions the fake router accepted.
+func (r *fakeRouter) connections() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.conns)
+}
+
+// Reconfigure adds and removes peers without touching the session of a
+// peer that did not change; a global change needs a new Announcer.
+func TestReconfigurePeers(t *testing.T) {
+	r1 := newFakeRouter(t, "127.0.0.1", 65000, nil)
+	r2 := newFakeRouter(t, "127.0.0.2", 65010, nil)
+	a := newAnnouncer(t, "127.0.0.1", r1.port(), nil)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(a.Advertise(vip1))
+	start(t, a)
+	if u := r1.next(t); !slices.Equal(u.announced, []netip.Prefix{netip.MustParsePrefix("192.0.2.10/32")}) {
+		t.Fatalf("r1's first UPDATE = %+v", u)
+	}
+	waitEstablished(t, a)
+	cfg := a.cfg
+	p2 := cfg.Peers[0]
+	p2.Address, p2.ASN, p2.Port = netip.MustParseAddr("127.0.0.2"), 65010, r2.port()
+
+	// Add r2: it gets the route; r1's session stays.
+	both := cfg
+	both.Peers = []Peer{cfg.Peers[0], p2}
+	must(a.Reconfigure(context.Background(), both))
+	if u := r2.next(t); !slices.Equal(u.announced, []netip.Prefix{netip.MustParsePrefix("192.0.2.10/32")}) {
+		t.Fatalf("r2's first UPDATE = %+v", u)
+	}
+	r1.none(t, 300*time.Millisecond)
+	if n := r1.connections(); n != 1 {
+		t.Errorf("r1 saw %d connections, want its one session kept", n)
+	}
+	st, err := a.Status(context.Background())
+	must(err)
+	if len(st.Peers) != 2 || st.Peers[1].Address != p2.Address {
+		t.Errorf("Status peers = %+v, want r1 and r2", st.Peers)
+	}
+
+	// The same config again changes nothing.
+	must(a.Reconfigure(context.Background(), both))
+	r1.none(t, 300*time.Millisecond)
+	r2.none(t, 10*time.Millisecond)
+
+	// Remove r1: its session ends; r2's stays and the routes follow it.
+	only2 := cfg
+	only2.Peers = []Peer{p2}
+	must(a.Reconfigure(context.Background(), only2))
+	must(a.Advertise(vip2))
+	if u := r2.next(t); !slices.Equal(u.announced, []netip.Prefix{netip.MustParsePrefix("192.0.2.11/32")}) {
+		t.Fatalf("r2's UPDATE = %+v", u)
+	}
+	if n := r2.connections(); n != 1 {
+		t.Errorf("r2 saw %d connections, want its one session kept", n)
+	}
+	r1.none(t, 10*time.Millisecond)
+
+	// A changed ASN cannot be applied live.
+	other := only2
+	other.ASN = 65002
+	if err := a.Reconfigure(context.Background(), other); !errors.Is(err, ErrRestartNeeded) {
+		t.Errorf("Reconfigure(new ASN) = %v, want ErrRestartNeeded", err)
+	}
+	bad := only2
+	bad.Peers = nil
+	if err := a.Reconfigure(context.Background(), bad); err == nil {
+		t.Error("Reconfigure(no peers) = nil, want an error")
+	}
+}

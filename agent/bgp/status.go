@@ -57,16 +57,17 @@ func (a *Announcer) Status(ctx context.Context) (Status, error) {
 		Wanted:           a.sortedWant(),
 	}
 	srv := a.srv
+	peers := a.cfg.Peers
 	a.mu.Unlock()
 
-	st.Peers = make([]PeerStatus, len(a.cfg.Peers))
-	for i, p := range a.cfg.Peers {
+	st.Peers = make([]PeerStatus, len(peers))
+	for i, p := range peers {
 		st.Peers[i] = PeerStatus{Address: p.Address, ASN: p.ASN}
 	}
 	if srv == nil {
 		return st, nil
 	}
-	byAddr := make(map[netip.Addr]*api.Peer, len(a.cfg.Peers))
+	byAddr := make(map[netip.Addr]*api.Peer, len(peers))
 	if err := srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
 		if addr, err := netip.ParseAddr(p.GetConf().GetNeighborAddress()); err == nil {
 			byAddr[addr] = p
@@ -81,7 +82,7 @@ func (a *Announcer) Status(ctx context.Context) (Status, error) {
 			continue
 		}
 		ps.State = sessionState(p.GetState().GetSessionState())
-		if a.cfg.Peers[i].BFD {
+		if peers[i].BFD {
 			ps.BFD = bfdState(p.GetState().GetBfdState().GetSessionState())
 		}
 		if !ps.Established() {

@@ -54,6 +54,9 @@ type Config struct {
 	Routers []Router
 	// IPVS configures the programming of Services.
 	IPVS IPVS
+	// BGP is the speaker of the routers in mode bgp; nil when the file has
+	// no bgp section.
+	BGP *BGP
 	// Services are the IPVS virtual services of all routers, router by
 	// router in file order. They are kept apart from Routers so that a
 	// change of services never restarts a router.
@@ -101,13 +104,18 @@ func (m ChecksumMode) String() string {
 }
 
 // Router is one virtual router. Parse guarantees each property stated.
+// A router in mode bgp has only Name, Mode, Interface, IPv6, VIPs and
+// TrackChecks; its VRRP fields are zero.
 type Router struct {
 	// Name is a DNS-1123 label, unique in the Config.
 	Name string
-	// VRID is 1 to 255.
+	// Mode is how the VIPs are announced.
+	Mode Mode
+	// VRID is 1 to 255 (0 in mode bgp).
 	VRID uint8
-	// Interface is the router's interface (its own or the file's default):
-	// a valid Linux interface name, which may not exist on this node.
+	// Interface is the router's interface (its own or the file's default;
+	// in mode bgp its own or DefaultBGPInterface): a valid Linux interface
+	// name, which may not exist on this node.
 	Interface string
 	// Version is the VRRP version, 2 or 3; 2 only when IPv6 is false.
 	Version int
@@ -146,7 +154,8 @@ type Router struct {
 	// Announce configures the GARP / unsolicited NA bursts.
 	Announce Announce
 	// TrackChecks are the checks that change the priority or put the router
-	// in FAULT; each names an entry of Config.Checks, once.
+	// in FAULT; each names an entry of Config.Checks, once. In mode bgp any
+	// failing one withdraws the VIPs, whatever its weight.
 	TrackChecks []TrackCheck
 	// PreemptAfterChecks holds preemption until every tracked check has been
 	// healthy since the start; only with TrackChecks.
@@ -332,12 +341,10 @@ func fromV1alpha1(obj *agentv1alpha1.AgentConfig) (*Config, error) {
 		return nil, err
 	}
 	c.IPVS.Sync = sync
+	if c.BGP, err = bgpFromV1alpha1(obj.BGP); err != nil {
+		return nil, err
+	}
 	for i := range obj.VirtualRouters {
-		if obj.VirtualRouters[i].Mode == agentv1alpha1.ModeBGP {
-			// The API has the mode (issue 14); the agent does not run the
-			// BGP announcer (agent/bgp) yet.
-			return nil, fmt.Errorf("virtualRouters[%d].mode: bgp is not supported by this agent yet: use mode vrrp", i)
-		}
 		r, err := routerFromV1alpha1(&obj.VirtualRouters[i], obj.Interface)
 		if err != nil {
 			return nil, fmt.Errorf("virtualRouters[%d]: %w", i, err)
@@ -368,6 +375,12 @@ func routerFromV1alpha1(vr *agentv1alpha1.VirtualRouter, defaultIface string) (R
 	}
 	for _, tc := range vr.TrackChecks {
 		r.TrackChecks = append(r.TrackChecks, TrackCheck{Check: tc.Check, Weight: int(tc.Weight)})
+	}
+	if vr.Mode == agentv1alpha1.ModeBGP {
+		r.Mode = ModeBGP
+		if r.Interface == "" {
+			r.Interface = DefaultBGPInterface
+		}
 	}
 	if r.Interface == "" {
 		r.Interface = defaultIface

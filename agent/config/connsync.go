@@ -42,7 +42,8 @@ func connectionSyncFromV1alpha1(cs *agentv1alpha1.ConnectionSync, routers []agen
 	}
 	first, all6 := -1, true
 	for i := range routers {
-		if len(routers[i].VirtualServices) == 0 {
+		if len(routers[i].VirtualServices) == 0 || routers[i].Mode == agentv1alpha1.ModeBGP {
+			// A bgp router has no VRID and no master/backup pair to sync.
 			continue
 		}
 		if first < 0 {

@@ -91,13 +91,29 @@ func WriteTable(w io.Writer, r Report) error {
 	if r.ConfigError != "" {
 		fmt.Fprintf(&b, "newest config rejected: %s\n", r.ConfigError)
 	}
-	fmt.Fprintf(&b, "%-16s %-4s %-10s %-7s %-9s %-28s %s\n", "ROUTER", "VRID", "INTERFACE", "STATE", "PRIORITY", "MASTER", "VIPS")
+	// The state column is as wide as ADVERTISED only when a router is in
+	// mode bgp.
+	sw := 7
 	for _, rt := range r.Routers {
+		if rt.Mode == v1alpha1.ModeBGP {
+			sw = len(v1alpha1.StateAdvertised)
+		}
+	}
+	fmt.Fprintf(&b, "%-16s %-4s %-10s %-*s %-9s %-28s %s\n", "ROUTER", "VRID", "INTERFACE", sw, "STATE", "PRIORITY", "MASTER", "VIPS")
+	for _, rt := range r.Routers {
+		if rt.Mode == v1alpha1.ModeBGP {
+			// No election: every healthy node advertises the VIPs.
+			fmt.Fprintf(&b, "%-16s %-4s %-10s %-*s %-9s %-28s %s\n", rt.Name, "bgp", rt.Interface, sw, rt.State, "-", "-", strings.Join(rt.VIPs, ","))
+			if rt.State == v1alpha1.StateWithdrawn && rt.LastReason != "" {
+				fmt.Fprintf(&b, "  withdrawn: %s\n", rt.LastReason)
+			}
+			continue
+		}
 		prio := fmt.Sprint(rt.Priority)
 		if rt.Priority != rt.ConfiguredPriority {
 			prio = fmt.Sprintf("%d/%d", rt.Priority, rt.ConfiguredPriority)
 		}
-		fmt.Fprintf(&b, "%-16s %-4d %-10s %-7s %-9s %-28s %s\n", rt.Name, rt.VRID, rt.Interface, rt.State, prio, orDash(rt.Master), strings.Join(rt.VIPs, ","))
+		fmt.Fprintf(&b, "%-16s %-4d %-10s %-*s %-9s %-28s %s\n", rt.Name, rt.VRID, rt.Interface, sw, rt.State, prio, orDash(rt.Master), strings.Join(rt.VIPs, ","))
 		for _, c := range rt.Conflicts {
 			fmt.Fprintf(&b, "  ! %s from %s: %s (seen %d times)\n", c.Kind, c.Peer, c.Detail, c.Count)
 		}
@@ -106,6 +122,25 @@ func WriteTable(w io.Writer, r Report) error {
 		fmt.Fprintf(&b, "\n%-16s %-9s %-7s %s\n", "CHECK", "KIND", "HEALTHY", "LAST ERROR")
 		for _, c := range r.Checks {
 			fmt.Fprintf(&b, "%-16s %-9s %-7v %s\n", c.Name, c.Kind, c.Healthy, orDash(c.LastError))
+		}
+	}
+	if g := r.BGP; g != nil {
+		fmt.Fprintf(&b, "\nBGP %s speaker, %d routes advertised: %s", g.Speaker, len(g.Advertised), orDash(strings.Join(g.Advertised, ",")))
+		if g.GracefulShutdown {
+			b.WriteString(" (draining: GRACEFUL_SHUTDOWN, then withdrawn)")
+		}
+		if g.RouteTable != 0 {
+			fmt.Fprintf(&b, ", kernel table %d", g.RouteTable)
+		}
+		if g.LastError != "" {
+			fmt.Fprintf(&b, "; last error: %s", g.LastError)
+		}
+		b.WriteString("\n")
+		if len(g.Peers) > 0 {
+			fmt.Fprintf(&b, "%-28s %-10s %-12s %-10s %s\n", "PEER", "ASN", "SESSION", "BFD", "ADVERTISED")
+			for _, p := range g.Peers {
+				fmt.Fprintf(&b, "%-28s %-10d %-12s %-10s %s\n", p.Address, p.ASN, orDash(p.State), orDash(p.BFD), orDash(strings.Join(p.Advertised, ",")))
+			}
 		}
 	}
 	if ip := r.IPVS; ip != nil {
@@ -140,4 +175,39 @@ func short(h string) string {
 		return h[:12]
 	}
 	return orDash(h)
+}
+
+// Drain asks the agent behind the unix socket path to drain its bgp routes
+// gracefully (RFC 8326), or, with on false, to advertise them again. The
+// agent answers at once; the withdrawal follows after
+// bgp.gracefulShutdownWait.
+func Drain(ctx context.Context, path string, on bool) error {
+	if !strings.HasPrefix(path, "/") {
+		return fmt.Errorf("status: drain: %q is not a unix socket path: the drain is served on the agent's socket only", path)
+	}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+		DisableKeepAlives: true,
+	}}
+	u := "http://agent/undrain"
+	if on {
+		u = "http://agent/drain"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("status: drain via %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status: drain via %s: the agent answered %s: %s", path, resp.Status, strings.TrimSpace(string(b)))
+	}
+	return nil
 }

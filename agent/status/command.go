@@ -29,6 +29,8 @@ func command(args []string, stdout, stderr io.Writer, runDir string) int {
 	fs.SetOutput(stderr)
 	target := fs.String("socket", "", "the agent's status socket, or host:port of its status HTTP address (default: every socket "+filepath.Join(runDir, "*.sock")+")")
 	asJSON := fs.Bool("json", false, "print the raw JSON status document (a JSON list when there are several agents)")
+	drain := fs.Bool("drain", false, "drain the agents' bgp routes gracefully (RFC 8326: GRACEFUL_SHUTDOWN, then withdrawn) without stopping them, e.g. before a node is cordoned; the VIPs stay served until the routers have moved the traffic")
+	undrain := fs.Bool("undrain", false, "advertise the bgp routes of drained agents again")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: vipvs status [flags]\n\nPrints the state of the local agents' virtual routers: state, priority, current\nmaster and VIPs, read from their status sockets. Without --socket it reads\nevery agent of the node (one per LoadBalancerConfig) from %s.\n\nFlags:\n", filepath.Join(runDir, "*.sock"))
 		fs.PrintDefaults()
@@ -57,6 +59,26 @@ func command(args []string, stdout, stderr io.Writer, runDir string) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if *drain || *undrain {
+		if *drain && *undrain {
+			fmt.Fprintln(stderr, "vipvs status: --drain and --undrain exclude each other")
+			return 2
+		}
+		code := 0
+		for _, t := range targets {
+			if err := Drain(ctx, t, *drain); err != nil {
+				fmt.Fprintf(stderr, "vipvs status: %v\n", err)
+				code = 1
+				continue
+			}
+			what := "draining"
+			if *undrain {
+				what = "advertising again"
+			}
+			fmt.Fprintf(stdout, "%s: %s the bgp routes\n", t, what)
+		}
+		return code
+	}
 	code := 0
 	var reports []Report
 	for i, t := range targets {

@@ -32,6 +32,37 @@ type Server struct {
 	pprof    bool
 	// watchPoll is how often a waiting GET /status reads the report.
 	watchPoll time.Duration
+	// drain, when set, serves POST /drain and /undrain on the socket.
+	drain func(on bool) error
+}
+
+// EnableDrain serves POST /drain and POST /undrain on the unix socket only
+// (not on the TCP address, which any local process may reach): they call
+// drain(true) and drain(false). `vipvs status --drain` uses them.
+func (s *Server) EnableDrain(drain func(on bool) error) { s.drain = drain }
+
+// socketHandler is Handler plus what only the socket serves.
+func (s *Server) socketHandler() http.Handler {
+	h := s.Handler()
+	if s.drain == nil {
+		return h
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	for path, on := range map[string]bool{"/drain": true, "/undrain": false} {
+		mux.HandleFunc(path, func(w http.ResponseWriter, req *http.Request) {
+			if req.Method != http.MethodPost {
+				http.Error(w, "use POST", http.StatusMethodNotAllowed)
+				return
+			}
+			if err := s.drain(on); err != nil {
+				http.Error(w, err.Error(), http.StatusConflict)
+				return
+			}
+			fmt.Fprintln(w, "ok")
+		})
+	}
+	return mux
 }
 
 // DefaultWatchPoll is how often a GET /status that waits for a change reads
@@ -147,7 +178,7 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 	if err != nil {
 		return fmt.Errorf("status: listening on %s: %w", addr, err)
 	}
-	return s.serve(ctx, ln)
+	return s.serve(ctx, ln, s.Handler())
 }
 
 // ServeSocket serves the same endpoints on a unix socket at path until ctx is
@@ -166,15 +197,15 @@ func (s *Server) ServeSocket(ctx context.Context, path string) error {
 		return fmt.Errorf("status: listening on %s: %w", path, err)
 	}
 	defer os.Remove(path)
-	return s.serve(ctx, ln)
+	return s.serve(ctx, ln, s.socketHandler())
 }
 
-func (s *Server) serve(ctx context.Context, ln net.Listener) error {
+func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// The requests' context ends with ctx: a GET /status that waits for a
 	// change returns at once when the server stops.
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second,
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return ctx }}
 	stopped := make(chan struct{})
 	go func() {

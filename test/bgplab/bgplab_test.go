@@ -9,23 +9,39 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/vipvs/vipvs/agent/bgp"
+	"github.com/vipvs/vipvs/agent/status"
+	statusv1 "github.com/vipvs/vipvs/api/status/v1alpha1"
+	"github.com/vipvs/vipvs/test/agentlab"
 	"github.com/vipvs/vipvs/test/lab"
 )
 
+// agentBin is the vipvs-agent binary the nodes run ("" without root: the
+// tests skip).
+var agentBin string
+
 func TestMain(m *testing.M) {
-	if os.Getenv(NodeEnv) != "" {
-		os.Exit(NodeMain())
+	bin, cleanup, err := agentlab.BinaryForTests("vipvs-bgplab-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
-	os.Exit(m.Run())
+	if bin != "" {
+		agentBin = filepath.Join(filepath.Dir(bin), "vipvs-agent")
+	}
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
 }
 
 // The lab's address plan (see the package documentation).
@@ -38,8 +54,10 @@ var (
 	routerSide = netip.MustParsePrefix("198.51.100.1/24")
 	clientSide = netip.MustParsePrefix("198.51.100.2/24")
 	// IPv6: the VIP, the client's subnet behind the router.
-	vip6        = netip.MustParseAddr("2001:db8:ffff::10")
-	vip6Prefix  = netip.PrefixFrom(vip6, 128)
+	vip6       = netip.MustParseAddr("2001:db8:ffff::10")
+	vip6Prefix = netip.PrefixFrom(vip6, 128)
+	// extraVIP is added to a node's config while it runs.
+	extraVIP    = netip.MustParseAddr("203.0.113.11")
 	clientNet6  = netip.MustParsePrefix("2001:db8:100::/64")
 	routerSide6 = netip.MustParsePrefix("2001:db8:100::1/64")
 	clientSide6 = netip.MustParsePrefix("2001:db8:100::2/64")
@@ -62,21 +80,31 @@ const (
 func nodeASN(i int) uint32 { return 65000 + uint32(i) }
 
 // bgpLab is the running lab: the FRR router (c1), the client (c2), the BIRD
-// router (c3) and a node helper per node.
+// router (c3) and the real agent (vipvs-agent, every VIP in mode bgp) on
+// each node.
 type bgpLab struct {
 	l      *lab.Lab
 	router *lab.Host
 	client *lab.Host
 	frr    *FRR
 	bird   *BIRD
+	dir    string         // the agents' configs, sockets and check files
 	nodes  []*lab.Proc    // index i-1 for node i
-	status []string       // each node's status file
 	serve  map[int]func() // each node's TCP service
 }
+
+// socket is node i's agent status socket.
+func (b *bgpLab) socket(i int) string { return filepath.Join(b.dir, fmt.Sprintf("n%d.sock", i)) }
+
+// failFile fails node i's tracked check while it exists.
+func (b *bgpLab) failFile(i int) string { return filepath.Join(b.dir, fmt.Sprintf("n%d.fail", i)) }
 
 func newBGPLab(t *testing.T) *bgpLab {
 	t.Helper()
 	lab.RequireRoot(t)
+	if agentBin == "" {
+		t.Skip("no vipvs-agent binary")
+	}
 	if why := HaveFRR(); why != "" {
 		t.Skip(why)
 	}
@@ -117,14 +145,11 @@ func newBGPLab(t *testing.T) *bgpLab {
 		n := l.Node(i)
 		neighbors = append(neighbors, FRRNeighbor{Address: n.IPv4, ASN: nodeASN(i)})
 		v6neighbors = append(v6neighbors, FRRNeighbor{Address: n.IPv6, ASN: nodeASN(i)})
-		// The VIP on lo, not ARP-visible; replies to the client via the router.
-		must(t, n.SetSysctl("net.ipv4.conf.all.arp_ignore", "1"))
-		must(t, n.SetSysctl("net.ipv4.conf.all.arp_announce", "2"))
-		must(t, addAddr(n, "lo", vipPrefix))
+		// The agent holds the VIPs on lo and keeps the node from
+		// answering ARP for them; replies go to the client via the router.
 		must(t, addRoute(n, clientNet, b.router.IPv4, netip.Addr{}))
 		must(t, n.SetSysctl("net.ipv6.conf.all.accept_redirects", "0"))
 		must(t, n.SetSysctl("net.ipv6.conf.eth0.accept_redirects", "0"))
-		must(t, addAddr(n, "lo", vip6Prefix))
 		must(t, addRoute(n, clientNet6, b.router.IPv6, netip.Addr{}))
 		stop, err := n.Serve(servicePort)
 		must(t, err)
@@ -146,10 +171,7 @@ func newBGPLab(t *testing.T) *bgpLab {
 	})
 	must(t, err)
 
-	dir := t.TempDir()
-	for i := 1; i <= nodes; i++ {
-		b.status = append(b.status, fmt.Sprintf("%s/n%d-status.json", dir, i))
-	}
+	b.dir = t.TempDir()
 	for i := 1; i <= nodes; i++ {
 		b.nodes = append(b.nodes, b.startNode(t, i, true))
 	}
@@ -161,6 +183,25 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// onLoopback reports whether a is configured on h's lo.
+func onLoopback(h *lab.Host, a netip.Addr) (bool, error) {
+	nl := h.Netlink()
+	lo, err := nl.LinkByName("lo")
+	if err != nil {
+		return false, err
+	}
+	as, err := nl.AddrList(lo, netlink.FAMILY_ALL)
+	if err != nil {
+		return false, err
+	}
+	for _, x := range as {
+		if ip, ok := netip.AddrFromSlice(x.IP); ok && ip.Unmap() == a {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func addAddr(h *lab.Host, ifname string, p netip.Prefix) error {
@@ -204,8 +245,7 @@ func addRoute(h *lab.Host, dst netip.Prefix, gw, src netip.Addr) error {
 	})
 }
 
-// startNode starts node i's announcer helper; bfd turns BFD on towards both
-// routers.
+// startNode starts node i's agent; bfd turns BFD on towards both routers.
 func (b *bgpLab) startNode(t *testing.T, i int, bfd bool) *lab.Proc {
 	t.Helper()
 	return b.startNodeBFD(t, i, bfd, bfdInterval)
@@ -214,52 +254,69 @@ func (b *bgpLab) startNode(t *testing.T, i int, bfd bool) *lab.Proc {
 // startNodeBFD is startNode with a BFD interval of its own.
 func (b *bgpLab) startNodeBFD(t *testing.T, i int, bfd bool, interval time.Duration) *lab.Proc {
 	t.Helper()
-	n := b.l.Node(i)
-	peer := func(addr netip.Addr, asn uint32) bgp.Peer {
-		return bgp.Peer{Address: addr, ASN: asn, SourceAddress: n.IPv4, HoldTime: holdTime, KeepaliveTime: keepalive, ConnectRetry: 2 * time.Second, BFD: bfd}
-	}
-	peer6 := func(addr netip.Addr, asn uint32) bgp.Peer {
-		p := peer(addr, asn)
-		p.SourceAddress = n.IPv6
-		return p
-	}
-	cfg, err := json.Marshal(NodeConfig{
-		BGP: bgp.Config{
-			ASN: nodeASN(i), RouterID: n.IPv4,
-			Peers:        []bgp.Peer{peer(b.router.IPv4, routerASN), peer(b.l.Client(3).IPv4, birdASN), peer6(b.router.IPv6, routerASN)},
-			BFD:          bgp.BFDProfile{MinTx: interval, MinRx: interval, Multiplier: bfdMult},
-			GracefulWait: 2 * time.Second,
-		},
-		VIPs:       []netip.Addr{vip, vip6},
-		StatusFile: b.status[i-1],
-	})
-	must(t, err)
-	exe, err := os.Executable()
-	must(t, err)
-	p, err := n.Start(fmt.Sprintf("announcer-bfd-%v", bfd), []string{exe}, append(os.Environ(), NodeEnv+"="+string(cfg)), "")
+	p, err := StartAgent(b.l.Node(i), agentBin, b.dir, b.nodeConfig(i, bfd, interval))
 	must(t, err)
 	return p
 }
 
-// nodeStatus asks node i's helper for its announcer's Status.
-func (b *bgpLab) nodeStatus(i int) (bgp.Status, error) {
-	path := b.status[i-1]
-	_ = os.Remove(path)
-	if err := b.nodes[i-1].Signal(SignalStatus); err != nil {
-		return bgp.Status{}, err
+// nodeConfig is node i's agent config: both VIPs, FRR over IPv4 and IPv6,
+// BIRD over IPv4.
+func (b *bgpLab) nodeConfig(i int, bfd bool, interval time.Duration) NodeConfig {
+	n := b.l.Node(i)
+	cfg := NodeConfig{
+		Name: n.Name, ASN: nodeASN(i), RouterID: n.IPv4,
+		Peers: []NodePeer{
+			{Address: b.router.IPv4, ASN: routerASN, Source: n.IPv4},
+			{Address: b.l.Client(3).IPv4, ASN: birdASN, Source: n.IPv4},
+			{Address: b.router.IPv6, ASN: routerASN, Source: n.IPv6},
+		},
+		HoldTime: holdTime, Keepalive: keepalive, GracefulWait: 2 * time.Second,
+		VIPs:   []netip.Addr{vip, vip6},
+		Socket: b.socket(i), FailFile: b.failFile(i),
 	}
-	if err := lab.WaitFor(5*time.Second, fmt.Sprintf("n%d's status file", i), func() (bool, error) {
-		_, err := os.Stat(path)
-		return err == nil, nil
-	}); err != nil {
-		return bgp.Status{}, err
+	if bfd {
+		cfg.BFD = interval
 	}
-	data, err := os.ReadFile(path)
+	return cfg
+}
+
+// frrConnections is how many times FRR's session with addr has been
+// established.
+func (b *bgpLab) frrConnections(ctx context.Context, addr netip.Addr) (int, error) {
+	out, err := b.frr.Vtysh(ctx, "show bgp neighbors "+addr.String()+" json")
 	if err != nil {
-		return bgp.Status{}, err
+		return 0, err
 	}
-	var st bgp.Status
-	return st, json.Unmarshal(data, &st)
+	var nb map[string]struct {
+		State       string `json:"bgpState"`
+		Established int    `json:"connectionsEstablished"`
+	}
+	if err := json.Unmarshal(out, &nb); err != nil {
+		return 0, fmt.Errorf("%w: %s", err, out)
+	}
+	return nb[addr.String()].Established, nil
+}
+
+// nodeStatus reads node i's agent status.
+func (b *bgpLab) nodeStatus(i int) (status.Report, error) {
+	return AgentStatus(b.socket(i))
+}
+
+// failCheck makes node i's tracked check fail (or pass again).
+func (b *bgpLab) failCheck(t *testing.T, i int, fail bool) {
+	t.Helper()
+	if fail {
+		must(t, os.WriteFile(b.failFile(i), nil, 0o644))
+	} else {
+		must(t, os.Remove(b.failFile(i)))
+	}
+}
+
+// hardStop kills node i's agent (a crash: its sessions close, nothing is
+// withdrawn gracefully) and waits for it.
+func (b *bgpLab) hardStop(t *testing.T, i int) {
+	t.Helper()
+	must(t, b.nodes[i-1].Kill())
 }
 
 // kernelNexthops returns the next hops of dst's host route in the router's
@@ -480,49 +537,132 @@ func TestBGPLab(t *testing.T) {
 		return
 	}
 
-	if !t.Run("AnnouncerStatus", func(t *testing.T) {
-		// The announcer's own view: the sessions (FRR over IPv4 and IPv6,
-		// BIRD) and their BFD up, the VIP of the family advertised to each.
-		var st bgp.Status
-		err := lab.WaitFor(20*time.Second, "n1's status: sessions and BFD up, VIP advertised", func() (bool, error) {
+	if !t.Run("NoARP", func(t *testing.T) {
+		// The nodes hold the VIP on lo but do not answer ARP for it on the
+		// segment (the agent's nftables arp table): a host on the segment
+		// that is told the VIP is on-link cannot resolve it.
+		eth, err := b.client.Netlink().LinkByName(lab.IfName)
+		must(t, err)
+		r := &netlink.Route{LinkIndex: eth.Attrs().Index, Scope: netlink.SCOPE_LINK,
+			Dst: &net.IPNet{IP: vip.AsSlice(), Mask: net.CIDRMask(32, 32)}}
+		must(t, b.client.Netlink().RouteAdd(r))
+		servers, failed, err := b.connect(vip, 1)
+		must(t, b.client.Netlink().RouteDel(r))
+		must(t, err)
+		if len(servers) > 0 {
+			t.Errorf("a node answered ARP for the VIP on the segment: %v reached it on-link", servers)
+		}
+		t.Logf("on-link connection to %s: %v", vip, failed)
+		if mac, ok, err := b.client.Neighbor(vip); err == nil && ok {
+			t.Errorf("the client resolved the VIP to %v", mac)
+		}
+		for i := 1; i <= nodes; i++ {
+			if has, err := onLoopback(b.l.Node(i), vip); err != nil || !has {
+				t.Errorf("n%d does not hold the VIP on lo (%v)", i, err)
+			}
+			if has, err := b.l.Node(i).HasAddr(vip); err != nil || has {
+				t.Errorf("n%d holds the VIP on its uplink (%v)", i, err)
+			}
+		}
+	}) {
+		return
+	}
+
+	if !t.Run("AgentStatus", func(t *testing.T) {
+		// The agent's own view: both routers ADVERTISED, the sessions (FRR
+		// over IPv4 and IPv6, BIRD) and their BFD up, the VIP of the
+		// family advertised to each.
+		var st status.Report
+		err := lab.WaitFor(20*time.Second, "n1's status: routers advertised, sessions and BFD up, VIP advertised", func() (bool, error) {
 			var err error
 			if st, err = b.nodeStatus(1); err != nil {
 				return false, err
 			}
-			if !st.Running || len(st.Peers) != 3 {
+			if st.BGP == nil || len(st.BGP.Peers) != 3 || len(st.Routers) != 2 {
 				return false, nil
 			}
-			for _, p := range st.Peers {
-				want := []netip.Prefix{vipPrefix}
-				if p.Address.Is6() {
-					want = []netip.Prefix{vip6Prefix}
+			for _, r := range st.Routers {
+				if r.Mode != statusv1.ModeBGP || r.State != statusv1.StateAdvertised {
+					return false, nil
 				}
-				if !p.Established() || p.BFD != "up" || !slices.Equal(p.Advertised, want) {
+			}
+			for _, p := range st.BGP.Peers {
+				want := []string{vipPrefix.String()}
+				if netip.MustParseAddr(p.Address).Is6() {
+					want = []string{vip6Prefix.String()}
+				}
+				if !p.Established() || p.BFD != statusv1.BFDStateUp || !slices.Equal(p.Advertised, want) {
 					return false, nil
 				}
 			}
 			return true, nil
 		})
 		if err != nil {
-			t.Fatalf("%v: last status %+v", err, st)
+			t.Fatalf("%v: last status %+v %+v", err, st.Routers, st.BGP)
 		}
-		t.Logf("n1's status: %+v", st)
+		var table strings.Builder
+		must(t, status.WriteTable(&table, st))
+		t.Logf("n1's status:\n%s", table.String())
 	}) {
 		return
 	}
 
 	if !t.Run("CheckFailWithdraws", func(t *testing.T) {
-		must(t, b.nodes[2].Signal(SignalCheckFail))
+		b.failCheck(t, 3, true)
 		took := b.waitNexthops(t, 10*time.Second, b.nodeAddrs(1, 2)...)
 		t.Logf("n3's check failed: out of the ECMP set after %v", took.Round(time.Millisecond))
+		st, err := b.nodeStatus(3)
+		must(t, err)
+		for _, r := range st.Routers {
+			if r.State != statusv1.StateWithdrawn || r.LastReason != "track check service failed" {
+				t.Errorf("n3's router %s: %s (%q), want WITHDRAWN because of the check", r.Name, r.State, r.LastReason)
+			}
+		}
 		servers, failed, err := b.connect(vip, 200)
 		must(t, err)
 		if len(failed) > 0 || servers[b.l.Node(3).Name] > 0 || servers[b.l.Node(1).Name] == 0 || servers[b.l.Node(2).Name] == 0 {
 			t.Errorf("200 connections with n3 withdrawn: %v, %d failed; want n1 and n2 only, none failed", servers, len(failed))
 		}
-		must(t, b.nodes[2].Signal(SignalCheckPass))
+		b.failCheck(t, 3, false)
 		took = b.waitNexthops(t, 10*time.Second, all...)
 		t.Logf("n3's check passes again: back in the set after %v", took.Round(time.Millisecond))
+	}) {
+		return
+	}
+
+	if !t.Run("DrainUndrain", func(t *testing.T) {
+		// The administrator's drain, without stopping the agent: `vipvs-agent
+		// status --drain` on n3's socket (RFC 8326), then --undrain.
+		b.waitNexthops(t, 60*time.Second, all...)
+		p, err := b.client.Probe(netip.AddrPortFrom(vip, servicePort), 5*time.Millisecond, 300*time.Millisecond)
+		must(t, err)
+		time.Sleep(300 * time.Millisecond)
+		t0 := time.Now()
+		out, err := exec.Command(agentBin, "status", "--socket", b.socket(3), "--drain").CombinedOutput()
+		if err != nil {
+			t.Fatalf("vipvs-agent status --drain: %v: %s", err, out)
+		}
+		left := b.waitNexthops(t, 10*time.Second, b.nodeAddrs(1, 2)...)
+		st, err := b.nodeStatus(3)
+		must(t, err)
+		if st.BGP == nil || !st.BGP.GracefulShutdown || st.Routers[0].State != statusv1.StateWithdrawn {
+			t.Errorf("drained n3's status: %+v %+v", st.Routers, st.BGP)
+		}
+		time.Sleep(5 * time.Second) // past the withdrawal and the second wait
+		if nhs, _ := b.kernelNexthops(vip); slices.Contains(nhs, b.l.Node(3).IPv4) {
+			t.Errorf("n3 is back in the set while drained: %v", nhs)
+		}
+		out, err = exec.Command(agentBin, "status", "--socket", b.socket(3), "--undrain").CombinedOutput()
+		if err != nil {
+			t.Fatalf("vipvs-agent status --undrain: %v: %s", err, out)
+		}
+		back := b.waitNexthops(t, 30*time.Second, all...)
+		time.Sleep(300 * time.Millisecond)
+		res := p.Stop().Since(t0)
+		t.Logf("drain of n3: out of the ECMP set after %v, back %v after --undrain; client: %s", left.Round(time.Millisecond), back.Round(time.Millisecond), res.Summary())
+		if losses, resets := res.HandoverLosses(); losses != 0 || resets > 2 {
+			t.Errorf("connections failed during the drain and undrain (%d lost, %d reset), want none lost and at most one reset per change: %s%s", losses, resets, res.Summary(), failures(res, t0))
+		}
 	}) {
 		return
 	}
@@ -553,6 +693,65 @@ func TestBGPLab(t *testing.T) {
 		t.Logf("BIRD:\n%s%s", out, routes)
 	})
 
+	if !t.Run("ReloadLive", func(t *testing.T) {
+		// n1's config changes while its agent runs: a VIP added and the
+		// BIRD peer removed. The new VIP is advertised, BIRD's session goes,
+		// and FRR's sessions with n1 are not reset (the speaker took the
+		// change live); the VIP that did not change keeps every node.
+		n1 := b.l.Node(1)
+		before4, err := b.frrConnections(ctx, n1.IPv4)
+		must(t, err)
+		before6, err := b.frrConnections(ctx, n1.IPv6)
+		must(t, err)
+		p, err := b.client.Probe(netip.AddrPortFrom(vip, servicePort), 5*time.Millisecond, 300*time.Millisecond)
+		must(t, err)
+		t0 := time.Now()
+		cfg := b.nodeConfig(1, true, bfdInterval)
+		cfg.VIPs = append(cfg.VIPs, extraVIP)
+		cfg.Peers = slices.DeleteFunc(cfg.Peers, func(p NodePeer) bool { return p.ASN == birdASN })
+		_, err = WriteConfig(b.dir, cfg)
+		must(t, err)
+		took := b.waitNexthopsOf(t, extraVIP, 20*time.Second, n1.IPv4)
+		err = lab.WaitFor(20*time.Second, "BIRD's session with n1 down", func() (bool, error) {
+			out, err := b.bird.Birdc(ctx, "show", "protocols")
+			return strings.Count(string(out), "Established") == nodes-1, err
+		})
+		must(t, err)
+		servers, failed, err := b.connect(extraVIP, 10)
+		must(t, err)
+		if servers[n1.Name] != 10 {
+			t.Errorf("connections to the added VIP: %v, %v; want all on n1", servers, failed)
+		}
+		after4, err := b.frrConnections(ctx, n1.IPv4)
+		must(t, err)
+		after6, err := b.frrConnections(ctx, n1.IPv6)
+		must(t, err)
+		if after4 != before4 || after6 != before6 {
+			t.Errorf("FRR's sessions with n1 were re-established by the reload: %d -> %d (IPv4), %d -> %d (IPv6)", before4, after4, before6, after6)
+		}
+		// Back to the first config: the added VIP withdrawn, BIRD back.
+		_, err = WriteConfig(b.dir, b.nodeConfig(1, true, bfdInterval))
+		must(t, err)
+		b.waitNexthopsOf(t, extraVIP, 20*time.Second)
+		err = lab.WaitFor(60*time.Second, "BIRD's session with n1 up again", func() (bool, error) {
+			out, err := b.bird.Birdc(ctx, "show", "protocols")
+			return strings.Count(string(out), "Established") == nodes, err
+		})
+		must(t, err)
+		time.Sleep(300 * time.Millisecond)
+		res := p.Stop().Since(t0)
+		t.Logf("reload of n1: the added VIP forwarded to n1 after %v, FRR sessions kept (connectionsEstablished %d and %d, unchanged); client of the unchanged VIP: %s",
+			took.Round(time.Millisecond), after4, after6, res.Summary())
+		if res.Failed() > 0 {
+			t.Errorf("connections to the unchanged VIP failed during the reloads: %s%s", res.Summary(), failures(res, t0))
+		}
+		if nhs, _ := b.kernelNexthops(vip); !slices.Equal(nhs, all) {
+			t.Errorf("the unchanged VIP is forwarded to %v, want %v", nhs, all)
+		}
+	}) {
+		return
+	}
+
 	// silentDeath drops every IP packet in and out of n3 and measures how
 	// long the router keeps n3 in the ECMP set and how long the client's
 	// new connections keep failing.
@@ -567,16 +766,17 @@ func TestBGPLab(t *testing.T) {
 		detect = b.waitNexthops(t, limit+10*time.Second, b.nodeAddrs(1, 2)...)
 		if bfd {
 			// n3's side: its BFD sessions went down too.
-			var st bgp.Status
+			var st status.Report
 			err := lab.WaitFor(5*time.Second, "n3's status: BFD to the router not up", func() (bool, error) {
 				var err error
 				st, err = b.nodeStatus(3)
-				return err == nil && len(st.Peers) > 0 && st.Peers[0].BFD != "up", err
+				return err == nil && st.BGP != nil && len(st.BGP.Peers) > 0 && st.BGP.Peers[0].BFD != statusv1.BFDStateUp, err
 			})
 			if err != nil {
-				t.Errorf("%v: %+v", err, st)
+				t.Errorf("%v: %+v", err, st.BGP)
+			} else {
+				t.Logf("n3's status behind the drop: %+v", st.BGP.Peers)
 			}
-			t.Logf("n3's status behind the drop: %+v", st.Peers)
 		}
 		time.Sleep(time.Second)
 		res := p.Stop()
@@ -600,9 +800,7 @@ func TestBGPLab(t *testing.T) {
 
 	if !t.Run("SilentDeathHoldTime", func(t *testing.T) {
 		// n3 again, without BFD: only the hold timer notices.
-		must(t, b.nodes[2].Signal(SignalHardStop))
-		_, err := b.nodes[2].Wait(20 * time.Second)
-		must(t, err)
+		b.hardStop(t, 3)
 		b.waitNexthops(t, 10*time.Second, b.nodeAddrs(1, 2)...)
 		b.nodes[2] = b.startNode(t, 3, false)
 		detect, _ := silentDeath(t, holdTime+routeSlack, false)
@@ -622,7 +820,7 @@ func TestBGPLab(t *testing.T) {
 		must(t, err)
 		time.Sleep(300 * time.Millisecond)
 		t0 := time.Now()
-		must(t, b.nodes[2].Signal(SignalGracefulStop))
+		must(t, b.nodes[2].Signal(syscall.SIGTERM))
 		left := b.waitNexthops(t, 10*time.Second, b.nodeAddrs(1, 2)...)
 		st, err := b.nodes[2].Wait(30 * time.Second)
 		must(t, err)
@@ -632,10 +830,10 @@ func TestBGPLab(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 		res := p.Stop().Since(t0)
 		_, failed := failureWindow(res, t0)
-		t.Logf("graceful stop of n3: out of the ECMP set after %v (GRACEFUL_SHUTDOWN), announcer exited after %v (%v); client: %s",
+		t.Logf("graceful stop of n3: out of the ECMP set after %v (GRACEFUL_SHUTDOWN), agent exited after %v (%v); client: %s",
 			left.Round(time.Millisecond), exited.Round(time.Millisecond), st, res.Summary())
 		if st.ExitCode() != 0 {
-			t.Errorf("announcer exit code %d, want 0:\n%s", st.ExitCode(), b.nodes[2].LogTail(30))
+			t.Errorf("agent exit code %d, want 0:\n%s", st.ExitCode(), b.nodes[2].LogTail(30))
 		}
 		// The ECMP set changes once. No connection may be lost; a
 		// handshake that straddles the router's rehash (SYN-ACK from one
@@ -657,7 +855,7 @@ func TestBGPLab(t *testing.T) {
 	})
 
 	t.Run("RollingRestart", func(t *testing.T) {
-		// n3 back (service and announcer), then every announcer restarted in
+		// n3 back (service and agent), then every agent restarted in
 		// turn, each stop graceful, as an agent upgrade does.
 		stop, err := b.l.Node(3).Serve(servicePort)
 		must(t, err)
@@ -675,7 +873,7 @@ func TestBGPLab(t *testing.T) {
 		for i := 1; i <= nodes; i++ {
 			others := slices.DeleteFunc(b.nodeAddrs(1, 2, 3), func(a netip.Addr) bool { return a == b.l.Node(i).IPv4 })
 			began := time.Now()
-			must(t, b.nodes[i-1].Signal(SignalGracefulStop))
+			must(t, b.nodes[i-1].Signal(syscall.SIGTERM))
 			b.waitNexthops(t, 10*time.Second, others...)
 			if _, err := b.nodes[i-1].Wait(30 * time.Second); err != nil {
 				t.Fatal(err)
@@ -688,7 +886,7 @@ func TestBGPLab(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 		res := p.Stop().Since(t0)
-		t.Logf("rolling restart of %d announcers over %v: %s", nodes, time.Since(t0).Round(time.Millisecond), res.Summary())
+		t.Logf("rolling restart of %d agents over %v: %s", nodes, time.Since(t0).Round(time.Millisecond), res.Summary())
 		failed := 0
 		for _, ph := range phases {
 			n := 0
@@ -720,9 +918,7 @@ func TestBGPLab(t *testing.T) {
 				t.Error(err)
 			}
 		}()
-		must(t, b.nodes[2].Signal(SignalHardStop))
-		_, err := b.nodes[2].Wait(20 * time.Second)
-		must(t, err)
+		b.hardStop(t, 3)
 		b.waitNexthops(t, 10*time.Second, b.nodeAddrs(1, 2)...)
 		b.nodes[2] = b.startNodeBFD(t, 3, true, fast)
 		detect, _ := silentDeath(t, fast*bfdMult+routeSlack, true)

@@ -2,7 +2,8 @@
 // of active/active VIPs over BGP and ECMP (issue 14): FRR (zebra, bgpd and
 // bfdd from Debian's frr package, each daemon started per namespace) as the
 // upstream router, BIRD 2 (bird2) as a second, independent peer, and nodes
-// running agent/bgp's announcer in a helper process.
+// running the real agent (vipvs-agent, built by TestMain) with every VIP in
+// mode bgp, tracking a check the tests fail by creating a file.
 //
 // # Topology
 //

@@ -2,141 +2,119 @@ package bgplab
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
-	"os/signal"
-	"sync"
-	"syscall"
+	"path/filepath"
 	"time"
 
-	"github.com/go-logr/logr/funcr"
-
-	"github.com/vipvs/vipvs/agent/bgp"
+	"github.com/vipvs/vipvs/agent/status"
+	"github.com/vipvs/vipvs/api/agent/v1alpha1"
+	"github.com/vipvs/vipvs/test/lab"
 )
 
-// NodeEnv is the environment variable that turns a test binary into a node
-// helper (see NodeMain); its value is the JSON of a NodeConfig.
-const NodeEnv = "BGPLAB_NODE"
-
-// NodeConfig is what a node helper announces.
+// NodeConfig is what a node's agent runs: every VIP in mode bgp, tracking a
+// check that fails while FailFile exists.
 type NodeConfig struct {
-	// BGP is the announcer's configuration.
-	BGP bgp.Config
-	// VIPs are advertised at start (the node's checks pass).
+	// Name is the node's name (nodeName).
+	Name string
+	// ASN and RouterID are the node's.
+	ASN      uint32
+	RouterID netip.Addr
+	// Peers are the node's BGP peers.
+	Peers []NodePeer
+	// BFD is the BFD interval (x3); 0 turns BFD off towards every peer.
+	BFD time.Duration
+	// HoldTime and Keepalive are the sessions' timers.
+	HoldTime, Keepalive time.Duration
+	// GracefulWait is bgp.gracefulShutdownWait.
+	GracefulWait time.Duration
+	// VIPs are the VIPs, one router per VIP (named vip-4 and vip-6 by
+	// family for the first two, vip-<index> for the others).
 	VIPs []netip.Addr
-	// StatusFile receives the announcer's Status as JSON on SignalStatus.
-	StatusFile string
+	// Socket is the agent's status socket; FailFile, while it exists,
+	// fails the check every router tracks.
+	Socket, FailFile string
 }
 
-// Signals a node helper understands.
-const (
-	// SignalCheckFail withdraws the VIPs, as a failing check does.
-	SignalCheckFail = syscall.SIGUSR1
-	// SignalCheckPass advertises them again.
-	SignalCheckPass = syscall.SIGUSR2
-	// SignalGracefulStop drains (RFC 8326 graceful shutdown) and exits 0.
-	SignalGracefulStop = syscall.SIGTERM
-	// SignalHardStop closes the sessions at once and exits 0.
-	SignalHardStop = syscall.SIGINT
-	// SignalStatus writes the announcer's Status to NodeConfig.StatusFile.
-	SignalStatus = syscall.SIGHUP
-)
-
-// NodeMain runs a node helper: it announces the VIPs of the NodeConfig in
-// $BGPLAB_NODE with agent/bgp until a stop signal, reacting to the signals
-// above, and logs to stderr. It returns the exit code.
-func NodeMain() int {
-	var cfg NodeConfig
-	if err := json.Unmarshal([]byte(os.Getenv(NodeEnv)), &cfg); err != nil {
-		fmt.Fprintf(os.Stderr, "node: %s: %v\n", NodeEnv, err)
-		return 2
-	}
-	log := funcr.New(func(prefix, args string) {
-		fmt.Fprintln(os.Stderr, time.Now().Format("15:04:05.000000"), prefix, args)
-	}, funcr.Options{Verbosity: 1})
-	a, err := bgp.New(cfg.BGP, log)
-	if err != nil {
-		log.Error(err, "node: config")
-		return 2
-	}
-	setVIPs := func(advertise bool) {
-		for _, v := range cfg.VIPs {
-			f := a.Withdraw
-			if advertise {
-				f = a.Advertise
-			}
-			if err := f(v); err != nil {
-				log.Error(err, "node: VIP", "vip", v, "advertise", advertise)
-			}
-		}
-	}
-	setVIPs(true)
-
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, SignalCheckFail, SignalCheckPass, SignalGracefulStop, SignalHardStop, SignalStatus)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	runErr := make(chan error, 1)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		runErr <- a.Run(ctx)
-	}()
-	code := 0
-loop:
-	for {
-		select {
-		case err := <-runErr:
-			log.Error(err, "node: announcer stopped")
-			code = 1
-			break loop
-		case sig := <-sigs:
-			log.Info("node: signal", "signal", sig.String())
-			switch sig {
-			case SignalCheckFail:
-				setVIPs(false)
-			case SignalCheckPass:
-				setVIPs(true)
-			case SignalGracefulStop:
-				gctx, gcancel := context.WithTimeout(context.Background(), time.Minute)
-				err := a.GracefulShutdown(gctx)
-				gcancel()
-				if err != nil {
-					log.Error(err, "node: graceful shutdown")
-					code = 1
-				}
-				break loop
-			case SignalHardStop:
-				break loop
-			case SignalStatus:
-				if err := writeStatus(ctx, a, cfg.StatusFile); err != nil {
-					log.Error(err, "node: status")
-				}
-			}
-		}
-	}
-	cancel()
-	wg.Wait()
-	log.Info("node: exit", "code", code)
-	return code
+// NodePeer is one BGP peer of a node.
+type NodePeer struct {
+	Address netip.Addr
+	ASN     uint32
+	Source  netip.Addr
 }
 
-// writeStatus writes a's Status as JSON to path, atomically (a reader sees
-// the old file or the new one).
-func writeStatus(ctx context.Context, a *bgp.Announcer, path string) error {
-	st, err := a.Status(ctx)
+// AgentConfig renders the agent configuration of the node.
+func (n NodeConfig) AgentConfig() *v1alpha1.AgentConfig {
+	dur := func(d time.Duration) *v1alpha1.Duration { return &v1alpha1.Duration{Duration: d} }
+	i32 := func(v int32) *int32 { return &v }
+	listen := ""
+	cfg := &v1alpha1.AgentConfig{
+		APIVersion: v1alpha1.GroupVersion, Kind: v1alpha1.Kind, NodeName: n.Name,
+		Status: &v1alpha1.Status{ListenAddress: &listen, SocketPath: &n.Socket},
+		Checks: []v1alpha1.Check{{
+			Name: "service", Exec: &v1alpha1.ExecCheck{Command: []string{"/bin/sh", "-c", "test ! -e " + n.FailFile}},
+			Interval: dur(200 * time.Millisecond), Timeout: dur(200 * time.Millisecond), Rise: i32(1), Fall: i32(1),
+		}},
+		BGP: &v1alpha1.BGP{
+			LocalASN: int64(n.ASN), RouterID: n.RouterID.String(),
+			GracefulShutdownWait: dur(n.GracefulWait),
+		},
+	}
+	if n.BFD > 0 {
+		cfg.BGP.BFDProfile = &v1alpha1.BFDProfile{MinTxInterval: dur(n.BFD), MinRxInterval: dur(n.BFD), Multiplier: i32(3)}
+	}
+	for _, p := range n.Peers {
+		cfg.BGP.Peers = append(cfg.BGP.Peers, v1alpha1.BGPPeer{
+			Address: p.Address.String(), ASN: int64(p.ASN), SourceAddress: p.Source.String(),
+			HoldTime: dur(n.HoldTime), KeepaliveTime: dur(n.Keepalive), ConnectRetry: dur(2 * time.Second),
+			BFD: n.BFD > 0,
+		})
+	}
+	for i, v := range n.VIPs {
+		name := "vip-4"
+		if v.Is6() {
+			name = "vip-6"
+		}
+		if i >= 2 {
+			name = fmt.Sprintf("vip-%d", i)
+		}
+		cfg.VirtualRouters = append(cfg.VirtualRouters, v1alpha1.VirtualRouter{
+			Name: name, Mode: v1alpha1.ModeBGP, VIPs: []string{v.String()},
+			TrackChecks: []v1alpha1.TrackCheck{{Check: "service"}},
+		})
+	}
+	return cfg
+}
+
+// WriteConfig writes the node's agent config into dir atomically (a
+// temporary file and a rename, as the node companion does) and returns its
+// path. A running agent sees the change and applies it.
+func WriteConfig(dir string, n NodeConfig) (string, error) {
+	b, err := v1alpha1.Marshal(n.AgentConfig())
 	if err != nil {
-		return err
+		return "", fmt.Errorf("%s: rendering the agent config: %w", n.Name, err)
 	}
-	b, err := json.MarshalIndent(st, "", "  ")
+	path := filepath.Join(dir, n.Name+".yaml")
+	if err := os.WriteFile(path+".tmp", b, 0o644); err != nil {
+		return "", err
+	}
+	return path, os.Rename(path+".tmp", path)
+}
+
+// StartAgent writes the node's config into dir and starts the agent binary
+// bin (vipvs-agent) in h's namespace.
+func StartAgent(h *lab.Host, bin, dir string, n NodeConfig) (*lab.Proc, error) {
+	path, err := WriteConfig(dir, n)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return h.Start("vipvs-agent", []string{bin, "--config", path}, nil, "")
+}
+
+// AgentStatus reads a node agent's status over its socket.
+func AgentStatus(socket string) (status.Report, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	return status.Fetch(ctx, socket)
 }

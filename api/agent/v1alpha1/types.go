@@ -174,13 +174,15 @@ type VirtualRouter struct {
 	// ECMP). In mode bgp the VIPs are host addresses (/32, /128) and the
 	// VRRP fields (vrid, version, priority, advertInterval, preempt,
 	// preemptDelay, checksumMode, authPassword, sourceAddress, unicastPeers,
-	// announce, preemptAfterChecks) are not set. Default "vrrp". The agent
-	// does not run mode bgp yet and refuses a configuration that uses it.
+	// announce, preemptAfterChecks) are not set; any failing tracked check
+	// withdraws the VIPs, whatever its weight. Default "vrrp".
 	// +optional
 	Mode AnnouncementMode `json:"mode,omitempty"`
 	// Interface is the network interface the router runs on, which carries
 	// its VIPs. Same form as the top-level interface, which it overrides.
-	// Optional, default: the top-level interface.
+	// Optional, default: the top-level interface; in mode bgp "lo" (the
+	// VIPs are held on the loopback interface and the agent keeps the node
+	// from answering ARP for them on its uplinks).
 	// +optional
 	Interface string `json:"interface,omitempty"`
 	// Version is the VRRP version: 3 (RFC 9568, IPv4 and IPv6) or 2
