@@ -146,8 +146,10 @@ func TestAllocate(t *testing.T) {
 		pools func(t *testing.T) []Pool
 		steps []step
 	}{{
-		name:  "lowest free, in pool order, then the next pool",
-		pools: func(t *testing.T) []Pool { return []Pool{pool(t, "a", true, "192.0.2.1-192.0.2.2"), pool(t, "b", true, "198.51.100.0/31")} },
+		name: "lowest free, in pool order, then the next pool",
+		pools: func(t *testing.T) []Pool {
+			return []Pool{pool(t, "a", true, "192.0.2.1-192.0.2.2"), pool(t, "b", true, "198.51.100.0/31")}
+		},
 		steps: []step{
 			{svc: "s1", req: Request{Families: v4, Ports: tcp(80)}, want: []string{"192.0.2.1"}},
 			{svc: "s2", req: Request{Families: v4, Ports: tcp(80)}, want: []string{"192.0.2.2"}},
@@ -170,8 +172,10 @@ func TestAllocate(t *testing.T) {
 			{svc: "s3", req: Request{Families: v4}, reason: ReasonPoolExhausted},
 		},
 	}, {
-		name:  "families",
-		pools: func(t *testing.T) []Pool { return []Pool{pool(t, "v4", true, "192.0.2.0/30"), pool(t, "v6", true, "2001:db8::/126")} },
+		name: "families",
+		pools: func(t *testing.T) []Pool {
+			return []Pool{pool(t, "v4", true, "192.0.2.0/30"), pool(t, "v6", true, "2001:db8::/126")}
+		},
 		steps: []step{
 			{svc: "a", req: Request{Families: v6}, want: []string{"2001:db8::"}},
 			{svc: "b", req: Request{Families: dual}, want: []string{"192.0.2.0", "2001:db8::1"}},
