@@ -49,6 +49,9 @@ const (
 	// the API server checks could catch (an IPv6 range whose start is after
 	// its end).
 	ReasonPoolInvalidAddresses = "InvalidAddresses"
+	// ReasonPoolInvalidSelector: a selector of spec.serviceAllocation is
+	// not a valid label selector.
+	ReasonPoolInvalidSelector = "InvalidSelector"
 	// ReasonPoolFull: every usable address is assigned.
 	ReasonPoolFull = "Full"
 	// ReasonPoolHasFree: at least one usable address is free.
@@ -232,7 +235,7 @@ type IPPoolStatus struct {
 	// +optional
 	Available int64 `json:"available"`
 	// Conditions are Ready (the pool hands out addresses; False with
-	// reason Overlap or InvalidAddresses) and Exhausted (True when no
+	// reason Overlap, InvalidAddresses or InvalidSelector) and Exhausted (True when no
 	// usable address is left).
 	// +listType=map
 	// +listMapKey=type
