@@ -139,10 +139,10 @@ type IPPoolSpec struct {
 // +kubebuilder:validation:MinLength=1
 // +kubebuilder:validation:MaxLength=100
 // +kubebuilder:validation:XValidation:rule="self.contains('-') || isCIDR(self)",message="must be a CIDR such as 192.0.2.0/24 or 2001:db8::/120 (a single address is a /32 or /128), or a range such as 192.0.2.10-192.0.2.50"
-// +kubebuilder:validation:XValidation:rule="self.contains('-') || !isCIDR(self) || cidr(self) == cidr(self).masked()",messageExpression="'the CIDR ' + self + ' has host bits set: write ' + string(cidr(self).masked())"
+// +kubebuilder:validation:XValidation:rule="self.contains('-') || !isCIDR(self) || cidr(self) == cidr(self).masked()",message="a CIDR must not have host bits set: write its network address (192.0.2.0/24, not 192.0.2.1/24)"
 // +kubebuilder:validation:XValidation:rule="!self.contains('-') || (self.split('-').size() == 2 && isIP(self.split('-')[0]) && isIP(self.split('-')[1]))",message="a range must be two IP addresses joined by '-', such as 192.0.2.10-192.0.2.50 or 2001:db8::10-2001:db8::50"
 // +kubebuilder:validation:XValidation:rule="!self.contains('-') || self.split('-').size() != 2 || !isIP(self.split('-')[0]) || !isIP(self.split('-')[1]) || ip(self.split('-')[0]).family() == ip(self.split('-')[1]).family()",message="a range's start and end must be of one family: both IPv4 or both IPv6"
-// +kubebuilder:validation:XValidation:rule="!self.contains('-') || self.split('-').size() != 2 || !isIP(self.split('-')[0]) || !isIP(self.split('-')[1]) || ip(self.split('-')[0]).family() != 4 || ip(self.split('-')[1]).family() != 4 || self.split('-')[0].split('.').map(o, int(o)).reduce(0, (a, o) => a * 256 + o) <= self.split('-')[1].split('.').map(o, int(o)).reduce(0, (a, o) => a * 256 + o)",message="a range's start must not be after its end"
+// +kubebuilder:validation:XValidation:rule="!self.contains('-') || self.split('-').size() != 2 || !isIP(self.split('-')[0]) || !isIP(self.split('-')[1]) || ip(self.split('-')[0]).family() != 4 || ip(self.split('-')[1]).family() != 4 || int(self.split('-')[0].split('.')[0]) * 16777216 + int(self.split('-')[0].split('.')[1]) * 65536 + int(self.split('-')[0].split('.')[2]) * 256 + int(self.split('-')[0].split('.')[3]) <= int(self.split('-')[1].split('.')[0]) * 16777216 + int(self.split('-')[1].split('.')[1]) * 65536 + int(self.split('-')[1].split('.')[2]) * 256 + int(self.split('-')[1].split('.')[3])",message="a range's start must not be after its end"
 type IPPoolAddress string
 
 // ServiceAllocation says which Services may take addresses from a pool.

@@ -221,7 +221,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	})
 	var mine []*corev1.Service
 	present := map[types.UID]bool{}
-	var release []*corev1.Service
+	type releaseItem struct {
+		svc   *corev1.Service
+		addrs []netip.Addr
+	}
+	var release []releaseItem
 	for i := range items {
 		s := &items[i]
 		if ours(s, r.opts.ServeClassless) {
@@ -234,11 +238,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 			}
 			continue
 		}
-		_, claimed := r.claims[s.UID]
+		c, claimed := r.claims[s.UID]
 		// At start, a Service that stopped being of type LoadBalancer while
 		// no allocator ran may still show an address of a pool.
 		if claimed || (!r.started && s.Spec.Type != corev1.ServiceTypeLoadBalancer && hasVIPIngress(s) && inPools(statusAddresses(s), usable)) {
-			release = append(release, s)
+			addrs := c.addrs
+			if !claimed {
+				addrs = statusAddresses(s)
+			}
+			release = append(release, releaseItem{s, addrs})
 		}
 	}
 	r.started = true
@@ -324,9 +332,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 			errs = append(errs, err)
 		}
 	}
-	for _, s := range release {
-		delete(r.claims, s.UID)
-		if err := r.clearService(ctx, s); err != nil && !apierrors.IsNotFound(err) {
+	for _, rel := range release {
+		if err := r.clearService(ctx, rel.svc, rel.addrs); err != nil && !apierrors.IsNotFound(err) {
 			if apierrors.IsConflict(err) {
 				conflicts++
 				continue
@@ -398,9 +405,8 @@ func (r *Reconciler) writeService(ctx context.Context, s *corev1.Service, addrs 
 
 // clearService removes the ingress and the condition from a Service that
 // is no longer of the class or type.
-func (r *Reconciler) clearService(ctx context.Context, s *corev1.Service) error {
+func (r *Reconciler) clearService(ctx context.Context, s *corev1.Service, addrs []netip.Addr) error {
 	want := s.DeepCopy()
-	addrs := statusAddresses(s)
 	want.Status.LoadBalancer.Ingress = nil
 	apimeta.RemoveStatusCondition(&want.Status.Conditions, v1alpha1.ConditionServiceIPAllocated)
 	if equality.Semantic.DeepEqual(s.Status, want.Status) {
