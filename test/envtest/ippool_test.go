@@ -638,29 +638,33 @@ func (h *poolHarness) testTypeChange(t *testing.T) {
 	h.waitPool(t, "auto-a", 2, 1, metav1.ConditionTrue, v1alpha1.ReasonPoolValid)
 }
 
-// testRestart stops the allocator, gives a new Service (in its status, as
-// a second writer or a restored backup might) an address another Service
-// holds, and starts the allocator again, now also serving Services with
-// no class: every address is kept by the Service that had it first, the
-// newcomer is given another and told why, and no address is given twice.
+// testRestart stops the allocator; meanwhile the Service holding the
+// lowest address of auto-a is deleted (a fresh allocation would now move
+// the others down) and a new Service is given, in its status (as a second
+// writer or a restored backup might), an address another Service holds.
+// The allocator then starts again, now also serving Services with no
+// class: every Service keeps what its status says, the newcomer is given
+// another address and told why, and no address is given twice.
 func (h *poolHarness) testRestart(t *testing.T) {
-	before := h.allIngress(t)
 	h.stop()
-
+	if err := h.c.Delete(h.ctx, h.service(t, appsNS, "web")); err != nil { // 192.0.2.1
+		t.Fatal(err)
+	}
+	before := h.allIngress(t)
 	h.create(t, lbService(appsNS, "late"))
 	late := h.service(t, appsNS, "late")
 	vip := corev1.LoadBalancerIPModeVIP
-	late.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "192.0.2.1", IPMode: &vip}} // web's
+	late.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "192.0.2.2", IPMode: &vip}} // web4's
 	if err := h.c.Status().Update(h.ctx, late); err != nil {
 		t.Fatal(err)
 	}
 
 	h.startAllocator(true)
-	// late is newer than web: web keeps 192.0.2.1; auto-a has one free
-	// address (192.0.2.3): the classless Service is older than late.
-	h.waitIngress(t, appsNS, "classless", "192.0.2.3")
-	h.waitServiceEvent(t, appsNS, "late", corev1.EventTypeWarning, lbservice.EventAddressConflict, "the addresses 192.0.2.1 in this Service's status are also claimed by an older Service")
-	h.waitRejected(t, appsNS, "late", "PoolExhausted", "no free IPv4 address in IPPool auto-a")
+	// late is newer than web4: web4 keeps 192.0.2.2. The classless
+	// Service, older than late, gets the lowest free address.
+	h.waitIngress(t, appsNS, "classless", "192.0.2.1")
+	h.waitServiceEvent(t, appsNS, "late", corev1.EventTypeWarning, lbservice.EventAddressConflict, "the addresses 192.0.2.2 in this Service's status are also claimed by an older Service")
+	h.waitIngress(t, appsNS, "late", "192.0.2.3")
 	after := h.allIngress(t)
 	for name, addrs := range before {
 		if !slices.Equal(after[name], addrs) {
