@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -25,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	crenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/yaml"
 
 	"github.com/vipvs/vipvs/api/v1alpha1"
 	"github.com/vipvs/vipvs/operator"
@@ -278,6 +280,21 @@ func (h *poolHarness) metric(t *testing.T, name string, labels map[string]string
 		}
 	}
 	return ""
+}
+
+// loadPoolExample reads the IPPool example of the API (and of the OLM
+// bundle's alm-examples).
+func loadPoolExample(t *testing.T) *v1alpha1.IPPool {
+	t.Helper()
+	b, err := os.ReadFile("../../api/v1alpha1/testdata/ippool.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p v1alpha1.IPPool
+	if err := yaml.UnmarshalStrict(b, &p); err != nil {
+		t.Fatalf("ippool.yaml: %v", err)
+	}
+	return &p
 }
 
 func ippool(name string, auto bool, addrs ...string) *v1alpha1.IPPool {
