@@ -24,6 +24,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -112,6 +113,10 @@ type claim struct {
 	// confirmed against the others.
 	fromStatus bool
 }
+
+// conflictRetry is when a reconcile whose write lost a race with another
+// writer (or with the cache) runs again, should no event come first.
+const conflictRetry = 200 * time.Millisecond
 
 // key is the one queue key: every event reconciles everything.
 var key = reconcile.Request{NamespacedName: types.NamespacedName{Name: "ip-pools"}}
@@ -355,7 +360,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		// The cache is behind a write; its event reconciles again, and so
 		// does this, should none come.
 		log.V(1).Info("objects changed meanwhile: reconciling again", "conflicts", conflicts)
-		return reconcile.Result{Requeue: true}, nil
+		return reconcile.Result{RequeueAfter: conflictRetry}, nil
 	}
 	return reconcile.Result{}, nil
 }
