@@ -1,6 +1,7 @@
 package ipam
 
 import (
+	"fmt"
 	"math"
 	"net/netip"
 	"strings"
@@ -319,5 +320,39 @@ func TestAssignAndInUse(t *testing.T) {
 	}
 	if a.PoolOf(ip("2001:db8::3")) != "b" || a.PoolOf(ip("203.0.113.1")) != "" {
 		t.Error("PoolOf")
+	}
+}
+
+// BenchmarkRebuild is what one reconcile of the allocator does with 500
+// Services holding addresses: a new Allocator, every address replayed,
+// then one new Service allocated.
+func BenchmarkRebuild(b *testing.B) {
+	r, err := ParseAddress("10.0.0.0/22")
+	if err != nil {
+		b.Fatal(err)
+	}
+	pools := []Pool{{Name: "p", Ranges: []Range{r}, AutoAssign: true, AvoidBuggyIPs: true}}
+	held := make([]netip.Addr, 500)
+	a := New(pools)
+	for i := range held {
+		got, err := a.Allocate(fmt.Sprint("s", i), Request{Families: []Family{IPv4}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		held[i] = got[0]
+	}
+	ports := []Port{{"TCP", 80}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		a := New(pools)
+		for j, addr := range held {
+			if err := a.Assign(fmt.Sprint("s", j), []netip.Addr{addr}, "", ports); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := a.Allocate("new", Request{Families: []Family{IPv4}, Ports: ports}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
