@@ -109,9 +109,20 @@ type Reconciler struct {
 type claim struct {
 	name  types.NamespacedName
 	addrs []netip.Addr
+	// key and ports are the Service's sharing key and ports when it was
+	// given the addresses: a Service that changed them since yields a
+	// shared address to those that did not.
+	key   string
+	ports []ipam.Port
 	// fromStatus marks a claim read from the status at start, not yet
 	// confirmed against the others.
 	fromStatus bool
+}
+
+// changed reports whether the Service asks to share with another key or
+// ports than when it was given its addresses.
+func (c claim) changed(req ipam.Request) bool {
+	return !c.fromStatus && (c.key != req.SharingKey || !slices.Equal(c.ports, req.Ports))
 }
 
 // conflictRetry is when a reconcile whose write lost a race with another
@@ -285,11 +296,23 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		})
 	}
 	// Replay: each Service keeps what it was given while that still fits
-	// what it asks for and no older Service holds the address.
+	// what it asks for and no other Service holds the address: first those
+	// whose sharing key and ports are unchanged, then the others, each
+	// oldest first (so that a Service whose new ports collide on a shared
+	// address is the one that moves).
 	kept := make([]bool, len(mine))
-	for i, s := range mine {
-		c, ok := r.claims[s.UID]
-		if !ok || reqErrs[i] != nil || !satisfies(alloc, c.addrs, reqs[i], poolExists) {
+	var replay []int
+	for pass := 0; pass < 2; pass++ {
+		for i, s := range mine {
+			if c, ok := r.claims[s.UID]; ok && reqErrs[i] == nil && c.changed(reqs[i]) == (pass == 1) {
+				replay = append(replay, i)
+			}
+		}
+	}
+	for _, i := range replay {
+		s := mine[i]
+		c := r.claims[s.UID]
+		if !satisfies(alloc, c.addrs, reqs[i], poolExists) {
 			continue
 		}
 		if err := alloc.Assign(svcKey(s), c.addrs, reqs[i].SharingKey, reqs[i].Ports); err != nil {
@@ -302,7 +325,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 			continue
 		}
 		kept[i] = true
-		c.fromStatus = false
+		c.fromStatus, c.key, c.ports = false, reqs[i].SharingKey, reqs[i].Ports
 		r.claims[s.UID] = c
 		outcomes = append(outcomes, outcome{svc: s, addrs: c.addrs})
 	}
@@ -321,7 +344,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 			outcomes = append(outcomes, outcome{svc: s, err: err})
 			continue
 		}
-		r.claims[s.UID] = claim{name: nameOf(s), addrs: addrs}
+		r.claims[s.UID] = claim{name: nameOf(s), addrs: addrs, key: reqs[i].SharingKey, ports: reqs[i].Ports}
 		outcomes = append(outcomes, outcome{svc: s, addrs: addrs, fresh: true})
 	}
 

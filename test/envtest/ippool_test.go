@@ -370,6 +370,7 @@ func TestIPPools(t *testing.T) {
 	t.Run("classFiltering", h.testClassFiltering)
 	t.Run("typeChangeReleases", h.testTypeChange)
 	t.Run("restart", h.testRestart)
+	t.Run("sharerChangesPorts", h.testSharerChangesPorts)
 }
 
 func (h *poolHarness) testPoolValidation(t *testing.T) {
@@ -706,6 +707,23 @@ func (h *poolHarness) testRestart(t *testing.T) {
 		got := h.metric(t, lbservice.MetricAllocationFailures, map[string]string{"reason": "AddressConflict"})
 		return got == "1", got
 	})
+}
+
+// testSharerChangesPorts changes the port of the oldest Service sharing
+// 198.51.100.10 to one another sharer uses: the Service that changed moves
+// (to the other address of its key where its port fits), the others keep
+// the address.
+func (h *poolHarness) testSharerChangesPorts(t *testing.T) {
+	s := h.service(t, appsNS, "sh-http")
+	s.Spec.Ports[0].Port = 443 // sh-tls's
+	if err := h.c.Update(h.ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	h.waitIngress(t, appsNS, "sh-http", "198.51.100.11") // with sh-http2 (TCP/80)
+	for _, name := range []string{"sh-tls", "sh-dns"} {
+		h.waitIngress(t, appsNS, name, "198.51.100.10")
+	}
+	h.waitIngress(t, appsNS, "sh-http2", "198.51.100.11")
 }
 
 // allIngress returns the addresses of every Service, by namespace/name.
