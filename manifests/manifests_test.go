@@ -30,6 +30,7 @@ func TestLoad(t *testing.T) {
 	want := []string{
 		"Namespace/vipvs-system",
 		"CustomResourceDefinition/loadbalancerconfigs.vipvs.io",
+		"CustomResourceDefinition/ippools.vipvs.io",
 		"ServiceAccount/vipvs-system/vipvs-operator",
 		"ClusterRole/vipvs-operator",
 		"ClusterRoleBinding/vipvs-operator",

@@ -17,6 +17,7 @@ import (
 	"github.com/vipvs/vipvs/internal/clientconfig"
 	"github.com/vipvs/vipvs/internal/logging"
 	"github.com/vipvs/vipvs/manifests"
+	"github.com/vipvs/vipvs/operator/lbservice"
 )
 
 // LeaderElectionID is the name of the Lease the operator replicas elect a
@@ -58,6 +59,19 @@ LoadBalancerConfig (vipvs.io/v1alpha1, cluster-scoped) it:
   - on deletion, deletes the Secrets (the companions then remove the
     agents), then releases its finalizer.
 
+It also gives Services of type LoadBalancer whose spec.loadBalancerClass is
+vipvs.io/lb (with --serve-classless-services, also those with no class)
+their addresses from the IPPools (vipvs.io/v1alpha1, cluster-scoped):
+requested by the annotation vipvs.io/load-balancer-ips, from the pool the
+annotation vipvs.io/ip-pool names, or from the first pool by name that
+admits the Service; shared between Services with the same
+vipvs.io/allow-shared-ip key whose ports differ. It writes them to
+status.loadBalancer.ingress (ipMode VIP), says in the Service's condition
+vipvs.io/IPAllocated and in events what it could not do, and reports each
+pool's use in its status and as vipvs_pool_addresses_total{pool},
+vipvs_pool_addresses_in_use{pool} and vipvs_allocation_failures_total{reason}
+(docs/ip-pools.md).
+
 With --manage-node-daemonset it also creates the node companion's DaemonSet
 vipvs-node in --namespace (that of manifests/30-node.yaml, with --image and
 the service account vipvs-node), puts it back when it is deleted and undoes
@@ -68,7 +82,8 @@ Needs: LoadBalancerConfigs (and their status and finalizers); get, list and
 watch on nodes and secrets (the values of the secrets a LoadBalancerConfig
 references are read when rendering, never cached); secrets in --namespace
 (the nodes' files, the only ones it caches); events; leases for
---leader-elect.
+--leader-elect; for the allocator: services (and their status),
+namespaces (read), ippools (and their status).
 
 Flags:
 `
@@ -83,6 +98,7 @@ func Command(args []string, stdout, stderr io.Writer) int {
 	metricsAddr := fs.String("metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint (\"0\" disables)")
 	probeAddr := fs.String("health-probe-bind-address", ":8081", "address of /healthz and /readyz (\"0\" disables)")
 	leaderElect := fs.Bool("leader-elect", false, "elect a leader among the operator's replicas (Lease "+LeaderElectionID+" in --namespace); only the leader reconciles")
+	classless := fs.Bool("serve-classless-services", false, "also give addresses from the IPPools to Services of type LoadBalancer with no spec.loadBalancerClass (for clusters where vipvs is the only load balancer implementation)")
 	manageNode := fs.Bool("manage-node-daemonset", false, "create the node companion's DaemonSet "+manifests.NodeName+" in --namespace (that of the install manifests, with --image) and keep it up to date: for installs that cannot ship it (the OLM bundle); needs daemonsets in --namespace")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, the in-cluster config, or ~/.kube/config)")
 	verbosity := fs.Int("v", 0, "log verbosity: 0 publications and problems; 1 also each reconcile")
@@ -139,6 +155,10 @@ func Command(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := Setup(mgr, Options{Namespace: *namespace, Image: *image}); err != nil {
 		log.Error(err, "cannot set up the controller")
+		return 1
+	}
+	if err := lbservice.Setup(mgr, lbservice.Options{ServeClassless: *classless}); err != nil {
+		log.Error(err, "cannot set up the Service allocator")
 		return 1
 	}
 	if *manageNode {

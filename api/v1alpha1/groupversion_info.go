@@ -30,15 +30,15 @@ var (
 
 	schemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
 
-	// AddToScheme adds the API's types (LoadBalancerConfig and its list)
-	// to a runtime.Scheme.
+	// AddToScheme adds the API's types (LoadBalancerConfig, IPPool and
+	// their lists) to a runtime.Scheme.
 	AddToScheme = schemeBuilder.AddToScheme
 )
 
 // addKnownTypes registers the API's types, and the options types of
 // metav1 (ListOptions and the like) for the group version.
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &LoadBalancerConfig{}, &LoadBalancerConfigList{})
+	s.AddKnownTypes(GroupVersion, &LoadBalancerConfig{}, &LoadBalancerConfigList{}, &IPPool{}, &IPPoolList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

@@ -92,8 +92,8 @@ func TestBundleValid(t *testing.T) {
 	if err != nil {
 		t.Fatalf("loading the bundle: %v", err)
 	}
-	if bundle.CSV == nil || len(bundle.V1CRDs) != 1 {
-		t.Fatalf("bundle has CSV %v and %d CRDs, want one of each", bundle.CSV != nil, len(bundle.V1CRDs))
+	if bundle.CSV == nil || len(bundle.V1CRDs) != 2 {
+		t.Fatalf("bundle has CSV %v and %d CRDs, want a CSV and two CRDs (LoadBalancerConfig, IPPool)", bundle.CSV != nil, len(bundle.V1CRDs))
 	}
 	if bundle.Package != "vipvs" || bundle.DefaultChannel != channel {
 		t.Errorf("package %q default channel %q, want vipvs and %s", bundle.Package, bundle.DefaultChannel, channel)
@@ -204,7 +204,7 @@ func TestCSV(t *testing.T) {
 	for _, e := range examples {
 		names = append(names, e["metadata"].(map[string]any)["name"].(string))
 	}
-	if d := cmp.Diff([]string{"control-plane", "ingress"}, names); d != "" {
+	if d := cmp.Diff([]string{"control-plane", "ingress", "default"}, names); d != "" {
 		t.Errorf("alm-examples (-want +got):\n%s", d)
 	}
 	var modes []string

@@ -21,7 +21,7 @@
 //     only Deployments, through the CSV): the operator's Deployment gets
 //     --manage-node-daemonset, and the operator creates the DaemonSet of
 //     manifests/30-node.yaml in its namespace, with its own image;
-//   - the CRD, the metrics Services, the PrometheusRule and the
+//   - the CRDs (LoadBalancerConfig, IPPool), the metrics Services, the PrometheusRule and the
 //     ServiceMonitors are bundle objects.
 package main
 
@@ -64,7 +64,7 @@ const (
 )
 
 // examples are the alm-examples, from api/v1alpha1/testdata.
-var examples = []string{"control-plane.yaml", "ingress.yaml"}
+var examples = []string{"control-plane.yaml", "ingress.yaml", "ippool.yaml"}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stderr))
@@ -130,26 +130,33 @@ func Generate(root string) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	crdBytes, err := manifests.Read(manifests.CRDFile)
-	if err != nil {
-		return nil, err
-	}
-	var crd apiextensionsv1.CustomResourceDefinition
-	if err := strictyaml.Decode(crdBytes, &crd); err != nil {
-		return nil, fmt.Errorf("%s: %w", manifests.CRDFile, err)
-	}
-
 	files := map[string][]byte{}
-	csv, err := clusterServiceVersion(root, objs, &crd, image, version)
+	var owned []any
+	for _, oc := range ownedCRDs {
+		crdBytes, err := manifests.Read(oc.file)
+		if err != nil {
+			return nil, err
+		}
+		var crd apiextensionsv1.CustomResourceDefinition
+		if err := strictyaml.Decode(crdBytes, &crd); err != nil {
+			return nil, fmt.Errorf("%s: %w", oc.file, err)
+		}
+		o, err := ownedCRD(&crd, oc)
+		if err != nil {
+			return nil, err
+		}
+		owned = append(owned, o)
+		// The CRD as controller-gen wrote it (one document per file: the
+		// bundle loader reads the first only).
+		files["manifests/"+crd.Spec.Group+"_"+crd.Spec.Names.Plural+".yaml"] = bytes.TrimPrefix(crdBytes, []byte("---\n"))
+	}
+	csv, err := clusterServiceVersion(root, objs, owned, image, version)
 	if err != nil {
 		return nil, err
 	}
 	if files["manifests/"+packageName+".clusterserviceversion.yaml"], err = marshal(csv); err != nil {
 		return nil, err
 	}
-	// The CRD as controller-gen wrote it (one document per file: the
-	// bundle loader reads the first only).
-	files["manifests/"+crd.Spec.Group+"_"+crd.Spec.Names.Plural+".yaml"] = bytes.TrimPrefix(crdBytes, []byte("---\n"))
 
 	for _, o := range append(append([]manifests.Object{}, objs...), mon...) {
 		switch o.GetKind() {
@@ -204,7 +211,7 @@ func versionOf(image string) (string, error) {
 // clusterServiceVersion builds the CSV as a plain object, so that it holds
 // exactly what the manifests say (TestBundle decodes it strictly into the
 // operator-framework type).
-func clusterServiceVersion(root string, objs []manifests.Object, crd *apiextensionsv1.CustomResourceDefinition, image, version string) (map[string]any, error) {
+func clusterServiceVersion(root string, objs []manifests.Object, owned []any, image, version string) (map[string]any, error) {
 	byKind := func(kind, name string) (*unstructured.Unstructured, error) {
 		for _, o := range objs {
 			if o.GetKind() == kind && o.GetName() == name {
@@ -241,10 +248,6 @@ func clusterServiceVersion(root string, objs []manifests.Object, crd *apiextensi
 		return nil, err
 	}
 	nsJSON, err := json.Marshal(ns.Object)
-	if err != nil {
-		return nil, err
-	}
-	owned, err := ownedCRD(crd)
 	if err != nil {
 		return nil, err
 	}
@@ -305,7 +308,7 @@ func clusterServiceVersion(root string, objs []manifests.Object, crd *apiextensi
 					"permissions":        perms,
 				},
 			},
-			"customresourcedefinitions": map[string]any{"owned": []any{owned}},
+			"customresourcedefinitions": map[string]any{"owned": owned},
 			"relatedImages":             []any{map[string]any{"name": "vipvs", "image": image}},
 		},
 	}, nil
@@ -413,12 +416,15 @@ func exampleJSON(root string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		var lbc v1alpha1.LoadBalancerConfig
-		if err := strictyaml.Decode(b, &lbc); err != nil {
-			return "", fmt.Errorf("%s: %w", p, err)
-		}
 		var obj map[string]any
 		if err := yaml.Unmarshal(b, &obj); err != nil {
+			return "", fmt.Errorf("%s: %w", p, err)
+		}
+		var typed any = &v1alpha1.LoadBalancerConfig{}
+		if obj["kind"] == "IPPool" {
+			typed = &v1alpha1.IPPool{}
+		}
+		if err := strictyaml.Decode(b, typed); err != nil {
 			return "", fmt.Errorf("%s: %w", p, err)
 		}
 		out = append(out, obj)
@@ -458,9 +464,40 @@ var statusDescriptors = []descriptor{
 	{"nodes", "Nodes", nil},
 }
 
+var poolSpecDescriptors = []descriptor{
+	{"addresses", "Addresses", nil},
+	{"autoAssign", "Assign automatically", []string{"urn:alm:descriptor:com.tectonic.ui:booleanSwitch"}},
+	{"avoidBuggyIPs", "Avoid .0 and .255", []string{"urn:alm:descriptor:com.tectonic.ui:booleanSwitch", advanced}},
+	{"serviceAllocation", "Service allocation", []string{advanced}},
+	{"announcement", "Announcement", nil},
+}
+
+var poolStatusDescriptors = []descriptor{
+	{"conditions", "Conditions", []string{"urn:alm:descriptor:io.kubernetes.conditions"}},
+	{"assigned", "Assigned", []string{"urn:alm:descriptor:text"}},
+	{"available", "Available", []string{"urn:alm:descriptor:text"}},
+}
+
+// ownedCRDInfo is what the CSV says of one owned CRD besides its schema.
+type ownedCRDInfo struct {
+	file, displayName string
+	spec, status      []descriptor
+	// resources are the kinds of objects the operator makes or changes
+	// for the CRD's objects.
+	resources []any
+}
+
+// ownedCRDs are the CRDs of the bundle, in the CSV's order.
+var ownedCRDs = []ownedCRDInfo{
+	{file: manifests.CRDFile, displayName: "Load Balancer Config", spec: specDescriptors, status: statusDescriptors,
+		resources: []any{map[string]any{"kind": "Secret", "name": "", "version": "v1"}}},
+	{file: manifests.IPPoolCRDFile, displayName: "IP Pool", spec: poolSpecDescriptors, status: poolStatusDescriptors,
+		resources: []any{map[string]any{"kind": "Service", "name": "", "version": "v1"}}},
+}
+
 // ownedCRD describes the CRD for the CSV, with the descriptions of its
 // schema.
-func ownedCRD(crd *apiextensionsv1.CustomResourceDefinition) (map[string]any, error) {
+func ownedCRD(crd *apiextensionsv1.CustomResourceDefinition, info ownedCRDInfo) (map[string]any, error) {
 	var version *apiextensionsv1.CustomResourceDefinitionVersion
 	for i := range crd.Spec.Versions {
 		if crd.Spec.Versions[i].Storage {
@@ -494,11 +531,11 @@ func ownedCRD(crd *apiextensionsv1.CustomResourceDefinition) (map[string]any, er
 		}
 		return out, nil
 	}
-	spec, err := descs("spec", specDescriptors)
+	spec, err := descs("spec", info.spec)
 	if err != nil {
 		return nil, err
 	}
-	status, err := descs("status", statusDescriptors)
+	status, err := descs("status", info.status)
 	if err != nil {
 		return nil, err
 	}
@@ -506,9 +543,9 @@ func ownedCRD(crd *apiextensionsv1.CustomResourceDefinition) (map[string]any, er
 		"name":              crd.Name,
 		"version":           version.Name,
 		"kind":              crd.Spec.Names.Kind,
-		"displayName":       "Load Balancer Config",
+		"displayName":       info.displayName,
 		"description":       firstParagraph(root.Description),
-		"resources":         []any{map[string]any{"kind": "Secret", "name": "", "version": "v1"}},
+		"resources":         info.resources,
 		"specDescriptors":   spec,
 		"statusDescriptors": status,
 	}, nil

@@ -95,8 +95,8 @@ func testDryRun(ctx context.Context, t *testing.T, c client.Client, objs []manif
 			rest = append(rest, o)
 		}
 	}
-	if len(first) != 2 {
-		t.Fatalf("want the Namespace and the CRD first, got %v", first)
+	if len(first) != 3 {
+		t.Fatalf("want the Namespace and the two CRDs first, got %v", first)
 	}
 	for _, o := range first {
 		if err := installDryRun(ctx, c, o.Unstructured); err != nil {
@@ -117,6 +117,10 @@ func testDryRun(ctx context.Context, t *testing.T, c client.Client, objs []manif
 		if err := c.Create(ctx, lbc, client.DryRunAll, client.FieldValidation(metav1.FieldValidationStrict)); err != nil {
 			t.Errorf("dry-run create of example %s: %v", name, err)
 		}
+	}
+	pool := loadPoolExample(t)
+	if err := c.Create(ctx, pool, client.DryRunAll, client.FieldValidation(metav1.FieldValidationStrict)); err != nil {
+		t.Errorf("dry-run create of example ippool.yaml: %v", err)
 	}
 	// Nothing was persisted.
 	var sas corev1.ServiceAccountList
