@@ -111,6 +111,7 @@ type LoadBalancerConfigList struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.priorities) || !has(self.priorities.byNode) || !has(self.mode) || self.mode == 'activeStandby'",message="priorities.byNode applies only to mode activeStandby: spread mode orders the nodes by name for each VIP",fieldPath=".priorities.byNode"
 // +kubebuilder:validation:XValidation:rule="!has(self.preemptAfterChecks) || !self.preemptAfterChecks || (has(self.trackChecks) && size(self.trackChecks) > 0)",message="preemptAfterChecks needs trackChecks: there is no check to wait for",fieldPath=".preemptAfterChecks"
 // +kubebuilder:validation:XValidation:rule="!has(self.services) || self.services.all(s, !has(s.backends.static) || s.backends.static.all(b, !isIP(b.address) || self.virtualIPs.exists(v, isIP(v.address) && ip(v.address).family() == ip(b.address).family())))",message="every static backend address must be in the family (IPv4 or IPv6) of one of the virtualIPs",fieldPath=".services"
+// +kubebuilder:validation:XValidation:rule="!self.virtualIPs.exists(v, has(v.mode) && v.mode == 'bgp') || (has(self.bgp) && ((has(self.bgp.peers) && size(self.bgp.peers) > 0) || has(self.bgp.externalSpeaker)))",message="a virtual IP in mode bgp needs spec.bgp with peers (or externalSpeaker, for a BGP daemon of the nodes): add them, or use mode vrrp",fieldPath=".bgp"
 type LoadBalancerConfigSpec struct {
 	// nodeSelector selects the nodes that run the agent and share the
 	// virtual IPs (for the API VIP, typically
@@ -133,7 +134,7 @@ type LoadBalancerConfigSpec struct {
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:XValidation:rule="self.all(a, self.exists_one(b, b.address == a.address))",message="each virtualIPs address must appear once"
-	// +kubebuilder:validation:XValidation:rule="self.all(a, self.all(b, a.name == b.name || a.vrid != b.vrid || !isIP(a.address) || !isIP(b.address) || ip(a.address).family() != ip(b.address).family() || (has(a.interface) && has(b.interface) && a.interface != b.interface)))",message="vrid must be unique among the virtualIPs of one address family on one interface (an entry without interface may be on any interface)"
+	// +kubebuilder:validation:XValidation:rule="self.all(a, self.all(b, a.name == b.name || !has(a.vrid) || !has(b.vrid) || a.vrid != b.vrid || !isIP(a.address) || !isIP(b.address) || ip(a.address).family() != ip(b.address).family() || (has(a.interface) && has(b.interface) && a.interface != b.interface)))",message="vrid must be unique among the virtualIPs of one address family on one interface (an entry without interface may be on any interface)"
 	VirtualIPs []VirtualIP `json:"virtualIPs"`
 
 	// vrrp holds the VRRP settings shared by every virtual IP. Optional:
@@ -197,6 +198,13 @@ type LoadBalancerConfigSpec struct {
 	// +kubebuilder:validation:Maximum=65535
 	AgentStatusPort int32 `json:"agentStatusPort,omitempty"`
 
+	// bgp configures the announcement of the virtual IPs in mode bgp: the
+	// BGP peers (the fabric's routers) every selected node advertises them
+	// to, BFD, graceful shutdown, or instead a BGP daemon of the nodes
+	// (externalSpeaker). Required when a virtual IP is in mode bgp.
+	// +optional
+	BGP *BGP `json:"bgp,omitempty"`
+
 	// connectionSync configures the synchronisation of established
 	// connections between the selected nodes (the kernel's IPVS sync
 	// daemon, a master and a backup on every node), so that they survive
@@ -254,8 +262,11 @@ type ConnectionSync struct {
 }
 
 // VirtualIP is one virtual IP address and the VRRP virtual router that
-// holds it.
+// holds it (or, in mode bgp, the nodes that advertise it).
 //
+// +kubebuilder:validation:XValidation:rule="(has(self.mode) && self.mode == 'bgp') || has(self.vrid)",message="vrid is required for a virtual IP in mode vrrp: set a VRID (1 to 255) unique on the segment, or set mode: bgp",fieldPath=".vrid"
+// +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'bgp' || !has(self.vrid)",message="vrid is a VRRP setting and does not apply to a virtual IP in mode bgp: remove it",fieldPath=".vrid"
+// +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'bgp' || !has(self.prefixLength) || !isIP(self.address) || self.prefixLength == (ip(self.address).family() == 4 ? 32 : 128)",message="a virtual IP in mode bgp is advertised as a host route: remove prefixLength (or set 32 for IPv4, 128 for IPv6)",fieldPath=".prefixLength"
 // +kubebuilder:validation:XValidation:rule="!has(self.prefixLength) || !isIP(self.address) || self.prefixLength <= (ip(self.address).family() == 4 ? 32 : 128)",message="prefixLength must be at most 32 for an IPv4 address and at most 128 for IPv6",fieldPath=".prefixLength"
 type VirtualIP struct {
 	// name identifies the virtual IP (and its virtual router) in the
@@ -281,11 +292,24 @@ type VirtualIP struct {
 	// vrid is the VRRP Virtual Router Identifier, 1 to 255. It is set
 	// explicitly (never derived from a name) and must not collide with
 	// another VRRP router on the same network segment, including routers
-	// outside this cluster.
-	// +required
+	// outside this cluster. Required in mode vrrp; not set in mode bgp
+	// (there is no virtual router).
+	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=255
-	VRID int32 `json:"vrid"`
+	VRID int32 `json:"vrid,omitempty"`
+
+	// mode is how the virtual IP is announced. vrrp (the default): one
+	// node, the VRRP master, holds it and answers ARP / neighbour
+	// solicitations for it. bgp: every selected node whose track checks
+	// pass holds it (not ARP-visible) and advertises it as a host route
+	// (/32, /128) to spec.bgp's peers, or hands it to the node's own BGP
+	// daemon (spec.bgp.externalSpeaker); the routers spread the flows
+	// over the nodes with ECMP (active/active). A bgp virtual IP needs
+	// spec.bgp and sets neither vrid nor a prefixLength shorter than a
+	// host route.
+	// +optional
+	Mode AnnouncementMode `json:"mode,omitempty"`
 
 	// interface is the network interface of the nodes that carries the
 	// virtual IP and the VRRP advertisements: a Linux interface name, 1 to
@@ -944,7 +968,9 @@ type LoadBalancerConfigStatus struct {
 
 	// masters summarises vips for `kubectl get`: "address=node" for each
 	// virtual IP in spec order, comma-separated, with "-" for a VIP without
-	// master, e.g. "192.0.2.10=master-0,2001:db8::10=master-1".
+	// master, e.g. "192.0.2.10=master-0,2001:db8::10=master-1". A virtual
+	// IP in mode bgp shows "address=bgp:" and the nodes that advertise it,
+	// joined by "+" ("bgp:-" for none), e.g. "192.0.2.20=bgp:w0+w1".
 	// +optional
 	// +kubebuilder:validation:MaxLength=8192
 	Masters string `json:"masters,omitempty"`
@@ -987,6 +1013,14 @@ type NodeStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	Message string `json:"message,omitempty"`
+	// bgpPeers are the node's BGP sessions (virtual IPs in mode bgp, the
+	// agent's own speaker), in spec.bgp.peers order, with their session
+	// and BFD states and the number of routes advertised to each.
+	// +optional
+	// +listType=map
+	// +listMapKey=address
+	// +kubebuilder:validation:MaxItems=16
+	BGPPeers []BGPPeerStatus `json:"bgpPeers,omitempty"`
 }
 
 // VIPStatus is the state of one virtual IP.
@@ -1006,6 +1040,17 @@ type VIPStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	MasterNode string `json:"masterNode,omitempty"`
+	// mode is the virtual IP's announcement mode: vrrp or bgp.
+	// +optional
+	Mode AnnouncementMode `json:"mode,omitempty"`
+	// advertisedBy are the nodes that advertise the virtual IP (mode bgp:
+	// they hold it and their track checks pass), sorted by name; empty
+	// when none does.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=253
+	AdvertisedBy []string `json:"advertisedBy,omitempty"`
 }
 
 // Condition types of LoadBalancerConfigStatus.conditions.
@@ -1042,6 +1087,10 @@ const (
 	ReasonAgentNotRunning = "AgentNotRunning"
 	// ReasonNoMaster: a virtual IP has no master.
 	ReasonNoMaster = "NoMaster"
+	// ReasonNotAdvertised: a virtual IP in mode bgp is advertised by no
+	// node (no node's agent serves it: their track checks fail, or their
+	// BGP speaker cannot run).
+	ReasonNotAdvertised = "NotAdvertised"
 	// ReasonMultipleMasters: more than one node reports being master of a
 	// virtual IP (split brain).
 	ReasonMultipleMasters = "MultipleMasters"
