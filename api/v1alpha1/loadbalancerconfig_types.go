@@ -112,6 +112,7 @@ type LoadBalancerConfigList struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.preemptAfterChecks) || !self.preemptAfterChecks || (has(self.trackChecks) && size(self.trackChecks) > 0)",message="preemptAfterChecks needs trackChecks: there is no check to wait for",fieldPath=".preemptAfterChecks"
 // +kubebuilder:validation:XValidation:rule="!has(self.services) || self.services.all(s, !has(s.backends.static) || s.backends.static.all(b, !isIP(b.address) || self.virtualIPs.exists(v, isIP(v.address) && ip(v.address).family() == ip(b.address).family())))",message="every static backend address must be in the family (IPv4 or IPv6) of one of the virtualIPs",fieldPath=".services"
 // +kubebuilder:validation:XValidation:rule="!self.virtualIPs.exists(v, has(v.mode) && v.mode == 'bgp') || (has(self.bgp) && ((has(self.bgp.peers) && size(self.bgp.peers) > 0) || has(self.bgp.externalSpeaker)))",message="a virtual IP in mode bgp needs spec.bgp with peers (or externalSpeaker, for a BGP daemon of the nodes): add them, or use mode vrrp",fieldPath=".bgp"
+// +kubebuilder:validation:XValidation:rule="!has(self.bgp) || !has(self.bgp.peers) || self.virtualIPs.all(v, !has(v.mode) || v.mode != 'bgp' || !isIP(v.address) || self.bgp.peers.exists(p, isIP(p.address) && ip(p.address).family() == ip(v.address).family()))",message="every virtual IP in mode bgp needs a BGP peer of its family (IPv4 or IPv6): routes are advertised to the peers of their family; add a peer, or remove the virtual IP",fieldPath=".bgp.peers"
 type LoadBalancerConfigSpec struct {
 	// nodeSelector selects the nodes that run the agent and share the
 	// virtual IPs (for the API VIP, typically
@@ -315,7 +316,9 @@ type VirtualIP struct {
 	// virtual IP and the VRRP advertisements: a Linux interface name, 1 to
 	// 15 characters without '/', ':' or whitespace. Optional: when empty,
 	// each node uses the interface whose subnet holds the address (the
-	// interface with an address whose prefix contains the VIP).
+	// interface with an address whose prefix contains the VIP); in mode
+	// bgp, the loopback interface "lo" (the agent keeps the node from
+	// answering ARP for it on its other interfaces).
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=15

@@ -31,6 +31,7 @@ const (
 	msgRouterID         = "routerID must be an IPv4 address other than 0.0.0.0 (BGP identifiers are 32 bits), usually the node's own"
 	msgSourceAddresses  = "sourceAddresses must be IP addresses in canonical form (e.g. 192.0.2.21 or 2001:db8::21)"
 	msgSourcePerFamily  = "sourceAddresses holds at most one address per family: one IPv4 and one IPv6"
+	msgPeerFamily       = "every virtual IP in mode bgp needs a BGP peer of its family (IPv4 or IPv6): routes are advertised to the peers of their family; add a peer, or remove the virtual IP"
 	msgPeerAddressForm  = "address must be an IP address without prefix length, in canonical form (e.g. 192.0.2.1 or 2001:db8::1)"
 )
 
@@ -92,6 +93,19 @@ func validateLBCBGP(p *field.Path, s *v1alpha1.LoadBalancerConfigSpec) field.Err
 		validatePort(bp.Child("listenPort"), *lp, &errs)
 	}
 	errs = append(errs, validateBGPPeers(bp.Child("peers"), b)...)
+	if len(b.Peers) > 0 {
+		fams := map[bool]bool{}
+		for _, peer := range b.Peers {
+			if a, err := netip.ParseAddr(peer.Address); err == nil {
+				fams[a.Is4()] = true
+			}
+		}
+		for i, v := range s.VirtualIPs {
+			if a, err := netip.ParseAddr(v.Address); err == nil && v.IsBGP() && !fams[a.Is4()] {
+				errs = append(errs, field.Invalid(p.Child("virtualIPs").Index(i).Child("address"), v.Address, msgPeerFamily))
+			}
+		}
+	}
 	if f := b.BFDProfile; f != nil {
 		fp := bp.Child("bfdProfile")
 		for _, iv := range []struct {

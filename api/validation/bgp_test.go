@@ -179,6 +179,13 @@ func TestValidateBGPBad(t *testing.T) {
 			},
 		},
 		{
+			name: "bgp virtual IP without a peer of its family",
+			modify: func(c *v1alpha1.LoadBalancerConfig) {
+				c.Spec.BGP.Peers = c.Spec.BGP.Peers[:1]
+			},
+			want: []string{`spec.virtualIPs[1].address: Invalid value: "2001:db8::40": ` + msgPeerFamily},
+		},
+		{
 			name: "password Secret reference",
 			modify: func(c *v1alpha1.LoadBalancerConfig) {
 				c.Spec.BGP.Peers[0].PasswordSecretRef = &v1alpha1.SecretKeyReference{Namespace: "vipvs", Name: "bgp"}

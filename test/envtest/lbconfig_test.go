@@ -811,6 +811,14 @@ func testInvalid(ctx context.Context, t *testing.T, c client.Client) {
 			want: []string{"spec.bgp.peers[1].address", "must be a unicast address"},
 		},
 		{
+			name: "bgp virtual IP without a peer of its family",
+			base: bgp,
+			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) {
+				s.BGP.Peers = s.BGP.Peers[1:]
+			},
+			want: []string{"every virtual IP in mode bgp needs a BGP peer of its family", "spec.bgp.peers"},
+		},
+		{
 			name: "byNode router ID IPv6",
 			base: bgp,
 			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) {
