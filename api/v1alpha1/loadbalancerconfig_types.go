@@ -1043,7 +1043,8 @@ type VIPStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	MasterNode string `json:"masterNode,omitempty"`
-	// mode is the virtual IP's announcement mode: vrrp or bgp.
+	// mode is "bgp" for a virtual IP in mode bgp (which has advertisedBy
+	// instead of a masterNode); empty for one in mode vrrp.
 	// +optional
 	Mode AnnouncementMode `json:"mode,omitempty"`
 	// advertisedBy are the nodes that advertise the virtual IP (mode bgp:
