@@ -226,3 +226,16 @@ func TestStatusMetricsBGP(t *testing.T) {
 	m.forget("web")
 	check("deleted", "")
 }
+
+// TestReferencesBGPKey: a change of the Secret that holds a BGP peer's key
+// reconciles the LoadBalancerConfig (it renders the key's file again).
+func TestReferencesBGPKey(t *testing.T) {
+	lbc := bgpLBC("web")
+	lbc.Spec.BGP.Peers[1].PasswordSecretRef = &v1alpha1.SecretKeyReference{Namespace: "vipvs", Name: "tor-md5", Key: "password"}
+	if !references(lbc, "vipvs", "tor-md5") {
+		t.Error("the LoadBalancerConfig does not reference the Secret of its peer's key")
+	}
+	if references(lbc, "vipvs", "other") || references(lbc, "default", "tor-md5") {
+		t.Error("the LoadBalancerConfig references a Secret it does not name")
+	}
+}

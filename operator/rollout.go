@@ -195,7 +195,8 @@ func agentConfig(lbc string, s *corev1.Secret) (*agentv1alpha1.AgentConfig, map[
 
 // restarts reports whether going from the files of Secret cur to those of
 // want restarts a virtual router of the node's agent, or the agent: another
-// static pod, or a router that stays but changes more than its priority,
+// static pod, another bgp section or BGP key file (the BGP sessions may
+// reset), or a router that stays but changes more than its priority,
 // track checks and unicast peers (what the agent applies live; the IPVS
 // services and the node's checks are not the router's). A router added or
 // removed restarts no other one.
@@ -209,6 +210,11 @@ func restarts(lbc string, cur, want *corev1.Secret) bool {
 		if !bytes.Equal(d, bFiles[p]) {
 			return true
 		}
+	}
+	if !reflect.DeepEqual(a.BGP, b.BGP) {
+		// The speaker's sessions may reset: one node at a time, so that
+		// the other nodes keep advertising the bgp virtual IPs.
+		return true
 	}
 	old := map[string]agentv1alpha1.VirtualRouter{}
 	for _, vr := range a.VirtualRouters {
