@@ -61,7 +61,8 @@ const (
 )
 
 // LoadBalancerConfig describes virtual IPs held by VRRP among a set of
-// nodes, and the IPVS virtual services offered on them. It is
+// nodes (or, in mode bgp, advertised over BGP by every healthy node), and
+// the IPVS virtual services offered on them. It is
 // cluster-scoped; one object per purpose (e.g. "control-plane" for the API
 // VIP, "ingress" for the ingress VIPs). The operator renders from it one
 // agent configuration per selected node and reports, per node, whether the
@@ -71,9 +72,9 @@ const (
 // +kubebuilder:resource:scope=Cluster,shortName=lbc
 // +kubebuilder:subresource:status
 // +kubebuilder:printcolumn:name="VIP",type=string,JSONPath=`.spec.virtualIPs[0].address`,description="The first virtual IP address (Masters lists them all)."
-// +kubebuilder:printcolumn:name="Masters",type=string,JSONPath=`.status.masters`,description="Each virtual IP address with its master node, as address=node."
-// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,description="Whether every VIP has a master and every node runs its rendered configuration."
-// +kubebuilder:printcolumn:name="Degraded",type=string,JSONPath=`.status.conditions[?(@.type=="Degraded")].reason`,description="Why something needs attention (e.g. RouterFault, ConfigRejected, AgentNotRunning); AsExpected when nothing does."
+// +kubebuilder:printcolumn:name="Masters",type=string,JSONPath=`.status.masters`,description="Each virtual IP address with its master node, as address=node (mode bgp: address=bgp:node+node)."
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,description="Whether every VIP has a master (mode bgp: is advertised) and every node runs its rendered configuration."
+// +kubebuilder:printcolumn:name="Degraded",type=string,JSONPath=`.status.conditions[?(@.type=="Degraded")].reason`,description="Why something needs attention (e.g. RouterFault, ConfigRejected, AgentNotRunning, NotAdvertised); AsExpected when nothing does."
 // +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`,priority=1,description="activeStandby or spread."
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type LoadBalancerConfig struct {
@@ -125,7 +126,8 @@ type LoadBalancerConfigSpec struct {
 	NodeSelector metav1.LabelSelector `json:"nodeSelector"`
 
 	// virtualIPs are the virtual IP addresses, 1 to 16. Each is a VRRP
-	// virtual router of its own (one address, one VRID). For dual stack,
+	// virtual router of its own (one address, one VRID), or, in mode bgp,
+	// a host route that every healthy node advertises. For dual stack,
 	// list an IPv4 and an IPv6 entry. Names and addresses are unique; a VRID
 	// is unique among the entries of one address family on one interface
 	// (an entry without interface counts as being on every interface).
@@ -937,11 +939,12 @@ type InterfaceCheck struct {
 // LoadBalancerConfigStatus is the observed state of a LoadBalancerConfig,
 // written by the operator.
 type LoadBalancerConfigStatus struct {
-	// conditions are Ready (every virtual IP has a master and every
-	// selected node runs its rendered configuration), Progressing (a
-	// configuration is being rolled out to the nodes) and Degraded
-	// (something needs attention: rendering or delivery failed, a node's
-	// agent is down, or a VIP has no master or two).
+	// conditions are Ready (every virtual IP has a master, or in mode bgp
+	// a node that advertises it, and every selected node runs its rendered
+	// configuration), Progressing (a configuration is being rolled out to
+	// the nodes) and Degraded (something needs attention: rendering or
+	// delivery failed, a node's agent is down, a VIP has no master or two,
+	// or no node advertises a bgp VIP).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -1060,7 +1063,8 @@ type VIPStatus struct {
 // Condition types of LoadBalancerConfigStatus.conditions.
 const (
 	// ConditionReady is True when every virtual IP has exactly one master
-	// and every selected node runs its rendered configuration.
+	// (mode bgp: at least one node advertises it) and every selected node
+	// runs its rendered configuration.
 	ConditionReady = "Ready"
 	// ConditionProgressing is True while a configuration is being rolled
 	// out to the nodes.
