@@ -108,7 +108,7 @@ type LoadBalancerConfigList struct {
 
 // LoadBalancerConfigSpec is the desired state of a LoadBalancerConfig.
 //
-// +kubebuilder:validation:XValidation:rule="!has(self.vrrp) || self.vrrp.version != 2 || self.virtualIPs.all(v, !isIP(v.address) || ip(v.address).family() == 4)",message="VRRP version 2 supports IPv4 only: use version 3 for IPv6 virtualIPs",fieldPath=".vrrp.version"
+// +kubebuilder:validation:XValidation:rule="!has(self.vrrp) || self.vrrp.version != 2 || self.virtualIPs.all(v, !isIP(v.address) || (has(v.mode) && v.mode == 'bgp') || ip(v.address).family() == 4)",message="VRRP version 2 supports IPv4 only: use version 3 for IPv6 virtualIPs",fieldPath=".vrrp.version"
 // +kubebuilder:validation:XValidation:rule="!has(self.priorities) || !has(self.priorities.byNode) || !has(self.mode) || self.mode == 'activeStandby'",message="priorities.byNode applies only to mode activeStandby: spread mode orders the nodes by name for each VIP",fieldPath=".priorities.byNode"
 // +kubebuilder:validation:XValidation:rule="!has(self.preemptAfterChecks) || !self.preemptAfterChecks || (has(self.trackChecks) && size(self.trackChecks) > 0)",message="preemptAfterChecks needs trackChecks: there is no check to wait for",fieldPath=".preemptAfterChecks"
 // +kubebuilder:validation:XValidation:rule="!has(self.services) || self.services.all(s, !has(s.backends.static) || s.backends.static.all(b, !isIP(b.address) || self.virtualIPs.exists(v, isIP(v.address) && ip(v.address).family() == ip(b.address).family())))",message="every static backend address must be in the family (IPv4 or IPv6) of one of the virtualIPs",fieldPath=".services"

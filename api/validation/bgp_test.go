@@ -22,6 +22,10 @@ func TestValidateBGPGood(t *testing.T) {
 		{name: "bgp and vrrp virtual IPs side by side", modify: func(c *v1alpha1.LoadBalancerConfig) {
 			c.Spec.VirtualIPs = append(c.Spec.VirtualIPs, v1alpha1.VirtualIP{Name: "vrrp", Address: "192.0.2.50", VRID: 70, PrefixLength: ptr(int32(24))})
 		}},
+		{name: "VRRPv2 for the vrrp virtual IP beside an IPv6 bgp one", modify: func(c *v1alpha1.LoadBalancerConfig) {
+			c.Spec.VirtualIPs = append(c.Spec.VirtualIPs, v1alpha1.VirtualIP{Name: "vrrp", Address: "192.0.2.50", VRID: 70})
+			c.Spec.VRRP = &v1alpha1.VRRP{Version: 2}
+		}},
 		{name: "host prefix length", modify: func(c *v1alpha1.LoadBalancerConfig) {
 			c.Spec.VirtualIPs[0].PrefixLength = ptr(int32(32))
 			c.Spec.VirtualIPs[1].PrefixLength = ptr(int32(128))

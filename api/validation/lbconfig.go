@@ -117,7 +117,7 @@ func validateLBCSpec(p *field.Path, s *v1alpha1.LoadBalancerConfigSpec) field.Er
 		version = s.VRRP.Version
 	}
 	errs = append(errs, validateVRRP(p.Child("vrrp"), s.VRRP)...)
-	if version == 2 && families[agentvalidation.FamilyIPv6] {
+	if version == 2 && vrrpIPv6(s.VirtualIPs) {
 		errs = append(errs, field.Invalid(p.Child("vrrp", "version"), version, msgV2IPv4Only))
 	}
 
@@ -144,6 +144,17 @@ func validateLBCSpec(p *field.Path, s *v1alpha1.LoadBalancerConfigSpec) field.Er
 		errs = append(errs, field.Invalid(p.Child("preemptAfterChecks"), true, msgPreemptAfterChecks))
 	}
 	return errs
+}
+
+// vrrpIPv6 reports whether a virtual IP in mode vrrp is an IPv6 address
+// (which VRRP version 2 cannot hold; a bgp virtual IP has no VRRP).
+func vrrpIPv6(vips []v1alpha1.VirtualIP) bool {
+	for _, v := range vips {
+		if a, err := netip.ParseAddr(v.Address); err == nil && !v.IsBGP() && a.Is6() && !a.Is4In6() {
+			return true
+		}
+	}
+	return false
 }
 
 // vipKey is what makes a VRID unique: family and interface ("" = any).

@@ -924,6 +924,15 @@ func testAccepted(ctx context.Context, t *testing.T, c client.Client) {
 			},
 		},
 		{
+			name: "bgp: VRRPv2 for the vrrp virtual IP beside an IPv6 bgp one",
+			file: "bgp.yaml",
+			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) {
+				s.VirtualIPs = append(s.VirtualIPs, v1alpha1.VirtualIP{Name: "vrrp", Address: "192.0.2.50", VRID: 70})
+				s.VRRP.Version = 2
+				s.VRRP.AdvertInterval = dur("1s")
+			},
+		},
+		{
 			name: "bgp: beside a vrrp virtual IP, host prefix, edge values",
 			file: "bgp.yaml",
 			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) {
