@@ -19,7 +19,7 @@ import (
 func bgpLBC(name string) *v1alpha1.LoadBalancerConfig {
 	lbc := testLBC(name)
 	lbc.Spec.VirtualIPs = append(lbc.Spec.VirtualIPs, v1alpha1.VirtualIP{Name: "web", Address: "192.0.2.40", Mode: v1alpha1.AnnouncementBGP})
-	lbc.Spec.BGP = &v1alpha1.BGP{LocalASN: new(int64(64513)), Peers: []v1alpha1.BGPPeer{{Address: "192.0.2.1", ASN: 64512, BFD: true}, {Address: "2001:db8::1", ASN: 64512}}}
+	lbc.Spec.BGP = &v1alpha1.BGP{LocalASN: ptrTo(int64(64513)), Peers: []v1alpha1.BGPPeer{{Address: "192.0.2.1", ASN: 64512, BFD: true}, {Address: "2001:db8::1", ASN: 64512}}}
 	return lbc
 }
 

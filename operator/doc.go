@@ -15,7 +15,8 @@
 //  2. validation: api/validation.ValidateLoadBalancerConfig, and against
 //     the other LoadBalancerConfigs (validate.go): no shared virtual IP
 //     address, no shared VRID in one family on one interface, no shared
-//     agentStatusPort on a common node. Of two conflicting objects, the one
+//     agentStatusPort on a common node, no BGP peer that two of them speak
+//     to from one address of a common node. Of two conflicting objects, the one
 //     whose current spec does not run yet (a new one, or one just edited
 //     into the conflict) is refused (Degraded, reason Conflict), so that no
 //     change takes the VIPs of a working object; otherwise the later
