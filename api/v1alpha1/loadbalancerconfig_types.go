@@ -1104,7 +1104,8 @@ const (
 	ReasonMultipleMasters = "MultipleMasters"
 	// ReasonConflict: the spec collides with another LoadBalancerConfig
 	// (a virtual IP address, a VRID in one address family on one
-	// interface, or spec.agentStatusPort on a common node) that already
+	// interface, spec.agentStatusPort on a common node, or a BGP peer
+	// spoken to from one address of a common node) that already
 	// runs, or, when neither runs yet, that was created earlier. This spec
 	// is not rendered; the nodes keep what they ran before.
 	ReasonConflict = "Conflict"
