@@ -71,7 +71,7 @@ replaced atomically):
   <node>/etc/vipvs/<lbc>/nodes/<node>.yaml          the node's agent config
   <node>/etc/kubernetes/manifests/vipvs-<lbc>.yaml  the agent's static pod
   <node>/etc/vipvs/<lbc>/ca-<service>.crt           CA bundles (--secret-file)
-  <node>/etc/vipvs/<lbc>/bgp-peer-<i>.password      BGP TCP MD5 keys, mode 0600
+  <node>/etc/vipvs/<lbc>/bgp-peer-<i>-<v>.password  BGP TCP MD5 keys, mode 0600
                                                     (--secret-file)
   openshift/99-<role>-vipvs-<lbc>.yaml              with --openshift
   openshift/bootstrap-vipvs-<lbc>.ign               with --openshift --bootstrap

@@ -535,14 +535,15 @@ func TestRenderBGP(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, stderr)
 	}
 	got := tree(t, filepath.Join(dir, "out"))
+	keyPath := render.BGPPasswordFilePath("ingress-bgp", 0, []byte("s3cret-md5-key\n"))
 	for _, n := range []string{"master-0", "master-1", "master-2"} {
-		key := got[n+"/etc/vipvs/ingress-bgp/bgp-peer-0.password"]
+		key := got[n+keyPath]
 		if key.Data != "s3cret-md5-key\n" || key.Mode != 0o600 {
-			t.Errorf("%s: key file (mode %04o): %q", n, key.Mode, key.Data)
+			t.Errorf("%s: key file %s (mode %04o): %q", n, keyPath, key.Mode, key.Data)
 		}
 		cfg := got[n+"/etc/vipvs/ingress-bgp/nodes/"+n+".yaml"]
-		if !strings.Contains(cfg.Data, "passwordFile: /etc/vipvs/ingress-bgp/bgp-peer-0.password\n") || strings.Contains(cfg.Data, "s3cret") || !strings.Contains(cfg.Data, "mode: bgp\n") {
-			t.Errorf("%s: agent config:\n%s", n, cfg.Data)
+		if !strings.Contains(cfg.Data, "passwordFile: "+keyPath+"\n") || strings.Contains(cfg.Data, "s3cret") || !strings.Contains(cfg.Data, "mode: bgp\n") || cfg.Mode != 0o600 {
+			t.Errorf("%s: agent config (mode %04o):\n%s", n, cfg.Mode, cfg.Data)
 		}
 	}
 	if cfg := got["master-2/etc/vipvs/ingress-bgp/nodes/master-2.yaml"]; !strings.Contains(cfg.Data, "localASN: 64514\n") || !strings.Contains(cfg.Data, "routerID: 192.0.2.13\n") {

@@ -25,7 +25,8 @@
 //     health checks and the BGP peers' passwordSecretRefs, read from the
 //     API server (never cached). A BGP key becomes a file of mode 0600 in
 //     the node's Secret, which the companion writes beside the agent's
-//     configuration (render.BGPPasswordFilePath): the companion needs no
+//     configuration (render.BGPPasswordFilePath, a new path for a new key
+//     so that the agent reloads): the companion needs no
 //     access to the referenced Secret.
 //  4. render: render.Render, the renderer `vipvs render` uses.
 //  5. publish (publish.go): one Secret per member node (an agent's

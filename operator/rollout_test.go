@@ -190,7 +190,7 @@ func equalStrings(a, b []string) bool {
 func TestRestartsBGP(t *testing.T) {
 	router := agentv1alpha1.VirtualRouter{Name: "web", Mode: agentv1alpha1.ModeBGP, VIPs: []string{"192.0.2.40"}}
 	bgp := func(asn int64) *agentv1alpha1.BGP {
-		return &agentv1alpha1.BGP{LocalASN: 64513, Peers: []agentv1alpha1.BGPPeer{{Address: "192.0.2.1", ASN: asn, PasswordFile: render.BGPPasswordFilePath(rolloutLBC, 0)}}}
+		return &agentv1alpha1.BGP{LocalASN: 64513, Peers: []agentv1alpha1.BGPPeer{{Address: "192.0.2.1", ASN: asn, PasswordFile: render.BGPPasswordFilePath(rolloutLBC, 0, []byte("k1"))}}}
 	}
 	secret := func(b *agentv1alpha1.BGP, key string, r agentv1alpha1.VirtualRouter) *corev1.Secret {
 		cfg, err := yaml.Marshal(agentv1alpha1.AgentConfig{APIVersion: "vipvs.io/v1alpha1", Kind: "AgentConfig", BGP: b, VirtualRouters: []agentv1alpha1.VirtualRouter{r}})
@@ -199,7 +199,7 @@ func TestRestartsBGP(t *testing.T) {
 		}
 		data, ann, err := companion.EncodeFiles([]companion.File{
 			{Path: render.AgentConfigPath(rolloutLBC, "n1"), Data: cfg, Mode: 0o644},
-			{Path: render.BGPPasswordFilePath(rolloutLBC, 0), Data: []byte(key), Mode: 0o600},
+			{Path: render.BGPPasswordFilePath(rolloutLBC, 0, []byte("k1")), Data: []byte(key), Mode: 0o600},
 			{Path: render.StaticPodPath(rolloutLBC), Data: []byte("pod"), Mode: 0o644},
 		})
 		if err != nil {

@@ -51,7 +51,7 @@ func (r *renderer) node(k int, pod []byte) (NodeFiles, field.ErrorList, error) {
 		return NodeFiles{}, nil, err
 	}
 	mode := ModePublic
-	if r.password != "" {
+	if r.password != "" || r.bgpKeys(ac) {
 		mode = ModeSecret
 	}
 	files := []File{
@@ -67,7 +67,8 @@ func (r *renderer) node(k int, pod []byte) (NodeFiles, field.ErrorList, error) {
 	if ac.BGP != nil {
 		for i, peer := range r.lbc.Spec.BGP.Peers {
 			if ref := peer.PasswordSecretRef; ref != nil {
-				files = append(files, File{Path: BGPPasswordFilePath(r.lbc.Name, i), Data: slices.Clone(r.secrets[SecretKey(*ref)]), Mode: ModeSecret})
+				key := r.secrets[SecretKey(*ref)]
+				files = append(files, File{Path: BGPPasswordFilePath(r.lbc.Name, i, key), Data: slices.Clone(key), Mode: ModeSecret})
 			}
 		}
 	}
@@ -139,6 +140,14 @@ func (r *renderer) agentConfig(k int) *agentv1alpha1.AgentConfig {
 		ac.BGP = r.bgp(k)
 	}
 	return ac
+}
+
+// bgpKeys reports whether ac names a BGP key file.
+func (r *renderer) bgpKeys(ac *agentv1alpha1.AgentConfig) bool {
+	if ac.BGP == nil {
+		return false
+	}
+	return slices.ContainsFunc(ac.BGP.Peers, func(p agentv1alpha1.BGPPeer) bool { return p.PasswordFile != "" })
 }
 
 // bgpRouter is the router of a virtual IP in mode bgp: no VRRP settings,
@@ -213,7 +222,7 @@ func (r *renderer) bgp(k int) *agentv1alpha1.BGP {
 			ap.SourceAddress = src[familyOf(a)]
 		}
 		if p.PasswordSecretRef != nil {
-			ap.PasswordFile = BGPPasswordFilePath(r.lbc.Name, i)
+			ap.PasswordFile = BGPPasswordFilePath(r.lbc.Name, i, r.secrets[SecretKey(*p.PasswordSecretRef)])
 		}
 		out.Peers = append(out.Peers, ap)
 	}

@@ -34,7 +34,7 @@ const (
 	// ModePublic is the mode of a file without a secret.
 	ModePublic os.FileMode = 0o644
 	// ModeSecret is the mode of an agent config that holds a VRRP
-	// password, and of the files of BGP passwords.
+	// password or names a BGP key file, and of the BGP key files.
 	ModeSecret os.FileMode = 0o600
 )
 
@@ -158,11 +158,18 @@ func CAFilePath(lbc, service string) string {
 // BGPPasswordFilePath is the path, on the host and in the agent's
 // container, of the TCP MD5 key of the BGP peer at index peer of
 // spec.bgp.peers in LoadBalancerConfig lbc, from its passwordSecretRef:
-// /etc/vipvs/<lbc>/bgp-peer-<peer>.password (mode 0600). The agent config
-// names it as the peer's passwordFile; the key itself is never in the
-// agent config.
-func BGPPasswordFilePath(lbc string, peer int) string {
-	return fmt.Sprintf("%s/bgp-peer-%d.password", configDir(lbc), peer)
+// /etc/vipvs/<lbc>/bgp-peer-<peer>-<version>.password (mode 0600). The
+// agent config names it as the peer's passwordFile; the key itself is never
+// in the agent config. version is the first 12 hex digits of a SHA-256 of
+// the LoadBalancerConfig's name and the key, so that a new key is a new
+// path and so a new agent config, which the agent reloads (it reads the
+// key files when its config changes); the agent config that names it is
+// then of mode 0600 too.
+func BGPPasswordFilePath(lbc string, peer int, key []byte) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "vipvs bgp key\x00%s\x00", lbc)
+	h.Write(key)
+	return fmt.Sprintf("%s/bgp-peer-%d-%s.password", configDir(lbc), peer, hex.EncodeToString(h.Sum(nil))[:12])
 }
 
 // SecretKey is the key of Input.Secrets for ref: "namespace/name/key".

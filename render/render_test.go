@@ -231,7 +231,7 @@ func checkOutput(t *testing.T, in Input, out Output) {
 			t.Errorf("node %s: agent config does not start with %q", n.NodeName, wantHeader)
 		}
 		wantMode := ModePublic
-		if in.Password != "" {
+		if in.Password != "" || bytes.Contains(n.Files[i].Data, []byte("passwordFile: ")) {
 			wantMode = ModeSecret
 		}
 		if n.Files[i].Mode != wantMode {
@@ -503,5 +503,49 @@ func TestRenderBGPOnlyWhereNeeded(t *testing.T) {
 		if strings.Contains(f.Path, "bgp-peer") {
 			t.Errorf("no virtual IP in mode bgp, but the password file %s is rendered", f.Path)
 		}
+	}
+}
+
+// TestRenderBGPKeyRotation: a new TCP MD5 key in the Secret is a new key
+// file and so a new agent config (the agent reads its key files when its
+// config changes, not when only a key file does); the key is only in the
+// key file, and the agent config that names it is private too.
+func TestRenderBGPKeyRotation(t *testing.T) {
+	render := func(key string) NodeFiles {
+		t.Helper()
+		out, err := Render(Input{Config: loadLBC(t, "../api/v1alpha1/testdata/bgp.yaml"), Image: testImage,
+			Nodes:   []Node{{Name: "w0", Addresses: addrs("192.0.2.21", "2001:db8::21")}},
+			Secrets: map[string][]byte{"vipvs/bgp-tor/password": []byte(key)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Nodes[0]
+	}
+	keyFile := func(n NodeFiles) File {
+		for _, f := range n.Files {
+			if strings.Contains(f.Path, "/bgp-peer-0-") {
+				return f
+			}
+		}
+		t.Fatalf("no key file among %v", n.Files)
+		return File{}
+	}
+	a, b := render("old-key"), render("new-key")
+	ka, kb := keyFile(a), keyFile(b)
+	if ka.Path == kb.Path || a.Hash == b.Hash {
+		t.Errorf("a new key keeps the key file %s or the config hash %s", ka.Path, a.Hash)
+	}
+	if string(kb.Data) != "new-key" || kb.Mode != ModeSecret {
+		t.Errorf("key file %s (mode %04o): %q", kb.Path, kb.Mode, kb.Data)
+	}
+	for _, f := range b.Files {
+		if f.Path == AgentConfigPath("ingress-bgp", "w0") {
+			if f.Mode != ModeSecret || !bytes.Contains(f.Data, []byte("passwordFile: "+kb.Path+"\n")) || bytes.Contains(f.Data, []byte("new-key")) {
+				t.Errorf("agent config (mode %04o):\n%s", f.Mode, f.Data)
+			}
+		}
+	}
+	if again := render("new-key"); keyFile(again).Path != kb.Path || again.Hash != b.Hash {
+		t.Errorf("the same key renders another path or config")
 	}
 }

@@ -1329,7 +1329,8 @@ func (h *harness) testBGP(t *testing.T) {
 	got := h.waitCondition(t, lbc.Name, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonAsExpected)
 	for _, n := range nodes {
 		c := h.companion(t, n)
-		keyPath := filepath.Join(c.root, render.BGPPasswordFilePath(lbc.Name, 0))
+		keyFile := render.BGPPasswordFilePath(lbc.Name, 0, []byte("s3cret-md5\n"))
+		keyPath := filepath.Join(c.root, keyFile)
 		fi, err := os.Stat(keyPath)
 		if err != nil {
 			t.Fatalf("node %s: the key file: %v", n, err)
@@ -1344,7 +1345,7 @@ func (h *harness) testBGP(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if strings.Contains(string(cfg), "s3cret") || !strings.Contains(string(cfg), "passwordFile: "+render.BGPPasswordFilePath(lbc.Name, 0)) {
+		if strings.Contains(string(cfg), "s3cret") || !strings.Contains(string(cfg), "passwordFile: "+keyFile) {
 			t.Errorf("node %s: agent config:\n%s", n, cfg)
 		}
 	}
@@ -1371,6 +1372,32 @@ func (h *harness) testBGP(t *testing.T) {
 		"bgp_session_up{node=bgp0,peer=192.0.2.1} 1", "bgp_session_up{node=bgp0,peer=2001:db8::1} 1",
 		"bgp_session_up{node=bgp1,peer=192.0.2.1} 1", "bgp_session_up{node=bgp1,peer=2001:db8::1} 1",
 		"vip_advertising_nodes{vip=192.0.2.80} 2", "vip_advertising_nodes{vip=2001:db8::80} 2")
+
+	// Key rotation: the Secret changes, every node gets the new key under a
+	// new path, its agent config names it (so the agent reloads), and the
+	// old key file goes.
+	orig := sec.DeepCopy()
+	sec.Data["password"] = []byte("rotated-md5")
+	if err := h.c.Patch(h.ctx, sec, client.MergeFrom(orig)); err != nil {
+		t.Fatal(err)
+	}
+	oldFile := render.BGPPasswordFilePath(lbc.Name, 0, []byte("s3cret-md5\n"))
+	newFile := render.BGPPasswordFilePath(lbc.Name, 0, []byte("rotated-md5"))
+	for _, n := range nodes {
+		c := h.companion(t, n)
+		waitFor(t, "the rotated key on "+n, func() (bool, string) {
+			key, err := hostFile(c, newFile)
+			if err != nil {
+				return false, err.Error()
+			}
+			cfg, _ := hostFile(c, render.AgentConfigPath(lbc.Name, n))
+			if _, err := hostFile(c, oldFile); err == nil {
+				return false, "the old key file is still there"
+			}
+			return string(key) == "rotated-md5" && strings.Contains(string(cfg), "passwordFile: "+newFile), string(cfg)
+		})
+	}
+	h.waitCondition(t, lbc.Name, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonAsExpected)
 
 	setWithdraw := func(w bool) {
 		for _, n := range nodes {
