@@ -86,11 +86,14 @@ verify-generated: generate
 ## the same, with the same flags, and fails when they differ).
 STATIC_PODS_IMAGE := quay.io/vipvs/vipvs:latest
 static-pods:
-	rm -rf static-pods/control-plane static-pods/ingress
+	rm -rf static-pods/control-plane static-pods/ingress static-pods/ingress-bgp
 	$(GO) run . render --config static-pods/input/control-plane.yaml --nodes static-pods/input/nodes.yaml \
 	  --image $(STATIC_PODS_IMAGE) --openshift --role master --out static-pods/control-plane
 	$(GO) run . render --config static-pods/input/ingress.yaml --nodes static-pods/input/nodes.yaml \
 	  --image $(STATIC_PODS_IMAGE) --openshift --role master --out static-pods/ingress
+	$(GO) run . render --config static-pods/input/bgp.yaml --nodes static-pods/input/nodes.yaml \
+	  --secret-file vipvs/bgp-tor/password=static-pods/input/bgp-md5.key \
+	  --image $(STATIC_PODS_IMAGE) --openshift --role master --out static-pods/ingress-bgp
 
 ## verify-static-pods: fail when static-pods/ is not what `make static-pods`
 ## writes.

@@ -71,6 +71,8 @@ replaced atomically):
   <node>/etc/vipvs/<lbc>/nodes/<node>.yaml          the node's agent config
   <node>/etc/kubernetes/manifests/vipvs-<lbc>.yaml  the agent's static pod
   <node>/etc/vipvs/<lbc>/ca-<service>.crt           CA bundles (--secret-file)
+  <node>/etc/vipvs/<lbc>/bgp-peer-<i>-<v>.password  BGP TCP MD5 keys, mode 0600
+                                                    (--secret-file)
   openshift/99-<role>-vipvs-<lbc>.yaml              with --openshift
   openshift/bootstrap-vipvs-<lbc>.ign               with --openshift --bootstrap
 
@@ -191,7 +193,7 @@ func Command(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.out, "out", "", "the directory to write into (required; created if missing)")
 	fs.StringVar(&o.image, "image", "", `the agent image of the static pod (default "`+ImageRepository+`:<this vipvs's version>")`)
 	fs.StringVar(&o.passwordFile, "password-file", "", "a file holding the VRRPv2 password of spec.vrrp.passwordSecretRef (one trailing newline is ignored)")
-	fs.Var(o.secrets, "secret-file", "a Secret key the LoadBalancerConfig refers to (a healthCheck.http.caSecretRef CA bundle) and the file holding its value, as `NAMESPACE/NAME/KEY=FILE`; repeatable")
+	fs.Var(o.secrets, "secret-file", "a Secret key the LoadBalancerConfig refers to (a healthCheck.http.caSecretRef CA bundle, a spec.bgp.peers[].passwordSecretRef TCP MD5 key) and the file holding its value, as `NAMESPACE/NAME/KEY=FILE`; repeatable")
 	fs.BoolVar(&o.openshift, "openshift", false, "also write a MachineConfig with all files, for the OpenShift installer's manifests directory")
 	fs.StringVar(&o.role, "role", DefaultRole, "the MachineConfig role (machineconfiguration.openshift.io/role) of --openshift")
 	fs.Var(&o.bootstrap, "bootstrap", "an installer's bootstrap node that serves the API until the masters do, as `NAME=ADDRESS[,ADDRESS]` (see above)")
@@ -300,7 +302,7 @@ func renderFiles(o options) ([]outFile, string, error) {
 			return nil, "", fmt.Errorf("--role: %w", err)
 		}
 		mode := render.ModePublic
-		if in.Password != "" {
+		if in.Password != "" || hasSecretFile(out) {
 			mode = render.ModeSecret
 		}
 		rel := path.Join(openshiftDir, render.MachineConfigName(o.role, c.Name)+".yaml")
@@ -349,6 +351,13 @@ func readSecrets(o options, c *v1alpha1.LoadBalancerConfig, in *render.Input) er
 	for i, s := range c.Spec.Services {
 		if s.HealthCheck != nil && s.HealthCheck.HTTP != nil && s.HealthCheck.HTTP.CASecretRef != nil {
 			wanted[render.SecretKey(*s.HealthCheck.HTTP.CASecretRef)] = fmt.Sprintf("spec.services[%d].healthCheck.http.caSecretRef", i)
+		}
+	}
+	if b := c.Spec.BGP; b != nil {
+		for i, p := range b.Peers {
+			if p.PasswordSecretRef != nil {
+				wanted[render.SecretKey(*p.PasswordSecretRef)] = fmt.Sprintf("spec.bgp.peers[%d].passwordSecretRef", i)
+			}
 		}
 	}
 	var msgs []string
@@ -457,4 +466,18 @@ func printError(w io.Writer, err error) {
 		}
 	}
 	fmt.Fprintln(w, "Nothing was written.")
+}
+
+// hasSecretFile reports whether out holds a file of mode
+// render.ModeSecret (a BGP password): a MachineConfig or Ignition file
+// that carries it must be as private.
+func hasSecretFile(out render.Output) bool {
+	for _, n := range out.Nodes {
+		for _, f := range n.Files {
+			if f.Mode == render.ModeSecret {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -333,7 +333,7 @@ func TestRenderRefuses(t *testing.T) {
 				"vipvs render: DIR/lbc.yaml: 3 problems:\n",
 				`  - spec.services[0].portt: Forbidden: unknown field; known fields: name, port,`,
 				`  - spec.virtualIPs[0].VRID: Forbidden: unknown field; field names are case-sensitive: did you mean "vrid"?`,
-				`  - spec.virtualIPs[0].prefix: Forbidden: unknown field; known fields: name, address, vrid, interface, prefixLength`,
+				`  - spec.virtualIPs[0].prefix: Forbidden: unknown field; known fields: name, address, vrid, mode, interface, prefixLength`,
 				"  hint: field names are case-sensitive;",
 				"Nothing was written.",
 			},
@@ -412,7 +412,7 @@ func TestRenderRefuses(t *testing.T) {
 			lbc:   strings.Replace(validLBC, "vrid: 51", "vrid: 0", 1),
 			nodes: "nodes:\n- name: Master-0\n  addresses: [192.0.2.11]\n- name: master-1\n  addresses: [192.0.2.10]\n",
 			want: []string{
-				"vipvs render: DIR/lbc.yaml: spec.virtualIPs[0].vrid: Invalid value: 0: vrid must be between 1 and 255\n",
+				"vipvs render: DIR/lbc.yaml: spec.virtualIPs[0].vrid: Required value: vrid is required for a virtual IP in mode vrrp: set a VRID (1 to 255) unique on the segment, or set mode: bgp\n",
 				"vipvs render: DIR/nodes.yaml: 2 problems:\n",
 				`  - nodes[0].name: Invalid value: "Master-0": must be a Kubernetes node name`,
 				`  - nodes[master-1].addresses[0]: Invalid value: "192.0.2.10": is the virtual IP spec.virtualIPs[0].address`,
@@ -508,5 +508,48 @@ func TestSecretFilesFlag(t *testing.T) {
 	}
 	if got, want := s.String(), "ns/name/ca.crt=/tmp/ca.crt"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
+	}
+}
+
+// TestRenderBGP renders the BGP example (api/v1alpha1/testdata/bgp.yaml)
+// with its peer's TCP MD5 key from --secret-file: each node gets the key
+// as a file of mode 0600 that its agent config names, never the key
+// itself, and the OpenShift MachineConfig that carries it is 0600 too.
+func TestRenderBGP(t *testing.T) {
+	lbc, err := os.ReadFile("../api/v1alpha1/testdata/bgp.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := os.ReadFile("../static-pods/input/nodes.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := workdir(t, map[string]string{"lbc.yaml": string(lbc), "nodes.yaml": string(nodes), "md5": "s3cret-md5-key\n"})
+	code, _, stderr := run(dir, "--config", "DIR/lbc.yaml", "--nodes", "DIR/nodes.yaml", "--out", "DIR/out", "--image", testImage)
+	if code != 1 || !strings.Contains(stderr, "spec.bgp.peers[0].passwordSecretRef: the value of Secret key vipvs/bgp-tor/password is needed: pass --secret-file vipvs/bgp-tor/password=FILE") {
+		t.Errorf("without --secret-file: exit %d:\n%s", code, stderr)
+	}
+	code, _, stderr = run(dir, "--config", "DIR/lbc.yaml", "--nodes", "DIR/nodes.yaml", "--out", "DIR/out", "--image", testImage,
+		"--secret-file", "vipvs/bgp-tor/password=DIR/md5", "--openshift", "--role", "worker")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	got := tree(t, filepath.Join(dir, "out"))
+	keyPath := render.BGPPasswordFilePath("ingress-bgp", 0, []byte("s3cret-md5-key\n"))
+	for _, n := range []string{"master-0", "master-1", "master-2"} {
+		key := got[n+keyPath]
+		if key.Data != "s3cret-md5-key\n" || key.Mode != 0o600 {
+			t.Errorf("%s: key file %s (mode %04o): %q", n, keyPath, key.Mode, key.Data)
+		}
+		cfg := got[n+"/etc/vipvs/ingress-bgp/nodes/"+n+".yaml"]
+		if !strings.Contains(cfg.Data, "passwordFile: "+keyPath+"\n") || strings.Contains(cfg.Data, "s3cret") || !strings.Contains(cfg.Data, "mode: bgp\n") || cfg.Mode != 0o600 {
+			t.Errorf("%s: agent config (mode %04o):\n%s", n, cfg.Mode, cfg.Data)
+		}
+	}
+	if cfg := got["master-2/etc/vipvs/ingress-bgp/nodes/master-2.yaml"]; !strings.Contains(cfg.Data, "localASN: 64514\n") || !strings.Contains(cfg.Data, "routerID: 192.0.2.13\n") {
+		t.Errorf("master-2's byNode entry is not applied:\n%s", cfg.Data)
+	}
+	if mc := got["openshift/99-worker-vipvs-ingress-bgp.yaml"]; mc.Mode != 0o600 {
+		t.Errorf("the MachineConfig carries the BGP key but has mode %04o, want 0600", mc.Mode)
 	}
 }

@@ -20,12 +20,15 @@ var staticPodsArgs = map[string][]string{
 		"--image", "quay.io/vipvs/vipvs:latest", "--openshift", "--role", "master"},
 	"ingress": {"--config", staticPodsDir + "/input/ingress.yaml", "--nodes", staticPodsDir + "/input/nodes.yaml",
 		"--image", "quay.io/vipvs/vipvs:latest", "--openshift", "--role", "master"},
+	"ingress-bgp": {"--config", staticPodsDir + "/input/bgp.yaml", "--nodes", staticPodsDir + "/input/nodes.yaml",
+		"--secret-file", "vipvs/bgp-tor/password=" + staticPodsDir + "/input/bgp-md5.key",
+		"--image", "quay.io/vipvs/vipvs:latest", "--openshift", "--role", "master"},
 }
 
 // TestStaticPodsUpToDate renders the inputs of static-pods/ as `make
 // static-pods` does and compares every file with the checked-in one.
 func TestStaticPodsUpToDate(t *testing.T) {
-	for _, name := range []string{"control-plane", "ingress"} {
+	for _, name := range []string{"control-plane", "ingress", "ingress-bgp"} {
 		t.Run(name, func(t *testing.T) {
 			tmp := t.TempDir()
 			var stdout, stderr bytes.Buffer

@@ -46,6 +46,10 @@ or holds nothing to import, 2 on usage errors.
 Flags:
 `
 
+// notMappedBGP is the report's line on what keepalived cannot say, so
+// nothing maps to it: announcing virtual IPs over BGP.
+const notMappedBGP = "vipvs import: not mapped: BGP (active/active over ECMP: virtualIPs[].mode bgp, spec.bgp) is available, but keepalived has no BGP: every virtual IP is imported in mode vrrp (see docs/bgp-config.md)"
+
 // inputsFlag collects -f and --node in command-line order.
 type inputsFlag struct {
 	inputs *[]Input
@@ -195,6 +199,7 @@ func Command(args []string, stdout, stderr io.Writer) int {
 	if *out != "" {
 		dest = *out
 	}
+	fmt.Fprintln(stderr, notMappedBGP)
 	fmt.Fprintf(stderr, "vipvs import: %d LoadBalancerConfig(s) (%s) from %d file(s) to %s, %d note(s)\n", len(res.Configs), strings.Join(lbcs, ", "), len(inputs), dest, len(res.Notes))
 	return 0
 }

@@ -52,10 +52,13 @@ LoadBalancerConfig (vipvs.io/v1alpha1, cluster-scoped) it:
     backups first;
   - reports status from the companions' reports: conditions Ready,
     Progressing and Degraded, per node the rendered and the running
-    configuration hash, per virtual IP its master (kubectl get lbc shows
-    them), and events; and the same as metrics on /metrics:
-    vipvs_operator_node_config_current{load_balancer_config,node} and
-    vipvs_operator_vip_master{load_balancer_config,vip,node};
+    configuration hash and BGP sessions, per virtual IP its master (mode
+    bgp: the nodes that advertise it; kubectl get lbc shows them), and
+    events; and the same as metrics on /metrics:
+    vipvs_operator_node_config_current{load_balancer_config,node},
+    vipvs_operator_vip_master{load_balancer_config,vip,node},
+    vipvs_operator_vip_advertising_nodes{load_balancer_config,vip} and
+    vipvs_operator_bgp_session_up{load_balancer_config,node,peer};
   - on deletion, deletes the Secrets (the companions then remove the
     agents), then releases its finalizer.
 

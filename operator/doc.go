@@ -15,13 +15,19 @@
 //  2. validation: api/validation.ValidateLoadBalancerConfig, and against
 //     the other LoadBalancerConfigs (validate.go): no shared virtual IP
 //     address, no shared VRID in one family on one interface, no shared
-//     agentStatusPort on a common node. Of two conflicting objects, the one
+//     agentStatusPort on a common node, no BGP peer that two of them speak
+//     to from one address of a common node. Of two conflicting objects, the one
 //     whose current spec does not run yet (a new one, or one just edited
 //     into the conflict) is refused (Degraded, reason Conflict), so that no
 //     change takes the VIPs of a working object; otherwise the later
 //     created.
-//  3. secrets: spec.vrrp.passwordSecretRef and the caSecretRefs of HTTPS
-//     health checks, read from the API server (never cached).
+//  3. secrets: spec.vrrp.passwordSecretRef, the caSecretRefs of HTTPS
+//     health checks and the BGP peers' passwordSecretRefs, read from the
+//     API server (never cached). A BGP key becomes a file of mode 0600 in
+//     the node's Secret, which the companion writes beside the agent's
+//     configuration (render.BGPPasswordFilePath, a new path for a new key
+//     so that the agent reloads): the companion needs no
+//     access to the referenced Secret.
 //  4. render: render.Render, the renderer `vipvs render` uses.
 //  5. publish (publish.go): one Secret per member node (an agent's
 //     configuration may hold the VRRPv2 password: a ConfigMap is no place
@@ -31,7 +37,9 @@
 //  6. status (status.go): from the companions' reports on the Secrets
 //     (NodeReports of the status contract, api/status/v1alpha1: states,
 //     typed problem codes, never the agent's words), per node the rendered
-//     and running configuration hashes, per virtual IP its master, and the
+//     and running configuration hashes and BGP sessions, per virtual IP its
+//     master (mode bgp: the nodes that advertise it, NotAdvertised when
+//     none does), and the
 //     conditions Ready, Progressing and Degraded (with, among others, the
 //     reasons ConfigRejected naming the spec's field and RouterFault naming
 //     the node, router and interface); the same facts as metrics

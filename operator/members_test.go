@@ -271,6 +271,43 @@ func TestConflicts(t *testing.T) {
 			members: []string{"i0"},
 		},
 		{
+			name: "a BGP peer of an earlier object on a common node",
+			lbc: ingress("in", 5, func(c *v1alpha1.LoadBalancerConfig) {
+				c.Spec.NodeSelector.MatchLabels = map[string]string{cpLabel: ""}
+				c.Spec.AgentStatusPort = 9445
+				c.Spec.VirtualIPs[0] = v1alpha1.VirtualIP{Name: "in", Address: "192.0.2.20", Mode: v1alpha1.AnnouncementBGP}
+				c.Spec.BGP = &v1alpha1.BGP{LocalASN: ptrTo(int64(64513)), Peers: []v1alpha1.BGPPeer{{Address: "192.0.2.2", ASN: 64512}, {Address: "192.0.2.1", ASN: 64512}}}
+			}),
+			others:  []*v1alpha1.LoadBalancerConfig{bgpLBC("cp")},
+			members: []string{"m0"},
+			want:    []string{`spec.bgp.peers[1].address: Invalid value: "192.0.2.1": LoadBalancerConfig "cp" already peers with 192.0.2.1 from node(s) m0`},
+		},
+		{
+			name: "a BGP peer of an earlier object, from another source address",
+			lbc: ingress("in", 5, func(c *v1alpha1.LoadBalancerConfig) {
+				c.Spec.NodeSelector.MatchLabels = map[string]string{cpLabel: ""}
+				c.Spec.AgentStatusPort = 9445
+				c.Spec.VirtualIPs[0] = v1alpha1.VirtualIP{Name: "in", Address: "192.0.2.20", Mode: v1alpha1.AnnouncementBGP}
+				c.Spec.BGP = &v1alpha1.BGP{LocalASN: ptrTo(int64(64513)), Peers: []v1alpha1.BGPPeer{{Address: "192.0.2.1", ASN: 64512}},
+					ByNode: []v1alpha1.BGPNode{{NodeName: "m0", SourceAddresses: []string{"198.51.100.11"}}}}
+			}),
+			others: []*v1alpha1.LoadBalancerConfig{func() *v1alpha1.LoadBalancerConfig {
+				c := bgpLBC("cp")
+				c.Spec.BGP.ByNode = []v1alpha1.BGPNode{{NodeName: "m0", SourceAddresses: []string{"192.0.2.11"}}}
+				return c
+			}()},
+			members: []string{"m0"},
+		},
+		{
+			name: "a BGP peer of an earlier object, no common node",
+			lbc: ingress("in", 5, func(c *v1alpha1.LoadBalancerConfig) {
+				c.Spec.VirtualIPs[0] = v1alpha1.VirtualIP{Name: "in", Address: "192.0.2.20", Mode: v1alpha1.AnnouncementBGP}
+				c.Spec.BGP = &v1alpha1.BGP{LocalASN: ptrTo(int64(64513)), Peers: []v1alpha1.BGPPeer{{Address: "192.0.2.1", ASN: 64512}}}
+			}),
+			others:  []*v1alpha1.LoadBalancerConfig{bgpLBC("cp")},
+			members: []string{"i0"},
+		},
+		{
 			name: "an object being deleted does not count",
 			lbc:  ingress("in", 5, func(c *v1alpha1.LoadBalancerConfig) { c.Spec.VirtualIPs[0].VRID = 51 }),
 			others: []*v1alpha1.LoadBalancerConfig{func() *v1alpha1.LoadBalancerConfig {
@@ -307,3 +344,5 @@ func TestConflicts(t *testing.T) {
 		})
 	}
 }
+
+func ptrTo[T any](v T) *T { return &v }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	statusv1 "github.com/vipvs/vipvs/api/status/v1alpha1"
 	"github.com/vipvs/vipvs/api/v1alpha1"
 )
 
@@ -15,10 +16,13 @@ import (
 const (
 	MetricNodeConfigCurrent = "vipvs_operator_node_config_current"
 	MetricVIPMaster         = "vipvs_operator_vip_master"
+	MetricVIPAdvertisers    = "vipvs_operator_vip_advertising_nodes"
+	MetricBGPSessionUp      = "vipvs_operator_bgp_session_up"
 
 	labelLoadBalancerConfig = "load_balancer_config"
 	labelNode               = "node"
 	labelVIP                = "vip"
+	labelPeer               = "peer"
 )
 
 // statusMetrics exports what the status of each LoadBalancerConfig says,
@@ -32,22 +36,34 @@ const (
 //   - vipvs_operator_vip_master{load_balancer_config, vip, node} is 1 for
 //     each node that the companions report as master of the virtual IP
 //     address vip (two during a split brain); there is none while no node
-//     is master.
+//     is master;
+//   - vipvs_operator_vip_advertising_nodes{load_balancer_config, vip} is,
+//     for each virtual IP address in mode bgp, the number of nodes that
+//     advertise it (status.vips[].advertisedBy): 0 while none does;
+//   - vipvs_operator_bgp_session_up{load_balancer_config, node, peer} is 1
+//     while the node's BGP session with the peer address is established,
+//     0 otherwise (status.nodes[].bgpPeers).
 //
-// A series is deleted when its node leaves or stops being master, and with
-// its LoadBalancerConfig.
+// A series is deleted when its node leaves, its peer or virtual IP goes,
+// or its node stops being master, and with its LoadBalancerConfig.
 type statusMetrics struct {
 	configCurrent *prometheus.GaugeVec
 	vipMaster     *prometheus.GaugeVec
+	advertisers   *prometheus.GaugeVec
+	sessionUp     *prometheus.GaugeVec
 
 	mu sync.Mutex
 	// nodes and masters are the label values of the series set for each
 	// LoadBalancerConfig, by its name: what to delete when they go.
-	nodes   map[string]map[string]bool
-	masters map[string]map[vipNode]bool
+	nodes    map[string]map[string]bool
+	masters  map[string]map[vipNode]bool
+	bgpVIPs  map[string]map[string]bool
+	sessions map[string]map[nodePeer]bool
 }
 
 type vipNode struct{ vip, node string }
+
+type nodePeer struct{ node, peer string }
 
 // newStatusMetrics returns the operator's metrics, registered with reg.
 // When another reconciler of the process registered them already (tests
@@ -67,11 +83,29 @@ func newStatusMetrics(reg prometheus.Registerer) (*statusMetrics, error) {
 	if err != nil {
 		return nil, err
 	}
+	advertisers, err := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: MetricVIPAdvertisers,
+		Help: "The number of nodes that advertise the virtual IP address vip in mode bgp (status.vips[].advertisedBy); 0 while none does.",
+	}, []string{labelLoadBalancerConfig, labelVIP}))
+	if err != nil {
+		return nil, err
+	}
+	sessionUp, err := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: MetricBGPSessionUp,
+		Help: "1 while the node's BGP session with the peer is established, 0 otherwise (status.nodes[].bgpPeers).",
+	}, []string{labelLoadBalancerConfig, labelNode, labelPeer}))
+	if err != nil {
+		return nil, err
+	}
 	return &statusMetrics{
 		configCurrent: current,
 		vipMaster:     master,
+		advertisers:   advertisers,
+		sessionUp:     sessionUp,
 		nodes:         map[string]map[string]bool{},
 		masters:       map[string]map[vipNode]bool{},
+		bgpVIPs:       map[string]map[string]bool{},
+		sessions:      map[string]map[nodePeer]bool{},
 	}, nil
 }
 
@@ -128,6 +162,36 @@ func (m *statusMetrics) set(lbc string, st v1alpha1.LoadBalancerConfigStatus, ma
 		}
 	}
 	m.nodes[lbc], m.masters[lbc] = nodes, ms
+
+	vips := map[string]bool{}
+	for _, vs := range st.VIPs {
+		if vs.Mode == v1alpha1.AnnouncementBGP {
+			vips[vs.Address] = true
+			m.advertisers.WithLabelValues(lbc, vs.Address).Set(float64(len(vs.AdvertisedBy)))
+		}
+	}
+	sessions := map[nodePeer]bool{}
+	for _, ns := range st.Nodes {
+		for _, p := range ns.BGPPeers {
+			sessions[nodePeer{ns.Name, p.Address}] = true
+			v := 0.0
+			if p.State == statusv1.BGPStateEstablished {
+				v = 1
+			}
+			m.sessionUp.WithLabelValues(lbc, ns.Name, p.Address).Set(v)
+		}
+	}
+	for v := range m.bgpVIPs[lbc] {
+		if !vips[v] {
+			m.advertisers.DeleteLabelValues(lbc, v)
+		}
+	}
+	for k := range m.sessions[lbc] {
+		if !sessions[k] {
+			m.sessionUp.DeleteLabelValues(lbc, k.node, k.peer)
+		}
+	}
+	m.bgpVIPs[lbc], m.sessions[lbc] = vips, sessions
 }
 
 // forget deletes every series of LoadBalancerConfig lbc.
@@ -136,6 +200,10 @@ func (m *statusMetrics) forget(lbc string) {
 	defer m.mu.Unlock()
 	m.configCurrent.DeletePartialMatch(prometheus.Labels{labelLoadBalancerConfig: lbc})
 	m.vipMaster.DeletePartialMatch(prometheus.Labels{labelLoadBalancerConfig: lbc})
+	m.advertisers.DeletePartialMatch(prometheus.Labels{labelLoadBalancerConfig: lbc})
+	m.sessionUp.DeletePartialMatch(prometheus.Labels{labelLoadBalancerConfig: lbc})
 	delete(m.nodes, lbc)
 	delete(m.masters, lbc)
+	delete(m.bgpVIPs, lbc)
+	delete(m.sessions, lbc)
 }

@@ -135,7 +135,7 @@ func TestMetricsDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range []string{MetricNodeConfigCurrent, MetricVIPMaster} {
+	for _, m := range []string{MetricNodeConfigCurrent, MetricVIPMaster, MetricVIPAdvertisers, MetricBGPSessionUp} {
 		if !strings.Contains(string(readme), "\n| `"+m+"` |") {
 			t.Errorf("README.md's table of metrics has no row for %s", m)
 		}

@@ -491,8 +491,8 @@ func byNode(secrets map[string]*corev1.Secret) map[string]*corev1.Secret {
 	return out
 }
 
-// resolveSecrets resolves the Secrets spec references: the VRRP password
-// and the CA bundles of HTTPS health checks, read from the API server (not
+// resolveSecrets resolves the Secrets spec references: the VRRP password,
+// the CA bundles of HTTPS health checks and the TCP MD5 keys of BGP peers, read from the API server (not
 // cached). A missing Secret or key is a problem of the spec (field errors);
 // an API error is returned as err.
 func (r *Reconciler) resolveSecrets(ctx context.Context, lbc *v1alpha1.LoadBalancerConfig) (string, map[string][]byte, field.ErrorList, error) {
@@ -539,6 +539,21 @@ func (r *Reconciler) resolveSecrets(ctx context.Context, lbc *v1alpha1.LoadBalan
 		}
 		if ok {
 			secrets[render.SecretKey(ref)] = b
+		}
+	}
+	if b := lbc.Spec.BGP; b != nil {
+		for i, peer := range b.Peers {
+			if peer.PasswordSecretRef == nil {
+				continue
+			}
+			ref := *peer.PasswordSecretRef
+			v, ok, err := get(field.NewPath("spec", "bgp", "peers").Index(i).Child("passwordSecretRef"), ref)
+			if err != nil {
+				return "", nil, nil, err
+			}
+			if ok {
+				secrets[render.SecretKey(ref)] = v
+			}
 		}
 	}
 	return password, secrets, errs, nil
@@ -697,6 +712,13 @@ func references(lbc *v1alpha1.LoadBalancerConfig, namespace, name string) bool {
 	for _, s := range lbc.Spec.Services {
 		if s.HealthCheck != nil && s.HealthCheck.HTTP != nil && is(s.HealthCheck.HTTP.CASecretRef) {
 			return true
+		}
+	}
+	if b := lbc.Spec.BGP; b != nil {
+		for _, p := range b.Peers {
+			if is(p.PasswordSecretRef) {
+				return true
+			}
 		}
 	}
 	return false

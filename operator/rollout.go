@@ -212,7 +212,8 @@ func agentConfig(lbc string, s *corev1.Secret) (*agentv1alpha1.AgentConfig, map[
 
 // restarts reports whether going from the files of Secret cur to those of
 // want restarts a virtual router of the node's agent, or the agent: another
-// static pod, or a router that stays but changes more than its priority,
+// static pod, another bgp section or BGP key file (the BGP sessions may
+// reset), or a router that stays but changes more than its priority,
 // track checks and unicast peers (what the agent applies live; the IPVS
 // services and the node's checks are not the router's). A router added or
 // removed restarts no other one.
@@ -247,8 +248,8 @@ func restarts(lbc string, cur, want *corev1.Secret) bool {
 // those of want restarts the node's agent: a file other than the agent
 // config (the static pod) changes.
 func restartsAgent(lbc string, cur, want *corev1.Secret) bool {
-	_, aFiles := agentConfig(lbc, cur)
-	_, bFiles := agentConfig(lbc, want)
+	a, aFiles := agentConfig(lbc, cur)
+	b, bFiles := agentConfig(lbc, want)
 	if len(aFiles) != len(bFiles) {
 		return true
 	}
@@ -257,7 +258,10 @@ func restartsAgent(lbc string, cur, want *corev1.Secret) bool {
 			return true
 		}
 	}
-	return false
+	// A changed bgp section: the speaker's sessions may reset. One node at
+	// a time, as for a restart of the agent, so that the other nodes keep
+	// advertising the bgp virtual IPs.
+	return !reflect.DeepEqual(a.BGP, b.BGP)
 }
 
 // withHeld returns the published Secrets by node as the status should see

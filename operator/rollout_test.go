@@ -214,3 +214,46 @@ func equalStrings(a, b []string) bool {
 	}
 	return true
 }
+
+// TestRestartsBGP: a change of the bgp section or of a BGP key file is
+// rolled out one node at a time (the node's sessions may reset), so that
+// the other nodes keep advertising the bgp virtual IPs meanwhile.
+func TestRestartsBGP(t *testing.T) {
+	router := agentv1alpha1.VirtualRouter{Name: "web", Mode: agentv1alpha1.ModeBGP, VIPs: []string{"192.0.2.40"}}
+	bgp := func(asn int64) *agentv1alpha1.BGP {
+		return &agentv1alpha1.BGP{LocalASN: 64513, Peers: []agentv1alpha1.BGPPeer{{Address: "192.0.2.1", ASN: asn, PasswordFile: render.BGPPasswordFilePath(rolloutLBC, 0, []byte("k1"))}}}
+	}
+	secret := func(b *agentv1alpha1.BGP, key string, r agentv1alpha1.VirtualRouter) *corev1.Secret {
+		cfg, err := yaml.Marshal(agentv1alpha1.AgentConfig{APIVersion: "vipvs.io/v1alpha1", Kind: "AgentConfig", BGP: b, VirtualRouters: []agentv1alpha1.VirtualRouter{r}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, ann, err := companion.EncodeFiles([]companion.File{
+			{Path: render.AgentConfigPath(rolloutLBC, "n1"), Data: cfg, Mode: 0o644},
+			{Path: render.BGPPasswordFilePath(rolloutLBC, 0, []byte("k1")), Data: []byte(key), Mode: 0o600},
+			{Path: render.StaticPodPath(rolloutLBC), Data: []byte("pod"), Mode: 0o644},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{
+			companion.AnnotationFiles: ann, companion.AnnotationConfigHash: "h", annotationNodeName: "n1"}}, Data: data}
+	}
+	cur := secret(bgp(64512), "k1", router)
+	withChecks := router
+	withChecks.TrackChecks = []agentv1alpha1.TrackCheck{{Check: "router"}}
+	for _, tt := range []struct {
+		name string
+		want *corev1.Secret
+		ok   bool
+	}{
+		{"unchanged", secret(bgp(64512), "k1", router), false},
+		{"track checks of a bgp router", secret(bgp(64512), "k1", withChecks), false},
+		{"peer ASN", secret(bgp(64515), "k1", router), true},
+		{"key", secret(bgp(64512), "k2", router), true},
+	} {
+		if got := restarts(rolloutLBC, cur, tt.want); got != tt.ok {
+			t.Errorf("%s: restarts = %v, want %v", tt.name, got, tt.ok)
+		}
+	}
+}

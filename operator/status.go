@@ -192,6 +192,8 @@ func computeStatus(lbc *v1alpha1.LoadBalancerConfig, obs observed, now metav1.Ti
 					msgs = append(msgs, f)
 				}
 			}
+			ns.BGPPeers = bgpPeers(r.agent.BGPPeers)
+			msgs = append(msgs, bgpProblems(r.agent)...)
 			if r.agentError != "" {
 				undelivered = append(undelivered, m.name)
 				msgs = append(msgs, r.agentError)
@@ -216,10 +218,23 @@ func computeStatus(lbc *v1alpha1.LoadBalancerConfig, obs observed, now metav1.Ti
 	}
 
 	var masters []string
-	var noMaster, split []string
+	var noMaster, split, notAdvertised []string
 	vipMasters := make(map[string][]string, len(lbc.Spec.VirtualIPs))
 	settle := settled{unsettled: map[string]time.Time{}}
 	for _, v := range lbc.Spec.VirtualIPs {
+		if v.IsBGP() {
+			// Every healthy node advertises it (ECMP): no master, nothing
+			// to settle.
+			adv := advertisers(agents, v.Name)
+			st.VIPs = append(st.VIPs, v1alpha1.VIPStatus{Name: v.Name, Address: v.Address, Mode: v1alpha1.AnnouncementBGP, AdvertisedBy: adv})
+			shown := "bgp:" + strings.Join(adv, "+")
+			if len(adv) == 0 {
+				shown = "bgp:-"
+				notAdvertised = append(notAdvertised, fmt.Sprintf("%s (%s)", v.Name, v.Address))
+			}
+			masters = append(masters, v.Address+"="+shown)
+			continue
+		}
 		var ms []string
 		for name, a := range agents {
 			for _, rt := range a.Routers {
@@ -295,6 +310,9 @@ func computeStatus(lbc *v1alpha1.LoadBalancerConfig, obs observed, now metav1.Ti
 		degraded = append(degraded, finding{v1alpha1.ReasonNoMaster,
 			"no node is master of " + strings.Join(noMaster, ", ")})
 	}
+	if len(notAdvertised) > 0 && len(rolling) == 0 && active > 0 {
+		degraded = append(degraded, finding{v1alpha1.ReasonNotAdvertised, notAdvertisedMsg(notAdvertised)})
+	}
 
 	gen := lbc.Generation
 	if len(degraded) > 0 {
@@ -331,10 +349,81 @@ func computeStatus(lbc *v1alpha1.LoadBalancerConfig, obs observed, now metav1.Ti
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, degraded[0].reason, degraded[0].message
 	case len(noMaster) > 0:
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, v1alpha1.ReasonNoMaster, "no node is master of "+strings.Join(noMaster, ", ")
+	case len(notAdvertised) > 0:
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, v1alpha1.ReasonNotAdvertised, notAdvertisedMsg(notAdvertised)
 	}
 	ready.Message = truncate(ready.Message, maxConditionMessage)
 	setCondition(&st.Conditions, ready, now)
 	return st, vipMasters, settle
+}
+
+// advertisers returns, sorted, the nodes whose agents report advertising
+// the bgp router name.
+func advertisers(agents map[string]*statusv1.NodeReport, name string) []string {
+	var out []string
+	for node, a := range agents {
+		for _, rt := range a.Routers {
+			if rt.Name == name && rt.State == statusv1.StateAdvertised {
+				out = append(out, node)
+			}
+		}
+	}
+	sort.Strings(out)
+	if len(out) > v1alpha1.MaxNodes {
+		out = out[:v1alpha1.MaxNodes]
+	}
+	return out
+}
+
+func notAdvertisedMsg(vips []string) string {
+	return "no node advertises the virtual IP in mode bgp " + strings.Join(vips, ", ") +
+		": on every node a track check fails, the node drains, or its BGP speaker cannot run (see status.nodes[].message and bgpPeers)"
+}
+
+// bgpPeers are a node's BGP sessions for status.nodes[].bgpPeers.
+func bgpPeers(in []statusv1.BGPPeerSummary) []v1alpha1.BGPPeerStatus {
+	var out []v1alpha1.BGPPeerStatus
+	seen := map[string]bool{}
+	for _, p := range in {
+		if seen[p.Address] || len(out) == v1alpha1.MaxBGPPeers {
+			continue // a list map keyed by address, at most 16
+		}
+		seen[p.Address] = true
+		out = append(out, v1alpha1.BGPPeerStatus{Address: truncate(p.Address, 45), State: truncate(p.State, 32), BFD: truncate(p.BFD, 32), Advertised: int32(min(p.Advertised, 1<<31-1))})
+	}
+	return out
+}
+
+// bgpProblems says what is wrong with a node's announcement over BGP:
+// sessions that are not established, BFD sessions that are not up, the
+// speaker's error, and the bgp routers it withdrew and why.
+func bgpProblems(a *statusv1.NodeReport) []string {
+	var msgs []string
+	if a.BGPError != "" {
+		msgs = append(msgs, "BGP: "+a.BGPError)
+	}
+	for _, p := range a.BGPPeers {
+		switch {
+		case p.State != statusv1.BGPStateEstablished:
+			state := p.State
+			if state == "" {
+				state = "not running"
+			}
+			msgs = append(msgs, fmt.Sprintf("the BGP session to %s is %s", p.Address, state))
+		case p.BFD != "" && p.BFD != statusv1.BFDStateUp:
+			msgs = append(msgs, fmt.Sprintf("the BFD session to %s is %s", p.Address, p.BFD))
+		}
+	}
+	for _, rt := range a.Routers {
+		if rt.State == statusv1.StateWithdrawn {
+			msg := fmt.Sprintf("it withdrew %s", rt.Name)
+			if rt.Reason != "" {
+				msg += ": " + rt.Reason
+			}
+			msgs = append(msgs, msg)
+		}
+	}
+	return msgs
 }
 
 // previousMaster returns the single master node the status shows for v,

@@ -2,6 +2,7 @@ package operator
 
 import (
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 
@@ -15,8 +16,8 @@ import (
 // conflicts returns what keeps lbc from being rendered next to the other
 // LoadBalancerConfigs of the cluster: a virtual IP address or a VRID (in one
 // family on one interface) that an earlier one uses
-// (validation.ValidateLoadBalancerConfigSet), or an agentStatusPort that an
-// earlier one uses on a common node. Objects being deleted do not count.
+// (validation.ValidateLoadBalancerConfigSet), or an agentStatusPort or a
+// BGP peer that an earlier one uses on a common node. Objects being deleted do not count.
 // members are lbc's member nodes.
 //
 // Of two conflicting objects, the one refused is the one whose current
@@ -68,7 +69,92 @@ func conflicts(lbc *v1alpha1.LoadBalancerConfig, all []v1alpha1.LoadBalancerConf
 			"port is already used by LoadBalancerConfig %q on node(s) %s: each LoadBalancerConfig runs its own agent on a node, so LoadBalancerConfigs that select a common node need different agentStatusPort values",
 			o.Name, strings.Join(common, ", "))))
 	}
+	errs = append(errs, bgpConflicts(lbc, set, mine, nodes)...)
 	return errs
+}
+
+// bgpConflicts returns the BGP peers of lbc that an earlier
+// LoadBalancerConfig's agents on a common node already speak to: a router
+// keeps one session per neighbour address, so two agents of one node
+// cannot both peer with it (each would reset the other's session).
+func bgpConflicts(lbc *v1alpha1.LoadBalancerConfig, set []v1alpha1.LoadBalancerConfig, mine map[string]bool, nodes []corev1.Node) field.ErrorList {
+	peers := speaksTo(lbc)
+	if len(peers) == 0 {
+		return nil
+	}
+	var errs field.ErrorList
+	for i := range set {
+		o := &set[i]
+		if o.Name == lbc.Name {
+			break // only the earlier ones
+		}
+		theirs := speaksTo(o)
+		if len(theirs) == 0 {
+			continue
+		}
+		for j, p := range lbc.Spec.BGP.Peers {
+			if !theirs[p.Address] {
+				continue
+			}
+			var common []string
+			for _, n := range nodesOf(o, nodes) {
+				// Sessions from two distinct source addresses of the node
+				// are two neighbours to the router.
+				a, b := sourceAddress(lbc, n, p.Address), sourceAddress(o, n, p.Address)
+				if mine[n] && (a == "" || b == "" || a == b) {
+					common = append(common, n)
+				}
+			}
+			if len(common) > 0 {
+				errs = append(errs, field.Invalid(field.NewPath("spec", "bgp", "peers").Index(j).Child("address"), p.Address, fmt.Sprintf(
+					"LoadBalancerConfig %q already peers with %s from node(s) %s: a router keeps one BGP session per node address; put the virtual IPs in mode bgp into one LoadBalancerConfig, select other nodes, or give each LoadBalancerConfig its own source address on those nodes (spec.bgp.byNode[].sourceAddresses)",
+					o.Name, p.Address, strings.Join(common, ", "))))
+			}
+		}
+	}
+	return errs
+}
+
+// sourceAddress is the source address c's agent on node opens its session
+// to peer from: spec.bgp.byNode's address of the peer's family, "" for the
+// node's routing's choice.
+func sourceAddress(c *v1alpha1.LoadBalancerConfig, node, peer string) string {
+	pa, err := netip.ParseAddr(peer)
+	if err != nil {
+		return ""
+	}
+	for _, n := range c.Spec.BGP.ByNode {
+		if n.NodeName != node {
+			continue
+		}
+		for _, s := range n.SourceAddresses {
+			if a, err := netip.ParseAddr(s); err == nil && a.Is4() == pa.Is4() {
+				return a.String()
+			}
+		}
+	}
+	return ""
+}
+
+// speaksTo returns the peer addresses c's agents open BGP sessions to:
+// those of spec.bgp.peers when a virtual IP is in mode bgp.
+func speaksTo(c *v1alpha1.LoadBalancerConfig) map[string]bool {
+	b := c.Spec.BGP
+	if b == nil || b.ExternalSpeaker != nil || len(b.Peers) == 0 {
+		return nil
+	}
+	bgp := false
+	for i := range c.Spec.VirtualIPs {
+		bgp = bgp || c.Spec.VirtualIPs[i].IsBGP()
+	}
+	if !bgp {
+		return nil
+	}
+	out := map[string]bool{}
+	for _, p := range b.Peers {
+		out[p.Address] = true
+	}
+	return out
 }
 
 // before orders LoadBalancerConfigs by precedence: those whose current

@@ -51,7 +51,7 @@ func (r *renderer) node(k int, pod []byte) (NodeFiles, field.ErrorList, error) {
 		return NodeFiles{}, nil, err
 	}
 	mode := ModePublic
-	if r.password != "" {
+	if r.password != "" || r.bgpKeys(ac) {
 		mode = ModeSecret
 	}
 	files := []File{
@@ -62,6 +62,14 @@ func (r *renderer) node(k int, pod []byte) (NodeFiles, field.ErrorList, error) {
 		s := &r.lbc.Spec.Services[i]
 		if ref := caSecretRef(s); ref != nil {
 			files = append(files, File{Path: CAFilePath(r.lbc.Name, s.Name), Data: slices.Clone(r.secrets[SecretKey(*ref)]), Mode: ModePublic})
+		}
+	}
+	if ac.BGP != nil {
+		for i, peer := range r.lbc.Spec.BGP.Peers {
+			if ref := peer.PasswordSecretRef; ref != nil {
+				key := r.secrets[SecretKey(*ref)]
+				files = append(files, File{Path: BGPPasswordFilePath(r.lbc.Name, i, key), Data: slices.Clone(key), Mode: ModeSecret})
+			}
 		}
 	}
 	slices.SortFunc(files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
@@ -114,15 +122,111 @@ func (r *renderer) agentConfig(k int) *agentv1alpha1.AgentConfig {
 		ac.Checks = append(ac.Checks, trackCheck(tc))
 		tracks = append(tracks, agentv1alpha1.TrackCheck{Check: tc.Name, Weight: tc.Weight})
 	}
+	bgp := false
 	for _, v := range r.vips {
 		f := familyOf(v.addr)
 		src, ok := r.nodes[k].firstAddr(f)
 		if !ok {
 			continue // the node has no address of this family: it sits this VIP out
 		}
+		if v.spec.IsBGP() {
+			ac.VirtualRouters = append(ac.VirtualRouters, r.bgpRouter(v, slices.Clone(tracks)))
+			bgp = true
+			continue
+		}
 		ac.VirtualRouters = append(ac.VirtualRouters, r.router(v, r.prios[k][v.index], src, slices.Clone(tracks), k))
 	}
+	if bgp {
+		ac.BGP = r.bgp(k)
+	}
 	return ac
+}
+
+// bgpKeys reports whether ac names a BGP key file.
+func (r *renderer) bgpKeys(ac *agentv1alpha1.AgentConfig) bool {
+	if ac.BGP == nil {
+		return false
+	}
+	return slices.ContainsFunc(ac.BGP.Peers, func(p agentv1alpha1.BGPPeer) bool { return p.PasswordFile != "" })
+}
+
+// bgpRouter is the router of a virtual IP in mode bgp: no VRRP settings,
+// the same on every node.
+func (r *renderer) bgpRouter(v vip, tracks []agentv1alpha1.TrackCheck) agentv1alpha1.VirtualRouter {
+	return agentv1alpha1.VirtualRouter{
+		Name:            v.spec.Name,
+		Mode:            agentv1alpha1.ModeBGP,
+		Interface:       v.spec.Interface,
+		VIPs:            []string{vipString(v)},
+		TrackChecks:     tracks,
+		VirtualServices: r.services(familyOf(v.addr)),
+	}
+}
+
+// bgp is the bgp section of node k's agent config: spec.bgp with the
+// node's byNode entry applied, and each password as the file that holds
+// it.
+func (r *renderer) bgp(k int) *agentv1alpha1.BGP {
+	b := r.lbc.Spec.BGP
+	out := &agentv1alpha1.BGP{GracefulShutdownWait: duration(b.GracefulShutdownWait)}
+	if es := b.ExternalSpeaker; es != nil {
+		out.ExternalSpeaker = &agentv1alpha1.ExternalSpeaker{Table: es.Table, Protocol: clone(es.Protocol)}
+		return out
+	}
+	var node v1alpha1.BGPNode
+	for _, n := range b.ByNode {
+		if n.NodeName == r.nodes[k].Name {
+			node = n
+		}
+	}
+	if b.LocalASN != nil {
+		out.LocalASN = *b.LocalASN
+	}
+	if node.LocalASN != nil {
+		out.LocalASN = *node.LocalASN
+	}
+	out.RouterID = node.RouterID
+	if out.RouterID == "" {
+		if a, ok := r.nodes[k].firstAddr(ipv4); ok {
+			out.RouterID = a.String() // checkBGPNodes: an IPv6-only node sets byNode[].routerID
+		}
+	}
+	if b.ListenPort != nil {
+		out.ListenPort = *b.ListenPort
+	}
+	if f := b.BFDProfile; f != nil {
+		out.BFDProfile = &agentv1alpha1.BFDProfile{MinTxInterval: duration(f.MinTxInterval), MinRxInterval: duration(f.MinRxInterval), Multiplier: clone(f.Multiplier)}
+	}
+	src := map[family]string{}
+	for _, s := range node.SourceAddresses {
+		if a, err := netip.ParseAddr(s); err == nil {
+			src[familyOf(a)] = s
+		}
+	}
+	for i, p := range b.Peers {
+		ap := agentv1alpha1.BGPPeer{
+			Address:       p.Address,
+			ASN:           p.ASN,
+			HoldTime:      duration(p.HoldTime),
+			KeepaliveTime: duration(p.KeepaliveTime),
+			ConnectRetry:  duration(p.ConnectRetry),
+			BFD:           p.BFD,
+		}
+		if p.Port != nil {
+			ap.Port = *p.Port
+		}
+		if p.EBGPMultihop != nil {
+			ap.EBGPMultihop = *p.EBGPMultihop
+		}
+		if a, err := netip.ParseAddr(p.Address); err == nil {
+			ap.SourceAddress = src[familyOf(a)]
+		}
+		if p.PasswordSecretRef != nil {
+			ap.PasswordFile = BGPPasswordFilePath(r.lbc.Name, i, r.secrets[SecretKey(*p.PasswordSecretRef)])
+		}
+		out.Peers = append(out.Peers, ap)
+	}
+	return out
 }
 
 // router is the virtual router of node k for v, with priority prio and

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -51,12 +52,48 @@ func TestRenderRefuses(t *testing.T) {
 	dualStack := func(in *Input) {
 		in.Config.Spec.VirtualIPs = append(in.Config.Spec.VirtualIPs, v1alpha1.VirtualIP{Name: "api-v6", Address: "2001:db8::10", VRID: 51})
 	}
+	bgp := func(in *Input) {
+		in.Config.Spec.VirtualIPs[0] = v1alpha1.VirtualIP{Name: "api", Address: "192.0.2.10", Mode: v1alpha1.AnnouncementBGP}
+		in.Config.Spec.BGP = &v1alpha1.BGP{LocalASN: ptr(int64(64513)), Peers: []v1alpha1.BGPPeer{{Address: "192.0.2.1", ASN: 64512,
+			PasswordSecretRef: &v1alpha1.SecretKeyReference{Namespace: "vipvs", Name: "bgp", Key: "password"}}}}
+	}
 	tests := []struct {
 		name    string
 		mutate  func(in *Input)
 		want    []string
 		noNodes bool
 	}{
+		{
+			name: "BGP password not given",
+			mutate: func(in *Input) {
+				bgp(in)
+				in.Secrets = map[string][]byte{"vipvs/bgp/password": []byte("\n")}
+			},
+			want: []string{`spec.bgp.peers[0].passwordSecretRef: Required value: the TCP MD5 key of the BGP sessions (key "password" of Secret vipvs/bgp) is not given or empty: it must be 1 to 80 bytes`},
+		},
+		{
+			name: "BGP password too long",
+			mutate: func(in *Input) {
+				bgp(in)
+				in.Secrets = map[string][]byte{"vipvs/bgp/password": bytes.Repeat([]byte("k"), 81)}
+			},
+			want: []string{`spec.bgp.peers[0].passwordSecretRef: Invalid value: "<redacted>": the key in Secret vipvs/bgp is 81 bytes long, at most 80 (TCP MD5 keys are at most 80 bytes)`},
+		},
+		{
+			name: "BGP node without router ID",
+			mutate: func(in *Input) {
+				bgp(in)
+				in.Config.Spec.VirtualIPs[0].Address = "2001:db8::10"
+				in.Config.Spec.BGP.Peers[0].Address = "2001:db8::1"
+				in.Secrets = map[string][]byte{"vipvs/bgp/password": []byte("k")}
+				in.Config.Spec.BGP.ByNode = []v1alpha1.BGPNode{{NodeName: "master-0", RouterID: "192.0.2.11"}}
+				in.Nodes = []Node{
+					{Name: "master-0", Addresses: addrs("2001:db8::11")},
+					{Name: "master-1", Addresses: addrs("2001:db8::12")},
+				}
+			},
+			want: []string{`spec.bgp.byNode[master-1].routerID: Required value: node master-1 has no IPv4 address to be its BGP router ID: list it in spec.bgp.byNode with a routerID (an IPv4 address unique among the speakers)`},
+		},
 		{
 			name: "invalid LoadBalancerConfig: validation's messages",
 			mutate: func(in *Input) {
@@ -65,7 +102,7 @@ func TestRenderRefuses(t *testing.T) {
 			},
 			want: []string{
 				`spec.nodeSelector: Invalid value: "{}": nodeSelector must not be empty: an empty selector selects every node`,
-				`spec.virtualIPs[0].vrid: Invalid value: 0: vrid must be between 1 and 255`,
+				`spec.virtualIPs[0].vrid: Required value: vrid is required for a virtual IP in mode vrrp: set a VRID (1 to 255) unique on the segment, or set mode: bgp`,
 			},
 		},
 		{

@@ -34,7 +34,7 @@ const (
 	// ModePublic is the mode of a file without a secret.
 	ModePublic os.FileMode = 0o644
 	// ModeSecret is the mode of an agent config that holds a VRRP
-	// password.
+	// password or names a BGP key file, and of the BGP key files.
 	ModeSecret os.FileMode = 0o600
 )
 
@@ -77,8 +77,11 @@ type Input struct {
 	Password string
 	// Secrets holds resolved secret values by "namespace/name/key" (see
 	// SecretKey): the CA bundles of HTTPS backend health checks
-	// (healthCheck.http.caSecretRef). Each becomes a file next to the
-	// agent configs. Entries nothing refers to are ignored.
+	// (healthCheck.http.caSecretRef) and the TCP MD5 keys of BGP peers
+	// (spec.bgp.peers[].passwordSecretRef). Each becomes a file next to
+	// the agent configs (a BGP key with ModeSecret, see
+	// BGPPasswordFilePath), which the agent config names. Entries nothing
+	// refers to are ignored.
 	Secrets map[string][]byte
 	// Bootstrap, when set, is a temporary node that serves the API before
 	// the members do: an installer's bootstrap host (OpenShift IPI, a
@@ -152,6 +155,23 @@ func CAFilePath(lbc, service string) string {
 	return configDir(lbc) + "/ca-" + service + ".crt"
 }
 
+// BGPPasswordFilePath is the path, on the host and in the agent's
+// container, of the TCP MD5 key of the BGP peer at index peer of
+// spec.bgp.peers in LoadBalancerConfig lbc, from its passwordSecretRef:
+// /etc/vipvs/<lbc>/bgp-peer-<peer>-<version>.password (mode 0600). The
+// agent config names it as the peer's passwordFile; the key itself is never
+// in the agent config. version is the first 12 hex digits of a SHA-256 of
+// the LoadBalancerConfig's name and the key, so that a new key is a new
+// path and so a new agent config, which the agent reloads (it reads the
+// key files when its config changes); the agent config that names it is
+// then of mode 0600 too.
+func BGPPasswordFilePath(lbc string, peer int, key []byte) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "vipvs bgp key\x00%s\x00", lbc)
+	h.Write(key)
+	return fmt.Sprintf("%s/bgp-peer-%d-%s.password", configDir(lbc), peer, hex.EncodeToString(h.Sum(nil))[:12])
+}
+
 // SecretKey is the key of Input.Secrets for ref: "namespace/name/key".
 func SecretKey(ref v1alpha1.SecretKeyReference) string {
 	return ref.Namespace + "/" + ref.Name + "/" + ref.Key
@@ -215,7 +235,11 @@ func (e *InvalidError) Unwrap() []error {
 //     backends leave out the family of a virtual IP;
 //   - spec.vrrp.passwordSecretRef without in.Password, or in.Password
 //     without the reference, or longer than 8 bytes; a caSecretRef without
-//     its value in in.Secrets, or one that holds no PEM certificate;
+//     its value in in.Secrets, or one that holds no PEM certificate; a BGP
+//     peer's passwordSecretRef without its value, or one longer than 80
+//     bytes;
+//   - a node that speaks BGP without an IPv4 address nor a
+//     spec.bgp.byNode[].routerID;
 //   - no image.
 //
 // A node that has no address of a virtual IP's family (an IPv4-only node
@@ -255,6 +279,7 @@ func Render(in Input) (Output, error) {
 	errs = append(errs, nerrs...)
 	if len(nodes) > 0 {
 		errs = append(errs, checkFamilies(c, nodes, vips)...)
+		errs = append(errs, checkBGPNodes(c, nodes)...)
 	}
 	var prios [][]int32
 	if len(errs) == 0 && len(in.Nodes) > 0 {
@@ -482,6 +507,29 @@ func checkFamilies(c *v1alpha1.LoadBalancerConfig, nodes []Node, vips []vip) fie
 	return errs
 }
 
+// checkBGPNodes checks that every node that speaks BGP has a router ID:
+// its byNode entry's, or its first IPv4 address.
+func checkBGPNodes(c *v1alpha1.LoadBalancerConfig, nodes []Node) field.ErrorList {
+	b := c.Spec.BGP
+	if b == nil || b.ExternalSpeaker != nil || len(b.Peers) == 0 || !slices.ContainsFunc(c.Spec.VirtualIPs, func(v v1alpha1.VirtualIP) bool { return v.IsBGP() }) {
+		return nil
+	}
+	ids := map[string]bool{}
+	for _, n := range b.ByNode {
+		if n.RouterID != "" {
+			ids[n.NodeName] = true
+		}
+	}
+	var errs field.ErrorList
+	for _, n := range nodes {
+		if _, ok := n.firstAddr(ipv4); !ok && !ids[n.Name] && len(n.Addresses) > 0 {
+			errs = append(errs, field.Required(field.NewPath("spec", "bgp", "byNode").Key(n.Name).Child("routerID"),
+				fmt.Sprintf("node %s has no IPv4 address to be its BGP router ID: list it in spec.bgp.byNode with a routerID (an IPv4 address unique among the speakers)", n.Name)))
+		}
+	}
+	return errs
+}
+
 func addrList(as []netip.Addr) string {
 	s := make([]string, len(as))
 	for i, a := range as {
@@ -513,9 +561,30 @@ func checkPassword(c *v1alpha1.LoadBalancerConfig, password string) field.ErrorL
 	return nil
 }
 
-// checkSecrets checks that the CA bundle of every caSecretRef is given.
+// maxBGPPasswordBytes is the longest TCP MD5 key (TCP_MD5SIG_MAXKEYLEN).
+const maxBGPPasswordBytes = 80
+
+// checkSecrets checks that the CA bundle of every caSecretRef and the key
+// of every BGP peer's passwordSecretRef are given.
 func checkSecrets(c *v1alpha1.LoadBalancerConfig, secrets map[string][]byte) field.ErrorList {
 	var errs field.ErrorList
+	if b := c.Spec.BGP; b != nil {
+		for i, peer := range b.Peers {
+			ref := peer.PasswordSecretRef
+			if ref == nil {
+				continue
+			}
+			p := field.NewPath("spec", "bgp", "peers").Index(i).Child("passwordSecretRef")
+			data, ok := secrets[SecretKey(*ref)]
+			key := strings.TrimRight(string(data), "\r\n")
+			switch {
+			case !ok || len(key) == 0:
+				errs = append(errs, field.Required(p, fmt.Sprintf("the TCP MD5 key of the BGP sessions (key %q of Secret %s/%s) is not given or empty: it must be 1 to %d bytes", ref.Key, ref.Namespace, ref.Name, maxBGPPasswordBytes)))
+			case len(key) > maxBGPPasswordBytes:
+				errs = append(errs, field.Invalid(p, "<redacted>", fmt.Sprintf("the key in Secret %s/%s is %d bytes long, at most %d (TCP MD5 keys are at most 80 bytes)", ref.Namespace, ref.Name, len(key), maxBGPPasswordBytes)))
+			}
+		}
+	}
 	for i := range c.Spec.Services {
 		s := &c.Spec.Services[i]
 		if s.HealthCheck == nil || s.HealthCheck.HTTP == nil || s.HealthCheck.HTTP.CASecretRef == nil {

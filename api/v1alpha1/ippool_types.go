@@ -161,33 +161,22 @@ type ServiceAllocation struct {
 	ServiceSelector *metav1.LabelSelector `json:"serviceSelector,omitempty"`
 }
 
-// AnnouncementMode is how a pool's addresses are announced.
+// Announcement is how the nodes announce a pool's addresses: mode vrrp
+// with the vrrp section (the selected nodes hold the addresses by VRRP, spread
+// over them, each with a backup node), or mode bgp with the bgp section
+// (every selected node whose checks pass advertises each address as a host
+// route to the BGP peers of a LoadBalancerConfig). The modes are those of
+// spec.virtualIPs[].mode of a LoadBalancerConfig.
 //
-// +kubebuilder:validation:Enum=VRRP;BGP
-type AnnouncementMode string
-
-const (
-	// AnnouncementVRRP: the selected nodes hold the addresses by VRRP; the
-	// pool's addresses are spread over them, each with a backup node.
-	AnnouncementVRRP AnnouncementMode = "VRRP"
-	// AnnouncementBGP: every selected node whose checks pass advertises
-	// each address as a host route to the BGP peers of a
-	// LoadBalancerConfig.
-	AnnouncementBGP AnnouncementMode = "BGP"
-)
-
-// Announcement is how the nodes announce a pool's addresses: mode VRRP
-// with the vrrp section, or mode BGP with the bgp section.
-//
-// +kubebuilder:validation:XValidation:rule="self.mode != 'VRRP' || (has(self.vrrp) && !has(self.bgp))",message="mode VRRP needs the vrrp section and no bgp section"
-// +kubebuilder:validation:XValidation:rule="self.mode != 'BGP' || (has(self.bgp) && !has(self.vrrp))",message="mode BGP needs the bgp section and no vrrp section"
+// +kubebuilder:validation:XValidation:rule="self.mode != 'vrrp' || (has(self.vrrp) && !has(self.bgp))",message="mode vrrp needs the vrrp section and no bgp section"
+// +kubebuilder:validation:XValidation:rule="self.mode != 'bgp' || (has(self.bgp) && !has(self.vrrp))",message="mode bgp needs the bgp section and no vrrp section"
 type Announcement struct {
-	// Mode is VRRP or BGP.
+	// Mode is vrrp or bgp.
 	Mode AnnouncementMode `json:"mode"`
-	// VRRP announces the addresses by VRRP; required for mode VRRP.
+	// VRRP announces the addresses by VRRP; required for mode vrrp.
 	// +optional
 	VRRP *VRRPAnnouncement `json:"vrrp,omitempty"`
-	// BGP announces the addresses by BGP; required for mode BGP.
+	// BGP announces the addresses by BGP; required for mode bgp.
 	// +optional
 	BGP *BGPAnnouncement `json:"bgp,omitempty"`
 }

@@ -61,7 +61,8 @@ const (
 )
 
 // LoadBalancerConfig describes virtual IPs held by VRRP among a set of
-// nodes, and the IPVS virtual services offered on them. It is
+// nodes (or, in mode bgp, advertised over BGP by every healthy node), and
+// the IPVS virtual services offered on them. It is
 // cluster-scoped; one object per purpose (e.g. "control-plane" for the API
 // VIP, "ingress" for the ingress VIPs). The operator renders from it one
 // agent configuration per selected node and reports, per node, whether the
@@ -71,9 +72,9 @@ const (
 // +kubebuilder:resource:scope=Cluster,shortName=lbc
 // +kubebuilder:subresource:status
 // +kubebuilder:printcolumn:name="VIP",type=string,JSONPath=`.spec.virtualIPs[0].address`,description="The first virtual IP address (Masters lists them all)."
-// +kubebuilder:printcolumn:name="Masters",type=string,JSONPath=`.status.masters`,description="Each virtual IP address with its master node, as address=node."
-// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,description="Whether every VIP has a master and every node runs its rendered configuration."
-// +kubebuilder:printcolumn:name="Degraded",type=string,JSONPath=`.status.conditions[?(@.type=="Degraded")].reason`,description="Why something needs attention (e.g. RouterFault, ConfigRejected, AgentNotRunning); AsExpected when nothing does."
+// +kubebuilder:printcolumn:name="Masters",type=string,JSONPath=`.status.masters`,description="Each virtual IP address with its master node, as address=node (mode bgp: address=bgp:node+node)."
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,description="Whether every VIP has a master (mode bgp: is advertised) and every node runs its rendered configuration."
+// +kubebuilder:printcolumn:name="Degraded",type=string,JSONPath=`.status.conditions[?(@.type=="Degraded")].reason`,description="Why something needs attention (e.g. RouterFault, ConfigRejected, AgentNotRunning, NotAdvertised); AsExpected when nothing does."
 // +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`,priority=1,description="activeStandby or spread."
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type LoadBalancerConfig struct {
@@ -107,10 +108,12 @@ type LoadBalancerConfigList struct {
 
 // LoadBalancerConfigSpec is the desired state of a LoadBalancerConfig.
 //
-// +kubebuilder:validation:XValidation:rule="!has(self.vrrp) || self.vrrp.version != 2 || self.virtualIPs.all(v, !isIP(v.address) || ip(v.address).family() == 4)",message="VRRP version 2 supports IPv4 only: use version 3 for IPv6 virtualIPs",fieldPath=".vrrp.version"
+// +kubebuilder:validation:XValidation:rule="!has(self.vrrp) || self.vrrp.version != 2 || self.virtualIPs.all(v, !isIP(v.address) || (has(v.mode) && v.mode == 'bgp') || ip(v.address).family() == 4)",message="VRRP version 2 supports IPv4 only: use version 3 for IPv6 virtualIPs",fieldPath=".vrrp.version"
 // +kubebuilder:validation:XValidation:rule="!has(self.priorities) || !has(self.priorities.byNode) || !has(self.mode) || self.mode == 'activeStandby'",message="priorities.byNode applies only to mode activeStandby: spread mode orders the nodes by name for each VIP",fieldPath=".priorities.byNode"
 // +kubebuilder:validation:XValidation:rule="!has(self.preemptAfterChecks) || !self.preemptAfterChecks || (has(self.trackChecks) && size(self.trackChecks) > 0)",message="preemptAfterChecks needs trackChecks: there is no check to wait for",fieldPath=".preemptAfterChecks"
 // +kubebuilder:validation:XValidation:rule="!has(self.services) || self.services.all(s, !has(s.backends.static) || s.backends.static.all(b, !isIP(b.address) || self.virtualIPs.exists(v, isIP(v.address) && ip(v.address).family() == ip(b.address).family())))",message="every static backend address must be in the family (IPv4 or IPv6) of one of the virtualIPs",fieldPath=".services"
+// +kubebuilder:validation:XValidation:rule="!self.virtualIPs.exists(v, has(v.mode) && v.mode == 'bgp') || (has(self.bgp) && ((has(self.bgp.peers) && size(self.bgp.peers) > 0) || has(self.bgp.externalSpeaker)))",message="a virtual IP in mode bgp needs spec.bgp with peers (or externalSpeaker, for a BGP daemon of the nodes): add them, or use mode vrrp",fieldPath=".bgp"
+// +kubebuilder:validation:XValidation:rule="!has(self.bgp) || !has(self.bgp.peers) || self.virtualIPs.all(v, !has(v.mode) || v.mode != 'bgp' || !isIP(v.address) || self.bgp.peers.exists(p, isIP(p.address) && ip(p.address).family() == ip(v.address).family()))",message="every virtual IP in mode bgp needs a BGP peer of its family (IPv4 or IPv6): routes are advertised to the peers of their family; add a peer, or remove the virtual IP",fieldPath=".bgp.peers"
 type LoadBalancerConfigSpec struct {
 	// nodeSelector selects the nodes that run the agent and share the
 	// virtual IPs (for the API VIP, typically
@@ -123,7 +126,8 @@ type LoadBalancerConfigSpec struct {
 	NodeSelector metav1.LabelSelector `json:"nodeSelector"`
 
 	// virtualIPs are the virtual IP addresses, 1 to 16. Each is a VRRP
-	// virtual router of its own (one address, one VRID). For dual stack,
+	// virtual router of its own (one address, one VRID), or, in mode bgp,
+	// a host route that every healthy node advertises. For dual stack,
 	// list an IPv4 and an IPv6 entry. Names and addresses are unique; a VRID
 	// is unique among the entries of one address family on one interface
 	// (an entry without interface counts as being on every interface).
@@ -133,7 +137,7 @@ type LoadBalancerConfigSpec struct {
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:XValidation:rule="self.all(a, self.exists_one(b, b.address == a.address))",message="each virtualIPs address must appear once"
-	// +kubebuilder:validation:XValidation:rule="self.all(a, self.all(b, a.name == b.name || a.vrid != b.vrid || !isIP(a.address) || !isIP(b.address) || ip(a.address).family() != ip(b.address).family() || (has(a.interface) && has(b.interface) && a.interface != b.interface)))",message="vrid must be unique among the virtualIPs of one address family on one interface (an entry without interface may be on any interface)"
+	// +kubebuilder:validation:XValidation:rule="self.all(a, self.all(b, a.name == b.name || !has(a.vrid) || !has(b.vrid) || a.vrid != b.vrid || !isIP(a.address) || !isIP(b.address) || ip(a.address).family() != ip(b.address).family() || (has(a.interface) && has(b.interface) && a.interface != b.interface)))",message="vrid must be unique among the virtualIPs of one address family on one interface (an entry without interface may be on any interface)"
 	VirtualIPs []VirtualIP `json:"virtualIPs"`
 
 	// vrrp holds the VRRP settings shared by every virtual IP. Optional:
@@ -197,6 +201,13 @@ type LoadBalancerConfigSpec struct {
 	// +kubebuilder:validation:Maximum=65535
 	AgentStatusPort int32 `json:"agentStatusPort,omitempty"`
 
+	// bgp configures the announcement of the virtual IPs in mode bgp: the
+	// BGP peers (the fabric's routers) every selected node advertises them
+	// to, BFD, graceful shutdown, or instead a BGP daemon of the nodes
+	// (externalSpeaker). Required when a virtual IP is in mode bgp.
+	// +optional
+	BGP *BGP `json:"bgp,omitempty"`
+
 	// connectionSync configures the synchronisation of established
 	// connections between the selected nodes (the kernel's IPVS sync
 	// daemon, a master and a backup on every node), so that they survive
@@ -254,8 +265,11 @@ type ConnectionSync struct {
 }
 
 // VirtualIP is one virtual IP address and the VRRP virtual router that
-// holds it.
+// holds it (or, in mode bgp, the nodes that advertise it).
 //
+// +kubebuilder:validation:XValidation:rule="(has(self.mode) && self.mode == 'bgp') || has(self.vrid)",message="vrid is required for a virtual IP in mode vrrp: set a VRID (1 to 255) unique on the segment, or set mode: bgp",fieldPath=".vrid"
+// +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'bgp' || !has(self.vrid)",message="vrid is a VRRP setting and does not apply to a virtual IP in mode bgp: remove it",fieldPath=".vrid"
+// +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'bgp' || !has(self.prefixLength) || !isIP(self.address) || self.prefixLength == (ip(self.address).family() == 4 ? 32 : 128)",message="a virtual IP in mode bgp is advertised as a host route: remove prefixLength (or set 32 for IPv4, 128 for IPv6)",fieldPath=".prefixLength"
 // +kubebuilder:validation:XValidation:rule="!has(self.prefixLength) || !isIP(self.address) || self.prefixLength <= (ip(self.address).family() == 4 ? 32 : 128)",message="prefixLength must be at most 32 for an IPv4 address and at most 128 for IPv6",fieldPath=".prefixLength"
 type VirtualIP struct {
 	// name identifies the virtual IP (and its virtual router) in the
@@ -281,17 +295,32 @@ type VirtualIP struct {
 	// vrid is the VRRP Virtual Router Identifier, 1 to 255. It is set
 	// explicitly (never derived from a name) and must not collide with
 	// another VRRP router on the same network segment, including routers
-	// outside this cluster.
-	// +required
+	// outside this cluster. Required in mode vrrp; not set in mode bgp
+	// (there is no virtual router).
+	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=255
-	VRID int32 `json:"vrid"`
+	VRID int32 `json:"vrid,omitempty"`
+
+	// mode is how the virtual IP is announced. vrrp (the default): one
+	// node, the VRRP master, holds it and answers ARP / neighbour
+	// solicitations for it. bgp: every selected node whose track checks
+	// pass holds it (not ARP-visible) and advertises it as a host route
+	// (/32, /128) to spec.bgp's peers, or hands it to the node's own BGP
+	// daemon (spec.bgp.externalSpeaker); the routers spread the flows
+	// over the nodes with ECMP (active/active). A bgp virtual IP needs
+	// spec.bgp and sets neither vrid nor a prefixLength shorter than a
+	// host route.
+	// +optional
+	Mode AnnouncementMode `json:"mode,omitempty"`
 
 	// interface is the network interface of the nodes that carries the
 	// virtual IP and the VRRP advertisements: a Linux interface name, 1 to
 	// 15 characters without '/', ':' or whitespace. Optional: when empty,
 	// each node uses the interface whose subnet holds the address (the
-	// interface with an address whose prefix contains the VIP).
+	// interface with an address whose prefix contains the VIP); in mode
+	// bgp, the loopback interface "lo" (the agent keeps the node from
+	// answering ARP for it on its other interfaces).
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=15
@@ -910,11 +939,12 @@ type InterfaceCheck struct {
 // LoadBalancerConfigStatus is the observed state of a LoadBalancerConfig,
 // written by the operator.
 type LoadBalancerConfigStatus struct {
-	// conditions are Ready (every virtual IP has a master and every
-	// selected node runs its rendered configuration), Progressing (a
-	// configuration is being rolled out to the nodes) and Degraded
-	// (something needs attention: rendering or delivery failed, a node's
-	// agent is down, or a VIP has no master or two).
+	// conditions are Ready (every virtual IP has a master, or in mode bgp
+	// a node that advertises it, and every selected node runs its rendered
+	// configuration), Progressing (a configuration is being rolled out to
+	// the nodes) and Degraded (something needs attention: rendering or
+	// delivery failed, a node's agent is down, a VIP has no master or two,
+	// or no node advertises a bgp VIP).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -944,7 +974,9 @@ type LoadBalancerConfigStatus struct {
 
 	// masters summarises vips for `kubectl get`: "address=node" for each
 	// virtual IP in spec order, comma-separated, with "-" for a VIP without
-	// master, e.g. "192.0.2.10=master-0,2001:db8::10=master-1".
+	// master, e.g. "192.0.2.10=master-0,2001:db8::10=master-1". A virtual
+	// IP in mode bgp shows "address=bgp:" and the nodes that advertise it,
+	// joined by "+" ("bgp:-" for none), e.g. "192.0.2.20=bgp:w0+w1".
 	// +optional
 	// +kubebuilder:validation:MaxLength=8192
 	Masters string `json:"masters,omitempty"`
@@ -987,6 +1019,14 @@ type NodeStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	Message string `json:"message,omitempty"`
+	// bgpPeers are the node's BGP sessions (virtual IPs in mode bgp, the
+	// agent's own speaker), in spec.bgp.peers order, with their session
+	// and BFD states and the number of routes advertised to each.
+	// +optional
+	// +listType=map
+	// +listMapKey=address
+	// +kubebuilder:validation:MaxItems=16
+	BGPPeers []BGPPeerStatus `json:"bgpPeers,omitempty"`
 }
 
 // VIPStatus is the state of one virtual IP.
@@ -1006,12 +1046,25 @@ type VIPStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	MasterNode string `json:"masterNode,omitempty"`
+	// mode is "bgp" for a virtual IP in mode bgp (which has advertisedBy
+	// instead of a masterNode); empty for one in mode vrrp.
+	// +optional
+	Mode AnnouncementMode `json:"mode,omitempty"`
+	// advertisedBy are the nodes that advertise the virtual IP (mode bgp:
+	// they hold it and their track checks pass), sorted by name; empty
+	// when none does.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=253
+	AdvertisedBy []string `json:"advertisedBy,omitempty"`
 }
 
 // Condition types of LoadBalancerConfigStatus.conditions.
 const (
 	// ConditionReady is True when every virtual IP has exactly one master
-	// and every selected node runs its rendered configuration.
+	// (mode bgp: at least one node advertises it) and every selected node
+	// runs its rendered configuration.
 	ConditionReady = "Ready"
 	// ConditionProgressing is True while a configuration is being rolled
 	// out to the nodes.
@@ -1042,12 +1095,17 @@ const (
 	ReasonAgentNotRunning = "AgentNotRunning"
 	// ReasonNoMaster: a virtual IP has no master.
 	ReasonNoMaster = "NoMaster"
+	// ReasonNotAdvertised: a virtual IP in mode bgp is advertised by no
+	// node (no node's agent serves it: their track checks fail, or their
+	// BGP speaker cannot run).
+	ReasonNotAdvertised = "NotAdvertised"
 	// ReasonMultipleMasters: more than one node reports being master of a
 	// virtual IP (split brain).
 	ReasonMultipleMasters = "MultipleMasters"
 	// ReasonConflict: the spec collides with another LoadBalancerConfig
 	// (a virtual IP address, a VRID in one address family on one
-	// interface, or spec.agentStatusPort on a common node) that already
+	// interface, spec.agentStatusPort on a common node, or a BGP peer
+	// spoken to from one address of a common node) that already
 	// runs, or, when neither runs yet, that was created earlier. This spec
 	// is not rendered; the nodes keep what they ran before.
 	ReasonConflict = "Conflict"

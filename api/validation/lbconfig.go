@@ -51,6 +51,9 @@ const (
 	msgCAInsecure         = "insecureSkipVerify must not be set together with caFile: either verify the certificate or do not"
 	msgTLSNeedsHTTPSURL   = "caFile, insecureSkipVerify and serverName need an https:// URL"
 	msgURL                = "url must be an http:// or https:// URL with a host, e.g. https://127.0.0.1:6443/readyz"
+	msgVRIDRequired       = "vrid is required for a virtual IP in mode vrrp: set a VRID (1 to 255) unique on the segment, or set mode: bgp"
+	msgVRIDBGP            = "vrid is a VRRP setting and does not apply to a virtual IP in mode bgp: remove it"
+	msgPrefixBGP          = "a virtual IP in mode bgp is advertised as a host route: remove prefixLength (or set 32 for IPv4, 128 for IPv6)"
 	msgDuration           = "must be a whole number of milliseconds (the CRD accepts e.g. \"500ms\", \"1.5s\", \"2m\")"
 )
 
@@ -114,7 +117,7 @@ func validateLBCSpec(p *field.Path, s *v1alpha1.LoadBalancerConfigSpec) field.Er
 		version = s.VRRP.Version
 	}
 	errs = append(errs, validateVRRP(p.Child("vrrp"), s.VRRP)...)
-	if version == 2 && families[agentvalidation.FamilyIPv6] {
+	if version == 2 && vrrpIPv6(s.VirtualIPs) {
 		errs = append(errs, field.Invalid(p.Child("vrrp", "version"), version, msgV2IPv4Only))
 	}
 
@@ -134,12 +137,24 @@ func validateLBCSpec(p *field.Path, s *v1alpha1.LoadBalancerConfigSpec) field.Er
 		errs = append(errs, validateByNode(bp, s.Priorities.ByNode)...)
 	}
 
+	errs = append(errs, validateLBCBGP(p, s)...)
 	errs = append(errs, validateServices(p.Child("services"), s.Services, families)...)
 	errs = append(errs, validateLBCTrackChecks(p.Child("trackChecks"), s.TrackChecks)...)
 	if s.PreemptAfterChecks && len(s.TrackChecks) == 0 {
 		errs = append(errs, field.Invalid(p.Child("preemptAfterChecks"), true, msgPreemptAfterChecks))
 	}
 	return errs
+}
+
+// vrrpIPv6 reports whether a virtual IP in mode vrrp is an IPv6 address
+// (which VRRP version 2 cannot hold; a bgp virtual IP has no VRRP).
+func vrrpIPv6(vips []v1alpha1.VirtualIP) bool {
+	for _, v := range vips {
+		if a, err := netip.ParseAddr(v.Address); err == nil && !v.IsBGP() && a.Is6() && !a.Is4In6() {
+			return true
+		}
+	}
+	return false
 }
 
 // vipKey is what makes a VRID unique: family and interface ("" = any).
@@ -175,8 +190,24 @@ func validateVirtualIPs(p *field.Path, vips []v1alpha1.VirtualIP) (map[agentvali
 			}
 			addrs[a] = true
 		}
-		if v.VRID < 1 || v.VRID > 255 {
+		bgp := false
+		switch v.Mode {
+		case "", v1alpha1.AnnouncementVRRP:
+		case v1alpha1.AnnouncementBGP:
+			bgp = true
+		default:
+			errs = append(errs, field.NotSupported(vp.Child("mode"), v.Mode, []v1alpha1.AnnouncementMode{v1alpha1.AnnouncementVRRP, v1alpha1.AnnouncementBGP}))
+		}
+		switch {
+		case bgp && v.VRID != 0:
+			errs = append(errs, field.Invalid(vp.Child("vrid"), v.VRID, msgVRIDBGP))
+		case !bgp && v.VRID == 0:
+			errs = append(errs, field.Required(vp.Child("vrid"), msgVRIDRequired))
+		case v.VRID < 0 || v.VRID > 255:
 			errs = append(errs, field.Invalid(vp.Child("vrid"), v.VRID, "vrid must be between 1 and 255"))
+		}
+		if bgp && v.PrefixLength != nil && ok && int(*v.PrefixLength) != a.BitLen() {
+			errs = append(errs, field.Invalid(vp.Child("prefixLength"), *v.PrefixLength, msgPrefixBGP))
 		}
 		if v.Interface != "" {
 			errs = append(errs, agentvalidation.ValidateInterfaceName(vp.Child("interface"), v.Interface)...)
@@ -190,8 +221,8 @@ func validateVirtualIPs(p *field.Path, vips []v1alpha1.VirtualIP) (map[agentvali
 				errs = append(errs, field.Invalid(vp.Child("prefixLength"), pl, msgPrefixLength))
 			}
 		}
-		if !ok {
-			continue
+		if !ok || bgp {
+			continue // a bgp virtual IP has no VRID
 		}
 		k := vipKey{v.VRID, agentvalidation.FamilyOf(a), v.Interface}
 		for _, o := range seen {
@@ -721,7 +752,7 @@ func ValidateLoadBalancerConfigSet(lbcs []v1alpha1.LoadBalancerConfig) field.Err
 				if s.addr == a {
 					errs = append(errs, field.Invalid(o.path.Child("address"), v.Address, fmt.Sprintf("address is already a virtual IP of LoadBalancerConfig %q (%s): a virtual IP belongs to one LoadBalancerConfig", s.lbc, s.path)))
 				}
-				if s.key.vrid == o.key.vrid && s.key.fam == o.key.fam && (s.key.iface == "" || o.key.iface == "" || s.key.iface == o.key.iface) {
+				if o.key.vrid != 0 && s.key.vrid == o.key.vrid && s.key.fam == o.key.fam && (s.key.iface == "" || o.key.iface == "" || s.key.iface == o.key.iface) {
 					errs = append(errs, field.Invalid(o.path.Child("vrid"), v.VRID, fmt.Sprintf("vrid is already used by LoadBalancerConfig %q (%s) in the same address family: VRIDs must be unique per segment across LoadBalancerConfigs", s.lbc, s.path)))
 				}
 			}

@@ -154,7 +154,7 @@ func TestValidateLoadBalancerConfigBad(t *testing.T) {
 				v.VRID, v.Interface, v.PrefixLength = 0, "eth0:1", ptr(int32(33))
 			},
 			want: []string{
-				`spec.virtualIPs[0].vrid: Invalid value: 0: vrid must be between 1 and 255`,
+				`spec.virtualIPs[0].vrid: Required value: vrid is required for a virtual IP in mode vrrp: set a VRID (1 to 255) unique on the segment, or set mode: bgp`,
 				`spec.virtualIPs[0].interface: Invalid value: "eth0:1": must be a Linux interface name: 1 to 15 bytes, not "." or "..", without '/', ':', NUL or whitespace`,
 				`spec.virtualIPs[0].prefixLength: Invalid value: 33: prefixLength must be at most 32 for an IPv4 address and at most 128 for IPv6`,
 			},

@@ -398,11 +398,11 @@ func (h *poolHarness) testPoolValidation(t *testing.T) {
 		{"rangeBackwardsOctet", withAddrs("192.0.3.0-192.0.2.255"), "a range's start must not be after its end"},
 		{"empty", withAddrs(), "spec.addresses"},
 		{"duplicate", withAddrs("192.0.2.0/24", "192.0.2.0/24"), "Duplicate value"},
-		{"vrrpWithoutSection", func(p *v1alpha1.IPPool) { p.Spec.Announcement.VRRP = nil }, "mode VRRP needs the vrrp section and no bgp section"},
+		{"vrrpWithoutSection", func(p *v1alpha1.IPPool) { p.Spec.Announcement.VRRP = nil }, "mode vrrp needs the vrrp section and no bgp section"},
 		{"bgpWithVRRP", func(p *v1alpha1.IPPool) {
 			p.Spec.Announcement.Mode = v1alpha1.AnnouncementBGP
 			p.Spec.Announcement.BGP = &v1alpha1.BGPAnnouncement{LoadBalancerConfig: "fabric"}
-		}, "mode BGP needs the bgp section and no vrrp section"},
+		}, "mode bgp needs the bgp section and no vrrp section"},
 		{"badMode", func(p *v1alpha1.IPPool) { p.Spec.Announcement.Mode = "ARP" }, `Unsupported value: "ARP"`},
 		{"emptyNodeSelector", func(p *v1alpha1.IPPool) { p.Spec.Announcement.VRRP.NodeSelector = metav1.LabelSelector{} }, "nodeSelector must not be empty"},
 	}

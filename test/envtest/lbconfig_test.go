@@ -223,6 +223,18 @@ func testValid(ctx context.Context, t *testing.T, c client.Client) {
 			},
 		},
 		{
+			name: "bgp",
+			file: "bgp.yaml",
+			check: func(t *testing.T, got *v1alpha1.LoadBalancerConfig) {
+				if v := got.Spec.VirtualIPs[0]; v.Mode != v1alpha1.AnnouncementBGP || v.VRID != 0 {
+					t.Errorf("virtualIPs[0] = %+v, want mode bgp without vrid", v)
+				}
+				if b := got.Spec.BGP; b == nil || len(b.Peers) != 2 || b.Peers[0].PasswordSecretRef == nil || *b.LocalASN != 64513 {
+					t.Errorf("bgp = %+v", got.Spec.BGP)
+				}
+			},
+		},
+		{
 			name: "minimal",
 			file: "",
 			check: func(t *testing.T, got *v1alpha1.LoadBalancerConfig) {
@@ -287,6 +299,7 @@ func dur(s string) *metav1.Duration {
 func testInvalid(ctx context.Context, t *testing.T, c client.Client) {
 	base := loadExample(t, "control-plane.yaml")
 	ingress := loadExample(t, "ingress.yaml")
+	bgp := loadExample(t, "bgp.yaml")
 	for _, tt := range []struct {
 		name   string
 		base   *v1alpha1.LoadBalancerConfig
@@ -354,9 +367,10 @@ func testInvalid(ctx context.Context, t *testing.T, c client.Client) {
 			want:   []string{"spec.virtualIPs[0].address", "must be a unicast address"},
 		},
 		{
+			// vrid is omitempty since mode bgp has none: 0 is no vrid.
 			name:   "VRID 0",
 			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) { s.VirtualIPs[0].VRID = 0 },
-			want:   []string{"spec.virtualIPs[0].vrid", "greater than or equal to 1"},
+			want:   []string{"spec.virtualIPs[0].vrid", "vrid is required for a virtual IP in mode vrrp"},
 		},
 		{
 			name:   "VRID 256",
@@ -651,6 +665,167 @@ func testInvalid(ctx context.Context, t *testing.T, c client.Client) {
 			},
 			want: []string{"spec.vrrp.version", "VRRP version 2 supports IPv4 only", "spec.vrrp.checksumMode", "applies only to VRRP version 3"},
 		},
+		// BGP (issue 14): each rejection names the field and the fix.
+		{
+			name:   "bgp virtual IP without peers",
+			base:   bgp,
+			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) { s.BGP = nil },
+			want:   []string{"spec.bgp", "a virtual IP in mode bgp needs spec.bgp with peers"},
+		},
+		{
+			name:   "bgp virtual IP with an empty bgp section",
+			base:   bgp,
+			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) { s.BGP = &v1alpha1.BGP{} },
+			want:   []string{"spec.bgp", "a virtual IP in mode bgp needs spec.bgp with peers"},
+		},
+		{
+			name:   "localASN 0",
+			base:   bgp,
+			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) { s.BGP.LocalASN = ptr(int64(0)) },
+			want:   []string{"spec.bgp.localASN", "greater than or equal to 1"},
+		},
+		{
+			name:   "peer ASN 4294967295",
+			base:   bgp,
+			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) { s.BGP.Peers[0].ASN = 4294967295 },
+			want:   []string{"spec.bgp.peers[0].asn", "less than or equal to 4294967294"},
+		},
+		{
+			name:   "byNode ASN 0",
+			base:   bgp,
+			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) { s.BGP.ByNode[0].LocalASN = ptr(int64(0)) },
+			want:   []string{"spec.bgp.byNode[0].localASN", "greater than or equal to 1"},
+		},
+		{
+			name:   "BFD interval below 10ms",
+			base:   bgp,
+			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) { s.BGP.BFDProfile.MinRxInterval = dur("9ms") },
+			want:   []string{"spec.bgp.bfdProfile.minRxInterval", "minRxInterval must be between 10ms and 1m"},
+		},
+		{
+			name:   "vrid on a bgp virtual IP",
+			base:   bgp,
+			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) { s.VirtualIPs[0].VRID = 51 },
+			want:   []string{"spec.virtualIPs[0].vrid", "vrid is a VRRP setting and does not apply to a virtual IP in mode bgp: remove it"},
+		},
+		{
+			name:   "prefixLength on a bgp virtual IP",
+			base:   bgp,
+			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) { s.VirtualIPs[1].PrefixLength = ptr(int32(64)) },
+			want:   []string{"spec.virtualIPs[1].prefixLength", "advertised as a host route: remove prefixLength"},
+		},
+		{
+			name:   "vrrp virtual IP without vrid",
+			base:   bgp,
+			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) { s.VirtualIPs[0].Mode = v1alpha1.AnnouncementVRRP },
+			want:   []string{"spec.virtualIPs[0].vrid", "vrid is required for a virtual IP in mode vrrp"},
+		},
+		{
+			name: "externalSpeaker with peers",
+			base: bgp,
+			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) {
+				s.BGP.ExternalSpeaker = &v1alpha1.ExternalSpeaker{Table: 198}
+			},
+			want: []string{"spec.bgp.externalSpeaker", "externalSpeaker and peers exclude each other", "localASN, listenPort, bfdProfile and byNode configure the agent's BGP speaker"},
+		},
+		{
+			name: "externalSpeaker table 254",
+			base: bgp,
+			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) {
+				s.BGP = &v1alpha1.BGP{ExternalSpeaker: &v1alpha1.ExternalSpeaker{Table: 254}}
+			},
+			want: []string{"spec.bgp.externalSpeaker.table", "table must not be 253 (default), 254 (main) or 255 (local)"},
+		},
+		{
+			name: "externalSpeaker table 253",
+			base: bgp,
+			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) {
+				s.BGP = &v1alpha1.BGP{ExternalSpeaker: &v1alpha1.ExternalSpeaker{Table: 253}}
+			},
+			want: []string{"spec.bgp.externalSpeaker.table", "table must not be 253"},
+		},
+		{
+			name: "externalSpeaker table 255",
+			base: bgp,
+			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) {
+				s.BGP = &v1alpha1.BGP{ExternalSpeaker: &v1alpha1.ExternalSpeaker{Table: 255}}
+			},
+			want: []string{"spec.bgp.externalSpeaker.table", "table must not be 253"},
+		},
+		{
+			name: "peers without localASN",
+			base: bgp,
+			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) {
+				s.BGP.LocalASN = nil
+			},
+			want: []string{"spec.bgp.localASN", "localASN is required with peers"},
+		},
+		{
+			name: "multihop with BFD",
+			base: bgp,
+			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) {
+				s.BGP.Peers[0].EBGPMultihop = ptr(int32(2))
+			},
+			want: []string{"spec.bgp.peers[0].ebgpMultihop", "BFD here is single-hop"},
+		},
+		{
+			name: "multihop on an iBGP peer",
+			base: bgp,
+			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) {
+				s.BGP.Peers[1].BFD = false
+				s.BGP.Peers[1].ASN = 64513
+				s.BGP.Peers[1].EBGPMultihop = ptr(int32(2))
+			},
+			want: []string{"spec.bgp.peers", "ebgpMultihop applies to eBGP peers only"},
+		},
+		{
+			name: "keepalive above hold time",
+			base: bgp,
+			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) {
+				s.BGP.Peers[0].KeepaliveTime = dur("91s")
+			},
+			want: []string{"spec.bgp.peers[0].keepaliveTime", "keepaliveTime must be at most holdTime"},
+		},
+		{
+			name: "hold time not whole seconds",
+			base: bgp,
+			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) {
+				s.BGP.Peers[0].HoldTime = dur("2.5s")
+			},
+			want: []string{"spec.bgp.peers[0].holdTime", "holdTime must be between 3s and 65535s"},
+		},
+		{
+			name: "duplicate peer",
+			base: bgp,
+			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) {
+				s.BGP.Peers[1].Address = "192.0.2.1"
+			},
+			want: []string{"spec.bgp.peers[1]", "Duplicate value"},
+		},
+		{
+			name: "link-local peer",
+			base: bgp,
+			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) {
+				s.BGP.Peers[1].Address = "fe80::1"
+			},
+			want: []string{"spec.bgp.peers[1].address", "must be a unicast address"},
+		},
+		{
+			name: "bgp virtual IP without a peer of its family",
+			base: bgp,
+			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) {
+				s.BGP.Peers = s.BGP.Peers[1:]
+			},
+			want: []string{"every virtual IP in mode bgp needs a BGP peer of its family", "spec.bgp.peers"},
+		},
+		{
+			name: "byNode router ID IPv6",
+			base: bgp,
+			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) {
+				s.BGP.ByNode[0].RouterID = "2001:db8::13"
+			},
+			want: []string{"spec.bgp.byNode[0].routerID", "routerID must be an IPv4 address"},
+		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			b := base
@@ -741,6 +916,36 @@ func testAccepted(ctx context.Context, t *testing.T, c client.Client) {
 					v1alpha1.TrackCheck{Name: "uplink", Weight: 0, Interface: &v1alpha1.InterfaceCheck{Name: "bond0.100"}})
 			},
 		},
+		{
+			name: "bgp: external speaker",
+			file: "bgp.yaml",
+			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) {
+				s.BGP = &v1alpha1.BGP{ExternalSpeaker: &v1alpha1.ExternalSpeaker{Table: 198, Protocol: ptr(int32(250))}, GracefulShutdownWait: dur("0s")}
+			},
+		},
+		{
+			name: "bgp: VRRPv2 for the vrrp virtual IP beside an IPv6 bgp one",
+			file: "bgp.yaml",
+			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) {
+				s.VirtualIPs = append(s.VirtualIPs, v1alpha1.VirtualIP{Name: "vrrp", Address: "192.0.2.50", VRID: 70})
+				s.VRRP.Version = 2
+				s.VRRP.AdvertInterval = dur("1s")
+			},
+		},
+		{
+			name: "bgp: beside a vrrp virtual IP, host prefix, edge values",
+			file: "bgp.yaml",
+			mutate: func(s *v1alpha1.LoadBalancerConfigSpec) {
+				s.VirtualIPs = append(s.VirtualIPs, v1alpha1.VirtualIP{Name: "vrrp", Address: "192.0.2.50", VRID: 70, PrefixLength: ptr(int32(24))})
+				s.VirtualIPs[0].PrefixLength = ptr(int32(32))
+				s.BGP.LocalASN = ptr(int64(4294967294))
+				s.BGP.BFDProfile.MinTxInterval = dur("10ms")
+				s.BGP.Peers[1].BFD = false
+				s.BGP.Peers[1].EBGPMultihop = ptr(int32(255))
+				s.BGP.Peers[1].HoldTime, s.BGP.Peers[1].KeepaliveTime, s.BGP.Peers[1].ConnectRetry = dur("3s"), dur("3s"), dur("1h")
+				s.BGP.ByNode[0].SourceAddresses = []string{"192.0.2.13", "2001:db8::13"}
+			},
+		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			in := loadExample(t, tt.file)
@@ -786,7 +991,30 @@ func testInvalidRaw(ctx context.Context, t *testing.T, c client.Client) {
 			set: func(spec map[string]any) {
 				spec["virtualIPs"] = []any{map[string]any{"name": "api", "address": "192.0.2.10"}}
 			},
-			want: []string{"spec.virtualIPs[0].vrid", "Required value"},
+			want: []string{"spec.virtualIPs[0].vrid", "vrid is required for a virtual IP in mode vrrp"},
+		},
+		{
+			name: "unknown mode",
+			set: func(spec map[string]any) {
+				spec["virtualIPs"] = []any{map[string]any{"name": "api", "address": "192.0.2.10", "vrid": 51, "mode": "ospf"}}
+			},
+			want: []string{"spec.virtualIPs[0].mode", "Unsupported value", `"vrrp", "bgp"`},
+		},
+		{
+			name: "externalSpeaker table 0",
+			set: func(spec map[string]any) {
+				spec["virtualIPs"] = []any{map[string]any{"name": "api", "address": "192.0.2.10", "mode": "bgp"}}
+				spec["bgp"] = map[string]any{"externalSpeaker": map[string]any{"table": 0}}
+			},
+			want: []string{"spec.bgp.externalSpeaker.table", "greater than or equal to 1"},
+		},
+		{
+			name: "BGP password in the spec",
+			set: func(spec map[string]any) {
+				spec["virtualIPs"] = []any{map[string]any{"name": "api", "address": "192.0.2.10", "mode": "bgp"}}
+				spec["bgp"] = map[string]any{"localASN": 64513, "peers": []any{map[string]any{"address": "192.0.2.1", "asn": 64512, "password": "s3cret"}}}
+			},
+			want: []string{`unknown field "spec.bgp.peers[0].password"`},
 		},
 		{
 			name: "track check without weight",
@@ -809,7 +1037,10 @@ func testInvalidRaw(ctx context.Context, t *testing.T, c client.Client) {
 			}
 			spec := u.Object["spec"].(map[string]any)
 			tt.set(spec)
-			err = c.Create(ctx, u, client.DryRunAll)
+			// Strict, as kubectl does by default: an unknown field (a
+			// password where only a Secret reference belongs) is an error,
+			// not silently dropped.
+			err = c.Create(ctx, u, client.DryRunAll, client.FieldValidation(metav1.FieldValidationStrict))
 			if err == nil {
 				t.Fatalf("the API server accepted the object, want an error containing %q", tt.want)
 			}

@@ -70,6 +70,7 @@ func TestOperator(t *testing.T) {
 	t.Run("familyMismatch", h.testFamilyMismatch)
 	t.Run("noNodeSelected", h.testNoNodeSelected)
 	t.Run("emptyNodeSelector", h.testEmptyNodeSelector)
+	t.Run("bgp", h.testBGP)
 }
 
 // harness holds the API server's client, the operator, and the companions.
@@ -217,6 +218,7 @@ type fakeAgent struct {
 	master   string
 	frozen   bool
 	fault    string
+	withdraw bool              // every router in mode bgp is WITHDRAWN
 	running  map[string]string // by LoadBalancerConfig: the hash it runs
 	rejected []string          // configs gone under a running agent
 
@@ -349,7 +351,18 @@ func (a *fakeAgent) report(lbc string) status.Report {
 		return status.Report{Node: a.node, ConfigHash: a.running[lbc], ConfigError: "the companion wrote a config the agent rejects: " + err.Error()}
 	}
 	rep := status.Report{Node: a.node, ConfigHash: a.running[lbc]}
+	var advertised []string
 	for _, r := range cfg.VirtualRouters {
+		if r.Mode == agentv1alpha1.ModeBGP {
+			rt := status.Router{Name: r.Name, Mode: statusv1.ModeBGP, State: statusv1.StateAdvertised, Interface: "lo"}
+			if a.withdraw {
+				rt.State, rt.LastReason = statusv1.StateWithdrawn, "track check router is failing"
+			} else {
+				advertised = append(advertised, r.VIPs...)
+			}
+			rep.Routers = append(rep.Routers, rt)
+			continue
+		}
 		rt := status.Router{Name: r.Name, State: statusv1.StateBackup, Interface: "eth0"}
 		switch {
 		case a.fault != "":
@@ -358,6 +371,29 @@ func (a *fakeAgent) report(lbc string) status.Report {
 			rt.State = statusv1.StateMaster
 		}
 		rep.Routers = append(rep.Routers, rt)
+	}
+	if b := cfg.BGP; b != nil {
+		// A session is established when its key file, if any, is there
+		// (written by the companion below the host root) and private.
+		rep.BGP = &statusv1.BGP{Speaker: statusv1.SpeakerEmbedded, Advertised: advertised}
+		for _, p := range b.Peers {
+			peer := statusv1.BGPPeer{Address: p.Address, ASN: uint32(p.ASN), State: statusv1.BGPStateEstablished}
+			if p.PasswordFile != "" {
+				if fi, err := os.Stat(filepath.Join(a.root, p.PasswordFile)); err != nil || fi.Mode().Perm() != 0o600 {
+					peer.State = statusv1.BGPStateIdle
+				}
+			}
+			if p.BFD {
+				peer.BFD = statusv1.BFDStateUp
+			}
+			pa := netip.MustParseAddr(p.Address)
+			for _, v := range advertised {
+				if netip.MustParseAddr(v).Is4() == pa.Is4() {
+					peer.Advertised = append(peer.Advertised, v)
+				}
+			}
+			rep.BGP.Peers = append(rep.BGP.Peers, peer)
+		}
 	}
 	return rep
 }
@@ -600,16 +636,20 @@ func (h *harness) waitEvent(t *testing.T, lbc, reason, substr string) {
 // from controller-runtime's registry (where operator.Setup registers them,
 // and which the manager serves on /metrics), as sorted lines
 // `node_config_current{node=m0} 1` (the vipvs_operator_ prefix and the
-// load_balancer_config label left out).
-func operatorMetrics(t *testing.T, lbc string) []string {
+// load_balancer_config label left out): those named, by default
+// node_config_current and vip_master.
+func operatorMetrics(t *testing.T, lbc string, names ...string) []string {
 	t.Helper()
+	if len(names) == 0 {
+		names = []string{operator.MetricNodeConfigCurrent, operator.MetricVIPMaster}
+	}
 	mfs, err := crmetrics.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []string
 	for _, mf := range mfs {
-		if mf.GetName() != operator.MetricNodeConfigCurrent && mf.GetName() != operator.MetricVIPMaster {
+		if !slices.Contains(names, mf.GetName()) {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
@@ -1246,4 +1286,152 @@ func (h *harness) testEmptyNodeSelector(t *testing.T) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}
 	}
+}
+
+// testBGP runs a LoadBalancerConfig whose virtual IPs are in mode bgp, with
+// a peer's TCP MD5 key in a Secret: the companions write the key as a file
+// of mode 0600 that the agent config names (the key is nowhere else on the
+// node), and the status shows each node's sessions and, per virtual IP, the
+// nodes that advertise it; when every node withdraws, Ready is False with
+// reason NotAdvertised.
+func (h *harness) testBGP(t *testing.T) {
+	role := map[string]string{"vipvs.test/role": "bgp"}
+	nodes := []string{"bgp0", "bgp1"}
+	for i, n := range nodes {
+		h.createNode(t, n, role, fmt.Sprintf("192.0.2.%d", 81+i), fmt.Sprintf("2001:db8::%d", 81+i))
+		h.companion(t, n)
+	}
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "bgp-md5", Namespace: opNamespace}, Data: map[string][]byte{"password": []byte("s3cret-md5\n")}}
+	if err := h.c.Create(h.ctx, sec); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.c.Delete(context.Background(), sec) })
+	lbc := &v1alpha1.LoadBalancerConfig{
+		ObjectMeta: metav1.ObjectMeta{Name: "bgp"},
+		Spec: v1alpha1.LoadBalancerConfigSpec{
+			NodeSelector:    metav1.LabelSelector{MatchLabels: role},
+			AgentStatusPort: 9450,
+			VirtualIPs: []v1alpha1.VirtualIP{
+				{Name: "web", Address: "192.0.2.80", Mode: v1alpha1.AnnouncementBGP},
+				{Name: "web-v6", Address: "2001:db8::80", Mode: v1alpha1.AnnouncementBGP},
+			},
+			BGP: &v1alpha1.BGP{
+				LocalASN: ptr(int64(64513)),
+				Peers: []v1alpha1.BGPPeer{
+					{Address: "192.0.2.1", ASN: 64512, BFD: true, PasswordSecretRef: &v1alpha1.SecretKeyReference{Namespace: opNamespace, Name: "bgp-md5", Key: "password"}},
+					{Address: "2001:db8::1", ASN: 64512},
+				},
+			},
+		},
+	}
+	h.create(t, lbc)
+
+	got := h.waitCondition(t, lbc.Name, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonAsExpected)
+	for _, n := range nodes {
+		c := h.companion(t, n)
+		keyFile := render.BGPPasswordFilePath(lbc.Name, 0, []byte("s3cret-md5\n"))
+		keyPath := filepath.Join(c.root, keyFile)
+		fi, err := os.Stat(keyPath)
+		if err != nil {
+			t.Fatalf("node %s: the key file: %v", n, err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("node %s: key file mode %04o, want 0600", n, fi.Mode().Perm())
+		}
+		if b, _ := os.ReadFile(keyPath); string(b) != "s3cret-md5\n" {
+			t.Errorf("node %s: key file holds %q", n, b)
+		}
+		cfg, err := os.ReadFile(filepath.Join(c.root, render.AgentConfigPath(lbc.Name, n)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(cfg), "s3cret") || !strings.Contains(string(cfg), "passwordFile: "+keyFile) {
+			t.Errorf("node %s: agent config:\n%s", n, cfg)
+		}
+	}
+	wantPeers := []v1alpha1.BGPPeerStatus{
+		{Address: "192.0.2.1", State: statusv1.BGPStateEstablished, BFD: statusv1.BFDStateUp, Advertised: 1},
+		{Address: "2001:db8::1", State: statusv1.BGPStateEstablished, Advertised: 1},
+	}
+	for _, ns := range got.Status.Nodes {
+		if d := cmp.Diff(wantPeers, ns.BGPPeers); d != "" {
+			t.Errorf("node %s: bgpPeers (-want +got):\n%s", ns.Name, d)
+		}
+	}
+	wantVIPs := []v1alpha1.VIPStatus{
+		{Name: "web", Address: "192.0.2.80", Mode: v1alpha1.AnnouncementBGP, AdvertisedBy: nodes},
+		{Name: "web-v6", Address: "2001:db8::80", Mode: v1alpha1.AnnouncementBGP, AdvertisedBy: nodes},
+	}
+	if d := cmp.Diff(wantVIPs, got.Status.VIPs); d != "" {
+		t.Errorf("vips (-want +got):\n%s", d)
+	}
+	if want := "192.0.2.80=bgp:bgp0+bgp1,2001:db8::80=bgp:bgp0+bgp1"; got.Status.Masters != want {
+		t.Errorf("masters = %q, want %q", got.Status.Masters, want)
+	}
+	waitBGPMetrics(t, lbc.Name,
+		"bgp_session_up{node=bgp0,peer=192.0.2.1} 1", "bgp_session_up{node=bgp0,peer=2001:db8::1} 1",
+		"bgp_session_up{node=bgp1,peer=192.0.2.1} 1", "bgp_session_up{node=bgp1,peer=2001:db8::1} 1",
+		"vip_advertising_nodes{vip=192.0.2.80} 2", "vip_advertising_nodes{vip=2001:db8::80} 2")
+
+	// Key rotation: the Secret changes, every node gets the new key under a
+	// new path, its agent config names it (so the agent reloads), and the
+	// old key file goes.
+	orig := sec.DeepCopy()
+	sec.Data["password"] = []byte("rotated-md5")
+	if err := h.c.Patch(h.ctx, sec, client.MergeFrom(orig)); err != nil {
+		t.Fatal(err)
+	}
+	oldFile := render.BGPPasswordFilePath(lbc.Name, 0, []byte("s3cret-md5\n"))
+	newFile := render.BGPPasswordFilePath(lbc.Name, 0, []byte("rotated-md5"))
+	for _, n := range nodes {
+		c := h.companion(t, n)
+		waitFor(t, "the rotated key on "+n, func() (bool, string) {
+			key, err := hostFile(c, newFile)
+			if err != nil {
+				return false, err.Error()
+			}
+			cfg, _ := hostFile(c, render.AgentConfigPath(lbc.Name, n))
+			if _, err := hostFile(c, oldFile); err == nil {
+				return false, "the old key file is still there"
+			}
+			return string(key) == "rotated-md5" && strings.Contains(string(cfg), "passwordFile: "+newFile), string(cfg)
+		})
+	}
+	h.waitCondition(t, lbc.Name, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonAsExpected)
+
+	setWithdraw := func(w bool) {
+		for _, n := range nodes {
+			a := h.companion(t, n).agent
+			a.mu.Lock()
+			a.withdraw = w
+			a.mu.Unlock()
+		}
+	}
+	setWithdraw(true)
+	t.Cleanup(func() { setWithdraw(false) })
+	got = h.waitCondition(t, lbc.Name, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonNotAdvertised)
+	if c := cond(got, v1alpha1.ConditionDegraded); c.Status != metav1.ConditionTrue || c.Reason != v1alpha1.ReasonNotAdvertised ||
+		!strings.Contains(c.Message, "web (192.0.2.80), web-v6 (2001:db8::80)") {
+		t.Errorf("Degraded = %s/%s: %s", c.Status, c.Reason, c.Message)
+	}
+	for _, ns := range got.Status.Nodes {
+		if !strings.Contains(ns.Message, "it withdrew web: track check router is failing") {
+			t.Errorf("node %s: message %q", ns.Name, ns.Message)
+		}
+	}
+	waitBGPMetrics(t, lbc.Name,
+		"bgp_session_up{node=bgp0,peer=192.0.2.1} 1", "bgp_session_up{node=bgp0,peer=2001:db8::1} 1",
+		"bgp_session_up{node=bgp1,peer=192.0.2.1} 1", "bgp_session_up{node=bgp1,peer=2001:db8::1} 1",
+		"vip_advertising_nodes{vip=192.0.2.80} 0", "vip_advertising_nodes{vip=2001:db8::80} 0")
+}
+
+// waitBGPMetrics waits until the operator's BGP series of lbc are want (in
+// operatorMetrics' form).
+func waitBGPMetrics(t *testing.T, lbc string, want ...string) {
+	t.Helper()
+	want = slices.Sorted(slices.Values(want))
+	waitFor(t, fmt.Sprintf("the operator's BGP metrics of %s", lbc), func() (bool, string) {
+		d := cmp.Diff(want, operatorMetrics(t, lbc, operator.MetricBGPSessionUp, operator.MetricVIPAdvertisers))
+		return d == "", "(-want +got):\n" + d
+	})
 }
