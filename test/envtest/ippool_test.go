@@ -469,7 +469,7 @@ func (h *poolHarness) testPoolColumns(t *testing.T) {
 	if diff := cmp.Diff([]string{"Name", "Addresses", "Mode", "Assigned", "Available", "Ready", "Age"}, names); diff != "" {
 		t.Errorf("columns (-want +got):\n%s", diff)
 	}
-	if got, want := fmt.Sprint(table.Rows[0].Cells[:6]), `[columns ["192.0.2.0/24"] VRRP 3 253 True]`; got != want {
+	if got, want := fmt.Sprint(table.Rows[0].Cells[:6]), `[columns ["192.0.2.0/24"] vrrp 3 253 True]`; got != want {
 		t.Errorf("row = %s, want %s", got, want)
 	}
 }
