@@ -121,6 +121,24 @@ func TestExternalSpeakerAgent(t *testing.T) {
 		}
 	})
 
+	t.Run("NoARP", func(t *testing.T) {
+		// Linux answers ARP for a target its local table routes as local,
+		// address or not: the agent's ARP guard still applies. A host on
+		// the segment told that the VIP is on-link cannot resolve it.
+		eth, err := e.client.Netlink().LinkByName(lab.IfName)
+		extMust(t, err)
+		r := &netlink.Route{LinkIndex: eth.Attrs().Index, Scope: netlink.SCOPE_LINK, Dst: extIPNet(vipHost)}
+		extMust(t, e.client.Netlink().RouteAdd(r))
+		name, derr := e.dial(vip)
+		extMust(t, e.client.Netlink().RouteDel(r))
+		if derr == nil {
+			t.Errorf("the node answered ARP for the VIP held as a local route: the client reached %q on-link", name)
+		}
+		if mac, ok, err := e.client.Neighbor(vip); err == nil && ok {
+			t.Errorf("the client resolved the VIP to %v", mac)
+		}
+	})
+
 	t.Run("CheckFailsAndPasses", func(t *testing.T) {
 		start := time.Now()
 		extMust(t, os.WriteFile(failFile, nil, 0o644))
