@@ -201,8 +201,8 @@ func TestBGPExternalSpeakerNeedsTheLocalHolder(t *testing.T) {
 		err := h.a.ready()
 		return err != nil && strings.Contains(err.Error(), "cannot hold VIPs as local routes")
 	})
-	if h.vips.addCount() != 0 && h.openCount() != 0 {
-		t.Error("VIPs held or a speaker opened without the holder")
+	if h.openCount() != 0 {
+		t.Error("a route announcer was opened without the local-route holder")
 	}
 }
 
