@@ -19,6 +19,7 @@ import (
 
 	"github.com/vipvs/vipvs/agent/bgp"
 	"github.com/vipvs/vipvs/agent/config"
+	"github.com/vipvs/vipvs/agent/routetable"
 	"github.com/vipvs/vipvs/agent/status"
 	statusv1 "github.com/vipvs/vipvs/api/status/v1alpha1"
 )
@@ -52,16 +53,26 @@ type vipKey struct {
 
 // bgpSide runs the routers in mode bgp and their route announcer.
 type bgpSide struct {
-	log   logr.Logger
-	clk   clock.WithTicker
-	vips  VIPs
-	bal   Balancer
-	m     *metrics
-	group func(func())
-	open  func(*config.BGP) (RouteAnnouncer, error)
-	guard ARPGuard // nil: none
+	log logr.Logger
+	clk clock.WithTicker
+	// vips holds the VIPs: addrVIPs (interface addresses) with the
+	// embedded speaker, a holder of local routes (openLocal) with
+	// bgp.externalSpeaker, whose FRR would prefer the connected route of an
+	// address to the route the agent exports (docs/external-speaker.md).
+	vips      VIPs
+	addrVIPs  VIPs
+	openLocal func(protocol uint8) (VIPs, error)
+	bal       Balancer
+	m         *metrics
+	group     func(func())
+	open      func(*config.BGP) (RouteAnnouncer, error)
+	guard     ARPGuard // nil: none
 
 	mu sync.Mutex
+	// vipsKey says how vips holds them: 0 as addresses, else as local
+	// routes of that protocol; stopHolder ends the local holder's Run.
+	vipsKey    int
+	stopHolder func()
 	// cfg is the bgp section the announcer runs (nil: no announcer).
 	cfg *config.BGP
 	// ann is the running announcer; stopAnn cancels its Run and waits.
@@ -91,7 +102,7 @@ type bgpSide struct {
 
 func newBGPSide(a *Agent) *bgpSide {
 	return &bgpSide{
-		log: a.log.WithName("bgp"), clk: a.clk, vips: a.parts.VIPs, bal: a.parts.Balancer, m: a.m, group: a.goroutine,
+		log: a.log.WithName("bgp"), clk: a.clk, vips: a.parts.VIPs, addrVIPs: a.parts.VIPs, openLocal: a.parts.OpenLocalVIPs, bal: a.parts.Balancer, m: a.m, group: a.goroutine,
 		open: a.parts.OpenRouteAnnouncer, guard: a.parts.ARPGuard,
 		routers: map[string]*bgpRouter{}, held: map[vipKey]string{}, pending: map[vipKey]chan struct{}{},
 	}
@@ -170,7 +181,16 @@ func (s *bgpSide) apply(ctx context.Context, c *config.Config, healthy func(stri
 	sort.Strings(names)
 	for _, name := range names {
 		rc := want[name]
-		// A copy of a VIP we do not hold is a leftover (a crashed agent).
+		s.routers[name] = &bgpRouter{cfg: rc, reason: "starting: the tracked checks have not passed yet", since: s.clk.Now()}
+		s.log.Info("bgp router started", "router", name, "interface", rc.Interface, "vips", prefixStrings(rc.VIPs))
+	}
+	if err := s.setAnnouncerLocked(c.BGP, len(want) > 0); err != nil {
+		errs = append(errs, err)
+	}
+	// In the holder the announcer chose: a copy of a VIP we do not hold is
+	// a leftover (a crashed agent).
+	for _, name := range names {
+		rc := want[name]
 		removed, err := s.vips.RemoveStale(rc.Interface, rc.VIPs)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("removing stale VIPs of router %s: %w", rc.Name, err))
@@ -178,11 +198,6 @@ func (s *bgpSide) apply(ctx context.Context, c *config.Config, healthy func(stri
 		for _, p := range removed {
 			s.log.Info("stale VIP removed", "router", rc.Name, "interface", rc.Interface, "vip", p.String())
 		}
-		s.routers[name] = &bgpRouter{cfg: rc, reason: "starting: the tracked checks have not passed yet", since: s.clk.Now()}
-		s.log.Info("bgp router started", "router", name, "interface", rc.Interface, "vips", prefixStrings(rc.VIPs))
-	}
-	if err := s.setAnnouncerLocked(c.BGP, len(want) > 0); err != nil {
-		errs = append(errs, err)
 	}
 	s.guardLocked()
 	s.evaluateLocked(healthy)
@@ -234,6 +249,18 @@ func (s *bgpSide) setAnnouncerLocked(cfg *config.BGP, needed bool) error {
 		s.lastErr = err.Error()
 		return err
 	}
+	key := holderKey(cfg)
+	var holder VIPs
+	if key != s.vipsKey {
+		if holder, err = s.openHolderLocked(key); err != nil {
+			err = fmt.Errorf("bgp: %w", err)
+			s.lastErr = err.Error()
+			if s.ann != nil {
+				s.log.Error(err, "the new bgp section cannot be applied; the running speaker stays")
+			}
+			return err
+		}
+	}
 	ann, err := s.open(cfg)
 	if err != nil {
 		err = fmt.Errorf("bgp: %w", err)
@@ -259,8 +286,82 @@ func (s *bgpSide) setAnnouncerLocked(cfg *config.BGP, needed bool) error {
 		}
 	}
 	s.startAnnouncerLocked(ann)
+	if holder != nil {
+		errs = append(errs, s.switchHolderLocked(holder, key))
+	}
 	if restart {
 		s.log.Info("bgp section changed: speaker restarted")
+	}
+	return errors.Join(errs...)
+}
+
+// holderKey is how the VIPs are held with cfg: 0 as interface addresses
+// (the embedded speaker), else as local routes of the external speaker's
+// protocol.
+func holderKey(cfg *config.BGP) int {
+	if cfg == nil || cfg.ExternalSpeaker == nil {
+		return 0
+	}
+	if cfg.ExternalSpeaker.Protocol == 0 {
+		return routetable.DefaultProtocol
+	}
+	return int(cfg.ExternalSpeaker.Protocol)
+}
+
+// openHolderLocked returns the VIP holder of key (see holderKey), not yet
+// running.
+func (s *bgpSide) openHolderLocked(key int) (VIPs, error) {
+	if key == 0 {
+		return s.addrVIPs, nil
+	}
+	if s.openLocal == nil {
+		return nil, errors.New("bgp.externalSpeaker: this agent cannot hold VIPs as local routes")
+	}
+	v, err := s.openLocal(uint8(key))
+	if err != nil {
+		return nil, fmt.Errorf("bgp.externalSpeaker: holding the VIPs as local routes: %w", err)
+	}
+	return v, nil
+}
+
+// switchHolderLocked moves the held VIPs to holder (a reload between the
+// embedded and the external speaker, or a changed externalSpeaker.protocol):
+// each is removed in its old form, then added in the new one (the node does
+// not accept the VIP's traffic for that moment), and the old local holder
+// stops. The announcer already runs for the new form.
+func (s *bgpSide) switchHolderLocked(holder VIPs, key int) error {
+	for k := range s.held {
+		if err := s.vips.Remove(k.ifname, k.vip); err != nil {
+			s.log.Error(err, "removing a VIP in its old form", "interface", k.ifname, "vip", k.vip.String())
+		}
+	}
+	if s.stopHolder != nil {
+		s.stopHolder()
+		s.stopHolder = nil
+	}
+	s.vips, s.vipsKey = holder, key
+	if key != 0 {
+		ctx, cancel := context.WithCancel(s.ctx)
+		done := make(chan struct{})
+		s.group(func() {
+			defer close(done)
+			if err := holder.Run(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error(err, "the local routes of the VIPs are not kept")
+				s.errMu.Lock()
+				s.runErr = err.Error()
+				s.errMu.Unlock()
+			}
+		})
+		s.stopHolder = func() { cancel(); <-done }
+		s.log.Info("bgp VIPs are held as local routes (bgp.externalSpeaker)", "protocol", key, "moved", len(s.held))
+	} else {
+		s.log.Info("bgp VIPs are held as interface addresses", "moved", len(s.held))
+	}
+	var errs []error
+	for k, name := range s.held {
+		if err := s.vips.Add(k.ifname, k.vip); err != nil {
+			errs = append(errs, fmt.Errorf("router %s: %w", name, err))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -597,6 +698,10 @@ func (s *bgpSide) shutdown(hard <-chan struct{}) {
 		s.bal.SetMaster(name, false)
 	}
 	s.stopAnnouncerLocked()
+	if s.stopHolder != nil {
+		s.stopHolder()
+		s.stopHolder = nil
+	}
 	if s.guard != nil {
 		if err := s.guard.Close(); err != nil {
 			s.log.Error(err, "removing the ARP guard")

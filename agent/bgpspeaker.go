@@ -11,6 +11,7 @@ import (
 
 	"github.com/vipvs/vipvs/agent/bgp"
 	"github.com/vipvs/vipvs/agent/config"
+	"github.com/vipvs/vipvs/agent/routetable"
 	statusv1 "github.com/vipvs/vipvs/api/status/v1alpha1"
 )
 
@@ -70,6 +71,37 @@ func (e embeddedSpeaker) Status(ctx context.Context) (*statusv1.BGP, error) {
 		})
 	}
 	return out, err
+}
+
+// externalSpeaker hands the routes to the node's own BGP daemon through a
+// kernel routing table (bgp.externalSpeaker, agent/routetable) as a
+// RouteAnnouncer. It is no RouteReconfigurer: a changed bgp section
+// replaces it (the new writer writes what the node serves).
+type externalSpeaker struct{ w *routetable.Writer }
+
+var _ RouteAnnouncer = externalSpeaker{}
+
+// newExternalSpeaker builds the route table writer of c.ExternalSpeaker.
+func newExternalSpeaker(c *config.BGP, log logr.Logger) (externalSpeaker, error) {
+	w, err := routetable.New(routetable.Config{
+		Table:        c.ExternalSpeaker.Table,
+		Protocol:     c.ExternalSpeaker.Protocol,
+		GracefulWait: c.GracefulShutdownWait,
+	}, log)
+	if err != nil {
+		return externalSpeaker{}, fmt.Errorf("bgp.externalSpeaker: %w", err)
+	}
+	return externalSpeaker{w}, nil
+}
+
+func (e externalSpeaker) Run(ctx context.Context) error  { return e.w.Run(ctx) }
+func (e externalSpeaker) Advertise(p netip.Prefix) error { return e.w.Advertise(p.Addr()) }
+func (e externalSpeaker) Withdraw(p netip.Prefix) error  { return e.w.Withdraw(p.Addr()) }
+func (e externalSpeaker) GracefulShutdown(ctx context.Context) error {
+	return e.w.GracefulShutdown(ctx)
+}
+func (e externalSpeaker) Status(ctx context.Context) (*statusv1.BGP, error) {
+	return e.w.Status(ctx)
 }
 
 // bgpConfig is the agent/bgp configuration of c: the password files are

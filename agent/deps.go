@@ -120,6 +120,11 @@ type Parts struct {
 	// routers in mode bgp from the bgp section (see openRouteAnnouncer).
 	// Nil: a config with bgp routers runs them without announcing.
 	OpenRouteAnnouncer func(c *config.BGP) (RouteAnnouncer, error)
+	// OpenLocalVIPs, optional, returns a holder of VIPs as local routes of
+	// protocol (*routetable.LocalVIPs, not yet running): the routers in
+	// mode bgp hold their VIPs so with bgp.externalSpeaker. Nil: that mode
+	// is refused.
+	OpenLocalVIPs func(protocol uint8) (VIPs, error)
 	// ARPGuard, optional, keeps the node from answering ARP for the VIPs
 	// of the routers in mode bgp. Nil: no guard.
 	ARPGuard ARPGuard

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"github.com/vipvs/vipvs/agent/ipvssync"
 	"github.com/vipvs/vipvs/agent/snat"
@@ -21,6 +20,7 @@ import (
 	"github.com/vipvs/vipvs/agent/config"
 	"github.com/vipvs/vipvs/agent/link"
 	"github.com/vipvs/vipvs/agent/noarp"
+	"github.com/vipvs/vipvs/agent/routetable"
 	"github.com/vipvs/vipvs/agent/timerfd"
 	"github.com/vipvs/vipvs/agent/transport"
 	"github.com/vipvs/vipvs/agent/vip"
@@ -95,6 +95,9 @@ func Run(ctx context.Context, opts Options) error {
 		OpenRouteAnnouncer: func(c *config.BGP) (RouteAnnouncer, error) {
 			return openRouteAnnouncer(c, log.WithName("bgp"))
 		},
+		OpenLocalVIPs: func(protocol uint8) (VIPs, error) {
+			return openLocalVIPs(protocol, log.WithName("localvips"))
+		},
 		ARPGuard: noarp.New(noarpTable(opts.ConfigPath)),
 	}, reg)
 	if err != nil {
@@ -104,15 +107,21 @@ func Run(ctx context.Context, opts Options) error {
 }
 
 // openRouteAnnouncer builds the route announcer of the routers in mode bgp
-// from the bgp section: the embedded BGP speaker (agent/bgp). This is the
-// one place that chooses it: the writer of host routes into a kernel table
-// for the node's own BGP daemon (bgp.externalSpeaker, agent/routetable)
-// plugs in here, returned when c.ExternalSpeaker is set.
+// from the bgp section: the embedded BGP speaker (agent/bgp), or, when
+// c.ExternalSpeaker is set, the writer of host routes into a kernel table
+// for the node's own BGP daemon (agent/routetable). This is the one place
+// that chooses it.
 func openRouteAnnouncer(c *config.BGP, log logr.Logger) (RouteAnnouncer, error) {
 	if c.ExternalSpeaker != nil {
-		return nil, errors.New("bgp.externalSpeaker is not supported by this agent yet: remove it to use the embedded speaker")
+		return newExternalSpeaker(c, log)
 	}
 	return newEmbeddedSpeaker(c, log)
+}
+
+// openLocalVIPs is the holder of the bgp routers' VIPs as local routes of
+// protocol in external-speaker mode (see bgpSide.vips).
+func openLocalVIPs(protocol uint8, log logr.Logger) (VIPs, error) {
+	return routetable.NewLocalVIPs(routetable.LocalConfig{Protocol: protocol}, log)
 }
 
 // noarpTable is the name of the agent's "arp" nftables table (agent/noarp):

@@ -25,6 +25,9 @@
 // FRR 8.4 imports such a table with "ip import-table <table>" (IPv4 only,
 // tables 1 to 252) and announces it with "redistribute table <table>" in
 // bgpd; the imported route loses to a connected route of the same prefix,
-// so the VIP must not be an address of an interface that FRR sees. See
-// docs/external-speaker.md.
+// so the VIP must not be an address of an interface that FRR sees.
+// [LocalVIPs] holds the VIPs for that mode instead: as local routes
+// ("local <vip> dev lo table local proto <protocol>"), which make the node
+// accept their traffic without an address, with the Writer's reconcile.
+// See docs/external-speaker.md.
 package routetable

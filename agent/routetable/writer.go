@@ -101,8 +101,13 @@ type Writer struct {
 	log logr.Logger
 
 	mu sync.Mutex
-	// want is the set of routes the caller wants in the table.
-	want map[netip.Prefix]struct{}
+	// local: the routes are of type local in the local table, each
+	// through the device it was added on (LocalVIPs), not unicast routes
+	// through Config.Device.
+	local bool
+	// want is the set of routes the caller wants in the table, with the
+	// device of each ("" is Config.Device).
+	want map[netip.Prefix]string
 	// nl is the netlink handle of the namespace, nil outside Run.
 	nl *netlink.Handle
 	// drained keeps the table empty whatever want holds (GracefulShutdown).
@@ -118,7 +123,7 @@ func New(cfg Config, log logr.Logger) (*Writer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("route table config: %w", err)
 	}
-	return &Writer{cfg: cfg.withDefaults(), log: log, want: make(map[netip.Prefix]struct{})}, nil
+	return &Writer{cfg: cfg.withDefaults(), log: log, want: make(map[netip.Prefix]string)}, nil
 }
 
 // Run writes the wanted routes into the table, removes the routes of its
@@ -277,7 +282,7 @@ func (w *Writer) Advertise(addr netip.Addr) error {
 	if _, ok := w.want[p]; ok {
 		return nil
 	}
-	w.want[p] = struct{}{}
+	w.want[p] = ""
 	w.log.Info("route table: advertise", "prefix", p, "table", w.cfg.Table)
 	if err := w.reconcile(); err != nil {
 		return fmt.Errorf("route table: advertise %s: %w", p, err)
@@ -388,10 +393,6 @@ func (w *Writer) reconcile() error {
 
 // sync is one pass of reconcile.
 func (w *Writer) sync(h *netlink.Handle) error {
-	link, err := h.LinkByName(w.cfg.Device)
-	if err != nil {
-		return fmt.Errorf("device %s: %w", w.cfg.Device, err)
-	}
 	ours, foreign, err := w.list(h)
 	if err != nil {
 		return err
@@ -410,8 +411,22 @@ func (w *Writer) sync(h *netlink.Handle) error {
 	if w.drained {
 		return errors.Join(errs...)
 	}
-	for p := range w.want {
-		want := w.route(p, link.Attrs().Index)
+	links := map[string]int{}
+	for p, dev := range w.want {
+		if dev == "" {
+			dev = w.cfg.Device
+		}
+		idx, ok := links[dev]
+		if !ok {
+			link, err := h.LinkByName(dev)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("device %s: %w", dev, err))
+				continue
+			}
+			idx = link.Attrs().Index
+			links[dev] = idx
+		}
+		want := w.route(p, idx)
 		if r, ok := ours[p]; ok {
 			if sameShape(r, want) {
 				continue
@@ -422,7 +437,10 @@ func (w *Writer) sync(h *netlink.Handle) error {
 			}
 			continue
 		}
-		if proto, ok := foreign[p]; ok {
+		if proto, ok := foreign[p]; ok && w.local {
+			errs = append(errs, fmt.Errorf("%s is already local to the node (a route of protocol %d in the local table: an address of an interface?): remove that address; in external-speaker mode the agent holds the VIP as a local route", p.Addr(), proto))
+			continue
+		} else if ok {
 			errs = append(errs, fmt.Errorf("table %d already routes %s with protocol %d: not overwriting another program's route (give the agent a table of its own)", w.cfg.Table, p, proto))
 			continue
 		}
@@ -474,6 +492,14 @@ func (w *Writer) route(p netip.Prefix, linkIndex int) *netlink.Route {
 		Table:     int(w.cfg.Table),
 		Protocol:  netlink.RouteProtocol(w.cfg.Protocol),
 		Type:      unix.RTN_UNICAST,
+	}
+	if w.local {
+		// As "ip route add local <vip> dev lo table local" makes it.
+		r.Type = unix.RTN_LOCAL
+		if family == netlink.FAMILY_V4 {
+			r.Scope = netlink.SCOPE_HOST
+		}
+		return r
 	}
 	if family == netlink.FAMILY_V4 {
 		// As "ip route add" makes a route without gateway. IPv6 routes
