@@ -112,6 +112,13 @@ func serveEcho(t *testing.T, h *lab.Host, port int) {
 	})
 }
 
+// The first tracedFlows connections of openFlows use the client ports
+// from tracedPort, so that a capture (traceFlows) can select them.
+const (
+	tracedPort  = 41000
+	tracedFlows = 10
+)
+
 // flow is one long-lived connection of the client.
 type flow struct {
 	id     int
@@ -203,8 +210,13 @@ func openFlows(t *testing.T, h *lab.Host, target netip.AddrPort, n int) *flows {
 	fs := &flows{}
 	for i := range n {
 		var c net.Conn
+		d := net.Dialer{Timeout: 5 * time.Second}
+		if i < tracedFlows {
+			// The first flows use known ports, for traceFlows.
+			d.LocalAddr = &net.TCPAddr{Port: tracedPort + i}
+		}
 		err := h.Do(func() (err error) {
-			c, err = net.DialTimeout("tcp", target.String(), 5*time.Second)
+			c, err = d.Dial("tcp", target.String())
 			return err
 		})
 		if err != nil {
@@ -519,8 +531,13 @@ func survive(t *testing.T, vip netip.Prefix, fwd v1alpha1.Forwarding) {
 		t.Errorf("connections spread over %v, want all three real servers", s)
 	}
 
-	// 1. Hard failover: n1's link goes down, n2 takes over.
+	// 1. Hard failover: n1's link goes down, n2 takes over. The traced
+	// flows are captured on the client, the directors and the real
+	// servers, and n2's conntrack and drops are logged as it takes over.
 	waitSynced(t, n2.Node, vip.Addr(), len(fs.list))
+	hosts := append([]*lab.Host{l.Client(1)}, l.Nodes()...)
+	stopTrace := traceFlows(t, fs, tracedPort, tracedPort+tracedFlows-1, hosts...)
+	t.Logf("%s n2 before the failover: %s", fwd, takeoverState(n2.Node, vip.Addr(), echoPort))
 	mark := time.Now()
 	must(t, n1.Node.LinkDown())
 	must(t, lab.WaitFor(10*time.Second, "n2 to become master", func() (bool, error) {
@@ -528,7 +545,12 @@ func survive(t *testing.T, vip netip.Prefix, fwd v1alpha1.Forwarding) {
 		return err == nil && rt.IsMaster(), nil
 	}))
 	took := time.Since(mark)
+	t.Logf("%s n2 master after %v: %s", fwd, took.Round(time.Millisecond), takeoverState(n2.Node, vip.Addr(), echoPort))
+	time.Sleep(500 * time.Millisecond)
+	t.Logf("%s n2 0.5s later: %s", fwd, takeoverState(n2.Node, vip.Addr(), echoPort))
 	check("hard failover n1 -> n2 (link down)", mark, took)
+	t.Logf("%s n2 after the recovery: %s", fwd, takeoverState(n2.Node, vip.Addr(), echoPort))
+	stopTrace(mark)
 	if st, err := syncStatus(n2); err == nil {
 		t.Logf("n2 after the takeover: %d local, %d synced connections in its table", st.LocalConnections, st.SyncedConnections)
 	}
