@@ -69,7 +69,10 @@ type capture struct {
 // port in [lo, hi]; stop it with stop.
 func startCapture(h *lab.Host, lo, hi uint16) (*capture, error) {
 	prog, err := bpf.Assemble([]bpf.Instruction{
-		// SOCK_DGRAM on ETH_P_IP: the data starts at the IPv4 header.
+		// SOCK_DGRAM: the data starts at the network header. ETH_P_ALL
+		// (outgoing packets reach only such sockets): IPv4 only.
+		bpf.LoadExtension{Num: bpf.ExtProto},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.ETH_P_IP, SkipTrue: 11},
 		bpf.LoadAbsolute{Off: 9, Size: 1},                       // protocol
 		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 6, SkipTrue: 9}, // not TCP: drop
 		bpf.LoadMemShift{Off: 0},                                // X = header length
@@ -92,7 +95,7 @@ func startCapture(h *lab.Host, lo, hi uint16) (*capture, error) {
 	}
 	c := &capture{host: h.Name, fd: -1, done: make(chan struct{})}
 	err = h.Do(func() error {
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM, int(htons(unix.ETH_P_IP)))
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM, int(htons(unix.ETH_P_ALL)))
 		if err != nil {
 			return fmt.Errorf("packet socket: %w", err)
 		}
