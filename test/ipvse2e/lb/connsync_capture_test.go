@@ -24,7 +24,7 @@ import (
 
 // A packet capture for the connection-sync tests: it records the TCP
 // packets of a few chosen connections (those whose client port is in
-// [lo, hi]) as one host's interfaces see them, so that a failed or slow
+// [lo, hi]) as they arrive at one host (frames the bridge floods included), so that a failed or slow
 // takeover can be explained packet by packet (which side retransmitted,
 // when, and where the packets went). The lab's namespaces have no
 // tcpdump; an AF_PACKET socket with a classic BPF filter does the job.
@@ -32,7 +32,6 @@ import (
 // capturedPacket is one TCP packet seen by a capture.
 type capturedPacket struct {
 	at       time.Time
-	out      bool // sent by the host (PACKET_OUTGOING)
 	src, dst netip.AddrPort
 	flags    byte
 	seq, ack uint32
@@ -49,11 +48,7 @@ func (p capturedPacket) String() string {
 			f = append(f, x.name)
 		}
 	}
-	dir := "in "
-	if p.out {
-		dir = "out"
-	}
-	return fmt.Sprintf("%s %s > %s [%s] seq %d ack %d len %d", dir, p.src, p.dst, strings.Join(f, ""), p.seq, p.ack, p.payload)
+	return fmt.Sprintf("%s > %s [%s] seq %d ack %d len %d", p.src, p.dst, strings.Join(f, ""), p.seq, p.ack, p.payload)
 }
 
 // capture records packets on every interface of one host.
@@ -127,10 +122,11 @@ func (c *capture) read() {
 			}
 			return // closed
 		}
-		ll, _ := from.(*unix.SockaddrLinklayer)
+		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
+			continue // a packet's arrival at each host is what the timeline shows
+		}
 		if p, ok := parseTCP4(buf[:n]); ok {
 			p.at = now
-			p.out = ll != nil && ll.Pkttype == unix.PACKET_OUTGOING
 			c.mu.Lock()
 			c.pkts = append(c.pkts, p)
 			c.mu.Unlock()

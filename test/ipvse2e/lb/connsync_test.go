@@ -512,18 +512,20 @@ func survive(t *testing.T, vip netip.Prefix, fwd v1alpha1.Forwarding) {
 		if !fs.answeredSince(moved) {
 			t.Fatalf("%s %s: connections still stalled 30s after the failover: %s", fwd, phase, r)
 		}
-		// A stall is the failover plus TCP's retransmission backoff plus
-		// the emulated VM's slowness. In NAT, a connection whose next packet
-		// after the failover comes from the real server waits for the
-		// client's next packet (docs/forwarding.md): it is counted and
-		// logged; one that hangs for a minute fails the test.
-		bound := took + 10*time.Second
+		// A stall is the failover plus TCP's retransmission backoff: a
+		// segment lost when the master failed is retransmitted after RTO,
+		// 3 RTO, 7 RTO, ... (the timer doubles), so the first
+		// retransmission after the VIP moved (took) comes before 2 x took
+		// + 2 x RTO. 3s covers an RTO of 1.5s, the emulated VM's worst.
+		// Before the new master created the conntrack entries of the NAT
+		// connections (ipvssync.AdoptNAT) a real server's retransmissions
+		// were dropped until the client's next packet: 50 of 100 NAT
+		// connections stalled longer, up to 29s.
+		bound := 2*took + 3*time.Second
 		if n := fs.stalledLongerThan(mark, bound); n > 0 {
-			t.Logf("%s %s: %d connections stalled longer than the failover + 10s of TCP retransmission backoff (%v); longest %v", fwd, phase, n, bound.Round(time.Millisecond), r.maxGap.Round(time.Millisecond))
+			t.Errorf("%s %s: %d connections stalled longer than 2 x the failover + 3s of TCP retransmission backoff (%v); longest %v", fwd, phase, n, bound.Round(time.Millisecond), r.maxGap.Round(time.Millisecond))
 		}
-		if r.maxGap > time.Minute {
-			t.Errorf("%s %s: longest stall %v", fwd, phase, r.maxGap)
-		}
+		t.Logf("%s %s: longest stall %v (bound %v)", fwd, phase, r.maxGap.Round(time.Millisecond), bound.Round(time.Millisecond))
 		time.Sleep(settle)
 	}
 	check("before any failover", time.Now(), 0)
