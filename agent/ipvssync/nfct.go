@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/mdlayher/netlink"
@@ -38,7 +39,7 @@ import (
 //	new master has seen no window), timeout: the IPVS connection's.
 //
 // It is sent to the kernel as ctnetlink IPCTNL_MSG_CT_NEW with NLM_F_CREATE
-// and NLM_F_EXCL, the reply tuple before NAT and CTA_NAT_SRC, which makes
+// and NLM_F_EXCL (many in one write), the reply tuple before NAT and CTA_NAT_SRC, which makes
 // the kernel bind the source NAT as a rule would (nf_nat_setup_info):
 // vishvananda/netlink's ConntrackCreate cannot send CTA_NAT_SRC. An entry
 // that exists already (conntrack picked the connection up first, or a node
@@ -109,9 +110,6 @@ func (e NATEntry) String() string {
 	}
 	return fmt.Sprintf("%s %s -> %s -> %s", p, e.Client, e.VIP, e.Real)
 }
-
-// ErrEntryExists means conntrack already has an entry for the connection.
-var ErrEntryExists = errors.New("ipvssync: conntrack entry exists")
 
 // natEntryAttrs encodes the attributes of the IPCTNL_MSG_CT_NEW message of
 // e (after the nfgenmsg header).
@@ -197,32 +195,88 @@ func OpenConntrack() (*Conntrack, error) {
 // Close closes the socket.
 func (ct *Conntrack) Close() error { return ct.c.Close() }
 
-// CreateNAT creates e's entry; ErrEntryExists when one exists already.
-func (ct *Conntrack) CreateNAT(e NATEntry) error {
+// createBatch is how many entries CreateNAT sends in one write: the
+// kernel answers each with its own acknowledgement (an error echoes the
+// request), which must fit the socket's receive buffer.
+const createBatch = 128
+
+// ackWait bounds the wait for the kernel's acknowledgements of a batch.
+const ackWait = 5 * time.Second
+
+// CreateNAT creates the entries of es and counts those created and those
+// that existed already. It sends them in batches, not one request per
+// round trip: a node taking over thousands of connections must have the
+// entries before the real servers' next retransmissions. The error joins
+// the encoding errors and the first failure the kernel reported.
+func (ct *Conntrack) CreateNAT(es []NATEntry) (created, existing int, err error) {
+	var errs []error
+	var failed error
+	for len(es) > 0 {
+		batch := es[:min(len(es), createBatch)]
+		es = es[len(batch):]
+		var msgs []netlink.Message
+		for _, e := range batch {
+			m, err := natEntryMessage(e)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			msgs = append(msgs, m)
+		}
+		if len(msgs) == 0 {
+			continue
+		}
+		if _, err := ct.c.SendMessages(msgs); err != nil {
+			errs = append(errs, fmt.Errorf("ipvssync: sending %d conntrack entries: %w", len(msgs), err))
+			continue
+		}
+		if err := ct.c.SetReadDeadline(time.Now().Add(ackWait)); err != nil {
+			errs = append(errs, fmt.Errorf("ipvssync: %w", err))
+			continue
+		}
+		// One acknowledgement per message, in order; an error comes as
+		// an error of Receive.
+		for n := 0; n < len(msgs); {
+			got, err := ct.c.Receive()
+			switch {
+			case err == nil:
+				created += len(got)
+				n += len(got)
+			case errors.Is(err, unix.EEXIST):
+				existing++
+				n++
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				errs = append(errs, fmt.Errorf("ipvssync: %d of %d conntrack entries not acknowledged within %v", len(msgs)-n, len(msgs), ackWait))
+				n = len(msgs)
+			default:
+				if failed == nil {
+					failed = fmt.Errorf("ipvssync: creating a conntrack entry: %w", err)
+				}
+				n++
+			}
+		}
+	}
+	return created, existing, errors.Join(append(errs, failed)...)
+}
+
+// natEntryMessage returns the IPCTNL_MSG_CT_NEW request of e.
+func natEntryMessage(e NATEntry) (netlink.Message, error) {
 	attrs, err := natEntryAttrs(e)
 	if err != nil {
-		return err
+		return netlink.Message{}, err
 	}
 	family := byte(unix.AF_INET)
 	if !e.VIP.Addr().Is4() {
 		family = unix.AF_INET6
 	}
 	// struct nfgenmsg { family, version NFNETLINK_V0, res_id 0 }
-	data := append([]byte{family, 0, 0, 0}, attrs...)
-	_, err = ct.c.Execute(netlink.Message{
+	return netlink.Message{
 		Header: netlink.Header{
 			Type:  netlink.HeaderType(nfnlSubsysCTNetlink<<8 | ctMsgNew),
 			Flags: netlink.Request | netlink.Acknowledge | netlink.Create | netlink.Excl,
 		},
-		Data: data,
-	})
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, unix.EEXIST):
-		return ErrEntryExists
-	}
-	return fmt.Errorf("ipvssync: creating the conntrack entry of %s: %w", e, err)
+		Data: append([]byte{family, 0, 0, 0}, attrs...),
+	}, nil
 }
 
 // NATService is a NAT virtual service whose connections are source-NATed
@@ -245,7 +299,7 @@ type Adoption struct {
 
 // natCreator creates conntrack entries; *Conntrack implements it.
 type natCreator interface {
-	CreateNAT(NATEntry) error
+	CreateNAT([]NATEntry) (created, existing int, err error)
 }
 
 // natEntries returns the entries of the connections of conns that belong
@@ -309,22 +363,10 @@ func (m *Manager) AdoptNAT(services []NATService) (Adoption, error) {
 			return a, err
 		}
 	}
-	var first error
-	for _, e := range entries {
-		switch err := m.ct.CreateNAT(e); {
-		case err == nil:
-			a.Created++
-		case errors.Is(err, ErrEntryExists):
-			a.Existing++
-		default:
-			a.Failed++
-			if first == nil {
-				first = err
-			}
-		}
-	}
-	if first != nil {
-		return a, fmt.Errorf("%d of %d conntrack entries not created, the first: %w", a.Failed, len(entries), first)
+	a.Created, a.Existing, err = m.ct.CreateNAT(entries)
+	a.Failed = len(entries) - a.Created - a.Existing
+	if err != nil {
+		return a, fmt.Errorf("%d of %d conntrack entries not created: %w", a.Failed, len(entries), err)
 	}
 	return a, nil
 }

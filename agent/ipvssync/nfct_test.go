@@ -96,18 +96,26 @@ func TestNATEntryAttrs(t *testing.T) {
 	}
 }
 
-// fakeCT records the entries it is asked to create.
+// fakeCT records the entries it is asked to create; those from a port in
+// exists exist already, those from a port in fail fail.
 type fakeCT struct {
-	created []NATEntry
-	fail    map[uint16]error // client port -> error
+	created      []NATEntry
+	exists, fail map[uint16]bool
 }
 
-func (f *fakeCT) CreateNAT(e NATEntry) error {
-	if err := f.fail[e.Client.Port()]; err != nil {
-		return err
+func (f *fakeCT) CreateNAT(es []NATEntry) (created, existing int, err error) {
+	for _, e := range es {
+		switch {
+		case f.exists[e.Client.Port()]:
+			existing++
+		case f.fail[e.Client.Port()]:
+			err = errors.New("boom")
+		default:
+			f.created = append(f.created, e)
+			created++
+		}
 	}
-	f.created = append(f.created, e)
-	return nil
+	return created, existing, err
 }
 
 func TestAdoptNAT(t *testing.T) {
@@ -117,7 +125,7 @@ func TestAdoptNAT(t *testing.T) {
 		{Protocol: "TCP", Client: ap("198.51.100.7:3"), VIP: ap("192.0.2.10:443"), Real: ap("10.0.0.5:443"), State: "ESTABLISHED"},
 		{Protocol: "TCP", Client: ap("198.51.100.7:4"), VIP: ap("192.0.2.11:443"), Real: ap("10.0.0.5:443"), State: "ESTABLISHED"},
 	}
-	ct := &fakeCT{fail: map[uint16]error{2: ErrEntryExists, 3: errors.New("boom")}}
+	ct := &fakeCT{exists: map[uint16]bool{2: true}, fail: map[uint16]bool{3: true}}
 	opened := 0
 	m := NewManager(&fakeKernel{}, logr.Discard())
 	m.readConns = func() ([]Connection, error) { return conns, nil }
@@ -149,25 +157,34 @@ func TestKernelCreateNAT(t *testing.T) {
 	lab.RequireRoot(t)
 	ns := lab.NewNetNS(t)
 	e := NATEntry{Protocol: unix.IPPROTO_TCP, Client: ap("198.51.100.7:40001"), VIP: ap("192.0.2.10:443"), Real: ap("10.0.0.5:8443"), Timeout: time.Minute}
+	e2, e3 := e, e
+	e2.Client = ap("198.51.100.7:40002")
+	e3.Client = ap("198.51.100.7:40003")
 	var table string
-	var err1, err2 error
+	type result struct {
+		created, existing int
+		err               error
+	}
+	var first, second result
 	inThread(t, ns, func() {
 		ct, err := OpenConntrack()
 		if err != nil {
-			err1 = err
+			first.err = err
 			return
 		}
 		defer ct.Close()
-		err1 = ct.CreateNAT(e)
-		err2 = ct.CreateNAT(e)
+		first.created, first.existing, first.err = ct.CreateNAT([]NATEntry{e, e2})
+		// An existing entry between two new ones: each acknowledgement
+		// is counted once.
+		second.created, second.existing, second.err = ct.CreateNAT([]NATEntry{e3, e, e2})
 		b, _ := os.ReadFile("/proc/thread-self/net/nf_conntrack")
 		table = string(b)
 	})
-	if err1 != nil {
-		t.Fatalf("CreateNAT: %v", err1)
+	if first != (result{created: 2}) {
+		t.Fatalf("CreateNAT of two new entries: %+v, want 2 created", first)
 	}
-	if !errors.Is(err2, ErrEntryExists) {
-		t.Errorf("second CreateNAT: %v, want ErrEntryExists", err2)
+	if second != (result{created: 1, existing: 2}) {
+		t.Errorf("CreateNAT of one new entry and two existing ones: %+v, want 1 created, 2 existing", second)
 	}
 	t.Logf("conntrack:\n%s", table)
 	want := "ESTABLISHED src=198.51.100.7 dst=192.0.2.10 sport=40001 dport=443 src=10.0.0.5 dst=192.0.2.10 sport=8443 dport=40001"
@@ -207,5 +224,35 @@ func inThread(t *testing.T, ns netns.NsHandle, fn func()) {
 	}()
 	if err := <-done; err != nil {
 		t.Fatalf("switching namespaces: %v", err)
+	}
+}
+
+// TestKernelCreateNATBatches creates more entries than one batch holds,
+// twice: all created, then all existing.
+func TestKernelCreateNATBatches(t *testing.T) {
+	lab.RequireRoot(t)
+	ns := lab.NewNetNS(t)
+	var es []NATEntry
+	for i := range 3*createBatch + 5 {
+		es = append(es, NATEntry{Protocol: unix.IPPROTO_TCP, Client: netip.AddrPortFrom(netip.MustParseAddr("198.51.100.7"), uint16(20000+i)),
+			VIP: ap("192.0.2.10:443"), Real: ap("10.0.0.5:8443"), Timeout: time.Minute})
+	}
+	var c1, e1, c2, e2 int
+	var err1, err2 error
+	inThread(t, ns, func() {
+		ct, err := OpenConntrack()
+		if err != nil {
+			err1 = err
+			return
+		}
+		defer ct.Close()
+		c1, e1, err1 = ct.CreateNAT(es)
+		c2, e2, err2 = ct.CreateNAT(es)
+	})
+	if err1 != nil || c1 != len(es) || e1 != 0 {
+		t.Errorf("first: %d created, %d existing, %v; want %d created", c1, e1, err1, len(es))
+	}
+	if err2 != nil || c2 != 0 || e2 != len(es) {
+		t.Errorf("second: %d created, %d existing, %v; want %d existing", c2, e2, err2, len(es))
 	}
 }
