@@ -14,7 +14,10 @@
 //   - IPVS reconcile (in the VM): after the scenarios above, the test VM
 //     (test/vm, test/ipvse2e.RunFigures) measures the time to program 10,
 //     100 and 1000 services of 10 real servers from empty and to apply one
-//     change, beside keepalived programming the same table.
+//     change, beside keepalived programming the same table;
+//   - connections across failovers (in the VM): how many of 100 long-lived
+//     connections survive each failover kind, for NAT, DR and tunnel, with
+//     and without the IPVS connection sync (test/ipvse2e.RunConnSyncFigures).
 //
 // It needs root (namespaces) and keepalived (make bench installs it); the
 // IPVS figures need the VM's packages (hack/vm-deps.sh). -ipvs-only
@@ -87,6 +90,9 @@ func main() {
 	if *ipvsOnly {
 		os.Exit(ipvsOnlyRun(ctx, ipvsOpts, *out))
 	}
+	if *connSyncOnly {
+		os.Exit(connSyncOnlyRun(ctx, *out))
+	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench: needs root: it creates network namespaces")
 		os.Exit(1)
@@ -128,6 +134,9 @@ func main() {
 		fmt.Fprintf(os.Stderr, "IPVS reconcile in the VM (%d repetitions, %v services)...\n", ipvsOpts.Reps, ipvsOpts.Sizes)
 		b.ipvs = ipvsSection(ctx, ipvsOpts, &b.failures)
 	}
+	if *connSyncOn && ctx.Err() == nil {
+		b.connsync = connSyncSection(ctx, &b.failures)
+	}
 	if *reliabilityOn && ctx.Err() == nil {
 		b.reliability = reliabilitySection(ctx, *bin, *reliabilityReps, *reliabilityFilter, &b.failures)
 	}
@@ -153,6 +162,9 @@ type bench struct {
 	results  map[key][]float64
 	failures []string
 	ipvs     string // the IPVS section, if measured
+	// connsync is the connection-survival section (connsync.go), if
+	// measured.
+	connsync string
 	// reliability is the reliability section (reliability.go), if measured.
 	reliability string
 }
@@ -649,6 +661,9 @@ func (b *bench) report(reps int, took time.Duration) string {
 	}
 	if b.ipvs != "" {
 		fmt.Fprintf(&w, "\n%s", b.ipvs)
+	}
+	if b.connsync != "" {
+		fmt.Fprintf(&w, "\n%s", b.connsync)
 	}
 	if b.reliability != "" {
 		fmt.Fprintf(&w, "\n%s", b.reliability)

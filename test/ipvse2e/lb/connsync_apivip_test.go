@@ -44,7 +44,7 @@ func TestConnSyncAPIVIP(t *testing.T) {
 	}
 	c := startSyncDirectors(t, l, r, true)
 	n1, n2 := c.Agents[0], c.Agents[1]
-	fs := openFlows(t, l.Client(1), netip.AddrPortFrom(vipSyncAPI.Addr(), echoPort), syncConns())
+	fs := openFlows(t, l.Client(1), netip.AddrPortFrom(vipSyncAPI.Addr(), echoPort), syncConns(), true)
 	time.Sleep(settle)
 	before := fs.snapshot(time.Now())
 	t.Logf("API VIP before the failover: %s", before)
@@ -101,6 +101,7 @@ func TestConnSyncAPIVIP(t *testing.T) {
 		}
 		f.mu.Unlock()
 	}
+	figure(t, "apivip", true, "hard", len(fs.list), answered["n1"]+answered["n2"]+answered["n3"], longest, took)
 	bound := 2*took + 3*time.Second
 	t.Logf("API VIP: longest stall of the connections balanced to n3: %v (bound %v)", longest.Round(time.Millisecond), bound.Round(time.Millisecond))
 	if longest > bound {

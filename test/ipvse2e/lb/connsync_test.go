@@ -204,14 +204,16 @@ type flows struct {
 }
 
 // openFlows dials n connections from h to target and starts their
-// exchanges.
-func openFlows(t *testing.T, h *lab.Host, target netip.AddrPort, n int) *flows {
+// exchanges; with traced, the first tracedFlows from the ports
+// traceFlows selects (once per client: a port a closed connection left in
+// TIME_WAIT cannot be bound again).
+func openFlows(t *testing.T, h *lab.Host, target netip.AddrPort, n int, traced bool) *flows {
 	t.Helper()
 	fs := &flows{}
 	for i := range n {
 		var c net.Conn
 		d := net.Dialer{Timeout: 5 * time.Second}
-		if i < tracedFlows {
+		if traced && i < tracedFlows {
 			// The first flows use known ports, for traceFlows.
 			d.LocalAddr = &net.TCPAddr{Port: tracedPort + i}
 		}
@@ -260,6 +262,29 @@ func (fs *flows) stalledLongerThan(mark time.Time, d time.Duration) int {
 		f.mu.Unlock()
 	}
 	return n
+}
+
+// survivors counts the flows alive with an answer after t.
+func (fs *flows) survivors(t time.Time) int {
+	n := 0
+	for _, f := range fs.list {
+		f.mu.Lock()
+		if f.err == nil && f.last.After(t) {
+			n++
+		}
+		f.mu.Unlock()
+	}
+	return n
+}
+
+// figure logs one line of the benchmark of test/ipvse2e.RunConnSyncFigures:
+// how many of conns connections survived a failover of kind (hard,
+// preempt, graceful, restart) in mode (a forwarding mode, or apivip) with the sync on or
+// off, the longest stall of a survivor and how long the VIP took to move.
+func figure(t *testing.T, mode string, syncOn bool, kind string, conns, survived int, longest, took time.Duration) {
+	t.Helper()
+	t.Logf("SYNC-FIGURE mode=%s sync=%t kind=%s conns=%d survived=%d longest_ms=%d took_ms=%d",
+		mode, syncOn, kind, conns, survived, longest.Milliseconds(), took.Milliseconds())
 }
 
 // answeredSince reports whether every live flow has an answer after t.
@@ -491,9 +516,9 @@ func survive(t *testing.T, vip netip.Prefix, fwd v1alpha1.Forwarding) {
 	t.Logf("%s sync daemons on n2: %v", fwd, st.Daemons)
 
 	target := netip.AddrPortFrom(vip.Addr(), echoPort)
-	fs := openFlows(t, l.Client(1), target, syncConns())
+	fs := openFlows(t, l.Client(1), target, syncConns(), true)
 	time.Sleep(settle)
-	check := func(phase string, mark time.Time, took time.Duration) {
+	check := func(phase, kind string, mark time.Time, took time.Duration) {
 		t.Helper()
 		// Every connection answers again: a connection whose packets were
 		// lost during the failover waits for TCP's retransmission timer
@@ -526,9 +551,12 @@ func survive(t *testing.T, vip netip.Prefix, fwd v1alpha1.Forwarding) {
 			t.Errorf("%s %s: %d connections stalled longer than 2 x the failover + 3s of TCP retransmission backoff (%v); longest %v", fwd, phase, n, bound.Round(time.Millisecond), r.maxGap.Round(time.Millisecond))
 		}
 		t.Logf("%s %s: longest stall %v (bound %v)", fwd, phase, r.maxGap.Round(time.Millisecond), bound.Round(time.Millisecond))
+		if kind != "" {
+			figure(t, string(fwd), true, kind, len(fs.list), fs.survivors(moved), r.maxGap, took)
+		}
 		time.Sleep(settle)
 	}
-	check("before any failover", time.Now(), 0)
+	check("before any failover", "", time.Now(), 0)
 	if s := fs.snapshot(time.Now()).servers; len(s) != 3 {
 		t.Errorf("connections spread over %v, want all three real servers", s)
 	}
@@ -550,7 +578,7 @@ func survive(t *testing.T, vip netip.Prefix, fwd v1alpha1.Forwarding) {
 	t.Logf("%s n2 master after %v: %s", fwd, took.Round(time.Millisecond), takeoverState(n2.Node, vip.Addr(), echoPort))
 	time.Sleep(500 * time.Millisecond)
 	t.Logf("%s n2 0.5s later: %s", fwd, takeoverState(n2.Node, vip.Addr(), echoPort))
-	check("hard failover n1 -> n2 (link down)", mark, took)
+	check("hard failover n1 -> n2 (link down)", "hard", mark, took)
 	t.Logf("%s n2 after the recovery: %s", fwd, takeoverState(n2.Node, vip.Addr(), echoPort))
 	stopTrace(mark)
 	if st, err := syncStatus(n2); err == nil {
@@ -563,7 +591,7 @@ func survive(t *testing.T, vip netip.Prefix, fwd v1alpha1.Forwarding) {
 	waitSynced(t, n1.Node, vip.Addr(), len(fs.list))
 	must(t, c.WaitMaster(r.Name, n1, vip.Addr(), 20*time.Second))
 	took = time.Since(mark)
-	check("preemption back n2 -> n1 (link up)", mark, took)
+	check("preemption back n2 -> n1 (link up)", "preempt", mark, took)
 
 	// 3. Graceful stop of n1's agent: it hands over to n2.
 	waitSynced(t, n2.Node, vip.Addr(), len(fs.list))
@@ -574,18 +602,20 @@ func survive(t *testing.T, vip netip.Prefix, fwd v1alpha1.Forwarding) {
 	}
 	must(t, c.WaitMaster(r.Name, n2, vip.Addr(), 20*time.Second))
 	took = time.Since(mark)
-	check("graceful stop of n1 (SIGTERM) -> n2", mark, took)
+	check("graceful stop of n1 (SIGTERM) -> n2", "graceful", mark, took)
 
 	// 4. n1's agent starts again and preempts.
 	mark = time.Now()
 	must(t, n1.Start())
 	must(t, c.WaitMaster(r.Name, n1, vip.Addr(), 30*time.Second))
 	took = time.Since(mark)
-	check("restart of n1's agent, preemption back n2 -> n1", mark, took)
+	check("restart of n1's agent, preemption back n2 -> n1", "restart", mark, took)
 }
 
-// breakWithoutSync is survive's first failover with the sync switched off:
-// the connections must break, or the test proves nothing.
+// breakWithoutSync is survive's failovers with the sync switched off, each
+// with connections opened just before it: they must break at the hard
+// failover, or the test proves nothing; the other kinds are measured for
+// the benchmark.
 func breakWithoutSync(t *testing.T, vip netip.Prefix, fwd v1alpha1.Forwarding) {
 	requireVM(t)
 	l := lab.NewT(t, lab.Options{Nodes: 6, Clients: 1})
@@ -605,24 +635,50 @@ func breakWithoutSync(t *testing.T, vip netip.Prefix, fwd v1alpha1.Forwarding) {
 	if st, err := syncStatus(n1); err != nil || st.State != status.SyncDisabled {
 		t.Errorf("sync status %+v (%v), want disabled", st, err)
 	}
-	fs := openFlows(t, l.Client(1), netip.AddrPortFrom(vip.Addr(), echoPort), syncConns())
-	time.Sleep(settle)
-	if r := fs.snapshot(time.Now()); r.failed > 0 {
-		t.Fatalf("connections broke before the failover: %s", r)
+	// phase opens the connections, runs failover and measures them.
+	phase := func(kind, what string, failover func()) report {
+		t.Helper()
+		fs := openFlows(t, l.Client(1), netip.AddrPortFrom(vip.Addr(), echoPort), syncConns(), false)
+		defer fs.close()
+		time.Sleep(settle)
+		if r := fs.snapshot(time.Now()); r.failed > 0 {
+			t.Fatalf("%s: connections broke before the failover: %s", what, r)
+		}
+		mark := time.Now()
+		failover()
+		took := time.Since(mark)
+		time.Sleep(settle)
+		rep := fs.snapshot(mark)
+		survived := fs.survivors(mark.Add(took))
+		t.Logf("%s without sync, %s (VIP moved in %v): %d survived; %s", fwd, what, took.Round(time.Millisecond), survived, rep)
+		figure(t, string(fwd), false, kind, len(fs.list), survived, rep.maxGap, took)
+		return rep
 	}
-	mark := time.Now()
-	must(t, n1.Node.LinkDown())
-	must(t, lab.WaitFor(10*time.Second, "n2 to become master", func() (bool, error) {
-		rt, err := n2.RouterStatus(r.Name)
-		return err == nil && rt.IsMaster(), nil
-	}))
-	took := time.Since(mark)
-	time.Sleep(settle)
-	rep := fs.snapshot(mark)
-	t.Logf("%s without sync, hard failover (VIP moved in %v): %s", fwd, took.Round(time.Millisecond), rep)
-	if rep.failed+rep.stalled < len(fs.list)*9/10 {
-		t.Errorf("without the sync only %d failed and %d stalled of %d connections: the test would not notice a broken sync", rep.failed, rep.stalled, len(fs.list))
+	rep := phase("hard", "hard failover n1 -> n2 (link down)", func() {
+		must(t, n1.Node.LinkDown())
+		must(t, lab.WaitFor(10*time.Second, "n2 to become master", func() (bool, error) {
+			rt, err := n2.RouterStatus(r.Name)
+			return err == nil && rt.IsMaster(), nil
+		}))
+	})
+	if rep.failed+rep.stalled < syncConns()*9/10 {
+		t.Errorf("without the sync only %d failed and %d stalled of %d connections: the test would not notice a broken sync", rep.failed, rep.stalled, syncConns())
 	}
+	phase("preempt", "preemption back n2 -> n1 (link up)", func() {
+		must(t, n1.Node.LinkUp())
+		must(t, c.WaitMaster(r.Name, n1, vip.Addr(), 20*time.Second))
+	})
+	phase("graceful", "graceful stop of n1 (SIGTERM) -> n2", func() {
+		must(t, n1.Signal(syscall.SIGTERM))
+		if _, err := n1.Proc.Wait(20 * time.Second); err != nil {
+			t.Fatalf("n1's agent did not stop: %v", err)
+		}
+		must(t, c.WaitMaster(r.Name, n2, vip.Addr(), 20*time.Second))
+	})
+	phase("restart", "restart of n1's agent, preemption back n2 -> n1", func() {
+		must(t, n1.Start())
+		must(t, c.WaitMaster(r.Name, n1, vip.Addr(), 30*time.Second))
+	})
 }
 
 // TestConnSyncNAT: NAT connections survive every failover kind.
