@@ -193,7 +193,7 @@ func (b *Balancer) updateSyncLocked(c *config.Config) {
 		if svc.Forwarding != agentv1alpha1.ForwardingNAT && svc.Forwarding != "" {
 			continue
 		}
-		s.notes = append(s.notes, "NAT: a connection the master balanced to itself (a director that is also a real server) is delivered locally without source NAT and cannot move to another director; connections of a director's own clients are masqueraded to its address and stay on it")
+		s.notes = append(s.notes, "NAT: where directors are also real servers, only the connections balanced to a director that is neither the old nor the new master survive a failover (the old master's own were delivered locally without source NAT, and the kernel refuses a synced connection to a local real server); connections of a director's own clients are masqueraded to its address and stay on it")
 		break
 	}
 	if want.Interface == "" {
