@@ -27,7 +27,7 @@ const connSyncPkg = "github.com/vipvs/vipvs/test/ipvse2e/lb"
 // connSyncFigureTests are the tests whose SYNC-FIGURE lines make the
 // section.
 var connSyncFigureTests = []string{
-	"TestConnSyncNAT", "TestConnSyncDR", "TestConnSyncTunnel",
+	"TestConnSyncNAT", "TestConnSyncDR", "TestConnSyncTunnel", "TestConnSyncNAT6",
 	"TestConnSyncOffNAT", "TestConnSyncOffDR", "TestConnSyncAPIVIP",
 }
 
@@ -54,8 +54,8 @@ type ConnSyncFigures struct {
 
 // ConnSyncRow is one failover of one test.
 type ConnSyncRow struct {
-	// Mode is NAT, DR, Tunnel, or apivip (NAT with the directors as the
-	// real servers).
+	// Mode is NAT, DR, Tunnel, NAT-IPv6, or apivip (NAT with the
+	// directors as the real servers).
 	Mode string
 	// Sync is whether the connection sync ran.
 	Sync bool
@@ -188,7 +188,7 @@ func (f *ConnSyncFigures) Markdown() string {
 		"Survived: alive and answering again after the VIP moved (with the sync the test waits up to 30 s for every connection; without it 3 s, by which time the others were reset or stalled). "+
 		"Longest stall: the longest time a surviving connection went without an answer around the failover, the failover itself included.\n\n", f.Opts.Conns)
 	w.WriteString("| forwarding | failover | VIP moved in (s) | survived with sync | longest stall with sync (s) | survived without sync |\n|---|---|---|---|---|---|\n")
-	for _, mode := range []string{"NAT", "DR", "Tunnel"} {
+	for _, mode := range []string{"NAT", "DR", "Tunnel", "NAT-IPv6"} {
 		for _, k := range connSyncKinds {
 			on, okOn := f.row(mode, true, k.kind)
 			off, okOff := f.row(mode, false, k.kind)
@@ -199,7 +199,7 @@ func (f *ConnSyncFigures) Markdown() string {
 			if okOn {
 				moved = secs(on.Took)
 				survOn = fmt.Sprintf("%d of %d", on.Survived, on.Conns)
-				stall = secs(on.Longest)
+				stall = stallSecs(on.Longest)
 			}
 			if okOff {
 				survOff = fmt.Sprintf("%d of %d", off.Survived, off.Conns)
@@ -212,13 +212,22 @@ func (f *ConnSyncFigures) Markdown() string {
 	}
 	if r, ok := f.row("apivip", true, "hard"); ok {
 		fmt.Fprintf(&w, "| NAT, API-VIP shape (the directors are the real servers) | %s | %s | %d of %d | %s | not measured |\n",
-			connSyncKinds[0].label, secs(r.Took), r.Survived, r.Conns, secs(r.Longest))
+			connSyncKinds[0].label, secs(r.Took), r.Survived, r.Conns, stallSecs(r.Longest))
 	}
 	w.WriteString("\nWithout the sync DR was measured, not tunnelling (the same IPVS path). In the API-VIP shape only the connections balanced to the director that is neither the old nor the new master survive, a third with three directors (docs/forwarding.md).\n")
 	return w.String()
 }
 
 func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) }
+
+// stallSecs is secs for a longest stall: the tests record gaps longer
+// than four exchanges (0.4 s) only.
+func stallSecs(d time.Duration) string {
+	if d == 0 {
+		return "< 0.4"
+	}
+	return secs(d)
+}
 
 // UpdateConnSyncSection returns doc with its ConnSyncTitle section (up to
 // the next "## " heading) replaced by section, or with section appended.

@@ -14,6 +14,7 @@ var connSyncTests = []string{
 	"TestConnSyncNAT",
 	"TestConnSyncDR",
 	"TestConnSyncTunnel",
+	"TestConnSyncNAT6",
 	"TestConnSyncOffNAT",
 	"TestConnSyncOffDR",
 	"TestConnSyncAPIVIP",

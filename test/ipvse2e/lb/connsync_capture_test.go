@@ -270,8 +270,12 @@ func takeoverState(h *lab.Host, vip netip.Addr, port int) string {
 		return err
 	})
 	entries := 0
+	dst := "dst=" + vip.String() + " "
+	if vip.Is6() {
+		dst = "dst=" + vip.StringExpanded() + " " // %pI6
+	}
 	for _, l := range strings.Split(string(ct), "\n") {
-		if strings.Contains(l, "dst="+vip.String()+" ") && strings.Contains(l, fmt.Sprintf("dport=%d ", port)) {
+		if strings.Contains(l, dst) && strings.Contains(l, fmt.Sprintf("dport=%d ", port)) {
 			entries++
 		}
 	}

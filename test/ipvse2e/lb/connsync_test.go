@@ -47,6 +47,7 @@ var (
 	vipSyncNAT    = netip.MustParsePrefix("192.0.2.110/24")
 	vipSyncDR     = netip.MustParsePrefix("192.0.2.111/32")
 	vipSyncTunnel = netip.MustParsePrefix("192.0.2.112/32")
+	vipSyncNAT6   = netip.MustParsePrefix("2001:db8::110/64")
 )
 
 // syncConns is the number of connections: 100 (the issue's), or
@@ -368,14 +369,21 @@ func errKind(err error) string {
 }
 
 // syncRouter is the router of one connection-sync test.
+// An IPv6 VIP makes an IPv6 router with the real servers' IPv6 addresses.
 func syncRouter(l *lab.Lab, vip netip.Prefix, fwd v1alpha1.Forwarding) agentlab.Router {
+	reals := realServers(l, echoPort)
+	if vip.Addr().Is6() {
+		for i, n := range l.Nodes()[3:] {
+			reals[i].Address = n.IPv6.String()
+		}
+	}
 	return agentlab.Router{
-		Name: "sync", VRID: 61, Priorities: []int{150, 100, 50}, VIPs: []netip.Prefix{vip},
+		Name: "sync", VRID: 61, Priorities: []int{150, 100, 50}, VIPs: []netip.Prefix{vip}, IPv6: vip.Addr().Is6(),
 		// Not faster: under the VM's emulation a process stalls for a few
 		// hundred milliseconds now and then, and a backup would take over.
 		Interval: 500 * time.Millisecond,
 		Services: []v1alpha1.VirtualService{{
-			Name: "echo", Port: echoPort, Scheduler: "rr", Forwarding: fwd, RealServers: realServers(l, echoPort),
+			Name: "echo", Port: echoPort, Scheduler: "rr", Forwarding: fwd, RealServers: reals,
 		}},
 	}
 }
@@ -445,11 +453,9 @@ func tableConns(h *lab.Host, vip netip.Addr) (local, synced int, err error) {
 		b, err = os.ReadFile("/proc/thread-self/net/ip_vs_conn_sync")
 		return err
 	})
-	v4 := vip.As4()
-	hexVIP := strings.ToUpper(fmt.Sprintf("%02x%02x%02x%02x", v4[0], v4[1], v4[2], v4[3]))
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
-		if len(f) < 10 || f[3] != hexVIP || f[7] != "ESTABLISHED" {
+		if len(f) < 10 || !procAddrIs(f[3], vip) || f[7] != "ESTABLISHED" {
 			continue
 		}
 		switch f[8] {
@@ -460,6 +466,17 @@ func tableConns(h *lab.Host, vip netip.Addr) (local, synced int, err error) {
 		}
 	}
 	return local, synced, err
+}
+
+// procAddrIs reports whether s, an address as /proc/net/ip_vs_conn_sync
+// writes it (8 hex digits for IPv4, %pI6 for IPv6), is a.
+func procAddrIs(s string, a netip.Addr) bool {
+	if a.Is6() {
+		p, err := netip.ParseAddr(s)
+		return err == nil && p == a
+	}
+	v4 := a.As4()
+	return strings.EqualFold(s, fmt.Sprintf("%02x%02x%02x%02x", v4[0], v4[1], v4[2], v4[3]))
 }
 
 // waitSynced waits until h's IPVS table knows every connection to vip
@@ -552,7 +569,11 @@ func survive(t *testing.T, vip netip.Prefix, fwd v1alpha1.Forwarding) {
 		}
 		t.Logf("%s %s: longest stall %v (bound %v)", fwd, phase, r.maxGap.Round(time.Millisecond), bound.Round(time.Millisecond))
 		if kind != "" {
-			figure(t, string(fwd), true, kind, len(fs.list), fs.survivors(moved), r.maxGap, took)
+			mode := string(fwd)
+			if vip.Addr().Is6() {
+				mode += "-IPv6"
+			}
+			figure(t, mode, true, kind, len(fs.list), fs.survivors(moved), r.maxGap, took)
 		}
 		time.Sleep(settle)
 	}
@@ -689,6 +710,11 @@ func TestConnSyncDR(t *testing.T) { survive(t, vipSyncDR, v1alpha1.ForwardingDR)
 
 // TestConnSyncTunnel: tunnelled connections survive every failover kind.
 func TestConnSyncTunnel(t *testing.T) { survive(t, vipSyncTunnel, v1alpha1.ForwardingTunnel) }
+
+// TestConnSyncNAT6: IPv6 NAT connections survive every failover kind (the
+// kernel syncs IPv6 connections with sync protocol 1, its default; the
+// daemons use ff02::81 when every router with services is IPv6).
+func TestConnSyncNAT6(t *testing.T) { survive(t, vipSyncNAT6, v1alpha1.ForwardingNAT) }
 
 // TestConnSyncOffNAT: without the sync, NAT connections break.
 func TestConnSyncOffNAT(t *testing.T) { breakWithoutSync(t, vipSyncNAT, v1alpha1.ForwardingNAT) }
