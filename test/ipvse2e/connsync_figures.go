@@ -215,8 +215,15 @@ func (f *ConnSyncFigures) Markdown() string {
 			connSyncKinds[0].label, secs(r.Took), r.Survived, r.Conns, stallSecs(r.Longest))
 	}
 	w.WriteString("\nWithout the sync DR was measured, not tunnelling (the same IPVS path). In the API-VIP shape only the connections balanced to the director that is neither the old nor the new master survive, a third with three directors (docs/forwarding.md).\n")
+	fmt.Fprintf(&w, "\n%s\n", connSyncHistory)
 	return w.String()
 }
+
+// connSyncHistory records, under every run's figures, the NAT stall before
+// the takeover created the conntrack entries.
+const connSyncHistory = "History: before a new master created the conntrack entries of the synced NAT connections (ipvssync.AdoptNAT, 2026-12-07), " +
+	"a hard failover stalled 50 of 100 NAT connections for more than the failover plus 10 s, the longest 29 s (VIP moved in 1.3 s, TCG): " +
+	"the real servers' retransmissions were dropped until the client's next packet, which a client waiting for an answer sends only with its TCP keepalive."
 
 func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) }
 
