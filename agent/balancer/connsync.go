@@ -56,7 +56,7 @@ type ConnSync interface {
 // sync (ConnSync.AdoptNAT), first thing in the next reconcile: without
 // them a real server's packet reaching the new master before the client's
 // is dropped, and after a hard failover, where both ends retransmit with
-// TCP's exponential backoff, a connection waited up to 24 s instead of one
+// TCP's exponential backoff, a connection waited up to 29 s instead of one
 // retransmission (package ipvssync, nfct.go).
 
 // syncState is the balancer's part of the connection sync; b.mu guards it.

@@ -20,14 +20,17 @@ import (
 // conntrack entry that carries the connection's source NAT to the VIP
 // (package snat): the kernel syncs only IPVS's table, and conntrack picks a
 // TCP connection up from its next packet only when that packet comes from
-// the client (nf_conntrack_tcp_loose). After a hard failover both ends
+// the client (nf_conntrack_tcp_loose). After a hard failover the ends
 // retransmit what the old master lost; the real server's retransmissions
-// reaching the new master first are dropped (they match no entry), and the
-// connection waits for the client's next retransmission and then for the
-// real server's next one, each further away by TCP's exponential backoff:
-// in the VM 42 of 100 connections stalled more than 10 s, up to 24 s.
-// Creating the entries when the node becomes master, with the source NAT
-// already bound, lets whichever end retransmits first get through.
+// reaching the new master are dropped while no client packet has created
+// the entry (package snat's input rule), and a client whose request was
+// acknowledged before the failure, waiting for the answer, sends nothing
+// until its TCP keepalive; the connection then waits for the real server's
+// next retransmission, further away by TCP's exponential backoff. In the
+// VM (docs/forwarding.md) 50 of 100 connections stalled more than 10 s,
+// up to 29 s. Creating the entries when the node becomes master, with the
+// source NAT already bound, lets whichever end retransmits first get
+// through.
 //
 // Each entry is what the old master's conntrack held, built from the IPVS
 // connection client:cport -> VIP:vport -> real:rport:
