@@ -479,6 +479,19 @@ func procAddrIs(s string, a netip.Addr) bool {
 	return strings.EqualFold(s, fmt.Sprintf("%02x%02x%02x%02x", v4[0], v4[1], v4[2], v4[3]))
 }
 
+// logLine returns the last line of the log at path that contains s, or
+// "".
+func logLine(path, s string) string {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(string(b), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], s) {
+			return strings.TrimSpace(lines[i])
+		}
+	}
+	return ""
+}
+
 // waitSynced waits until h's IPVS table knows every connection to vip
 // (balanced there or received from the sync) and logs how long it took.
 func waitSynced(t *testing.T, h *lab.Host, vip netip.Addr, n int) {
@@ -597,6 +610,20 @@ func survive(t *testing.T, vip netip.Prefix, fwd v1alpha1.Forwarding) {
 	}))
 	took := time.Since(mark)
 	t.Logf("%s n2 master after %v: %s", fwd, took.Round(time.Millisecond), takeoverState(n2.Node, vip.Addr(), echoPort))
+	if fwd == v1alpha1.ForwardingNAT {
+		// The new master created the connections' conntrack entries
+		// (ipvssync.AdoptNAT), rather than conntrack picking them up.
+		var line string
+		_ = lab.WaitFor(5*time.Second, "n2 to log its NAT takeover", func() (bool, error) {
+			line = logLine(n2.Proc.LogPath, "NAT connections taken over")
+			return line != "", nil
+		})
+		if line == "" {
+			t.Errorf("n2 did not log taking the NAT connections over:\n%s", n2.Proc.LogTail(20))
+		} else {
+			t.Logf("n2: %s", line)
+		}
+	}
 	time.Sleep(500 * time.Millisecond)
 	t.Logf("%s n2 0.5s later: %s", fwd, takeoverState(n2.Node, vip.Addr(), echoPort))
 	check("hard failover n1 -> n2 (link down)", "hard", mark, took)
