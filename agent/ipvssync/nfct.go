@@ -42,7 +42,7 @@ import (
 //	new master has seen no window), timeout: the IPVS connection's.
 //
 // It is sent to the kernel as ctnetlink IPCTNL_MSG_CT_NEW with NLM_F_CREATE
-// and NLM_F_EXCL (many in one write), the reply tuple before NAT and CTA_NAT_SRC, which makes
+// and NLM_F_EXCL (many in one write, see CreateNAT), the reply tuple before NAT and CTA_NAT_SRC, which makes
 // the kernel bind the source NAT as a rule would (nf_nat_setup_info):
 // vishvananda/netlink's ConntrackCreate cannot send CTA_NAT_SRC. An entry
 // that exists already (conntrack picked the connection up first, or a node
@@ -57,6 +57,7 @@ import (
 const (
 	nfnlSubsysCTNetlink = 1 // NFNL_SUBSYS_CTNETLINK
 	ctMsgNew            = 0 // IPCTNL_MSG_CT_NEW
+	ctMsgGetStats       = 5 // IPCTNL_MSG_CT_GET_STATS
 
 	ctaTupleOrig  = 1 // CTA_TUPLE_ORIG
 	ctaTupleReply = 2 // CTA_TUPLE_REPLY
@@ -199,18 +200,22 @@ func OpenConntrack() (*Conntrack, error) {
 func (ct *Conntrack) Close() error { return ct.c.Close() }
 
 // createBatch is how many entries CreateNAT sends in one write: the
-// kernel answers each with its own acknowledgement (an error echoes the
-// request), which must fit the socket's receive buffer.
+// kernel answers each failure with an error that echoes the request, which
+// must fit the socket's receive buffer.
 const createBatch = 128
 
-// ackWait bounds the wait for the kernel's acknowledgements of a batch.
+// ackWait bounds the wait for the kernel's answers to a batch.
 const ackWait = 5 * time.Second
 
 // CreateNAT creates the entries of es and counts those created and those
-// that existed already. It sends them in batches, not one request per
-// round trip: a node taking over thousands of connections must have the
-// entries before the real servers' next retransmissions. The error joins
-// the encoding errors and the first failure the kernel reported.
+// that existed already. It sends them in batches, without asking for an
+// acknowledgement of each: the kernel answers only the failures, and a
+// last request for conntrack's statistics (IPCTNL_MSG_CT_GET_STATS, with
+// an acknowledgement), which it answers after the entries before it, says
+// that the batch is done. A node taking over thousands of connections has
+// the entries after a few writes and reads, before the real servers' next
+// retransmissions. The error joins the encoding errors and the first
+// failure the kernel reported.
 func (ct *Conntrack) CreateNAT(es []NATEntry) (created, existing int, err error) {
 	var errs []error
 	var failed error
@@ -229,35 +234,48 @@ func (ct *Conntrack) CreateNAT(es []NATEntry) (created, existing int, err error)
 		if len(msgs) == 0 {
 			continue
 		}
-		if _, err := ct.c.SendMessages(msgs); err != nil {
-			errs = append(errs, fmt.Errorf("ipvssync: sending %d conntrack entries: %w", len(msgs), err))
+		n := len(msgs)
+		// struct nfgenmsg { AF_UNSPEC, NFNETLINK_V0, res_id 0 }
+		msgs = append(msgs, netlink.Message{Header: netlink.Header{
+			Type:  netlink.HeaderType(nfnlSubsysCTNetlink<<8 | ctMsgGetStats),
+			Flags: netlink.Request | netlink.Acknowledge,
+		}, Data: []byte{unix.AF_UNSPEC, 0, 0, 0}})
+		sent, err := ct.c.SendMessages(msgs)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("ipvssync: sending %d conntrack entries: %w", n, err))
 			continue
 		}
 		if err := ct.c.SetReadDeadline(time.Now().Add(ackWait)); err != nil {
 			errs = append(errs, fmt.Errorf("ipvssync: %w", err))
 			continue
 		}
-		// One acknowledgement per message, in order; an error comes as
-		// an error of Receive.
-		for n := 0; n < len(msgs); {
+		last := sent[len(sent)-1].Header.Sequence
+		exist, fail, done := 0, 0, false
+		for !done {
 			got, err := ct.c.Receive()
 			switch {
 			case err == nil:
-				created += len(got)
-				n += len(got)
+				// The statistics and their acknowledgement.
+				for _, m := range got {
+					done = done || m.Header.Sequence == last
+				}
 			case errors.Is(err, unix.EEXIST):
-				existing++
-				n++
+				exist++
 			case errors.Is(err, os.ErrDeadlineExceeded):
-				errs = append(errs, fmt.Errorf("ipvssync: %d of %d conntrack entries not acknowledged within %v", len(msgs)-n, len(msgs), ackWait))
-				n = len(msgs)
+				errs = append(errs, fmt.Errorf("ipvssync: the kernel did not finish %d conntrack entries within %v", n, ackWait))
+				fail, done = n-exist, true
 			default:
+				// A failure of an entry (or of the statistics request:
+				// then the deadline ends the wait, the entries counted as
+				// failed).
+				fail++
 				if failed == nil {
 					failed = fmt.Errorf("ipvssync: creating a conntrack entry: %w", err)
 				}
-				n++
 			}
 		}
+		created += max(n-exist-fail, 0)
+		existing += exist
 	}
 	return created, existing, errors.Join(append(errs, failed)...)
 }
@@ -276,7 +294,7 @@ func natEntryMessage(e NATEntry) (netlink.Message, error) {
 	return netlink.Message{
 		Header: netlink.Header{
 			Type:  netlink.HeaderType(nfnlSubsysCTNetlink<<8 | ctMsgNew),
-			Flags: netlink.Request | netlink.Acknowledge | netlink.Create | netlink.Excl,
+			Flags: netlink.Request | netlink.Create | netlink.Excl,
 		},
 		Data: append([]byte{family, 0, 0, 0}, attrs...),
 	}, nil

@@ -621,6 +621,7 @@ func survive(t *testing.T, vip netip.Prefix, fwd v1alpha1.Forwarding) {
 		if line == "" {
 			t.Errorf("n2 did not log taking the NAT connections over:\n%s", n2.Proc.LogTail(20))
 		} else {
+			t.Logf("n2: %s", logLine(n2.Proc.LogPath, "state changed"))
 			t.Logf("n2: %s", line)
 		}
 	}
