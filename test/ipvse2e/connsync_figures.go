@@ -214,7 +214,7 @@ func (f *ConnSyncFigures) Markdown() string {
 		fmt.Fprintf(&w, "| NAT, API-VIP shape (the directors are the real servers) | %s | %s | %d of %d | %s | not measured |\n",
 			connSyncKinds[0].label, secs(r.Took), r.Survived, r.Conns, stallSecs(r.Longest))
 	}
-	w.WriteString("\nWithout the sync DR was measured, not tunnelling (the same IPVS path). In the API-VIP shape only the connections balanced to the director that is neither the old nor the new master survive, a third with three directors (docs/forwarding.md).\n")
+	w.WriteString("\nWithout the sync NAT and DR were measured (tunnelling takes DR's path through IPVS, IPv6 NAT IPv4's). In the API-VIP shape only the connections balanced to the director that is neither the old nor the new master survive, a third with three directors (docs/forwarding.md).\n")
 	fmt.Fprintf(&w, "\n%s\n", connSyncHistory)
 	return w.String()
 }
