@@ -261,7 +261,8 @@ func (b *Balancer) Update(c *config.Config) {
 
 // SetMaster tells the balancer whether this node is master of router (or
 // handing its VIPs over), which decides whether its DR and Tunnel services
-// are programmed.
+// are programmed, and makes a node that becomes master take the NAT
+// connections over (connsync.go).
 func (b *Balancer) SetMaster(router string, master bool) {
 	b.mu.Lock()
 	changed := b.master[router] != master
@@ -270,8 +271,9 @@ func (b *Balancer) SetMaster(router string, master bool) {
 	for _, s := range b.services {
 		hasDirect = hasDirect || (s.Router == router && s.Forwarding != agentv1alpha1.ForwardingNAT)
 	}
+	adopt := changed && master && b.noteMasterLocked(router)
 	b.mu.Unlock()
-	if changed && hasDirect {
+	if changed && (hasDirect || adopt) {
 		b.Trigger()
 	}
 }
@@ -354,6 +356,7 @@ func (b *Balancer) reconcile(ctx context.Context, full bool) bool {
 		return true
 	}
 	full = full || opened
+	b.adoptNAT()
 	desired, v4NAT, v6NAT, sloppy := b.desired()
 	if b.opts.PrepareKernel != nil {
 		err := b.opts.PrepareKernel(v4NAT, v6NAT)

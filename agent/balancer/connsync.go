@@ -43,7 +43,21 @@ type ConnSync interface {
 	// Sync runs exactly the master and backup daemons of c (none for nil)
 	// and returns those running.
 	Sync(c *ipvssync.Config) ([]ipvssync.Daemon, error)
+	// AdoptNAT creates the conntrack entries, with their source NAT to
+	// the VIP, of the established connections of services in the IPVS
+	// table.
+	AdoptNAT(services []ipvssync.NATService) (ipvssync.Adoption, error)
 }
+
+// Taking NAT connections over
+//
+// A node that becomes master of a router with NAT services while the sync
+// runs creates the conntrack entries of the connections it learnt from the
+// sync (ConnSync.AdoptNAT), first thing in the next reconcile: without
+// them a real server's packet reaching the new master before the client's
+// is dropped, and after a hard failover, where both ends retransmit with
+// TCP's exponential backoff, a connection waited up to 29 s instead of one
+// retransmission (package ipvssync, nfct.go).
 
 // syncState is the balancer's part of the connection sync; b.mu guards it.
 type syncState struct {
@@ -61,6 +75,9 @@ type syncState struct {
 	applied *ipvssync.Config
 	started bool
 	st      status.ConnectionSync
+	// adopt are the routers this node became master of since the last
+	// reconcile, whose NAT connections are to be taken over.
+	adopt map[string]bool
 }
 
 // syncMetrics are the metrics of the connection sync.
@@ -68,6 +85,7 @@ type syncMetrics struct {
 	daemon *prometheus.GaugeVec
 	errors prometheus.Counter
 	conns  *prometheus.GaugeVec
+	adopt  *prometheus.CounterVec
 }
 
 func newSyncMetrics(reg prometheus.Registerer) (*syncMetrics, error) {
@@ -84,11 +102,15 @@ func newSyncMetrics(reg prometheus.Registerer) (*syncMetrics, error) {
 			Name: "vipvs_ipvs_connections",
 			Help: "Connections in the IPVS table at the last full reconcile, by origin: local (balanced here) or sync (received from the master's sync daemon, ready for a takeover).",
 		}, []string{"origin"}),
+		adopt: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vipvs_ipvs_sync_nat_takeovers_total",
+			Help: "Established NAT connections a node that became master found in its IPVS table, by result: created (their conntrack entry with the source NAT to the VIP was created), existing (conntrack had one), failed.",
+		}, []string{"result"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.daemon, m.errors, m.conns} {
+	for _, c := range []prometheus.Collector{m.daemon, m.errors, m.conns, m.adopt} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("balancer: registering metrics: %w", err)
 		}
@@ -171,7 +193,7 @@ func (b *Balancer) updateSyncLocked(c *config.Config) {
 		if svc.Forwarding != agentv1alpha1.ForwardingNAT && svc.Forwarding != "" {
 			continue
 		}
-		s.notes = append(s.notes, "NAT: a connection the master balanced to itself (a director that is also a real server) is delivered locally without source NAT and cannot move to another director; connections of a director's own clients are masqueraded to its address and stay on it")
+		s.notes = append(s.notes, "NAT: where directors are also real servers, only the connections balanced to a director that is neither the old nor the new master survive a failover (the old master's own were delivered locally without source NAT, and the kernel refuses a synced connection to a local real server); connections of a director's own clients are masqueraded to its address and stay on it")
 		break
 	}
 	if want.Interface == "" {
@@ -274,4 +296,58 @@ func (b *Balancer) syncStatusLocked() *status.ConnectionSync {
 	}
 	st.Limitations = append([]string(nil), s.notes...)
 	return &st
+}
+
+// noteMasterLocked records that this node became master of router, whose
+// NAT connections the next reconcile takes over while the sync runs. It
+// reports whether there is something to take over. b.mu is held.
+func (b *Balancer) noteMasterLocked(router string) bool {
+	if b.sync.want == nil {
+		return false
+	}
+	for _, s := range b.services {
+		if s.Router == router && s.Forwarding == agentv1alpha1.ForwardingNAT {
+			if b.sync.adopt == nil {
+				b.sync.adopt = map[string]bool{}
+			}
+			b.sync.adopt[router] = true
+			return true
+		}
+	}
+	return false
+}
+
+// adoptNAT takes over the NAT connections of the routers this node became
+// master of (noteMasterLocked) and is still master of.
+func (b *Balancer) adoptNAT() {
+	b.mu.Lock()
+	routers, conn := b.sync.adopt, b.sync.conn
+	b.sync.adopt = nil
+	var services []ipvssync.NATService
+	for _, s := range b.services {
+		if !routers[s.Router] || !b.master[s.Router] || s.Forwarding != agentv1alpha1.ForwardingNAT {
+			continue
+		}
+		proto := protocol(s.Protocol)
+		for _, vip := range b.vips[s.Router] {
+			services = append(services, ipvssync.NATService{Protocol: uint8(proto), VIP: netip.AddrPortFrom(vip.Addr(), s.Port)})
+		}
+	}
+	b.mu.Unlock()
+	if conn == nil || len(services) == 0 {
+		return
+	}
+	start := b.clk.Now()
+	a, err := conn.AdoptNAT(services)
+	b.sm.adopt.WithLabelValues("created").Add(float64(a.Created))
+	b.sm.adopt.WithLabelValues("existing").Add(float64(a.Existing))
+	b.sm.adopt.WithLabelValues("failed").Add(float64(a.Failed))
+	took := b.clk.Since(start)
+	if err != nil {
+		b.log.Error(err, "taking the established NAT connections over failed; they continue from the client's next packet", "created", a.Created, "existing", a.Existing, "failed", a.Failed, "took", took)
+		return
+	}
+	if a != (ipvssync.Adoption{}) {
+		b.log.Info("established NAT connections taken over", "created", a.Created, "existing", a.Existing, "took", took)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,11 +20,26 @@ import (
 	agentv1alpha1 "github.com/vipvs/vipvs/api/agent/v1alpha1"
 )
 
-// memSync records the configs the balancer asks the sync daemons for.
+// memSync records the configs the balancer asks the sync daemons for,
+// and the NAT takeovers.
 type memSync struct {
-	mu    sync.Mutex
-	calls []*ipvssync.Config
-	fail  error
+	mu     sync.Mutex
+	calls  []*ipvssync.Config
+	fail   error
+	adopts [][]ipvssync.NATService
+}
+
+func (m *memSync) AdoptNAT(services []ipvssync.NATService) (ipvssync.Adoption, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.adopts = append(m.adopts, services)
+	return ipvssync.Adoption{Created: 2, Existing: 1}, nil
+}
+
+func (m *memSync) adoptions() [][]ipvssync.NATService {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([][]ipvssync.NATService(nil), m.adopts...)
 }
 
 func (m *memSync) Sync(c *ipvssync.Config) ([]ipvssync.Daemon, error) {
@@ -170,5 +186,71 @@ func TestDirectOnBackups(t *testing.T) {
 				t.Errorf("%d services desired on a backup, want %d", len(got), tt.want)
 			}
 		})
+	}
+}
+
+// TestAdoptNATOnBecomingMaster: a node that becomes master of a router
+// with NAT services takes their connections over once (each VIP and
+// port of the router's NAT services); a router it stays master of, a
+// backup, a router with only DR services or a sync switched off take
+// nothing over.
+func TestAdoptNATOnBecomingMaster(t *testing.T) {
+	table, ms := newMemTable(), &memSync{}
+	reg := prometheus.NewRegistry()
+	b, err := New(Options{
+		Log:        testr.New(t),
+		Registerer: reg,
+		OpenTable:  func() (Table, error) { return table, nil },
+		OpenSync:   func() (ConnSync, error) { return ms, nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { b.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	c := syncConfig(true, false)
+	c.Services = append(c.Services,
+		config.VirtualService{Router: "api", Name: "dns", Port: 53, Protocol: agentv1alpha1.ProtocolUDP, Forwarding: agentv1alpha1.ForwardingNAT},
+		config.VirtualService{Router: "api", Name: "dr", Port: 8080, Protocol: agentv1alpha1.ProtocolTCP, Forwarding: agentv1alpha1.ForwardingDR},
+		config.VirtualService{Router: "ingress", Name: "dr", Port: 443, Protocol: agentv1alpha1.ProtocolTCP, Forwarding: agentv1alpha1.ForwardingDR},
+	)
+	b.Update(c)
+	waitFor(t, "the daemons", 5*time.Second, func() bool { c, _ := ms.last(); return c != nil })
+
+	b.SetMaster("api", false)
+	b.SetMaster("ingress", true) // DR only: nothing to take over
+	b.SetMaster("api", true)
+	waitFor(t, "the takeover", 5*time.Second, func() bool { return len(ms.adoptions()) > 0 })
+	ap := netip.MustParseAddrPort
+	want := []ipvssync.NATService{
+		{Protocol: 6, VIP: ap("192.0.2.100:80")}, {Protocol: 6, VIP: ap("192.0.2.101:80")},
+		{Protocol: 17, VIP: ap("192.0.2.100:53")}, {Protocol: 17, VIP: ap("192.0.2.101:53")},
+	}
+	if got := ms.adoptions(); len(got) != 1 || !slices.Equal(got[0], want) {
+		t.Errorf("takeovers %v, want one of %v", got, want)
+	}
+	if got := testutil.ToFloat64(b.sm.adopt.WithLabelValues("created")); got != 2 {
+		t.Errorf("vipvs_ipvs_sync_nat_takeovers_total{result=created} = %v, want 2", got)
+	}
+
+	// Still master, a reconcile: no second takeover.
+	b.SetMaster("api", true)
+	b.Trigger()
+	time.Sleep(100 * time.Millisecond)
+	if got := ms.adoptions(); len(got) != 1 {
+		t.Errorf("%d takeovers while staying master, want 1", len(got))
+	}
+
+	// Sync off: becoming master again takes nothing over.
+	b.Update(syncConfig(false, false))
+	b.SetMaster("api", false)
+	b.SetMaster("api", true)
+	b.Trigger()
+	time.Sleep(100 * time.Millisecond)
+	if got := ms.adoptions(); len(got) != 1 {
+		t.Errorf("%d takeovers with the sync off, want 1", len(got))
 	}
 }

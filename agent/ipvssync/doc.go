@@ -37,4 +37,12 @@
 // ReadConnCounts reads how many connections of the table came from the
 // sync (/proc/net/ip_vs_conn_sync): the kernel has no counter of sync
 // messages.
+//
+// # NAT connections
+//
+// The kernel syncs IPVS's connections, not conntrack's, and a NAT
+// connection source-NATed to the VIP (package snat) needs its conntrack
+// entry on the new master too. Manager.AdoptNAT creates those entries over
+// ctnetlink from the IPVS table when a node becomes master (nfct.go
+// explains why and what the entries hold).
 package ipvssync

@@ -7,8 +7,10 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/google/go-cmp/cmp"
 	"github.com/vishvananda/netlink/nl"
 )
 
@@ -188,18 +190,41 @@ func TestManagerSyncError(t *testing.T) {
 	}
 }
 
-func TestParseConnCounts(t *testing.T) {
-	in := `Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Origin Expires
-TCP C0000264 A1B2 C0000264 1F90 C0000205 1F90 ESTABLISHED Local      899
-TCP C0000264 A1B3 C0000264 1F90 C0000206 1F90 ESTABLISHED Sync       899
-TCP C0000264 A1B4 C0000264 1F90 C0000206 1F90 FIN_WAIT    Sync        60
-TCP 2001:0db8:0000:0000:0000:0000:0000:0064 1F90 2001:0db8:0000:0000:0000:0000:0000:0100 A1B2 2001:0db8:0000:0000:0000:0000:0000:0005 1F90 ESTABLISHED Local 899
+// connSyncSample is /proc/net/ip_vs_conn_sync as the kernel writes it
+// (ip_vs_conn_sync_seq_show: origin "LOCAL" or "SYNC", %pI6 for IPv6).
+const connSyncSample = `Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Origin Expires
+TCP C0000264 A1B2 C0000264 1F90 C0000205 1F90 ESTABLISHED LOCAL      899
+TCP C0000264 A1B3 C0000264 1F90 C0000206 1F90 ESTABLISHED SYNC       899
+TCP C0000264 A1B4 C0000264 1F90 C0000206 1F90 FIN_WAIT    SYNC        60
+TCP 2001:0db8:0000:0000:0000:0000:0000:0064 1F90 2001:0db8:0000:0000:0000:0000:0000:0100 A1B2 2001:0db8:0000:0000:0000:0000:0000:0005 1F90 ESTABLISHED LOCAL     899
+UDP C0000264 A1B5 C0000264 0035 C0000205 0035 UDP         SYNC       300
+TCP C0000264 ZZZZ C0000264 1F90 C0000205 1F90 ESTABLISHED SYNC       899
 `
-	got, err := parseConnCounts(strings.NewReader(in))
+
+func TestParseConnCounts(t *testing.T) {
+	got, err := parseConnCounts(strings.NewReader(connSyncSample))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (ConnCounts{Local: 2, Synced: 2}); got != want {
+	if want := (ConnCounts{Local: 2, Synced: 4}); got != want {
 		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+func TestParseConnections(t *testing.T) {
+	got, err := parseConnections(strings.NewReader(connSyncSample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := netip.MustParseAddrPort
+	want := []Connection{
+		{Protocol: "TCP", Client: ap("192.0.2.100:41394"), VIP: ap("192.0.2.100:8080"), Real: ap("192.0.2.5:8080"), State: "ESTABLISHED", Expires: 899 * time.Second},
+		{Protocol: "TCP", Client: ap("192.0.2.100:41395"), VIP: ap("192.0.2.100:8080"), Real: ap("192.0.2.6:8080"), State: "ESTABLISHED", Synced: true, Expires: 899 * time.Second},
+		{Protocol: "TCP", Client: ap("192.0.2.100:41396"), VIP: ap("192.0.2.100:8080"), Real: ap("192.0.2.6:8080"), State: "FIN_WAIT", Synced: true, Expires: 60 * time.Second},
+		{Protocol: "TCP", Client: ap("[2001:db8::64]:8080"), VIP: ap("[2001:db8::100]:41394"), Real: ap("[2001:db8::5]:8080"), State: "ESTABLISHED", Expires: 899 * time.Second},
+		{Protocol: "UDP", Client: ap("192.0.2.100:41397"), VIP: ap("192.0.2.100:53"), Real: ap("192.0.2.5:53"), State: "UDP", Synced: true, Expires: 300 * time.Second},
+	}
+	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
+		t.Errorf("connections (-want +got):\n%s", diff)
 	}
 }

@@ -47,6 +47,12 @@ type Manager struct {
 
 	mu sync.Mutex
 	k  Kernel
+	// readConns reads the IPVS table's connections (nil:
+	// ReadConnections); openCT opens ctnetlink on first use (nil:
+	// OpenConntrack), ct is what it opened.
+	readConns func() ([]Connection, error)
+	openCT    func() (natCreator, error)
+	ct        natCreator
 }
 
 // NewManager returns a Manager over k.

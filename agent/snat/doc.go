@@ -29,12 +29,15 @@
 // VIP moves with the master, so the real server sees the same source
 // (VIP, port) whichever director forwards the connection. After a failover
 // the new master knows the connection from the IPVS sync daemon (package
-// ipvssync), picks its conntrack state up from the next packet (TCP loose
-// pickup, net.netfilter.nf_conntrack_tcp_loose=1, which EnableTakeover
-// sets, with net.netfilter.nf_conntrack_tcp_be_liberal=1 for a director
-// that takes a connection back with a stale entry), translates it to the same VIP and port, and the real server's
-// socket continues. Masquerading to the old master's address would give
-// the real server a new source and a reset. Two clients whose source ports
+// ipvssync), and has its conntrack entry with the source NAT to the same
+// VIP and port: ipvssync.Manager.AdoptNAT creates the entries of the synced
+// connections when the node becomes master. A connection the sync had not
+// delivered yet is picked up from its next client packet (TCP loose pickup,
+// net.netfilter.nf_conntrack_tcp_loose=1, which EnableTakeover sets, with
+// net.netfilter.nf_conntrack_tcp_be_liberal=1 for a director that takes a
+// connection back with a stale entry) and translated by the rules below.
+// Either way the real server's socket continues. Masquerading to the old
+// master's address would give the real server a new source and a reset. Two clients whose source ports
 // collide on one real server get different ports in the order each
 // director saw them; such a connection may not survive.
 //

@@ -17,6 +17,9 @@
 //     change, beside keepalived programming the same table;
 //   - ECMP (in the VM, ecmp.go): connections broken by a director joining
 //     or leaving the ECMP set of a bgp-mode VIP (goal 0).
+//   - connections across failovers (in the VM): how many of 100 long-lived
+//     connections survive each failover kind, for NAT, DR and tunnel, with
+//     and without the IPVS connection sync (test/ipvse2e.RunConnSyncFigures).
 //
 // It needs root (namespaces) and keepalived (make bench installs it); the
 // IPVS figures need the VM's packages (hack/vm-deps.sh). -ipvs-only
@@ -92,6 +95,9 @@ func main() {
 	if *ecmpOnly {
 		os.Exit(ecmpOnlyRun(ctx, *out))
 	}
+	if *connSyncOnly {
+		os.Exit(connSyncOnlyRun(ctx, *out))
+	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench: needs root: it creates network namespaces")
 		os.Exit(1)
@@ -137,6 +143,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "directors joining and leaving an ECMP set, in the VM...")
 		b.ecmp = ecmpSection(ctx, &b.failures)
 	}
+	if *connSyncOn && ctx.Err() == nil {
+		b.connsync = connSyncSection(ctx, &b.failures)
+	}
 	if *reliabilityOn && ctx.Err() == nil {
 		b.reliability = reliabilitySection(ctx, *bin, *reliabilityReps, *reliabilityFilter, &b.failures)
 	}
@@ -162,6 +171,9 @@ type bench struct {
 	results  map[key][]float64
 	failures []string
 	ipvs     string // the IPVS section, if measured
+	// connsync is the connection-survival section (connsync.go), if
+	// measured.
+	connsync string
 	// reliability is the reliability section (reliability.go), if measured.
 	reliability string
 	// ecmp is the section of directors joining and leaving an ECMP set
@@ -664,6 +676,9 @@ func (b *bench) report(reps int, took time.Duration) string {
 	}
 	if b.ecmp != "" {
 		fmt.Fprintf(&w, "\n%s", b.ecmp)
+	}
+	if b.connsync != "" {
+		fmt.Fprintf(&w, "\n%s", b.connsync)
 	}
 	if b.reliability != "" {
 		fmt.Fprintf(&w, "\n%s", b.reliability)

@@ -14,15 +14,19 @@ var connSyncTests = []string{
 	"TestConnSyncNAT",
 	"TestConnSyncDR",
 	"TestConnSyncTunnel",
+	"TestConnSyncNAT6",
 	"TestConnSyncOffNAT",
 	"TestConnSyncOffDR",
+	"TestConnSyncAPIVIP",
 }
 
 // TestConnSyncInVM boots the VM with the vipvs binary and test/ipvse2e/lb's
 // test binary and runs the connection-survival tests: 100 long-lived TCP
 // connections through the VIP survive a hard failover, a preemption back,
 // a graceful stop and a preemption back after a restart, for NAT, DR and
-// tunnel, and break without the connection sync. VIPVS_SYNC_CONNS sets
+// tunnel, and break without the connection sync; in the API-VIP shape
+// (the directors are the real servers) those balanced to a director that
+// is neither the old nor the new master survive. VIPVS_SYNC_CONNS sets
 // the number of connections (default 100).
 func TestConnSyncInVM(t *testing.T) {
 	run := "^(" + strings.Join(connSyncTests, "|") + ")$"

@@ -27,7 +27,8 @@ var ErrNoKernel = errors.New("no cloud kernel installed (run hack/vm-deps.sh as 
 
 // DefaultModules returns the modules the VM loads when Options.Modules is nil:
 // IPVS with the schedulers vipvs offers, nftables with NAT and conntrack
-// (NAT-mode SNAT, hairpin, the lab's partitions and loss), veth and bridge
+// (NAT-mode SNAT, hairpin, the lab's partitions and loss; ctnetlink for the
+// conntrack entries of taken-over NAT connections), veth and bridge
 // (the lab), ipip and ip6_tunnel (IPVS tunnel mode), and xfrm_user: a
 // netlink.Handle opens a NETLINK_XFRM socket too, which fails with "protocol
 // not supported" without it (built in on most hosts). Their dependencies
@@ -36,7 +37,7 @@ var ErrNoKernel = errors.New("no cloud kernel installed (run hack/vm-deps.sh as 
 func DefaultModules() []string {
 	return []string{
 		"ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_lc", "ip_vs_wlc", "ip_vs_sh", "ip_vs_mh",
-		"nf_conntrack", "nf_nat", "nf_tables", "nft_nat", "nft_chain_nat", "nft_ct",
+		"nf_conntrack", "nf_conntrack_netlink", "nf_nat", "nf_tables", "nft_nat", "nft_chain_nat", "nft_ct",
 		"nft_masq", "nft_numgen", "nft_reject_inet", "nft_fib_inet",
 		"veth", "bridge", "dummy", "ipip", "ip6_tunnel", "xfrm_user",
 	}

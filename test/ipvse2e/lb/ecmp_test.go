@@ -311,7 +311,7 @@ func runECMP(t *testing.T, v ecmpVariant) []ecmpResult {
 	e := setupECMP(t, v)
 	n1, n2, n3 := e.directors[0], e.directors[1], e.directors[2]
 	e.setECMP(t, n1, n2)
-	fs := openFlows(t, e.client, netip.AddrPortFrom(vipECMP.Addr(), echoPort), ecmpConns())
+	fs := openFlows(t, e.client, netip.AddrPortFrom(vipECMP.Addr(), echoPort), ecmpConns(), false)
 	time.Sleep(settle)
 	// A control window as long as a change's, without a change: under the
 	// VM's emulation on shared cores the whole VM stalls now and then, and
