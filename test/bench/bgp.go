@@ -50,16 +50,16 @@ var silentFigures = []bgpFigure{
 	{"router BFD down", "ms", "fault -> the router's bfdd logs the session down (microsecond log timestamps)", false},
 	{"router BGP down", "ms", "fault -> the router's bgpd logs the session down", false},
 	{"BGP down -> FIB", "ms", "the router's bgpd session down -> kernel route changed: bgpd -> zebra -> kernel (+ up to 5 ms of polling)", false},
-	{"client: last failed SYN", "ms", "fault -> start of the client's last failed connection: its SYN was the last one hashed to the dead node", true},
-	{"client: last failure ends", "ms", "fault -> end of that connection (the client's 300 ms timeout; a kernel client would retransmit the SYN after its 1 s initial RTO)", false},
-	{"failed connections", "", "the client's connections that failed (one every 5 ms, one at a time)", false},
-	{"client longest gap", "ms", "longest time between two answered connections", false},
+	{"client: last SYN lost", "ms", "fault -> start of the last connection whose first SYN went to the dead node (answered after more than 500 ms, or not at all)", true},
+	{"client: last hit answered", "ms", "fault -> end of that connection: answered after the kernel's SYN retransmission (1 s initial RTO), or failed", false},
+	{"connections hit", "", "connections answered after more than 500 ms or not at all (one new connection every 5 ms, each waiting up to 3 s)", false},
+	{"failed connections", "", "connections not answered within 3 s, or reset", false},
 }
 
 var gracefulFigures = []bgpFigure{
-	{"failed connections", "", "the client's connections that failed (goal 0)", true},
-	{"lost", "", "of them not reset: timeouts, a SYN sent to a node that was gone", false},
+	{"failed connections", "", "connections not answered within 3 s, or reset (one new connection every 5 ms)", true},
 	{"reset", "", "of them reset: a handshake straddling the router's rehash (SYN-ACK from one node, the ACK hashed to another)", false},
+	{"connections hit", "", "connections answered after more than 500 ms (a SYN lost: sent to a node that was gone) or not at all", false},
 	{"router drops the node", "ms", "SIGTERM -> the router's kernel no longer forwards the VIP to the node", false},
 	{"speaker exited", "ms", "SIGTERM -> the speaker's process has exited", false},
 }
@@ -165,12 +165,12 @@ func bgpSection(ctx context.Context, bin string, reps int, failures *[]string) s
 					res.add(table, "router BGP down", sp, ms(r.BGPDown))
 					res.add(table, "BGP down -> FIB", sp, ms(r.Dropped-r.BGPDown))
 				}
-				if r.Failed > 0 {
-					res.add(table, "client: last failed SYN", sp, ms(r.LastFailStart))
-					res.add(table, "client: last failure ends", sp, ms(r.LastFailEnd))
+				if r.Client.Hit > 0 {
+					res.add(table, "client: last SYN lost", sp, ms(r.Client.LastHitStart))
+					res.add(table, "client: last hit answered", sp, ms(r.Client.LastHitEnd))
 				}
-				res.add(table, "failed connections", sp, float64(r.Failed))
-				res.add(table, "client longest gap", sp, ms(r.LongestGap))
+				res.add(table, "connections hit", sp, float64(r.Client.Hit))
+				res.add(table, "failed connections", sp, float64(r.Client.Failed))
 			}
 		}
 		if st.bfd != 300*time.Millisecond {
@@ -186,9 +186,9 @@ func bgpSection(ctx context.Context, bin string, reps int, failures *[]string) s
 					continue
 				}
 				fmt.Fprintf(os.Stderr, "%+v\n", r)
-				res.add("graceful stop", "failed connections", sp, float64(r.Failed))
-				res.add("graceful stop", "lost", sp, float64(r.Lost))
-				res.add("graceful stop", "reset", sp, float64(r.Reset))
+				res.add("graceful stop", "failed connections", sp, float64(r.Client.Failed))
+				res.add("graceful stop", "reset", sp, float64(r.Client.Reset))
+				res.add("graceful stop", "connections hit", sp, float64(r.Client.Hit))
 				res.add("graceful stop", "router drops the node", sp, ms(r.Dropped))
 				res.add("graceful stop", "speaker exited", sp, ms(r.Exited))
 			}
@@ -198,8 +198,8 @@ func bgpSection(ctx context.Context, bin string, reps int, failures *[]string) s
 	fmt.Fprintf(&w, "%s\n\n", bgpHeading)
 	fmt.Fprintf(&w, "Made by `go run ./test/bench -vipvs bin/vipvs-agent -bgp-only -reps %d` (part of `make bench`) on %s, %d repetitions of each measurement for each speaker, interleaved, in one run of %v; 1-minute load average %s at the start and %s at the end, on %s shared with other work. ",
 		reps, time.Now().UTC().Format("2006-01-02"), reps, time.Since(start).Round(time.Second), loadStart, loadAvg(), machine())
-	fmt.Fprintf(&w, "The lab is test/bgplab.Bench: FRR %s (Debian) as the upstream router in a network namespace (ECMP over the nodes, L4 hash, hold time 9 s, keepalive 3 s, BFD profile at the setting), a client behind it opening a new TCP connection to the VIP every %v (failed when not answered within %v), and three nodes announcing the VIP: n1 and n2 run vipvs-agent %s (n1 always at BFD 300 ms x 3, n2 at the setting: the measured vipvs node), n3 runs FRR %s itself (zebra, bgpd and bfdd, the VIP on lo and a `network` statement, at the same setting): the reference, the closest stand-in for MetalLB's FRR mode that runs here. ",
-		frrVersion, bgplab.BenchProbeEvery, bgplab.BenchProbeTimeout, version(agent), frrVersion)
+	fmt.Fprintf(&w, "The lab is test/bgplab.Bench: FRR %s (Debian) as the upstream router in a network namespace (ECMP over the nodes, L4 hash, hold time 9 s, keepalive 3 s, BFD profile at the setting), a client behind it opening a new TCP connection to the VIP every %v without waiting for the earlier ones (each waits up to %v for the node's answer, so the kernel's SYN retransmission counts), and three nodes announcing the VIP: n1 and n2 run vipvs-agent %s (n1 always at BFD 300 ms x 3, n2 at the setting: the measured vipvs node), n3 runs FRR %s itself (zebra, bgpd and bfdd, the VIP on lo and a `network` statement, at the same setting): the reference, the closest stand-in for MetalLB's FRR mode that runs here. ",
+		frrVersion, bgplab.BenchProbeEvery, bgplab.BenchConnTimeout, version(agent), frrVersion)
 	fmt.Fprintf(&w, "A silent death drops every IP packet in and out of the node (nftables, no link change, no FIN); a graceful stop sends SIGTERM to the speaker (vipvs-agent: GRACEFUL_SHUTDOWN community, which the router maps to local-preference 0, 2 s wait, withdrawal; FRR: SIGTERM to bgpd, which sends a Cease NOTIFICATION) and stops the node's service once it has exited. ")
 	fmt.Fprintf(&w, "Figures are median (min–max); ratio is vipvs/FRR of the medians (lower is better); goal marks the rows issue 14's goal applies to, judged on the vipvs median.\n")
 	if len(bfdSeen) > 0 {

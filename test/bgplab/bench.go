@@ -72,10 +72,8 @@ var (
 	BenchPort = 8080
 	// BenchHoldTime and BenchKeepalive are the BGP timers of every session.
 	BenchHoldTime, BenchKeepalive = 9 * time.Second, 3 * time.Second
-	// BenchProbeEvery and BenchProbeTimeout are the client's: a new TCP
-	// connection every BenchProbeEvery, failed when not answered within
-	// BenchProbeTimeout (attempts run one at a time).
-	BenchProbeEvery, BenchProbeTimeout = 5 * time.Millisecond, 300 * time.Millisecond
+	// BenchProbeEvery is how often the client opens a new TCP connection.
+	BenchProbeEvery = 5 * time.Millisecond
 )
 
 const (
@@ -612,33 +610,25 @@ func firstLogAfter(path string, t0 time.Time, match func(string) bool) time.Time
 type SilentDeath struct {
 	// Dropped is when the router's kernel stopped forwarding to the node.
 	Dropped time.Duration
-	// Router is the router's BFD and BGP session down (negative: not seen).
+	// BFDDown and BGPDown are when the router's bfdd and bgpd logged the
+	// session down (negative: not seen).
 	BFDDown, BGPDown time.Duration
-	// Failed is the number of the client's connections that failed.
-	Failed int
-	// LastFailStart and LastFailEnd are when the client's last failed
-	// connection started (its SYN went to the dead node) and ended (the
-	// client's timeout, BenchProbeTimeout later).
-	LastFailStart, LastFailEnd time.Duration
-	// LongestGap is the longest time the client went without an answer.
-	LongestGap time.Duration
+	// Client is what the client saw.
+	Client ClientFigures
 }
 
 // SilentDeath drops every IP packet in and out of sp's node (nftables, as
 // TestBGPLab does), measures until the router's kernel no longer forwards
 // to it, then heals it. The client opens a new connection every
-// BenchProbeEvery throughout.
+// BenchProbeEvery throughout, each waiting up to BenchConnTimeout.
 func (b *Bench) SilentDeath(sp Speaker) (SilentDeath, error) {
 	var r SilentDeath
 	if err := b.WaitReady(); err != nil {
 		return r, err
 	}
 	n := b.Node(sp)
-	p, err := b.client.Probe(netip.AddrPortFrom(BenchVIP, uint16(BenchPort)), BenchProbeEvery, BenchProbeTimeout)
-	if err != nil {
-		return r, err
-	}
-	defer p.Stop()
+	c := startClient(b.client, netip.AddrPortFrom(BenchVIP, uint16(BenchPort)))
+	defer c.Stop()
 	time.Sleep(300 * time.Millisecond)
 	t0 := time.Now()
 	undo, err := b.l.Loss(n, 100)
@@ -651,15 +641,8 @@ func (b *Bench) SilentDeath(sp Speaker) (SilentDeath, error) {
 		return r, err
 	}
 	r.Dropped = at.Sub(t0)
-	time.Sleep(time.Second)
-	res := p.Stop().Since(t0)
-	for _, a := range res.Attempts {
-		if !a.OK {
-			r.Failed++
-			r.LastFailStart, r.LastFailEnd = a.Start.Sub(t0), a.End.Sub(t0)
-		}
-	}
-	r.LongestGap = res.LongestGap()
+	time.Sleep(500 * time.Millisecond)
+	r.Client = clientFigures(c.Stop(), t0)
 	ev := b.routerEvents(n.IPv4, t0)
 	r.BFDDown, r.BGPDown = -1, -1
 	if !ev.BFDDown.IsZero() {
@@ -677,10 +660,8 @@ type GracefulStop struct {
 	Dropped time.Duration
 	// Exited is when the speaker's process had exited.
 	Exited time.Duration
-	// Failed counts the client's failed connections; Lost those of them
-	// not reset (timeouts: a SYN sent to a node that was gone), Reset the
-	// handshakes reset because they straddled the router's rehash.
-	Failed, Lost, Reset int
+	// Client is what the client saw.
+	Client ClientFigures
 }
 
 // GracefulStop sends SIGTERM to sp's speaker (vipvs-agent: RFC 8326
@@ -707,11 +688,8 @@ func (b *Bench) GracefulStop(sp Speaker) (GracefulStop, error) {
 	if proc == nil {
 		return r, fmt.Errorf("no speaker process on %s", n.Name)
 	}
-	p, err := b.client.Probe(netip.AddrPortFrom(BenchVIP, uint16(BenchPort)), BenchProbeEvery, BenchProbeTimeout)
-	if err != nil {
-		return r, err
-	}
-	defer p.Stop()
+	c := startClient(b.client, netip.AddrPortFrom(BenchVIP, uint16(BenchPort)))
+	defer c.Stop()
 	time.Sleep(300 * time.Millisecond)
 	t0 := time.Now()
 	if err := proc.Signal(syscall.SIGTERM); err != nil {
@@ -728,9 +706,7 @@ func (b *Bench) GracefulStop(sp Speaker) (GracefulStop, error) {
 	r.Exited = time.Since(t0)
 	b.serve[i]()
 	time.Sleep(500 * time.Millisecond)
-	res := p.Stop().Since(t0)
-	r.Failed = res.Failed()
-	r.Lost, r.Reset = res.HandoverLosses()
+	r.Client = clientFigures(c.Stop(), t0)
 	// Back: the service, then the speaker.
 	stop, err := n.Serve(BenchPort)
 	if err != nil {
