@@ -122,6 +122,8 @@ type ClientFigures struct {
 	LastHitStart, LastHitEnd time.Duration
 	// Slowest is the longest a hit connection took (0 when none).
 	Slowest time.Duration
+	// Errors counts the failed connections by error.
+	Errors map[string]int
 }
 
 // clientFigures sums up the attempts started at or after t0.
@@ -138,6 +140,10 @@ func clientFigures(attempts []lab.Attempt, t0 time.Time) ClientFigures {
 		f.Hit++
 		if !a.OK {
 			f.Failed++
+			if f.Errors == nil {
+				f.Errors = map[string]int{}
+			}
+			f.Errors[a.Err]++
 			if strings.Contains(a.Err, "reset") || strings.Contains(a.Err, "refused") {
 				f.Reset++
 			}
