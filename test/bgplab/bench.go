@@ -627,7 +627,7 @@ func (b *Bench) SilentDeath(sp Speaker) (SilentDeath, error) {
 		return r, err
 	}
 	n := b.Node(sp)
-	c := startClient(b.client, netip.AddrPortFrom(BenchVIP, uint16(BenchPort)))
+	c := startBenchClient(b.client, netip.AddrPortFrom(BenchVIP, uint16(BenchPort)))
 	defer c.Stop()
 	time.Sleep(300 * time.Millisecond)
 	t0 := time.Now()
@@ -642,7 +642,7 @@ func (b *Bench) SilentDeath(sp Speaker) (SilentDeath, error) {
 	}
 	r.Dropped = at.Sub(t0)
 	time.Sleep(500 * time.Millisecond)
-	r.Client = clientFigures(c.Stop(), t0)
+	r.Client = benchClientFigures(c.Stop(), t0)
 	ev := b.routerEvents(n.IPv4, t0)
 	r.BFDDown, r.BGPDown = -1, -1
 	if !ev.BFDDown.IsZero() {
@@ -688,7 +688,7 @@ func (b *Bench) GracefulStop(sp Speaker) (GracefulStop, error) {
 	if proc == nil {
 		return r, fmt.Errorf("no speaker process on %s", n.Name)
 	}
-	c := startClient(b.client, netip.AddrPortFrom(BenchVIP, uint16(BenchPort)))
+	c := startBenchClient(b.client, netip.AddrPortFrom(BenchVIP, uint16(BenchPort)))
 	defer c.Stop()
 	time.Sleep(300 * time.Millisecond)
 	t0 := time.Now()
@@ -706,7 +706,7 @@ func (b *Bench) GracefulStop(sp Speaker) (GracefulStop, error) {
 	r.Exited = time.Since(t0)
 	b.serve[i]()
 	time.Sleep(500 * time.Millisecond)
-	r.Client = clientFigures(c.Stop(), t0)
+	r.Client = benchClientFigures(c.Stop(), t0)
 	// Back: the service, then the speaker.
 	stop, err := n.Serve(BenchPort)
 	if err != nil {

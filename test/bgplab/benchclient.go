@@ -33,8 +33,8 @@ type benchClient struct {
 	attempts []lab.Attempt
 }
 
-// startClient starts a client in h's namespace; Stop stops it.
-func startClient(h *lab.Host, target netip.AddrPort) *benchClient {
+// startBenchClient starts a client in h's namespace; Stop stops it.
+func startBenchClient(h *lab.Host, target netip.AddrPort) *benchClient {
 	c := &benchClient{h: h, target: target, stop: make(chan struct{})}
 	c.loop.Add(1)
 	go func() {
@@ -126,8 +126,8 @@ type ClientFigures struct {
 	Errors map[string]int
 }
 
-// clientFigures sums up the attempts started at or after t0.
-func clientFigures(attempts []lab.Attempt, t0 time.Time) ClientFigures {
+// benchClientFigures sums up the attempts started at or after t0.
+func benchClientFigures(attempts []lab.Attempt, t0 time.Time) ClientFigures {
 	var f ClientFigures
 	for _, a := range attempts {
 		if a.Start.Before(t0) {
