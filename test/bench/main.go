@@ -16,10 +16,14 @@
 //     100 and 1000 services of 10 real servers from empty and to apply one
 //     change, beside keepalived programming the same table;
 //   - ECMP (in the VM, ecmp.go): connections broken by a director joining
-//     or leaving the ECMP set of a bgp-mode VIP (goal 0).
+//     or leaving the ECMP set of a bgp-mode VIP (goal 0);
 //   - connections across failovers (in the VM): how many of 100 long-lived
 //     connections survive each failover kind, for NAT, DR and tunnel, with
-//     and without the IPVS connection sync (test/ipvse2e.RunConnSyncFigures).
+//     and without the IPVS connection sync (test/ipvse2e.RunConnSyncFigures);
+//   - active/active BGP (bgp.go, test/bgplab.Bench): a node's silent death
+//     at BFD 300 ms x 3, 30 ms x 3 and without BFD, and its graceful stop:
+//     the router's detection and the client's failed connections, for a
+//     vipvs node beside an FRR node in the same run (-bgp-only alone).
 //
 // It needs root (namespaces) and keepalived (make bench installs it); the
 // IPVS figures need the VM's packages (hack/vm-deps.sh). -ipvs-only
@@ -102,6 +106,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: needs root: it creates network namespaces")
 		os.Exit(1)
 	}
+	if *bgpOnly {
+		os.Exit(bgpOnlyRun(ctx, *bin, bgpRepsOr(*reps), *out))
+	}
 	if _, err := os.Stat(agentlab.KeepalivedBin); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: needs keepalived (%v); `make bench` installs it\n", err)
 		os.Exit(1)
@@ -149,6 +156,9 @@ func main() {
 	if *reliabilityOn && ctx.Err() == nil {
 		b.reliability = reliabilitySection(ctx, *bin, *reliabilityReps, *reliabilityFilter, &b.failures)
 	}
+	if *bgpOn && ctx.Err() == nil {
+		b.bgp = bgpSection(ctx, *bin, bgpRepsOr(*reps), &b.failures)
+	}
 	report := b.report(*reps, time.Since(start))
 	if *out == "-" {
 		fmt.Print(report)
@@ -179,6 +189,8 @@ type bench struct {
 	// ecmp is the section of directors joining and leaving an ECMP set
 	// (ecmp.go), if measured.
 	ecmp string
+	// bgp is the active/active BGP section (bgp.go), if measured.
+	bgp string
 }
 
 // ipvsSection measures the IPVS figures in the VM and returns their
@@ -682,6 +694,9 @@ func (b *bench) report(reps int, took time.Duration) string {
 	}
 	if b.reliability != "" {
 		fmt.Fprintf(&w, "\n%s", b.reliability)
+	}
+	if b.bgp != "" {
+		fmt.Fprintf(&w, "\n%s", b.bgp)
 	}
 	if len(b.failures) > 0 {
 		fmt.Fprintf(&w, "\n## Failed runs\n\n")
