@@ -35,7 +35,7 @@ type sourceNAT struct{ m *snat.Manager }
 func (s sourceNAT) Sync(targets []balancer.SNATTarget) error {
 	out := make([]snat.Target, len(targets))
 	for i, t := range targets {
-		out[i] = snat.Target{VIP: t.VIP, Port: t.Port, Protocol: uint8(t.Protocol)}
+		out[i] = snat.Target{VIP: t.VIP, Port: t.Port, Protocol: uint8(t.Protocol), Masquerade: t.Masquerade}
 	}
 	return s.m.Sync(out)
 }

@@ -112,6 +112,9 @@ type SNATTarget struct {
 	VIP      netip.Addr
 	Port     uint16
 	Protocol ipvs.Protocol
+	// Masquerade: to the node's own address, not to the VIP (a VIP that
+	// every node holds: a router in mode bgp; see snat.Target.Masquerade).
+	Masquerade bool
 }
 
 // Options configure a Balancer.
@@ -357,7 +360,7 @@ func (b *Balancer) reconcile(ctx context.Context, full bool) bool {
 	}
 	full = full || opened
 	b.adoptNAT()
-	desired, v4NAT, v6NAT, sloppy := b.desired()
+	desired, v4NAT, v6NAT, sloppy, everywhere := b.desired()
 	if b.opts.PrepareKernel != nil {
 		err := b.opts.PrepareKernel(v4NAT, v6NAT)
 		if msg := errString(err); msg != b.prepareErr {
@@ -390,7 +393,7 @@ func (b *Balancer) reconcile(ctx context.Context, full bool) bool {
 	if ctx.Err() != nil {
 		return full
 	}
-	if serr := b.syncSNAT(desired); serr != nil {
+	if serr := b.syncSNAT(desired, everywhere); serr != nil {
 		err = errors.Join(err, serr)
 	}
 	err = errors.Join(err, sloppyErr)
@@ -465,7 +468,7 @@ func (b *Balancer) open() (opened, ok bool) {
 // services only while master. It also reports which families have NAT
 // services, and whether some service hashes consistently (sloppy TCP and
 // SCTP are then needed).
-func (b *Balancer) desired() (out []ipvs.Service, v4NAT, v6NAT, sloppy bool) {
+func (b *Balancer) desired() (out []ipvs.Service, v4NAT, v6NAT, sloppy bool, everywhere map[netip.Addr]bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	active, drained := 0, 0
@@ -491,6 +494,12 @@ func (b *Balancer) desired() (out []ipvs.Service, v4NAT, v6NAT, sloppy bool) {
 		if s.ConsistentHashing {
 			flags = consistentFlags(s)
 			sloppy = sloppy || len(b.vips[s.Router]) > 0
+			for _, vip := range b.vips[s.Router] {
+				if everywhere == nil {
+					everywhere = map[netip.Addr]bool{}
+				}
+				everywhere[vip.Addr()] = true
+			}
 		}
 		for _, vip := range b.vips[s.Router] {
 			if nat {
@@ -514,7 +523,7 @@ func (b *Balancer) desired() (out []ipvs.Service, v4NAT, v6NAT, sloppy bool) {
 	}
 	b.m.reals.WithLabelValues("active").Set(float64(active))
 	b.m.reals.WithLabelValues("drained").Set(float64(drained))
-	return out, v4NAT, v6NAT, sloppy
+	return out, v4NAT, v6NAT, sloppy, everywhere
 }
 
 // consistentFlags returns the mh flags of a service of a bgp router:
@@ -564,8 +573,10 @@ func (b *Balancer) enableSloppy(full bool) error {
 	return nil
 }
 
-// syncSNAT makes the source NAT cover the NAT services of desired.
-func (b *Balancer) syncSNAT(desired []ipvs.Service) error {
+// syncSNAT makes the source NAT cover the NAT services of desired; those
+// on the VIPs in everywhere (held by every node: routers in mode bgp) are
+// masqueraded to this node's address.
+func (b *Balancer) syncSNAT(desired []ipvs.Service, everywhere map[netip.Addr]bool) error {
 	b.mu.Lock()
 	s := b.snat
 	b.mu.Unlock()
@@ -575,7 +586,7 @@ func (b *Balancer) syncSNAT(desired []ipvs.Service) error {
 	var targets []SNATTarget
 	for _, d := range desired {
 		if d.Forward == ipvs.NAT || d.Forward == ipvs.ForwardDefault {
-			targets = append(targets, SNATTarget{VIP: d.VIP, Port: d.Port, Protocol: d.Protocol})
+			targets = append(targets, SNATTarget{VIP: d.VIP, Port: d.Port, Protocol: d.Protocol, Masquerade: everywhere[d.VIP]})
 		}
 	}
 	if err := s.Sync(targets); err != nil {

@@ -196,7 +196,7 @@ func TestDesiredServices(t *testing.T) {
 	snat.mu.Lock()
 	got := fmt.Sprint(snat.targets)
 	snat.mu.Unlock()
-	if wantT := "[{192.0.2.100 6443 tcp} {192.0.2.101 6443 tcp}]"; got != wantT {
+	if wantT := "[{192.0.2.100 6443 tcp false} {192.0.2.101 6443 tcp false}]"; got != wantT {
 		t.Errorf("SNAT targets = %s, want %s", got, wantT)
 	}
 	// The status follows the table (it is updated after Apply).

@@ -181,7 +181,7 @@ func TestDirectOnBackups(t *testing.T) {
 			c := syncConfig(tt.sync, false)
 			c.Services = []config.VirtualService{dr}
 			b.Update(c)
-			got, _, _, _ := b.desired()
+			got, _, _, _, _ := b.desired()
 			if len(got) != tt.want {
 				t.Errorf("%d services desired on a backup, want %d", len(got), tt.want)
 			}

@@ -3,6 +3,7 @@ package balancer
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -96,6 +97,40 @@ func TestConsistentHashing(t *testing.T) {
 				}
 			} else if st.State != status.IPVSActive || st.LastError != "" {
 				t.Errorf("status %s: %q, want active", st.State, st.LastError)
+			}
+		})
+	}
+}
+
+// TestNATOnEveryNodeMasquerades: the NAT service of a bgp router (its VIP
+// on every node) is source-NATed to the node's own address, so that the
+// real server answers this node rather than the VIP, which every node
+// holds; a VRRP router's NAT service is source-NATed to its VIP.
+func TestNATOnEveryNodeMasquerades(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		bgp  bool
+	}{{"bgp", true}, {"vrrp", false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			svc := bgpService(0)
+			svc.Forwarding = "NAT"
+			svc.ConsistentHashing = tt.bgp
+			table := &sloppyMemTable{memTable: newMemTable()}
+			sn := &memSNAT{}
+			b := start(t, table, sn, nil)
+			b.Update(testConfig(svc))
+			b.SetMaster("api", true)
+			var got []SNATTarget
+			waitFor(t, "the source NAT targets", 5*time.Second, func() bool {
+				sn.mu.Lock()
+				defer sn.mu.Unlock()
+				got = slices.Clone(sn.targets)
+				return len(got) == 2
+			})
+			for _, tg := range got {
+				if tg.Masquerade != tt.bgp {
+					t.Errorf("target %v: Masquerade %v, want %v", tg, tg.Masquerade, tt.bgp)
+				}
 			}
 		})
 	}

@@ -58,7 +58,8 @@ func chain(t *nftables.Table) *nftables.Chain {
 //	comment "tcp/VIP:PORT"
 //
 // A connection from outside (the client is not this node) is source-NATed
-// to the VIP, which moves with the master: the real server sees the same
+// to the VIP (with Target.Masquerade: masqueraded, "counter masquerade"),
+// which moves with the master: the real server sees the same
 // source (VIP, client port) whichever director forwards the connection, so
 // that after a failover the new master (with the connection from the IPVS
 // sync and the conntrack entry from TCP loose pickup) continues it. A
@@ -107,6 +108,10 @@ func targetRules(tbl *nftables.Table, ch *nftables.Chain, t Target) []*nftables.
 		&expr.Immediate{Register: 1, Data: vip},
 		&expr.NAT{Type: expr.NATTypeSourceNAT, Family: uint32(nfproto), RegAddrMin: 1, RegAddrMax: 1},
 	)
+	if t.Masquerade {
+		// A VIP every node holds: to this node's address (Target.Masquerade).
+		toVIP = append(match(), &expr.Counter{}, &expr.Masq{})
+	}
 	return []*nftables.Rule{
 		{Table: tbl, Chain: ch, Exprs: local, UserData: userdata.AppendString(nil, userdata.TypeComment, t.String()+" local")},
 		{Table: tbl, Chain: ch, Exprs: toVIP, UserData: userdata.AppendString(nil, userdata.TypeComment, t.String())},

@@ -2,6 +2,8 @@ package snat
 
 import (
 	"testing"
+
+	"github.com/google/nftables/expr"
 )
 
 // TestRules pins the rule of each kind of target (golden file): the
@@ -34,4 +36,30 @@ func TestInputRules(t *testing.T) {
 	}
 	tbl := table()
 	checkGolden(t, renderRules(inputRules(tbl, inputChain(tbl), targets)))
+}
+
+// TestRulesMasquerade: a target whose VIP every node holds is masqueraded
+// to the node's address by both rules; never source-NATed to the VIP.
+func TestRulesMasquerade(t *testing.T) {
+	tbl := table()
+	for _, tg := range []Target{{VIP: vip4, Port: 80, Protocol: TCP, Masquerade: true}, {VIP: vip6, Port: 80, Protocol: TCP, Masquerade: true}} {
+		rs := targetRules(tbl, chain(tbl), tg)
+		if len(rs) != 2 {
+			t.Fatalf("%v: %d rules, want 2", tg, len(rs))
+		}
+		for i, r := range rs {
+			var masq, snat bool
+			for _, e := range r.Exprs {
+				switch e.(type) {
+				case *expr.Masq:
+					masq = true
+				case *expr.NAT:
+					snat = true
+				}
+			}
+			if !masq || snat {
+				t.Errorf("%v rule %d: masquerade %v, snat %v; want masquerade only", tg, i, masq, snat)
+			}
+		}
+	}
 }

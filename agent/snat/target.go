@@ -24,6 +24,15 @@ type Target struct {
 	Port uint16
 	// Protocol is TCP (6), UDP (17) or SCTP (132).
 	Protocol uint8
+	// Masquerade source-NATs every forwarded connection to this node's own
+	// address instead of the VIP: for a VIP that every node holds at once
+	// (a router in mode bgp). The real server's answer to the VIP would be
+	// delivered by its own stack (a node that holds the VIP too) or routed
+	// back through the fabric to any node; to this node's address it comes
+	// back here, where the connection's IPVS and conntrack state is. A
+	// connection that ECMP moves to another node is lost either way (the
+	// new node's source address differs).
+	Masquerade bool
 }
 
 // String returns the target as "tcp/192.0.2.100:6443" or
