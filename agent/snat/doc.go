@@ -41,6 +41,11 @@
 // collide on one real server get different ports in the order each
 // director saw them; such a connection may not survive.
 //
+// A VIP that every node holds at once (a router in mode bgp,
+// Target.Masquerade) is the exception: its connections are masqueraded to
+// the node's own address, so that the real server answers the node that
+// holds the translation; they cannot survive a move to another node.
+//
 // The director's own connections to the VIP (fib saddr type local) are
 // masqueraded to its address as before: IPVS balances them locally, the
 // VIP may be held by another node, and the answer must come back here.
