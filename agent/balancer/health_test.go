@@ -29,8 +29,8 @@ func TestRealServerHealthAtStart(t *testing.T) {
 		// when its check starts; change, if set, then changes the
 		// check's interval with the listener closed.
 		listening, change bool
-		wantWeight       string
-		wantUp           float64
+		wantWeight        string
+		wantUp            float64
 	}{
 		{name: "a refusing real server never gets a weight", listening: false, wantWeight: "0", wantUp: 0},
 		{name: "an answering real server gets its weight from its first probe", listening: true, wantWeight: "3", wantUp: 1},
