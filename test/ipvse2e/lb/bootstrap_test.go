@@ -76,8 +76,23 @@ spec:
 // bootstrapShutdownDelay is the stand-in kube-apiserver's
 // --shutdown-delay-duration on the bootstrap node: above what the masters
 // need to drain it once its /readyz fails (fall 3 x interval 2s + timeout
-// 1s = 7s), with a margin for the emulated VM.
+// 1s = 7s), with a margin for the emulated VM. VIPVS_BOOTSTRAP_SHUTDOWN_DELAY
+// (a Go duration) overrides it, e.g. 0s to see what a bootstrap node that
+// stops listening at once loses.
 const bootstrapShutdownDelay = 9 * time.Second
+
+// shutdownDelay returns bootstrapShutdownDelay or its override.
+func shutdownDelay(t *testing.T) time.Duration {
+	v := os.Getenv("VIPVS_BOOTSTRAP_SHUTDOWN_DELAY")
+	if v == "" {
+		return bootstrapShutdownDelay
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		t.Fatalf("VIPVS_BOOTSTRAP_SHUTDOWN_DELAY=%q: want a duration of 0s or more, e.g. 9s", v)
+	}
+	return d
+}
 
 // probeEvery is the client's rate: a new connection to the VIP every 20ms.
 // probeTimeout fails an attempt not answered within 1s: the first SYN
@@ -226,7 +241,8 @@ func TestBootstrapHandover(t *testing.T) {
 
 	// 3. The bootstrap node's API server stops gracefully, then its agent.
 	phase3 := time.Now()
-	bootSrv.stop(bootstrapShutdownDelay)
+	delay := shutdownDelay(t)
+	bootSrv.stop(delay)
 	must(t, agent[boot.Name].Signal(syscall.SIGTERM))
 	must(t, lab.WaitFor(30*time.Second, "the bootstrap agent to exit", func() (bool, error) { return agent[boot.Name].Proc.Exited(), nil }))
 	time.Sleep(3 * time.Second)
@@ -273,7 +289,7 @@ func TestBootstrapHandover(t *testing.T) {
 	_, notReady := bootSrv.times()
 	last := lastServed(r, boot.Name)
 	t.Logf("FIGURE bootstrap: /readyz failing -> last connection through the VIP %v (shutdown delay %v, stopped listening at +%v)",
-		last.Sub(notReady).Round(time.Millisecond), bootstrapShutdownDelay, bootSrv.stoppedAt.Sub(notReady).Round(time.Millisecond))
+		last.Sub(notReady).Round(time.Millisecond), delay, bootSrv.stoppedAt.Sub(notReady).Round(time.Millisecond))
 	if s := r.Servers(); s[boot.Name] == 0 {
 		t.Errorf("the bootstrap node served nothing: %v", s)
 	}
