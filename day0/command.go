@@ -88,8 +88,13 @@ run kube-apiserver: it gets its own agent config and the static pod under
 member's (so a master that runs its agent takes the VIP over), and is a
 unicast peer of every node and a selectedNodes backend of every service on
 every node (so the masters send API traffic to it until their own API
-servers pass the health checks). Give the services a health check, so that
-a bootstrap node that is shut down is drained. The operator never renders
+servers pass the health checks). Give the services a health check: a
+backend gets no connection before its first probe passes, and a bootstrap
+node that is shut down is drained. Before it goes away, let the operator
+take over (it removes the node from the backends) or stop its
+kube-apiserver with --shutdown-delay-duration of at least the check's
+fall x interval + timeout (7s with the defaults): see docs/bootstrap.md.
+The operator never renders
 it: once the operator runs, the bootstrap node leaves every peer list and
 backend, a change that the agents apply live. With --openshift, the
 bootstrap node's files are left out of the MachineConfig and written as an

@@ -238,8 +238,11 @@ func New(opts Options) (*Balancer, error) {
 
 // Update sets the services to program, the routers' VIPs and the IPVS
 // settings from c. Unchanged real-server checks keep running with their
-// state; new ones start healthy (keepalived's default: a real server gets
-// traffic until its check says otherwise). It never blocks on IPVS.
+// state; a changed one starts again in the state of the one it replaces;
+// a new one starts failed (weight 0) and probes at once, and its first
+// probe decides (keepalived's alpha mode): a real server gets no traffic
+// before a probe vouched for it, for example a master whose API server is
+// not up yet when a bootstrap node sends to it. It never blocks on IPVS.
 func (b *Balancer) Update(c *config.Config) {
 	b.mu.Lock()
 	b.services = c.Services
@@ -671,6 +674,12 @@ func (b *Balancer) checkMembersLocked() []check.Member {
 				b.log.Error(err, "real-server check not started; the real server stays in service", "router", k.router, "service", k.service, "real", k.addr)
 				continue
 			}
+			if old, ok := b.checks.Runner(m.Spec.Name); ok && !old.Last().At.IsZero() {
+				// A changed check carries on from the state its
+				// predecessor's probes reached (an unchanged one keeps
+				// running and ignores this).
+				m.Spec.InitiallyHealthy, m.Spec.FirstProbeDecides = old.Healthy(), false
+			}
 			members = append(members, m)
 		}
 	}
@@ -700,8 +709,11 @@ func (b *Balancer) syncChecks(members []check.Member) {
 		k := m.Config.(realConfig).key
 		keys[m.Spec.Name] = k
 		if !before[m.Spec.Name] || restarted[m.Spec.Name] {
-			// A new check starts healthy.
-			b.m.up.WithLabelValues(k.router, k.service, k.addr.String()).Set(1)
+			up := 0.0
+			if m.Spec.InitiallyHealthy {
+				up = 1
+			}
+			b.m.up.WithLabelValues(k.router, k.service, k.addr.String()).Set(up)
 		}
 	}
 	for _, name := range stopped {
@@ -725,20 +737,21 @@ func (b *Balancer) checkMember(k realKey, spec config.RealServerCheck, sem chan 
 	up := b.m.up.WithLabelValues(k.router, k.service, k.addr.String())
 	return check.Member{
 		Spec: check.Spec{
-			Name:             name,
-			Checker:          limited{checker, sem},
-			Interval:         spec.Interval,
-			Timeout:          spec.Timeout,
-			Rise:             spec.Rise,
-			Fall:             spec.Fall,
-			InitiallyHealthy: true,
-			Jitter:           true,
+			Name:              name,
+			Checker:           limited{checker, sem},
+			Interval:          spec.Interval,
+			Timeout:           spec.Timeout,
+			Rise:              spec.Rise,
+			Fall:              spec.Fall,
+			InitiallyHealthy:  false,
+			FirstProbeDecides: true,
+			Jitter:            true,
 		},
 		Config: realConfig{key: k, spec: spec},
 		OnChange: func(healthy bool, res check.Result) {
 			if healthy {
 				up.Set(1)
-				log.Info("real server healthy again, restoring its weight")
+				log.Info("real server healthy, giving it its weight")
 			} else {
 				up.Set(0)
 				log.Info("real server failed its check, draining it (weight 0)", "error", errString(res.Err))

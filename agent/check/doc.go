@@ -7,7 +7,9 @@
 //     an interface, a script) and lower a virtual router's VRRP priority while
 //     they fail.
 //   - Real-server health checks look at an IPVS real server; a failed one is
-//     drained (weight 0) and restored when it is healthy again.
+//     drained (weight 0) and restored when it is healthy again. A new one
+//     starts drained and its first probe, run at once, decides
+//     ([Spec].FirstProbeDecides: keepalived's alpha mode).
 //
 // A [Checker] runs one probe: [TCP] (a connection is accepted), [HTTP] (a GET
 // is answered with an expected status, over TLS for https:// URLs), [Exec]

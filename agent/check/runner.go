@@ -33,12 +33,19 @@ type Spec struct {
 	Rise, Fall int
 	// InitiallyHealthy is the state before the first probe. A track check
 	// that must hold a rebooted node back until its API server is ready
-	// starts failed; a real server that should get traffic at once starts
-	// healthy.
+	// starts failed, and so does a real server that must get no traffic
+	// before a probe vouched for it (with FirstProbeDecides).
 	InitiallyHealthy bool
-	// Jitter delays the first probe by a random time in [0, Interval), so
-	// that many checks started together do not probe together. Off by
-	// default: the first probe runs at once.
+	// FirstProbeDecides makes the first probe set the state by itself:
+	// one success makes the check healthy, one failure failed; Rise and
+	// Fall count from the second probe on. With InitiallyHealthy false it
+	// is keepalived's alpha mode (a real server is down until its first
+	// check succeeds), whose first check also needs a single success.
+	FirstProbeDecides bool
+	// Jitter spreads checks started together: the first probe still runs
+	// at once, but the second runs Interval plus a random time in
+	// [0, Interval) after it, and the next ones every Interval from there.
+	// Off by default: every Interval from the first probe.
 	Jitter bool
 }
 
@@ -123,7 +130,7 @@ func NewRunner(spec Spec, clk clock.WithTicker, log logr.Logger, onResult func(R
 		log:      log.WithValues("check", spec.Name),
 		onResult: onResult,
 		onChange: onChange,
-		tracker:  NewTracker(spec.Rise, spec.Fall, spec.InitiallyHealthy),
+		tracker:  newTracker(spec.Rise, spec.Fall, spec.InitiallyHealthy, spec.FirstProbeDecides),
 		last:     Result{Name: spec.Name, Healthy: spec.InitiallyHealthy},
 	}, nil
 }
@@ -148,23 +155,28 @@ func (r *Runner) Last() Result {
 	return r.last
 }
 
-// Run probes at once (or after the jitter), then every Interval, until ctx
-// is done. Call it once. A probe cut short because ctx is done is not
-// counted. Run returns when ctx is done and the probe in flight, if any,
-// has returned.
+// Run probes at once, then every Interval (with Jitter, the second probe
+// comes later: see Spec.Jitter), until ctx is done. Call it once. A probe
+// cut short because ctx is done is not counted. Run returns when ctx is
+// done and the probe in flight, if any, has returned.
 func (r *Runner) Run(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
 	if r.spec.Jitter {
-		if d := rand.N(r.spec.Interval); d > 0 {
-			t := r.clk.NewTimer(d)
+		first := r.clk.Now()
+		r.probe(ctx)
+		wait := first.Add(r.spec.Interval + rand.N(r.spec.Interval)).Sub(r.clk.Now())
+		if wait > 0 {
+			t := r.clk.NewTimer(wait)
 			select {
 			case <-ctx.Done():
 				t.Stop()
 				return
 			case <-t.C():
 			}
+		} else if ctx.Err() != nil {
+			return
 		}
 	}
 	ticker := r.clk.NewTicker(r.spec.Interval)

@@ -136,6 +136,7 @@ func TestRunnerSchedule(t *testing.T) {
 		name        string
 		rise, fall  int
 		initially   bool
+		alpha       bool // FirstProbeDecides
 		results     string
 		wantSteps   string // per probe: up/down, "!" when it changed
 		wantChanges []change
@@ -151,11 +152,15 @@ func TestRunnerSchedule(t *testing.T) {
 		{name: "flapping below fall never changes", rise: 1, fall: 2, initially: true,
 			results:   "fail ok fail ok fail ok",
 			wantSteps: "up up up up up up"},
+		{name: "alpha: starts failed, the first success brings it up", rise: 2, fall: 2, alpha: true,
+			results:     "ok fail ok fail fail",
+			wantSteps:   "up! up up up down!",
+			wantChanges: []change{{Healthy: true, Probe: 0}, {Healthy: false, Probe: 4}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := start(t, Spec{Name: "api", Checker: scripted(tt.results), Interval: interval, Timeout: interval / 2,
-				Rise: tt.rise, Fall: tt.fall, InitiallyHealthy: tt.initially})
+				Rise: tt.rise, Fall: tt.fall, InitiallyHealthy: tt.initially, FirstProbeDecides: tt.alpha})
 			if got := h.runner.Healthy(); got != tt.initially {
 				t.Errorf("Healthy() before the first probe = %v, want %v", got, tt.initially)
 			}
@@ -331,25 +336,40 @@ func TestRunnerCancel(t *testing.T) {
 	})
 }
 
-// TestRunnerJitter delays the first probe until the clock has moved, by less
-// than an interval.
+// TestRunnerJitter probes at once, then waits one interval plus a random
+// time shorter than an interval for the second probe, then probes every
+// interval from there.
 func TestRunnerJitter(t *testing.T) {
 	const interval = 10 * time.Second
 	h := start(t, Spec{Name: "j", Checker: scripted("ok"), Interval: interval, Timeout: interval, Rise: 1, Fall: 1, Jitter: true})
-	deadline := time.Now().Add(10 * time.Second)
-	for !h.clk.HasWaiters() {
-		if time.Now().After(deadline) {
-			t.Fatal("the runner never waited on the clock")
+	if r := h.next("the first probe"); !r.OK || !r.At.Equal(t0) {
+		t.Fatalf("first probe: %+v, want OK at t0 (at once)", r)
+	}
+	waitWaiters := func() {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !h.clk.HasWaiters() {
+			if time.Now().After(deadline) {
+				t.Fatal("the runner never waited on the clock")
+			}
+			time.Sleep(time.Millisecond)
 		}
-		time.Sleep(time.Millisecond)
 	}
+	waitWaiters()
+	h.clk.Step(interval - time.Nanosecond)
+	time.Sleep(20 * time.Millisecond)
 	if n := len(h.results); n != 0 {
-		t.Fatalf("%d probes before the jitter elapsed, want 0", n)
+		t.Fatalf("%d probes less than an interval after the first, want 0", n)
 	}
-	h.clk.Step(interval)
-	r := h.next("the first probe")
-	if !r.OK || r.At.Sub(t0) != interval {
-		t.Errorf("first probe: %+v, want OK at t0+%s", r, interval)
+	h.clk.Step(interval) // now t0 + 2 x interval - 1ns: past any jitter
+	second := h.next("the second probe")
+	if d := second.At.Sub(t0); d < interval || d >= 2*interval {
+		t.Errorf("second probe at t0+%s, want in [t0+%s, t0+%s)", d, interval, 2*interval)
+	}
+	waitWaiters()
+	h.clk.SetTime(second.At.Add(interval))
+	if third := h.next("the third probe"); !third.At.Equal(second.At.Add(interval)) {
+		t.Errorf("third probe at t0+%s, want one interval after the second (t0+%s)", third.At.Sub(t0), second.At.Add(interval).Sub(t0))
 	}
 }
 

@@ -11,11 +11,12 @@ import (
 // "up"/"down", with "!" when that step changed it.
 func TestTracker(t *testing.T) {
 	tests := []struct {
-		name       string
-		rise, fall int
-		initially  bool
-		results    string
-		want       string
+		name         string
+		rise, fall   int
+		initially    bool
+		firstDecides bool // Spec.FirstProbeDecides
+		results      string
+		want         string
 	}{
 		{name: "healthy stays healthy", rise: 2, fall: 3, initially: true,
 			results: "ok ok ok", want: "up up up"},
@@ -35,10 +36,18 @@ func TestTracker(t *testing.T) {
 			results: "fail ok fail ok ok", want: "down! up! down! up! up"},
 		{name: "rise and fall below 1 count as 1", rise: 0, fall: -1, initially: true,
 			results: "fail ok", want: "down! up!"},
+		{name: "alpha: one success brings a check that starts failed up", rise: 3, fall: 2, firstDecides: true,
+			results: "ok fail ok fail fail", want: "up! up up up down!"},
+		{name: "alpha: a first failure keeps it down, then rise counts", rise: 2, fall: 2, firstDecides: true,
+			results: "fail ok ok ok", want: "down down up! up"},
+		{name: "first result decides: one failure drains a check that starts healthy", rise: 2, fall: 3, initially: true, firstDecides: true,
+			results: "fail ok ok", want: "down! down up!"},
+		{name: "first result decides: a first success keeps it up, then fall counts", rise: 2, fall: 2, initially: true, firstDecides: true,
+			results: "ok fail fail", want: "up up down!"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tr := NewTracker(tt.rise, tt.fall, tt.initially)
+			tr := newTracker(tt.rise, tt.fall, tt.initially, tt.firstDecides)
 			if got := tr.Healthy(); got != tt.initially {
 				t.Fatalf("Healthy() before any result = %v, want %v", got, tt.initially)
 			}
