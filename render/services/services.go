@@ -11,6 +11,14 @@
 // nodes run. Its output is sorted: an unchanged input renders identical
 // routers, whatever the order of the input's lists.
 //
+// Forwarding is NAT for every Service. externalTrafficPolicy Cluster
+// balances over all the ready endpoints; Local over the endpoints on the
+// node itself only (a node without one offers no virtual service for that
+// port). Local thus saves the second hop, but the agent's source NAT (see
+// docs/forwarding.md) still replaces the client's address today: keeping it
+// needs an agent option to skip the source NAT for real servers on the
+// director itself, whose replies come back through it (docs/services-design.md).
+//
 // It lives beside package render, which does the same for the virtual IPs
 // of a LoadBalancerConfig, and takes its render.Node.
 package services

@@ -579,10 +579,13 @@ func TestVRIDStableWhenServiceAdded(t *testing.T) {
 	in := Input{Pools: []Pool{vrrpPool(n1, n2, n3)}, UsedVRIDs: used}
 	prev := map[string]int32{}
 	addrOf := map[string]netip.Addr{}
+	// Addresses in no order, so that a newer Service's address may sort
+	// before the older ones'.
+	hosts := rand.New(rand.NewPCG(1, 2)).Perm(200)
 	for i := range 120 { // enough addresses that the hashed starts collide and probe
-		ip := fmt.Sprintf("192.0.2.%d", i+1)
+		ip := fmt.Sprintf("192.0.2.%d", hosts[i]+1)
 		if i%2 == 1 {
-			ip = fmt.Sprintf("2001:db8:1::%x", i+1)
+			ip = fmt.Sprintf("2001:db8:1::%x", hosts[i]+1)
 		}
 		addrOf[routerName(netip.MustParseAddr(ip))] = netip.MustParseAddr(ip)
 		in.Services = append(in.Services, svc(fmt.Sprintf("s%d", i), i, []string{ip}, ":80"))
