@@ -244,6 +244,13 @@ func TestVRRPSpreadWithBackups(t *testing.T) {
 			t.Errorf("node %s is master of no address: %v", n, masters)
 		}
 	}
+	// In one agent config with the LoadBalancerConfig's router that uses
+	// VRID 51 on eth0, the VRIDs do not collide.
+	for _, n := range out.Nodes {
+		api := agentv1alpha1.VirtualRouter{Name: "api", VRID: 51, Interface: "eth0", VIPs: []string{"10.0.0.100/24"}}
+		n.Routers = append([]agentv1alpha1.VirtualRouter{api}, n.Routers...)
+		validate(t, n)
+	}
 }
 
 func TestVRRPOneNodeHasNoBackup(t *testing.T) {
@@ -622,4 +629,27 @@ func TestVRIDStableWhenServiceAdded(t *testing.T) {
 		t.Errorf("no address probed past its hashed VRID: the test proves nothing")
 	}
 	t.Logf("%d of %d addresses probed past their hashed VRID", probed, len(prev))
+}
+
+func TestUsedOn(t *testing.T) {
+	used := []UsedVRID{{Interface: "eth0", VRID: 7}, {VRID: 12}, {Interface: "eth1", VRID: 8}, {IPv6: true, VRID: 9}}
+	for _, tc := range []struct {
+		iface string
+		v6    bool
+		vrid  int32
+		want  bool
+	}{
+		{"eth0", false, 7, true},
+		{"eth1", false, 7, false}, // another segment
+		{"", false, 7, true},      // the pool's interface is unknown: could be eth0
+		{"eth2", false, 12, true}, // the used one's interface is unknown
+		{"eth0", false, 8, false},
+		{"eth0", true, 7, false}, // another family
+		{"eth0", true, 9, true},
+		{"eth0", false, 9, false},
+	} {
+		if got := usedOn(used, tc.iface, tc.v6, tc.vrid); got != tc.want {
+			t.Errorf("usedOn(%q, v6=%v, %d) = %v, want %v", tc.iface, tc.v6, tc.vrid, got, tc.want)
+		}
+	}
 }
