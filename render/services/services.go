@@ -172,15 +172,22 @@ func Render(in Input) Output {
 	if backups <= 0 {
 		backups = DefaultBackups
 	}
-	byNode := map[string][]agentv1alpha1.VirtualRouter{}
-	for _, a := range sortedByAddr(addrs) {
+	// Oldest address first, so that when a node has more routers than an
+	// agent config holds, the newest addresses are the ones left out.
+	byNode := map[string][]placed{}
+	for _, a := range addrs {
 		if a.pool.mode == v1alpha1.AnnouncementVRRP && a.vrid == 0 {
 			continue // no VRID left: reported
 		}
 		renderAddress(a, backups, eps, byNode, &problems)
 	}
 	var out Output
-	for name, rs := range byNode {
+	for name, ps := range byNode {
+		slices.SortFunc(ps, func(x, y placed) int { return x.addr.Compare(y.addr) })
+		rs := make([]agentv1alpha1.VirtualRouter, len(ps))
+		for i := range ps {
+			rs[i] = ps[i].router
+		}
 		out.Nodes = append(out.Nodes, NodeRouters{Node: name, Routers: rs})
 	}
 	slices.SortFunc(out.Nodes, func(a, b NodeRouters) int { return strings.Compare(a.Node, b.Node) })
@@ -265,10 +272,10 @@ func collectAddresses(svcs []*corev1.Service, pools []*pool, problems *[]string)
 	return out
 }
 
-func sortedByAddr(addrs []*address) []*address {
-	out := slices.Clone(addrs)
-	slices.SortFunc(out, func(a, b *address) int { return a.addr.Compare(b.addr) })
-	return out
+// placed is a router of a node and its address.
+type placed struct {
+	addr   netip.Addr
+	router agentv1alpha1.VirtualRouter
 }
 
 // assignVRIDs gives each address of a pool in mode vrrp a VRID. The VRIDs
@@ -361,7 +368,7 @@ func routerName(a netip.Addr) string {
 	return RouterPrefix + s
 }
 
-func renderAddress(a *address, backups int, eps endpointIndex, byNode map[string][]agentv1alpha1.VirtualRouter, problems *[]string) {
+func renderAddress(a *address, backups int, eps endpointIndex, byNode map[string][]placed, problems *[]string) {
 	hs := holders(a, backups)
 	if len(hs) == 0 {
 		*problems = append(*problems, fmt.Sprintf("Service %s: IPPool %s has no node with an %s address to announce %s", svcName(a.services[0]), a.pool.name, familyName(a.addr), a.addr))
@@ -397,7 +404,11 @@ func renderAddress(a *address, backups int, eps endpointIndex, byNode map[string
 			}
 		}
 		rt.VirtualServices = virtualServices(a, n.Name, eps, problems)
-		byNode[n.Name] = append(byNode[n.Name], rt)
+		if len(byNode[n.Name]) == agentv1alpha1.MaxVirtualRouters {
+			*problems = append(*problems, fmt.Sprintf("Service %s: node %s already carries %d addresses, the most an agent config holds: %s is not announced there", svcName(a.services[0]), n.Name, agentv1alpha1.MaxVirtualRouters, a.addr))
+			continue
+		}
+		byNode[n.Name] = append(byNode[n.Name], placed{addr: a.addr, router: rt})
 	}
 }
 
@@ -424,6 +435,10 @@ func virtualServices(a *address, node string, eps endpointIndex, problems *[]str
 				if o != s {
 					*problems = append(*problems, fmt.Sprintf("Service %s: port %s on %s is already Service %s's: not balanced", svcName(s), key, a.addr, svcName(o)))
 				}
+				continue
+			}
+			if len(owner) == agentv1alpha1.MaxVirtualServices {
+				*problems = append(*problems, fmt.Sprintf("Service %s: port %s on %s is not balanced: the address already has %d ports, the most a virtual router holds", svcName(s), key, a.addr, agentv1alpha1.MaxVirtualServices))
 				continue
 			}
 			owner[key] = s

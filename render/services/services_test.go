@@ -653,3 +653,48 @@ func TestUsedOn(t *testing.T) {
 		}
 	}
 }
+
+func TestLimits(t *testing.T) {
+	// 300 addresses on one node: the 255 oldest are announced.
+	in := Input{Pools: []Pool{bgpPool(n1)}}
+	for i := range 300 {
+		ip := fmt.Sprintf("198.51.100.%d", 255-i)
+		if i >= 200 {
+			ip = fmt.Sprintf("2001:db8:2::%x", i)
+		}
+		in.Services = append(in.Services, svc(fmt.Sprintf("s%03d", i), i, []string{ip}, ":80"))
+	}
+	out := check(t, in)
+	if n := len(out.Nodes[0].Routers); n != agentv1alpha1.MaxVirtualRouters {
+		t.Fatalf("%d routers, want %d", n, agentv1alpha1.MaxVirtualRouters)
+	}
+	if len(out.Problems) != 300-agentv1alpha1.MaxVirtualRouters || !strings.Contains(out.Problems[0], "apps/s255: node n1 already carries 255 addresses") {
+		t.Errorf("%d problems, first %q; want the 45 newest Services reported", len(out.Problems), out.Problems[0])
+	}
+
+	// 70 ports on one shared address: the first 64 (oldest Service first) are balanced.
+	a := svc("a", 0, []string{"198.51.100.1"})
+	b := svc("b", 1, []string{"198.51.100.1"})
+	for p := range 70 {
+		s := &a
+		if p >= 40 {
+			s = &b
+		}
+		s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{Name: fmt.Sprintf("p%d", p), Port: int32(1000 + p)})
+	}
+	var ports []string
+	for p := range 70 {
+		ports = append(ports, fmt.Sprintf("p%d=%d", p, 2000+p))
+	}
+	out = check(t, Input{Pools: []Pool{bgpPool(n1)}, Services: []corev1.Service{b, a}, EndpointSlices: []discoveryv1.EndpointSlice{
+		slice("a", "a-1", discoveryv1.AddressTypeIPv4, ports, ready("10.1.0.1", "n1")),
+		slice("b", "b-1", discoveryv1.AddressTypeIPv4, ports, ready("10.1.0.2", "n1")),
+	}})
+	r := out.Nodes[0].Routers[0]
+	if len(r.VirtualServices) != agentv1alpha1.MaxVirtualServices || len(out.Problems) != 70-agentv1alpha1.MaxVirtualServices {
+		t.Errorf("%d services and %d problems, want %d and %d", len(r.VirtualServices), len(out.Problems), agentv1alpha1.MaxVirtualServices, 70-agentv1alpha1.MaxVirtualServices)
+	}
+	if got := rs(service(t, r, "tcp-1063")); !slices.Equal(got, []string{"10.1.0.2:2063"}) {
+		t.Errorf("tcp-1063 real servers %v, want b's", got)
+	}
+}
