@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"reflect"
 	"slices"
 	"sort"
@@ -347,7 +348,13 @@ func (a *Agent) apply(ctx context.Context, c *config.Config) error {
 			toStop = append(toStop, r)
 		}
 	}
-	handovers := a.stopForRestart(toStop, want)
+	served := map[netip.Prefix]bool{}
+	for _, rc := range c.Routers {
+		for _, p := range rc.VIPs {
+			served[p] = true
+		}
+	}
+	handovers := a.stopForRestart(toStop, want, served)
 	for _, r := range toStop {
 		if _, kept := want[r.cfg.Name]; !kept {
 			a.m.forget(r.cfg)

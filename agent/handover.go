@@ -43,15 +43,26 @@ func takesOver(r *router, rc config.Router) bool {
 }
 
 // stopForRestart stops the routers rs of a config change whose new
-// configs (by name) are want. Those that hand over to their successor
-// (takesOver) stop at once, leaving the VIPs their successor keeps; the
+// configs (by name) are want; served holds every VIP of the new config.
+// Those that hand over to their successor (takesOver) stop at once,
+// leaving the VIPs their successor keeps; removed routers none of whose
+// VIPs the new config serves (retires) stop at once and release them; the
 // others stop gracefully (stopRouters). It returns the hand-overs by
 // router name, for startSuccessor.
-func (a *Agent) stopForRestart(rs []*router, want map[string]config.Router) map[string]*handover {
+func (a *Agent) stopForRestart(rs []*router, want map[string]config.Router, served map[netip.Prefix]bool) map[string]*handover {
 	handovers := map[string]*handover{}
 	var graceful []*router
 	for _, r := range rs {
 		rc, ok := want[r.cfg.Name]
+		if !ok && retires(r, served) {
+			// Removed with its VIPs: no router, here or on another node
+			// running this config, is to take them over, and a graceful
+			// stop would only keep them for its hand-over bound (priority
+			// 0, then Master_Down_Interval at priority 1 and an interval).
+			a.log.Info("router removed with its VIPs: releasing them now, without a hand-over", "router", r.cfg.Name, "vips", prefixStrings(r.cfg.VIPs))
+			r.abandon(nil)
+			continue
+		}
 		if !ok || !takesOver(r, rc) {
 			graceful = append(graceful, r)
 			continue
@@ -68,6 +79,19 @@ func (a *Agent) stopForRestart(rs []*router, want map[string]config.Router) map[
 	}
 	a.stopRouters(graceful)
 	return handovers
+}
+
+// retires reports whether r, removed from the config, takes its VIPs with
+// it: none of them is in served (the VIPs of the new config). A VIP that
+// moves to another router keeps the graceful stop, so that it is held
+// until that router has a master.
+func retires(r *router, served map[netip.Prefix]bool) bool {
+	for _, p := range r.cfg.VIPs {
+		if served[p] {
+			return false
+		}
+	}
+	return true
 }
 
 // abandon stops the router at once, without a hand-over (no priority-0

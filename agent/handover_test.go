@@ -81,3 +81,36 @@ func TestTakeOverThatFailsReleasesTheVIPs(t *testing.T) {
 		t.Error("the balancer still thinks the node is master of r0")
 	}
 }
+
+// A router removed from the config together with its VIPs releases them at
+// once: no node is to take them over, so a graceful stop (priority 0, then
+// keeping them for the hand-over bound) would only delay their removal. A
+// router removed whose VIP moves to another router keeps the graceful stop.
+func TestRemovedRouterReleasesItsVIPsAtOnce(t *testing.T) {
+	r0 := testRouter("r0", 1, "eth0", vip0)
+	r1 := testRouter("r1", 2, "eth0", vip1)
+	h := startAgent(t, testConfig("1", r0, r1), nil)
+	h.becomeMaster("r0", "eth0", vip0)
+	h.becomeMaster("r1", "eth0", vip1)
+	ep := h.net.open("eth0", 2)[0]
+	h.reload(testConfig("2", r0))
+	eventually(t, "the new config to run", func() bool { return h.a.Report().ConfigHash == "2" })
+	if slices.Contains(ep.sentPriorities(), 0) {
+		t.Error("the removed router advertised priority 0 and waited for a successor that no node runs")
+	}
+	if h.vips.holds("eth0", vip1) {
+		t.Error("the removed router's VIP is still held")
+	}
+	if !h.vips.holds("eth0", vip0) {
+		t.Error("the other router's VIP was released")
+	}
+
+	// r0 removed, its VIP now r2's: a hand-over, graceful.
+	r2 := testRouter("r2", 3, "eth0", vip0)
+	ep0 := h.net.open("eth0", 1)[0]
+	h.reload(testConfig("3", r2))
+	eventually(t, "the third config to run", func() bool { return h.a.Report().ConfigHash == "3" })
+	if !slices.Contains(ep0.sentPriorities(), 0) {
+		t.Error("a removed router whose VIP another router serves stopped without a hand-over (no priority 0)")
+	}
+}
