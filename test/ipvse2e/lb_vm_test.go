@@ -2,6 +2,7 @@ package ipvse2e
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,13 +20,21 @@ var lbTests = []string{
 	"TestDirectRouting",
 	"TestTunnel",
 	"TestOwnedAfterRestart",
+	"TestBootstrapHandover",
 }
 
 // TestLoadBalancingInVM boots the VM with the vipvs binary and the test
 // binary of test/ipvse2e/lb: three directors running the agent, three real
-// servers and a client in namespaces, with the kernel's IPVS.
+// servers and a client in namespaces, with the kernel's IPVS; and, in the
+// same boot, TestBootstrapHandover: the API VIP's IPVS backends move from
+// an installer's bootstrap node to the masters, with configs from the real
+// renderer. VIPVS_BOOTSTRAP_SHUTDOWN_DELAY is passed on (see that test).
 func TestLoadBalancingInVM(t *testing.T) {
-	runLBInVM(t, "^("+strings.Join(lbTests, "|")+")$", lbTests, nil, 8*time.Minute)
+	var env []string
+	if v, ok := os.LookupEnv("VIPVS_BOOTSTRAP_SHUTDOWN_DELAY"); ok {
+		env = append(env, "VIPVS_BOOTSTRAP_SHUTDOWN_DELAY="+v)
+	}
+	runLBInVM(t, "^("+strings.Join(lbTests, "|")+")$", lbTests, env, 16*time.Minute)
 }
 
 // runLBInVM boots the VM with the vipvs binary and test/ipvse2e/lb's test
