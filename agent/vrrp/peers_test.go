@@ -179,7 +179,7 @@ func TestPeerRules(t *testing.T) {
 				step{ms(8001), AdvertReceived{Src: upper, SrcMAC: macUpper, Priority: 200, Interval: time.Second}}),
 			wantLast: []Action{
 				Transition{From: Active, To: Backup, Reason: "advert from 192.0.2.13 with higher priority 200 (ours 100)"},
-				StopAnnouncing{}, SendAdvert{Priority: 100, Interval: time.Second}, ReleaseVIPs{},
+				StopAnnouncing{}, SendAdvert{Priority: 100, Interval: time.Second}, ReleaseVIPs{After: time.Second},
 			},
 			wantState: Backup, wantDeadline: ms(8001) + down100,
 		},
@@ -218,7 +218,7 @@ func TestPeerRules(t *testing.T) {
 				step{ms(4000), AdvertReceived{Src: upper, SrcMAC: macUpper, Priority: 200, Interval: time.Second}}),
 			wantLast: []Action{
 				Transition{From: Active, To: Backup, Reason: "advert from 192.0.2.13 with higher priority 200 (ours 100)"},
-				StopAnnouncing{}, SendAdvert{Priority: 100, Interval: time.Second}, ReleaseVIPs{},
+				StopAnnouncing{}, SendAdvert{Priority: 100, Interval: time.Second}, ReleaseVIPs{After: time.Second},
 			},
 			wantState: Backup, wantDeadline: ms(4000) + down100,
 		},
