@@ -134,6 +134,13 @@ func newRouter(parent context.Context, d routerDeps) (*router, error) {
 		router:   rc.Name,
 		group:    d.group,
 	}
+	if p, ok := d.ann.(preparer); ok {
+		// Open the announcement socket now, not when we become master: the
+		// first announcement must follow the VIP at once.
+		if err := p.Prepare(rc.IPv6); err != nil {
+			log.V(1).Info("announcement socket not opened yet: the first announcement will open it", "error", err.Error())
+		}
+	}
 	r.send = newAdvertSender(ep, rc, r.rm.sent)
 	vcfg := vrrp.Config{
 		Version:        rc.Version,
@@ -190,6 +197,12 @@ func newRouter(parent context.Context, d routerDeps) (*router, error) {
 	})
 	log.Info("router started", "priority", rc.Priority, "source", ep.Source().String(), "multicast", rc.Multicast(), "vips", prefixStrings(rc.VIPs))
 	return r, nil
+}
+
+// preparer is an Announcer that can open its socket before the first
+// announcement (*announce.Announcer).
+type preparer interface {
+	Prepare(ipv6 bool) error
 }
 
 // sourceWait bounds how long a router waits for its source address: an IPv6

@@ -68,3 +68,22 @@ func sent(a *fakeAnnouncer) int {
 	defer a.mu.Unlock()
 	return a.sent
 }
+
+// TestRouterPreparesItsAnnouncer: a router opens its announcement socket
+// when it starts, before it is master (the first announcement must follow
+// the VIP at once; opening took 50-100 ms in the emulated VM).
+func TestRouterPreparesItsAnnouncer(t *testing.T) {
+	h := startAgent(t, testConfig("1", testRouter("r0", 1, "eth0", vip0)), nil)
+	h.becomeMaster("r0", "eth0", vip0)
+	h.anns.mu.Lock()
+	defer h.anns.mu.Unlock()
+	if len(h.anns.list) != 1 {
+		t.Fatalf("%d announcers opened, want 1", len(h.anns.list))
+	}
+	a := h.anns.list[0]
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.prepared != 1 {
+		t.Fatalf("announcer prepared %d times, want once, when the router started", a.prepared)
+	}
+}

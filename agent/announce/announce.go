@@ -71,6 +71,28 @@ func New(ifname string, log logr.Logger) (*Announcer, error) {
 	return &Announcer{ifname: ifname, log: log, ns: netns.None()}, nil
 }
 
+// Prepare opens now the socket that the announcements of one family need
+// (ARP for IPv4, NDP for IPv6), instead of at the first announcement: a
+// router that becomes master then announces its VIPs right after adding
+// them. Opening takes tens of milliseconds on a slow machine, and until
+// the clients have the announcement they keep sending to the previous
+// master (docs/bootstrap.md). A failure changes nothing: the first
+// announcement tries again.
+func (a *Announcer) Prepare(ipv6 bool) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if ipv6 {
+		if a.na != nil {
+			return nil
+		}
+		return a.inNetNS(a.openNDP)
+	}
+	if a.garp != nil {
+		return nil
+	}
+	return a.inNetNS(a.openARP)
+}
+
 // Announce sends one announcement for each VIP, now: a gratuitous ARP for
 // an IPv4 VIP, an unsolicited neighbour advertisement for an IPv6 one. It
 // tries every VIP and returns the errors of those that failed.
