@@ -59,7 +59,7 @@ type Announcer struct {
 }
 
 // New returns an Announcer for the interface ifname. It opens nothing yet:
-// the ARP socket is opened by the first IPv4 announcement (the interface
+// the ARP socket is opened by Prepare or the first IPv4 announcement (the interface
 // must then have an IPv4 address, the VIP counts) and the NDP socket by the
 // first IPv6 one (the interface must then have a usable, non-tentative
 // link-local address, which is the source of the advertisements). Sockets
