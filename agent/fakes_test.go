@@ -209,10 +209,18 @@ func (v *fakeVIPs) addCount() int {
 }
 
 type fakeAnnouncer struct {
-	mu     sync.Mutex
-	ifname string
-	sent   int
-	closed bool
+	mu       sync.Mutex
+	ifname   string
+	sent     int
+	closed   bool
+	prepared int
+}
+
+func (a *fakeAnnouncer) Prepare(bool) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.prepared++
+	return nil
 }
 
 func (a *fakeAnnouncer) Announce(vips []netip.Addr) error {

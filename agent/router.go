@@ -134,6 +134,13 @@ func newRouter(parent context.Context, d routerDeps) (*router, error) {
 		router:   rc.Name,
 		group:    d.group,
 	}
+	if p, ok := d.ann.(preparer); ok {
+		// Open the announcement socket now, not when we become master: the
+		// first announcement must follow the VIP at once.
+		if err := p.Prepare(rc.IPv6); err != nil {
+			log.V(1).Info("announcement socket not opened yet: the first announcement will open it", "error", err.Error())
+		}
+	}
 	r.send = newAdvertSender(ep, rc, r.rm.sent)
 	vcfg := vrrp.Config{
 		Version:        rc.Version,
@@ -190,6 +197,12 @@ func newRouter(parent context.Context, d routerDeps) (*router, error) {
 	})
 	log.Info("router started", "priority", rc.Priority, "source", ep.Source().String(), "multicast", rc.Multicast(), "vips", prefixStrings(rc.VIPs))
 	return r, nil
+}
+
+// preparer is an Announcer that can open its socket before the first
+// announcement (*announce.Announcer).
+type preparer interface {
+	Prepare(ipv6 bool) error
 }
 
 // sourceWait bounds how long a router waits for its source address: an IPv6
@@ -453,6 +466,18 @@ var (
 	_ announce.Sender = (*vipHolder)(nil)
 )
 
+// Acquire adds the VIPs and sends their first announcement before it
+// returns, then starts the announcement schedule (whose first announcement
+// is the one already sent).
+//
+// The first announcement is not left to the schedule's goroutine: from the
+// moment a VIP is on our interface until clients have processed our
+// announcement, the previous master still receives their new connections,
+// and with IPVS NAT it may forward them to this node with the VIP as their
+// source, which our kernel drops as a martian (its own address as source):
+// the client's SYN is lost (docs/bootstrap.md). Every millisecond between
+// the address and the announcement widens that window; in the emulated test
+// VM the goroutine's first send came 40 ms after the address.
 func (h *vipHolder) Acquire() error {
 	var errs []error
 	for _, p := range h.vips {
@@ -460,11 +485,18 @@ func (h *vipHolder) Acquire() error {
 			errs = append(errs, err)
 		}
 	}
-	h.startAnnouncing()
+	addrs := prefixAddrs(h.vips)
+	if err := h.Announce(addrs); err != nil {
+		// Best effort, as in the schedule: its next announcements may pass.
+		h.log.Error(err, "first announcement failed")
+	}
+	h.startAnnouncing(true)
 	return errors.Join(errs...)
 }
 
-func (h *vipHolder) startAnnouncing() {
+// startAnnouncing (re)starts the announcement schedule; sentFirst says that
+// its first announcement has been sent already (Acquire).
+func (h *vipHolder) startAnnouncing(sentFirst bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.stopAnnouncingLocked()
@@ -473,10 +505,30 @@ func (h *vipHolder) startAnnouncing() {
 	h.cancel, h.done = cancel, done
 	addrs := prefixAddrs(h.vips)
 	ctx = logr.NewContext(ctx, h.log)
+	var s announce.Sender = h
+	if sentFirst {
+		s = &skipFirst{Sender: h}
+	}
 	h.group(func() {
 		defer close(done)
-		h.schedule.Run(ctx, h.clk, h, addrs)
+		h.schedule.Run(ctx, h.clk, s, addrs)
 	})
+}
+
+// skipFirst is a Sender whose first announcement has been sent by its
+// caller: it counts the schedule's first call as that one.
+type skipFirst struct {
+	announce.Sender
+	skipped bool // used by the schedule's goroutine only
+}
+
+// Announce passes every call but the first on.
+func (s *skipFirst) Announce(vips []netip.Addr) error {
+	if !s.skipped {
+		s.skipped = true
+		return nil
+	}
+	return s.Sender.Announce(vips)
 }
 
 // Announce sends one announcement per VIP and counts it; the schedule calls it.
@@ -523,7 +575,7 @@ func (h *vipHolder) StopAnnouncing() error {
 // Reannounce starts the announcement schedule again: a burst now, a repeat,
 // the refresh.
 func (h *vipHolder) Reannounce() error {
-	h.startAnnouncing()
+	h.startAnnouncing(false)
 	return nil
 }
 

@@ -59,7 +59,7 @@ type Announcer struct {
 }
 
 // New returns an Announcer for the interface ifname. It opens nothing yet:
-// the ARP socket is opened by the first IPv4 announcement (the interface
+// the ARP socket is opened by Prepare or the first IPv4 announcement (the interface
 // must then have an IPv4 address, the VIP counts) and the NDP socket by the
 // first IPv6 one (the interface must then have a usable, non-tentative
 // link-local address, which is the source of the advertisements). Sockets
@@ -69,6 +69,28 @@ func New(ifname string, log logr.Logger) (*Announcer, error) {
 		return nil, fmt.Errorf("announcer for interface %q: invalid interface name", ifname)
 	}
 	return &Announcer{ifname: ifname, log: log, ns: netns.None()}, nil
+}
+
+// Prepare opens now the socket that the announcements of one family need
+// (ARP for IPv4, NDP for IPv6), instead of at the first announcement: a
+// router that becomes master then announces its VIPs right after adding
+// them. Opening takes tens of milliseconds on a slow machine, and until
+// the clients have the announcement they keep sending to the previous
+// master (docs/bootstrap.md). A failure changes nothing: the first
+// announcement tries again.
+func (a *Announcer) Prepare(ipv6 bool) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if ipv6 {
+		if a.na != nil {
+			return nil
+		}
+		return a.inNetNS(a.openNDP)
+	}
+	if a.garp != nil {
+		return nil
+	}
+	return a.inNetNS(a.openARP)
 }
 
 // Announce sends one announcement for each VIP, now: a gratuitous ARP for

@@ -403,3 +403,30 @@ func newInNetNS(t *testing.T, ifname string, ns netns.NsHandle) *Announcer {
 	a.ns = ns
 	return a
 }
+
+// TestPrepareOpensTheARPSocket: Prepare opens the socket, and the
+// announcement that follows uses it (and still reaches the peer).
+func TestPrepareOpensTheARPSocket(t *testing.T) {
+	p := newPair(t)
+	fd := p.listenARP(t)
+	a := newInNetNS(t, "eth0", p.nsA)
+	t.Cleanup(func() { a.Close() })
+	if err := a.Prepare(false); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	a.mu.Lock()
+	opened := a.garp
+	a.mu.Unlock()
+	if opened == nil {
+		t.Fatal("Prepare(false) opened no ARP socket")
+	}
+	if err := a.Announce([]netip.Addr{vip4}); err != nil {
+		t.Fatalf("Announce: %v", err)
+	}
+	readGARP(t, fd, vip4)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.garp != opened {
+		t.Error("the announcement opened another socket instead of the prepared one")
+	}
+}

@@ -178,9 +178,17 @@ func (r *Router) announced(now time.Time, ev Announced) []Action {
 	case Backup:
 		if r.claimant.IsValid() && macAgrees(r.claimantMAC, ev.MAC) {
 			// The router we yielded to has announced the VIPs: let them go
-			// after the linger.
+			// at once. The announcement reached the clients on the link
+			// with ours, and every moment two nodes hold a VIP costs
+			// connections: we answer ARP for it (a neighbour that resolves
+			// it then may pick us and send the winner's traffic here), and
+			// with IPVS NAT, which translates the source to the VIP,
+			// packets the winner forwards to us as a real server (or
+			// answers of real servers to the VIP) are dropped as martians
+			// or answered locally (docs/bootstrap.md). What still reaches
+			// us once the VIP is gone is routed to the winner.
 			r.claimant, r.claimantMAC, r.claimUntil = netip.Addr{}, nil, time.Time{}
-			return []Action{ReleaseVIPs{After: r.releaseLinger()}}
+			return []Action{ReleaseVIPs{}}
 		}
 	case Active:
 		if r.impostor.IsValid() && macAgrees(r.impostorMAC, ev.MAC) {

@@ -136,10 +136,10 @@ func TestPeerRules(t *testing.T) {
 			wantState: Backup, wantDeadline: ms(4000) + down100,
 		},
 		{
-			name:      "await announcement: the winner's announcement releases the VIPs after the linger",
+			name:      "await announcement: the winner's announcement releases the VIPs at once (no linger: two holders lose connections)",
 			cfg:       cfg(await),
 			steps:     append(append([]step(nil), yielded...), step{ms(4010), Announced{MAC: macUpper}}),
-			wantLast:  []Action{ReleaseVIPs{After: time.Second}},
+			wantLast:  []Action{ReleaseVIPs{}},
 			wantState: Backup, wantDeadline: ms(4000) + down100,
 		},
 		{

@@ -86,11 +86,13 @@ type Config struct {
 	AllowedPeers []netip.Addr
 	// AwaitAnnouncement makes an Active router that yields keep its VIPs
 	// until the router it yielded to has announced them (an Announced event
-	// from its MAC), for at most Master_Down_Interval; a claimant that has
-	// not announced by then is an impostor: this router takes the VIPs back
-	// and ignores it until it announces. Set it only where other routers'
-	// announcements are observed (IPv4 with ARP watching); without it the
-	// VIPs are released one linger after yielding.
+	// from its MAC), for at most Master_Down_Interval, and release them as
+	// soon as it announces after we yielded (one linger after yielding when
+	// its announcement came first); a claimant that has not announced by then is an
+	// impostor: this router takes the VIPs back and ignores it until it
+	// announces. Set it only where other routers' announcements are
+	// observed (IPv4 with ARP watching); without it the VIPs are released
+	// one linger after yielding.
 	AwaitAnnouncement bool
 	// TakeOver starts the router Active (an advert at once, the VIPs
 	// acquired and announced) instead of Backup: it succeeds a router of
@@ -544,7 +546,11 @@ func (r *Router) activeAdvert(now time.Time, adv AdvertReceived) []Action {
 			return append(acts, ReleaseVIPs{After: r.releaseLinger()})
 		}
 		if len(r.announcedMAC) > 0 && macAgrees(adv.SrcMAC, r.announcedMAC) && now.Sub(r.announcedAt) <= r.MasterDownInterval() {
-			// Its announcement overtook its advert: it has announced.
+			// Its announcement overtook its advert: it has announced. Keep
+			// the linger here (not at once, as in announced, peers.go): that
+			// announcement may be older than our own last one, and clients
+			// that followed ours reach us until the winner announces again
+			// (it answers our last advert with an announcement).
 			return append(acts, ReleaseVIPs{After: r.releaseLinger()})
 		}
 		// Keep the VIPs until the winner has announced them.

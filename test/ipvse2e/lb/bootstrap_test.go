@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -141,6 +143,8 @@ func TestBootstrapHandover(t *testing.T) {
 	must(t, os.Mkdir(filepath.Join(dir, "agents"), 0o755))
 	c, err := agentlab.New(l, vipvsBin, filepath.Join(dir, "agents"))
 	must(t, err)
+	// -v 1: moveDiag shows when the new master's gratuitous ARPs went out.
+	c.Verbosity = 1
 	agent := map[string]*agentlab.Agent{}
 	for _, a := range c.Agents {
 		agent[a.Node.Name] = a
@@ -201,6 +205,12 @@ func TestBootstrapHandover(t *testing.T) {
 	time.Sleep(10 * time.Second)
 	if hs, err := l.Holders(vip); err != nil || len(hs) != 1 || hs[0] != boot {
 		t.Fatalf("VIP holders %v (%v), want the bootstrap node alone: a master whose API server is down took it", hs, err)
+	}
+
+	// Packets reaching a node from the VIP while it holds the VIP itself
+	// (another director's NAT forwarding) are martians: log them.
+	for _, n := range l.Nodes() {
+		must(t, n.SetSysctl("net.ipv4.conf.all.log_martians", "1"))
 	}
 
 	// 2. The masters' API servers start; n1 takes the VIP over.
@@ -265,18 +275,22 @@ func TestBootstrapHandover(t *testing.T) {
 		if pr.Failed() > 0 {
 			// Those around the VIP's move from the bootstrap node to n1
 			// (n1 adds it, the bootstrap node hands over and removes it,
-			// then tookOver) are the VRRP hand-over's, not IPVS's. Known
-			// and not fixed yet (docs/bootstrap.md, issue 13): under the
-			// VM's emulation the preemption from the bootstrap node to n1
-			// costs 1-2 probes while the bootstrap node still holds the
-			// VIP; at most knownMoveLoss of them, inside that window, are
-			// logged and tolerated. Every other failure fails the test.
+			// then tookOver). Known and not fixed (docs/bootstrap.md,
+			// issue 13): until the client has processed n1's gratuitous
+			// ARP it sends to the bootstrap node, whose IPVS NAT service
+			// forwards some connections to n1 with the VIP as their
+			// source; once n1 holds the VIP it drops them as martians (or
+			// answers the VIP locally). Under the VM's emulation that
+			// costs 1-2 probes; at most knownMoveLoss of them, inside that
+			// window, are logged with moveDiag and tolerated. Every other
+			// failure fails the test.
 			move := between(pr, tookOver.Add(-3*time.Second), tookOver.Add(2*time.Second)).Failed()
 			if pr.Failed() > move || move > knownMoveLoss {
 				t.Errorf("phase %s: %d failed probes (%d of them within -3s..+2s of the VIP's move to n1): %s", ph.name, pr.Failed(), move, failures(pr))
 			} else {
 				t.Logf("KNOWN phase %s: %d failed probes, all within -3s..+2s of the VIP's move to n1 (the VRRP hand-over's, at most %d tolerated): %s", ph.name, move, knownMoveLoss, failures(pr))
 			}
+			moveDiag(t, []*agentlab.Agent{agent["n1"], agent[boot.Name]}, tookOver)
 		}
 	}
 	for _, m := range masters {
@@ -367,4 +381,38 @@ func lastServed(r lab.Result, server string) time.Time {
 		}
 	}
 	return last
+}
+
+// moveDiag logs what explains failed probes around the VIP's move: the
+// agents' log lines within -3s..+2s of it (but the health probes'), and
+// the kernel's martian messages (log_martians), whose "ll header" line
+// names the Ethernet source: a packet from the VIP that a director which
+// does not hold it forwarded to one that does (docs/bootstrap.md).
+func moveDiag(t *testing.T, agents []*agentlab.Agent, at time.Time) {
+	ts := regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|[+-]\d\d:\d\d)`)
+	for _, a := range agents {
+		b, err := os.ReadFile(a.Proc.LogPath)
+		if err != nil {
+			t.Logf("DIAG %s: %v", a.Node.Name, err)
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			m := ts.FindString(line)
+			if m == "" || strings.Contains(line, `"msg"="probe `) {
+				continue // health probes: the checks' own lines tell their story
+			}
+			when, err := time.Parse("2006-01-02T15:04:05.000Z07:00", m)
+			if err == nil && when.After(at.Add(-3*time.Second)) && when.Before(at.Add(2*time.Second)) {
+				t.Logf("DIAG %s: %s", a.Node.Name, line)
+			}
+		}
+	}
+	up, _ := os.ReadFile("/proc/uptime")
+	out, err := exec.Command("dmesg").CombinedOutput()
+	t.Logf("DIAG uptime now %s (move %v ago); dmesg (%v):", strings.TrimSpace(string(up)), time.Since(at).Round(time.Millisecond), err)
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "martian") || strings.Contains(line, "ll header") {
+			t.Logf("DIAG kernel: %s", line)
+		}
+	}
 }
