@@ -18,8 +18,6 @@ type Client struct {
 	// err is why the replies ended (set before done closes).
 	err  error
 	done chan struct{}
-	// stray is the last reply that matched no request (a malformed one).
-	stray error
 }
 
 // NewClient writes requests to w and reads the replies from r, in a
@@ -62,11 +60,11 @@ func (c *Client) read(r io.Reader) {
 			return
 		}
 		c.mu.Lock()
+		// A reply to no request waiting (one given up on, or a malformed
+		// one without its ID) is dropped.
 		if ch, ok := c.waiting[resp.ID]; ok {
 			ch <- resp
 			delete(c.waiting, resp.ID)
-		} else {
-			c.stray = fmt.Errorf("bgp speaker: reply to no request (id %d): %s", resp.ID, resp.Error)
 		}
 		c.mu.Unlock()
 	}
