@@ -172,6 +172,7 @@ func checkImage(t *testing.T, img v1.Image, bin []byte, version, license string,
 		{Name: "tmp/", Type: dir, Mode: 0o1777},
 		{Name: "vipvs", Type: reg, Mode: 0o755, Size: int64(len(bin))},
 		{Name: "vipvs-agent", Type: reg, Mode: 0o755, Size: int64(len(bin))},
+		{Name: "vipvs-bgp-speaker", Type: reg, Mode: 0o755, Size: int64(len(bin))},
 	}
 	for i := range want {
 		want[i].ModTime = created
