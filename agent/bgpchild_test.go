@@ -125,8 +125,12 @@ func TestChildSpeaker(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	done := make(chan struct{})
+	var runErr error
+	go func() {
+		defer close(done)
+		runErr = s.Run(ctx)
+	}()
 	defer func() {
 		cancel()
 		<-done
@@ -196,8 +200,9 @@ func TestChildSpeaker(t *testing.T) {
 	last := s.cur
 	s.mu.Unlock()
 	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run = %v", err)
+	<-done
+	if runErr != nil {
+		t.Fatalf("Run = %v", runErr)
 	}
 	select {
 	case <-last.exited:
