@@ -6,6 +6,9 @@ BIN       := bin/vipvs
 # The lean agent (agentd/): the agent alone, without a Kubernetes client;
 # the image ships it beside $(BIN) and the agent's static pod runs it.
 AGENT_BIN := bin/vipvs-agent
+# The embedded BGP speaker (agentd/bgpspeaker, GoBGP), which the agent starts
+# from beside its own binary for routers in mode bgp (docs/bgp.md).
+SPEAKER_BIN := bin/vipvs-bgp-speaker
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/vipvs/vipvs/version.Version=$(VERSION)
 FUZZTIME  ?= 10s
@@ -17,11 +20,12 @@ E2E_PKGS  := ./test/...
 
 all: build
 
-## build: both binaries, static: $(BIN) (every command) and $(AGENT_BIN)
-## (the agent alone).
+## build: the binaries, static: $(BIN) (every command), $(AGENT_BIN)
+## (the agent alone) and $(SPEAKER_BIN) (its BGP speaker).
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(AGENT_BIN) ./agentd
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(SPEAKER_BIN) ./agentd/bgpspeaker
 
 ## image: the container image, without a container engine (hack/image): an
 ## OCI layout in $(IMAGE_DIR)/layout and a `docker save` tarball
@@ -34,7 +38,7 @@ IMAGE_TAG ?= quay.io/vipvs/vipvs:$(VERSION)
 IMAGE_LICENSE ?= NOASSERTION
 IMAGE_EPOCH ?= $(or $(SOURCE_DATE_EPOCH),$(shell git log -1 --format=%ct 2>/dev/null),0)
 image: build
-	SOURCE_DATE_EPOCH=$(IMAGE_EPOCH) $(GO) run ./hack/image --binary $(BIN) --agent-binary $(AGENT_BIN) --version $(VERSION) --tag $(IMAGE_TAG) \
+	SOURCE_DATE_EPOCH=$(IMAGE_EPOCH) $(GO) run ./hack/image --binary $(BIN) --agent-binary $(AGENT_BIN) --speaker-binary $(SPEAKER_BIN) --version $(VERSION) --tag $(IMAGE_TAG) \
 	  --license $(IMAGE_LICENSE) --out-layout $(IMAGE_DIR)/layout --out-tar $(IMAGE_DIR)/vipvs.tar
 
 ## deps: the Debian packages (iproute2, nftables, keepalived, qemu, the cloud

@@ -17,7 +17,7 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/utils/clock"
 
-	"github.com/vipvs/vipvs/agent/bgp"
+	"github.com/vipvs/vipvs/agent/bgp/wire"
 	"github.com/vipvs/vipvs/agent/config"
 	"github.com/vipvs/vipvs/agent/routetable"
 	"github.com/vipvs/vipvs/agent/status"
@@ -406,7 +406,7 @@ func secretsDigest(cfg *config.BGP) (string, error) {
 		if p.PasswordFile == "" {
 			continue
 		}
-		key, err := bgp.ReadPassword(p.PasswordFile)
+		key, err := wire.ReadPassword(p.PasswordFile)
 		if err != nil {
 			return "", fmt.Errorf("bgp.peers[%d].passwordFile: %w", i, err)
 		}

@@ -147,9 +147,10 @@ type ARPWatch interface {
 }
 
 // RouteAnnouncer advertises the VIPs of the routers in mode bgp as host
-// routes (/32, /128): the embedded BGP speaker (agent/bgp, see
-// embeddedSpeaker), or a writer of routes into a kernel table for the
-// node's own BGP daemon (bgp.externalSpeaker). The agent runs one, built by
+// routes (/32, /128): the embedded BGP speaker (agent/bgp in the
+// vipvs-bgp-speaker child process, see childSpeaker), or a writer of
+// routes into a kernel table for the node's own BGP daemon
+// (bgp.externalSpeaker). The agent runs one, built by
 // Parts.OpenRouteAnnouncer from the bgp section; a changed section is
 // applied to it when it is a RouteReconfigurer, else a new one replaces it.
 // Advertise and Withdraw are called before and during Run.

@@ -107,7 +107,9 @@ func Run(ctx context.Context, opts Options) error {
 }
 
 // openRouteAnnouncer builds the route announcer of the routers in mode bgp
-// from the bgp section: the embedded BGP speaker (agent/bgp), or, when
+// from the bgp section: the embedded BGP speaker (agent/bgp, run in a child
+// process, vipvs-bgp-speaker, so that the agent does not link GoBGP: see
+// childSpeaker), or, when
 // c.ExternalSpeaker is set, the writer of host routes into a kernel table
 // for the node's own BGP daemon (agent/routetable). This is the one place
 // that chooses it.
@@ -115,7 +117,7 @@ func openRouteAnnouncer(c *config.BGP, log logr.Logger) (RouteAnnouncer, error) 
 	if c.ExternalSpeaker != nil {
 		return newExternalSpeaker(c, log)
 	}
-	return newEmbeddedSpeaker(c, log)
+	return newChildSpeaker(c, log)
 }
 
 // openLocalVIPs is the holder of the bgp routers' VIPs as local routes of

@@ -56,7 +56,9 @@ func TestNoKubernetesClient(t *testing.T) {
 		"k8s.io/apimachinery/pkg/util/errors":           true,
 		"k8s.io/apimachinery/pkg/util/sets":             true,
 	}
-	forbidden := []string{"k8s.io/client-go", "sigs.k8s.io/controller-runtime", "k8s.io/api/", "k8s.io/apimachinery/", "k8s.io/klog", "github.com/vipvs/vipvs/api/v1alpha1", "github.com/vipvs/vipvs/operator", "github.com/vipvs/vipvs/companion"}
+	forbidden := []string{"k8s.io/client-go", "sigs.k8s.io/controller-runtime", "k8s.io/api/", "k8s.io/apimachinery/", "k8s.io/klog", "github.com/vipvs/vipvs/api/v1alpha1", "github.com/vipvs/vipvs/operator", "github.com/vipvs/vipvs/companion",
+		// GoBGP runs in the speaker process (agentd/bgpspeaker, docs/bgp.md).
+		"github.com/osrg/gobgp", "google.golang.org/grpc", "github.com/spf13/viper"}
 	pkgs := strings.Fields(string(out))
 	if len(pkgs) < 50 {
 		t.Fatalf("go list -deps listed %d packages, want the agent's (more than 50):\n%s", len(pkgs), out)
@@ -67,7 +69,7 @@ func TestNoKubernetesClient(t *testing.T) {
 		}
 		for _, f := range forbidden {
 			if strings.HasPrefix(p, f) {
-				t.Errorf("the agent binary links %s (%s*): keep Kubernetes clients and the LoadBalancerConfig types out of agent/", p, f)
+				t.Errorf("the agent binary links %s (%s*): keep Kubernetes clients, the LoadBalancerConfig types and GoBGP (agent/bgp, which the speaker process links) out of agent/", p, f)
 			}
 		}
 	}

@@ -172,6 +172,7 @@ func checkImage(t *testing.T, img v1.Image, bin []byte, version, license string,
 		{Name: "tmp/", Type: dir, Mode: 0o1777},
 		{Name: "vipvs", Type: reg, Mode: 0o755, Size: int64(len(bin))},
 		{Name: "vipvs-agent", Type: reg, Mode: 0o755, Size: int64(len(bin))},
+		{Name: "vipvs-bgp-speaker", Type: reg, Mode: 0o755, Size: int64(len(bin))},
 	}
 	for i := range want {
 		want[i].ModTime = created
@@ -209,7 +210,7 @@ func TestImage(t *testing.T) {
 	layoutDir, tarPath := filepath.Join(out, "layout"), filepath.Join(out, "image", "vipvs.tar")
 	const version, tagStr = "v1.2.3", "quay.io/vipvs/vipvs:v1.2.3"
 	created := time.Unix(1700000000, 0).UTC()
-	got := mustBuild(t, []string{"--binary", bin, "--agent-binary", bin, "--version", version, "--license", "Apache-2.0", "--out-layout", layoutDir, "--out-tar", tarPath}, "1700000000")
+	got := mustBuild(t, []string{"--binary", bin, "--agent-binary", bin, "--speaker-binary", bin, "--version", version, "--license", "Apache-2.0", "--out-layout", layoutDir, "--out-tar", tarPath}, "1700000000")
 	printedTag, printedDigest, _ := strings.Cut(got, " ")
 	if printedTag != tagStr {
 		t.Errorf("printed tag %q, want the default %q", printedTag, tagStr)
@@ -311,7 +312,7 @@ func TestImage(t *testing.T) {
 func TestReproducible(t *testing.T) {
 	bin := testBinary(t)
 	build := func(dir, epoch string) string {
-		return mustBuild(t, []string{"--binary", bin, "--agent-binary", bin, "--version", "v0.1.0", "--tag", "example.com/vipvs:test",
+		return mustBuild(t, []string{"--binary", bin, "--agent-binary", bin, "--speaker-binary", bin, "--version", "v0.1.0", "--tag", "example.com/vipvs:test",
 			"--out-layout", filepath.Join(dir, "layout"), "--out-tar", filepath.Join(dir, "vipvs.tar")}, epoch)
 	}
 	a, b := t.TempDir(), t.TempDir()
@@ -386,16 +387,16 @@ func TestUsageErrors(t *testing.T) {
 		wantCode int
 		wantErr  []string
 	}{
-		{name: "nothing", args: nil, wantCode: 2, wantErr: []string{"--binary is required", "--agent-binary is required", "--version is required", "--out-layout or --out-tar"}},
-		{name: "bad tag", args: []string{"--binary", bin, "--agent-binary", bin, "--version", "v1", "--tag", "Quay.io/UPPER:x y", "--out-tar", out}, wantCode: 2, wantErr: []string{`--tag "Quay.io/UPPER:x y"`}},
-		{name: "version not a tag", args: []string{"--binary", bin, "--agent-binary", bin, "--version", "1.0+build", "--out-tar", out}, wantCode: 2, wantErr: []string{`--tag "quay.io/vipvs/vipvs:1.0+build" (from --version when not given)`}},
-		{name: "bad SOURCE_DATE_EPOCH", args: []string{"--binary", bin, "--agent-binary", bin, "--version", "v1", "--out-tar", out}, epoch: "yesterday", wantCode: 2, wantErr: []string{`SOURCE_DATE_EPOCH "yesterday"`}},
-		{name: "empty license", args: []string{"--binary", bin, "--agent-binary", bin, "--version", "v1", "--license", "", "--out-tar", out}, wantCode: 2, wantErr: []string{"--license must not be empty"}},
-		{name: "stray argument", args: []string{"--binary", bin, "--agent-binary", bin, "--version", "v1", "--out-tar", out, "extra"}, wantCode: 2, wantErr: []string{`unexpected arguments ["extra"]`}},
-		{name: "missing binary", args: []string{"--binary", filepath.Join(t.TempDir(), "nope"), "--agent-binary", bin, "--version", "v1", "--out-tar", out}, wantCode: 1, wantErr: []string{"reading the binary"}},
-		{name: "not an executable", args: []string{"--binary", notELF, "--agent-binary", bin, "--version", "v1", "--out-tar", out}, wantCode: 1, wantErr: []string{"not an ELF executable"}},
-		{name: "agent not an executable", args: []string{"--binary", bin, "--agent-binary", notELF, "--version", "v1", "--out-tar", out}, wantCode: 1, wantErr: []string{"binary " + notELF + ": not an ELF executable"}},
-		{name: "layout over another directory", args: []string{"--binary", bin, "--agent-binary", bin, "--version", "v1", "--out-layout", notLayout}, wantCode: 1, wantErr: []string{"is neither empty nor an OCI layout; not replacing it"}},
+		{name: "nothing", args: nil, wantCode: 2, wantErr: []string{"--binary is required", "--agent-binary is required", "--speaker-binary is required", "--version is required", "--out-layout or --out-tar"}},
+		{name: "bad tag", args: []string{"--binary", bin, "--agent-binary", bin, "--speaker-binary", bin, "--version", "v1", "--tag", "Quay.io/UPPER:x y", "--out-tar", out}, wantCode: 2, wantErr: []string{`--tag "Quay.io/UPPER:x y"`}},
+		{name: "version not a tag", args: []string{"--binary", bin, "--agent-binary", bin, "--speaker-binary", bin, "--version", "1.0+build", "--out-tar", out}, wantCode: 2, wantErr: []string{`--tag "quay.io/vipvs/vipvs:1.0+build" (from --version when not given)`}},
+		{name: "bad SOURCE_DATE_EPOCH", args: []string{"--binary", bin, "--agent-binary", bin, "--speaker-binary", bin, "--version", "v1", "--out-tar", out}, epoch: "yesterday", wantCode: 2, wantErr: []string{`SOURCE_DATE_EPOCH "yesterday"`}},
+		{name: "empty license", args: []string{"--binary", bin, "--agent-binary", bin, "--speaker-binary", bin, "--version", "v1", "--license", "", "--out-tar", out}, wantCode: 2, wantErr: []string{"--license must not be empty"}},
+		{name: "stray argument", args: []string{"--binary", bin, "--agent-binary", bin, "--speaker-binary", bin, "--version", "v1", "--out-tar", out, "extra"}, wantCode: 2, wantErr: []string{`unexpected arguments ["extra"]`}},
+		{name: "missing binary", args: []string{"--binary", filepath.Join(t.TempDir(), "nope"), "--agent-binary", bin, "--speaker-binary", bin, "--version", "v1", "--out-tar", out}, wantCode: 1, wantErr: []string{"reading the binary"}},
+		{name: "not an executable", args: []string{"--binary", notELF, "--agent-binary", bin, "--speaker-binary", bin, "--version", "v1", "--out-tar", out}, wantCode: 1, wantErr: []string{"not an ELF executable"}},
+		{name: "agent not an executable", args: []string{"--binary", bin, "--agent-binary", notELF, "--speaker-binary", bin, "--version", "v1", "--out-tar", out}, wantCode: 1, wantErr: []string{"binary " + notELF + ": not an ELF executable"}},
+		{name: "layout over another directory", args: []string{"--binary", bin, "--agent-binary", bin, "--speaker-binary", bin, "--version", "v1", "--out-layout", notLayout}, wantCode: 1, wantErr: []string{"is neither empty nor an OCI layout; not replacing it"}},
 	}
 	if sh, err := exec.LookPath("sh"); err == nil && isDynamic(sh) {
 		tests = append(tests, struct {
@@ -404,7 +405,7 @@ func TestUsageErrors(t *testing.T) {
 			epoch    string
 			wantCode int
 			wantErr  []string
-		}{name: "dynamic binary", args: []string{"--binary", sh, "--agent-binary", bin, "--version", "v1", "--out-tar", out}, wantCode: 1, wantErr: []string{"dynamically linked, but the image has no libc"}})
+		}{name: "dynamic binary", args: []string{"--binary", sh, "--agent-binary", bin, "--speaker-binary", bin, "--version", "v1", "--out-tar", out}, wantCode: 1, wantErr: []string{"dynamically linked, but the image has no libc"}})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,7 +5,9 @@
 //
 //	CGO_ENABLED=0 go build -trimpath -o bin/vipvs .
 //	CGO_ENABLED=0 go build -trimpath -o bin/vipvs-agent ./agentd
-//	go run ./hack/image --binary bin/vipvs --agent-binary bin/vipvs-agent --version v0.1.0 \
+//	CGO_ENABLED=0 go build -trimpath -o bin/vipvs-bgp-speaker ./agentd/bgpspeaker
+//	go run ./hack/image --binary bin/vipvs --agent-binary bin/vipvs-agent \
+//	    --speaker-binary bin/vipvs-bgp-speaker --version v0.1.0 \
 //	    --out-layout bin/image/layout --out-tar bin/image/vipvs.tar
 //
 // `make image` does both. Load or push the result with the usual tools:
@@ -22,6 +24,9 @@
 //	/vipvs-agent        the lean agent (agentd/), 0755 root:root, static too: the
 //	                    agent alone, without a Kubernetes client; the static
 //	                    pod runs it
+//	/vipvs-bgp-speaker  the embedded BGP speaker (agentd/bgpspeaker, GoBGP),
+//	                    0755 root:root, static: the agent starts it from
+//	                    beside its own binary for routers in mode bgp
 //	/etc/passwd         root (0) and nonroot (65532)
 //	/etc/group          root (0) and nonroot (65532)
 //	/home/nonroot/      0700 65532:65532, nonroot's home
@@ -86,6 +91,9 @@ const (
 	// AgentBinaryPath is the lean agent binary (agentd/) in the image: the
 	// command of the agent's static pod.
 	AgentBinaryPath = "/vipvs-agent"
+	// SpeakerBinaryPath is the BGP speaker binary (agentd/bgpspeaker),
+	// beside AgentBinaryPath, where the agent looks for it.
+	SpeakerBinaryPath = "/vipvs-bgp-speaker"
 	// UID and GID of the default user, "nonroot".
 	UID, GID = 65532, 65532
 	// User is the config's default user.
@@ -110,6 +118,7 @@ const (
 type options struct {
 	binary    string
 	agent     string
+	speaker   string
 	version   string
 	tag       string
 	license   string
@@ -156,13 +165,14 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.binary, "binary", "", "the static vipvs binary (CGO_ENABLED=0, linux/amd64); required")
 	fs.StringVar(&o.agent, "agent-binary", "", "the static vipvs-agent binary (./agentd, CGO_ENABLED=0, linux/amd64); required")
+	fs.StringVar(&o.speaker, "speaker-binary", "", "the static vipvs-bgp-speaker binary (./agentd/bgpspeaker, CGO_ENABLED=0, linux/amd64); required")
 	fs.StringVar(&o.version, "version", "", "the version: label org.opencontainers.image.version and the default tag; required")
 	fs.StringVar(&o.tag, "tag", "", "the image reference of the tarball and the layout's annotations (default "+Repository+":<version>)")
 	fs.StringVar(&o.license, "license", noAssertion, "SPDX expression for label org.opencontainers.image.licenses")
 	fs.StringVar(&o.outLayout, "out-layout", "", "write an OCI image layout into this directory (replacing an earlier layout there)")
 	fs.StringVar(&o.outTar, "out-tar", "", "write a `docker save`-style tarball to this file")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: image --binary FILE --agent-binary FILE --version V [--tag REF] [--license SPDX] --out-layout DIR | --out-tar FILE\n"+
+		fmt.Fprintf(stderr, "usage: image --binary FILE --agent-binary FILE --speaker-binary FILE --version V [--tag REF] [--license SPDX] --out-layout DIR | --out-tar FILE\n"+
 			"Builds the vipvs container image without a container engine; SOURCE_DATE_EPOCH sets every timestamp (default 0).\n")
 		fs.PrintDefaults()
 	}
@@ -178,6 +188,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	}
 	if o.agent == "" {
 		errs = append(errs, errors.New("--agent-binary is required"))
+	}
+	if o.speaker == "" {
+		errs = append(errs, errors.New("--speaker-binary is required"))
 	}
 	if o.version == "" {
 		errs = append(errs, errors.New("--version is required"))
@@ -227,7 +240,11 @@ func build(o options) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	layer, err := rootLayer(bin, agentBin, o.created)
+	speakerBin, err := readBinary(o.speaker)
+	if err != nil {
+		return nil, err
+	}
+	layer, err := rootLayer(bin, agentBin, speakerBin, o.created)
 	if err != nil {
 		return nil, err
 	}
@@ -313,7 +330,7 @@ type entry struct {
 }
 
 // files returns the layer's entries, in the order they are written.
-func files(bin, agentBin []byte) []entry {
+func files(bin, agentBin, speakerBin []byte) []entry {
 	passwd := "root:x:0:0:root:/root:/sbin/nologin\n" +
 		fmt.Sprintf("nonroot:x:%d:%d:nonroot:/home/nonroot:/sbin/nologin\n", UID, GID)
 	group := "root:x:0:\n" + fmt.Sprintf("nonroot:x:%d:\n", GID)
@@ -326,15 +343,16 @@ func files(bin, agentBin []byte) []entry {
 		{name: "tmp/", mode: 0o1777},
 		{name: BinaryPath[1:], mode: 0o755, data: bin},
 		{name: AgentBinaryPath[1:], mode: 0o755, data: agentBin},
+		{name: SpeakerBinaryPath[1:], mode: 0o755, data: speakerBin},
 	}
 }
 
 // rootLayer returns the layer, compressed here with gzip so that its digest
 // depends on nothing but its content and the Go version's compress/gzip.
-func rootLayer(bin, agentBin []byte, mtime time.Time) (v1.Layer, error) {
+func rootLayer(bin, agentBin, speakerBin []byte, mtime time.Time) (v1.Layer, error) {
 	var tarBuf bytes.Buffer
 	tw := tar.NewWriter(&tarBuf)
-	for _, e := range files(bin, agentBin) {
+	for _, e := range files(bin, agentBin, speakerBin) {
 		h := &tar.Header{
 			Name:    e.name,
 			Mode:    e.mode,

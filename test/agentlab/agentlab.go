@@ -24,14 +24,16 @@ import (
 )
 
 // Build compiles the vipvs binary into dir, and beside it vipvs-agent (the
-// lean agent the static pods run), and returns the path of vipvs. It finds
+// lean agent the static pods run) and vipvs-bgp-speaker (the embedded BGP
+// speaker, which the agent starts from beside its binary), and returns the
+// path of vipvs. It finds
 // the module root from this source file.
 func Build(dir string) (string, error) {
 	root, err := moduleRoot()
 	if err != nil {
 		return "", err
 	}
-	for _, b := range []struct{ name, pkg string }{{"vipvs", "."}, {"vipvs-agent", "./agentd"}} {
+	for _, b := range []struct{ name, pkg string }{{"vipvs", "."}, {"vipvs-agent", "./agentd"}, {"vipvs-bgp-speaker", "./agentd/bgpspeaker"}} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b.name), b.pkg)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
