@@ -100,12 +100,15 @@ type Runner struct {
 	armed  time.Time // the deadline the timer was armed for
 	// eager re-arms the timer whenever the deadline moves later (on a
 	// FuncClock, whose Reset costs a system call and wakes no thread).
-	eager    bool
-	started  bool
-	finished bool
-	stopped  chan struct{} // closed when the router has stopped
-	status   Status
-	state    atomic.Int32 // State, readable without the mutex
+	eager bool
+	// stallSeen is the armed deadline whose lateness noticeStall reported
+	// (fire does not report it again).
+	stallSeen time.Time
+	started   bool
+	finished  bool
+	stopped   chan struct{} // closed when the router has stopped
+	status    Status
+	state     atomic.Int32 // State, readable without the mutex
 	// release is the pending delayed release of the VIPs (ReleaseVIPs.After),
 	// nil when there is none.
 	release *delayedRelease
@@ -172,7 +175,28 @@ func (r *Runner) HandleAdvert(adv AdvertReceived) {
 	if r.log.V(1).Enabled() {
 		r.log.V(1).Info("advert received", "peer", adv.Src.String(), "priority", adv.Priority, "interval", adv.Interval.String())
 	}
+	r.noticeStall()
 	r.handle(adv)
+}
+
+// noticeStall reports a stall that an advert reveals before the timer
+// does: the armed deadline passed long ago (the process was paused or
+// starved) and the advert is handled first. On a FuncClock the timer
+// follows the deadline (arm), so the advert may re-arm it before the late
+// expiry that fire would have measured.
+func (r *Runner) noticeStall() {
+	r.mu.Lock()
+	armed := r.armed
+	r.mu.Unlock()
+	if armed.IsZero() || !r.clk.Now().After(armed) {
+		return
+	}
+	if late, stalled := r.checkStall(armed); stalled {
+		r.mu.Lock()
+		r.stallSeen = armed
+		r.mu.Unlock()
+		r.handle(Stalled{Late: late})
+	}
 }
 
 // Status returns a snapshot of the router.
@@ -239,7 +263,11 @@ func (r *Runner) fire() {
 	armed := r.armed
 	// The timer is spent: whatever the router decides, arm it again.
 	r.armed = time.Time{}
+	seen := r.stallSeen.Equal(armed)
 	r.mu.Unlock()
+	if seen {
+		armed = time.Time{} // noticeStall reported this expiry's lateness
+	}
 	if late, stalled := r.checkStall(armed); stalled {
 		r.handle(Stalled{Late: late})
 	}
