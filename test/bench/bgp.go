@@ -252,27 +252,10 @@ func bgpSection(ctx context.Context, bin string, reps int, failures *[]string) s
 func bgpOnlyRun(ctx context.Context, bin string, reps int, out string) int {
 	var failures []string
 	sec := bgpSection(ctx, bin, reps, &failures)
-	if out == "-" {
-		fmt.Print(sec)
-	} else {
-		old, err := os.ReadFile(out)
-		if err != nil && !os.IsNotExist(err) {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		if err := os.WriteFile(out, []byte(replaceSection(string(old), bgpHeading, sec)), 0o644); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		fmt.Fprintf(os.Stderr, "wrote the BGP section of %s\n", out)
-	}
 	for _, f := range failures {
 		fmt.Fprintln(os.Stderr, f)
 	}
-	if len(failures) > 0 {
-		return 1
-	}
-	return 0
+	return writeSection(out, sec, "BGP", func(doc, sec string) string { return replaceSection(doc, bgpHeading, sec) }, failures)
 }
 
 // replaceSection replaces the level-2 section of doc that starts with

@@ -36,22 +36,5 @@ func connSyncSection(ctx context.Context, failures *[]string) string {
 func connSyncOnlyRun(ctx context.Context, out string) int {
 	var failures []string
 	sec := connSyncSection(ctx, &failures)
-	if out == "-" {
-		fmt.Print(sec)
-	} else {
-		doc, err := os.ReadFile(out)
-		if err != nil && !os.IsNotExist(err) {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		if err := os.WriteFile(out, []byte(ipvse2e.UpdateConnSyncSection(string(doc), sec)), 0o644); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		fmt.Fprintf(os.Stderr, "updated the connection-survival section of %s\n", out)
-	}
-	if len(failures) > 0 {
-		return 1
-	}
-	return 0
+	return writeSection(out, sec, "connection-survival", ipvse2e.UpdateConnSyncSection, failures)
 }

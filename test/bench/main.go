@@ -212,6 +212,14 @@ func ipvsSection(ctx context.Context, o ipvse2e.FigureOptions, failures *[]strin
 func ipvsOnlyRun(ctx context.Context, o ipvse2e.FigureOptions, out string) int {
 	var failures []string
 	sec := ipvsSection(ctx, o, &failures)
+	return writeSection(out, sec, "IPVS", ipvse2e.UpdateSection, failures)
+}
+
+// writeSection prints sec (out "-") or writes it into the file out with
+// update, which replaces the section's old text (or adds it), and says so
+// on stderr naming what; it returns the exit status: 1 when the file
+// cannot be read or written or when failures is not empty.
+func writeSection(out, sec, what string, update func(doc, sec string) string, failures []string) int {
 	if out == "-" {
 		fmt.Print(sec)
 	} else {
@@ -220,11 +228,11 @@ func ipvsOnlyRun(ctx context.Context, o ipvse2e.FigureOptions, out string) int {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		if err := os.WriteFile(out, []byte(ipvse2e.UpdateSection(string(doc), sec)), 0o644); err != nil {
+		if err := os.WriteFile(out, []byte(update(string(doc), sec)), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		fmt.Fprintf(os.Stderr, "updated the IPVS section of %s\n", out)
+		fmt.Fprintf(os.Stderr, "updated the %s section of %s\n", what, out)
 	}
 	if len(failures) > 0 {
 		return 1

@@ -135,17 +135,7 @@ func reliabilityOnlyRun(ctx context.Context, bin, out string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	doc := string(old)
-	if i := strings.Index(doc, reliabilityHeading); i >= 0 {
-		rest := doc[i+len(reliabilityHeading):]
-		end := len(doc)
-		if j := strings.Index(rest, "\n## "); j >= 0 {
-			end = i + len(reliabilityHeading) + j + 1
-		}
-		doc = doc[:i] + sec + doc[end:]
-	} else {
-		doc = strings.TrimRight(doc, "\n") + "\n\n" + sec
-	}
+	doc := replaceSection(string(old), reliabilityHeading, sec)
 	if err := os.WriteFile(out, []byte(doc), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
